@@ -1,0 +1,16 @@
+"""unionflow engine: workflow definitions, state machines, cases, audit trail. Imports no Flask."""
+from __future__ import annotations
+
+from engine.config import Settings
+
+
+def bootstrap(settings: Settings) -> None:
+    """Load the rule modules that live beside the definitions (call once per process)."""
+    from engine.rules import load_rule_modules
+
+    load_rule_modules(settings.workflows_dir)
+
+
+def load_models() -> None:
+    """Import every model module so the metadata is complete (migrations, create_all)."""
+    from engine import audit, calendar, cases, definitions, inbox, org  # noqa: F401

@@ -1,0 +1,347 @@
+"""Append-only, hash-chained audit trail.
+
+Each case has its own chain: event n carries the SHA-256 of event n-1, and the case
+row keeps the chain's head (last sequence number and hash). Chains of different
+cases never touch, so appending never waits on unrelated cases.
+
+So that deleting a whole case (row and events) is detected too, every new case is
+registered in a case ledger: 16 independent hash chains of genesis events, a case
+going to shard ``case_id % 16``. Only case creation touches a ledger head, and two
+creations contend only when they land in the same shard.
+
+Canonical serialization (what the hash covers) is documented in README.md.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterable
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.db import Base, JSONDocument, UTCDateTime
+from engine.org import Actor, Grant
+
+GENESIS_HASH = "0" * 64
+LEDGER_SHARDS = 16
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"))
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(63))
+    from_state: Mapped[str | None] = mapped_column(String(63))
+    to_state: Mapped[str | None] = mapped_column(String(63))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    actor_name: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    actor_unit_id: Mapped[int | None] = mapped_column(Integer)
+    actor_unit_name: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[dict | None] = mapped_column(JSONDocument)
+    details: Mapped[dict | None] = mapped_column(JSONDocument)
+    occurred_dt: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class CaseLedgerHead(Base):
+    __tablename__ = "case_ledger_heads"
+
+    shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(default=0)
+    hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
+
+
+class CaseLedgerEntry(Base):
+    __tablename__ = "case_ledger_entries"
+    __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
+
+    shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), unique=True)
+    genesis_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+def ledger_head_rows() -> list[dict]:
+    return [{"shard": shard, "seq": 0, "hash": GENESIS_HASH} for shard in range(LEDGER_SHARDS)]
+
+
+@event.listens_for(CaseLedgerHead.__table__, "after_create")
+def _seed_ledger_heads(table, connection, **kwargs):
+    connection.execute(insert(table), ledger_head_rows())
+
+
+# --- Canonical form and hashing -------------------------------------------------------------------
+
+def format_dt(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_bytes(payload: dict) -> bytes:
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def sha256_hex(payload: dict) -> str:
+    return hashlib.sha256(canonical_bytes(payload)).hexdigest()
+
+
+def event_payload(e: AuditEvent) -> dict:
+    """Every column but ``id`` and ``hash``, in JSON types: what the event hash covers."""
+    return {
+        "case_id": e.case_id,
+        "seq": e.seq,
+        "action": e.action,
+        "from_state": e.from_state,
+        "to_state": e.to_state,
+        "actor_id": e.actor_id,
+        "actor_name": e.actor_name,
+        "actor_role": e.actor_role,
+        "actor_unit_id": e.actor_unit_id,
+        "actor_unit_name": e.actor_unit_name,
+        "comment": e.comment,
+        "changes": e.changes,
+        "details": e.details,
+        "occurred_dt": format_dt(e.occurred_dt),
+        "prev_hash": e.prev_hash,
+    }
+
+
+def ledger_payload(entry: CaseLedgerEntry) -> dict:
+    return {
+        "shard": entry.shard,
+        "seq": entry.seq,
+        "case_id": entry.case_id,
+        "genesis_hash": entry.genesis_hash,
+        "prev_hash": entry.prev_hash,
+    }
+
+
+# --- Appending ------------------------------------------------------------------------------------
+
+def append_event(
+    session: Session,
+    case,
+    *,
+    actor: Actor,
+    grant: Grant | None,
+    action: str,
+    now: datetime,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    comment: str | None = None,
+    changes: dict | None = None,
+    details: dict | None = None,
+) -> AuditEvent:
+    """Add the case's next event and move the case's chain head; flushed with the case."""
+    entry = AuditEvent(
+        case_id=case.id,
+        seq=case.audit_seq + 1,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        actor_id=actor.user_id,
+        actor_name=actor.name,
+        actor_role=grant.role if grant else None,
+        actor_unit_id=grant.unit_id if grant else None,
+        actor_unit_name=grant.unit_name if grant else None,
+        comment=comment,
+        changes=changes or None,
+        details=details or None,
+        occurred_dt=now,
+        prev_hash=case.audit_head or GENESIS_HASH,
+    )
+    entry.hash = sha256_hex(event_payload(entry))
+    case.audit_seq = entry.seq
+    case.audit_head = entry.hash
+    session.add(entry)
+    return entry
+
+
+def register_case(session: Session, case_id: int, genesis_hash: str) -> CaseLedgerEntry:
+    """Append the case's genesis event to its ledger shard.
+
+    The UPDATE comes first so that it takes the shard head's row lock before reading it:
+    two creations in one shard then queue up instead of forking the chain.
+    """
+    shard = case_id % LEDGER_SHARDS
+    seq, prev_hash = session.execute(
+        update(CaseLedgerHead)
+        .where(CaseLedgerHead.shard == shard)
+        .values(seq=CaseLedgerHead.seq + 1)
+        .returning(CaseLedgerHead.seq, CaseLedgerHead.hash)
+    ).one()
+    entry = CaseLedgerEntry(shard=shard, seq=seq, case_id=case_id, genesis_hash=genesis_hash, prev_hash=prev_hash)
+    entry.hash = sha256_hex(ledger_payload(entry))
+    session.execute(update(CaseLedgerHead).where(CaseLedgerHead.shard == shard).values(hash=entry.hash))
+    session.add(entry)
+    return entry
+
+
+def last_event_role(session: Session, case) -> str | None:
+    return session.scalar(
+        select(AuditEvent.actor_role).where(AuditEvent.case_id == case.id, AuditEvent.seq == case.audit_seq)
+    )
+
+
+def case_events(session: Session, case_id: int) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.seq)))
+
+
+# --- Verification ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChainProblem:
+    case_id: int | None
+    seq: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = " ".join(
+            part for part in (f"case {self.case_id}" if self.case_id is not None else "",
+                              f"event {self.seq}" if self.seq is not None else "") if part
+        )
+        return f"{where}: {self.message}" if where else self.message
+
+
+@dataclass
+class ChainReport:
+    cases_checked: int = 0
+    events_checked: int = 0
+    problems: list[ChainProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_audit_chain(session: Session, case_ids: Iterable[int] | None = None) -> ChainReport:
+    """Recompute every hash and link; detect edited, deleted, inserted or reordered events,
+    a case's deleted latest events (head mismatch) and a wholly deleted case (ledger).
+
+    With ``case_ids`` only those cases (and their ledger entries) are checked.
+    """
+    from engine.cases import Case
+
+    report = ChainReport()
+    wanted = None if case_ids is None else set(case_ids)
+    heads = {
+        row.id: row
+        for row in session.execute(
+            select(Case.id, Case.state, Case.audit_seq, Case.audit_head).where(
+                Case.id.in_(wanted) if wanted is not None else True
+            )
+        )
+    }
+    genesis: dict[int, str] = {}
+    cases_with_events: set[int] = set()
+    events = select(AuditEvent).order_by(AuditEvent.case_id, AuditEvent.seq)
+    if wanted is not None:
+        events = events.where(AuditEvent.case_id.in_(wanted))
+    current_case, expected_seq, prev_hash, last_to_state = None, 0, GENESIS_HASH, None
+
+    def close_case(case_id):
+        head = heads.get(case_id)
+        if head is None:
+            report.problems.append(ChainProblem(case_id, None, "events exist for a case that does not"))
+            return
+        if head.audit_seq != expected_seq or head.audit_head != prev_hash:
+            report.problems.append(ChainProblem(
+                case_id, None,
+                f"chain ends at event {expected_seq} but the case records head {head.audit_seq} "
+                "(latest events deleted or head altered)",
+            ))
+        if last_to_state is not None and head.state != last_to_state:
+            report.problems.append(ChainProblem(
+                case_id, None, f'case state "{head.state}" differs from the trail\'s "{last_to_state}"'
+            ))
+
+    for e in session.scalars(events.execution_options(yield_per=2000)):
+        if e.case_id != current_case:
+            if current_case is not None:
+                close_case(current_case)
+            report.cases_checked += 1
+            cases_with_events.add(e.case_id)
+            current_case, expected_seq, prev_hash, last_to_state = e.case_id, 0, GENESIS_HASH, None
+        report.events_checked += 1
+        expected_seq += 1
+        if e.seq != expected_seq:
+            report.problems.append(ChainProblem(e.case_id, e.seq, f"expected event {expected_seq} (deleted or inserted event)"))
+            expected_seq = e.seq
+        if e.prev_hash != prev_hash:
+            report.problems.append(ChainProblem(e.case_id, e.seq, "does not link to the previous event (reordered, inserted or deleted)"))
+        if sha256_hex(event_payload(e)) != e.hash:
+            report.problems.append(ChainProblem(e.case_id, e.seq, "content does not match its hash (edited)"))
+        if e.seq == 1:
+            genesis[e.case_id] = e.hash
+        if e.to_state is not None:
+            last_to_state = e.to_state
+        prev_hash = e.hash
+    if current_case is not None:
+        close_case(current_case)
+    for case_id, head in heads.items():
+        if case_id not in cases_with_events and head.audit_seq > 0:
+            report.problems.append(ChainProblem(case_id, None, "case has no audit events (trail deleted)"))
+    _verify_ledger(session, report, heads, genesis, wanted)
+    return report
+
+
+def _verify_ledger(session: Session, report: ChainReport, heads, genesis: dict[int, str], wanted: set[int] | None):
+    entries = select(CaseLedgerEntry).order_by(CaseLedgerEntry.shard, CaseLedgerEntry.seq)
+    if wanted is not None:
+        entries = entries.where(CaseLedgerEntry.case_id.in_(wanted))
+    registered: set[int] = set()
+    tips: dict[int, tuple[int, str]] = {}  # shard -> (last seq, last hash) seen
+    for entry in session.scalars(entries.execution_options(yield_per=2000)):
+        registered.add(entry.case_id)
+        if entry.case_id not in heads:
+            report.problems.append(ChainProblem(entry.case_id, None, "case registered in the ledger no longer exists (deleted)"))
+        elif genesis.get(entry.case_id) not in (None, entry.genesis_hash):
+            report.problems.append(ChainProblem(entry.case_id, 1, "first event differs from the one registered in the ledger"))
+        if sha256_hex(ledger_payload(entry)) != entry.hash:
+            report.problems.append(ChainProblem(entry.case_id, None, f"ledger shard {entry.shard} entry {entry.seq} was edited"))
+        if wanted is not None:
+            continue  # links are only meaningful over a whole shard
+        seq, prev = tips.get(entry.shard, (0, GENESIS_HASH))
+        if entry.seq != seq + 1 or entry.prev_hash != prev:
+            report.problems.append(ChainProblem(
+                entry.case_id, None, f"ledger shard {entry.shard} breaks before entry {entry.seq} (entry deleted or inserted)"
+            ))
+        tips[entry.shard] = (entry.seq, entry.hash)
+    if wanted is None:
+        shard_heads = {h.shard: h for h in session.scalars(select(CaseLedgerHead))}
+        for shard in range(LEDGER_SHARDS):
+            head = shard_heads.get(shard)
+            seq, last = tips.get(shard, (0, GENESIS_HASH))
+            if head is None:
+                report.problems.append(ChainProblem(None, None, f"ledger shard {shard} head is missing"))
+            elif head.seq != seq or head.hash != last:
+                report.problems.append(ChainProblem(
+                    None, None, f"ledger shard {shard} ends at entry {seq} but its head records {head.seq} (entries deleted)"
+                ))
+    for case_id in heads:
+        if case_id not in registered:
+            report.problems.append(ChainProblem(case_id, None, "case is missing from the case ledger"))

@@ -1,0 +1,80 @@
+"""The case: one application, nomination or claim moving through its definition."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from engine.db import Base, JSONDocument, PathString, UTCDateTime, utcnow
+from engine.errors import NotFound, PermissionDenied
+from engine.org import Actor, OrgUnit, User
+from engine.permissions import can_view_case
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint("revision_round >= 0", name="revision_round_not_negative"),
+        CheckConstraint("audit_seq >= 0", name="audit_seq_not_negative"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_cases_origin_path", "origin_path"),
+        Index("ix_cases_kind_state", "kind", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(63))
+    # Pinned at creation: a changed definition file never moves a running case.
+    definition_hash: Mapped[str] = mapped_column(ForeignKey("definition_versions.content_hash"))
+    state: Mapped[str] = mapped_column(String(63))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    origin_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    # Copied from the origin unit so subtree queries on cases need no join.
+    origin_path: Mapped[str] = mapped_column(PathString)
+    # {"city": id, "county": id, ...}: the units that act on the case at each level.
+    chain: Mapped[dict] = mapped_column(JSONDocument)
+    applicant_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    form_data: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    revision_round: Mapped[int] = mapped_column(default=0)
+    # The review state that returned the case; resubmission goes back there.
+    return_state: Mapped[str | None] = mapped_column(String(63))
+    # Head of the case's audit chain (last sequence number and hash); verification
+    # compares it with the events, so deleting the latest events is detected.
+    audit_seq: Mapped[int] = mapped_column(default=0)
+    audit_head: Mapped[str | None] = mapped_column(String(64))
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    origin_unit: Mapped[OrgUnit] = relationship()
+    applicant: Mapped[User] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def unit_at(self, level: str) -> int:
+        return self.origin_unit_id if level == "origin" else self.chain[level]
+
+    def __repr__(self) -> str:
+        return f"<Case {self.id} {self.kind} {self.state} v{self.version}>"
+
+
+def get_case(session: Session, actor: Actor, case_id: int) -> Case:
+    """Load a case the actor may see. Others' cases are reported as missing, not forbidden."""
+    case = session.get(Case, case_id)
+    if case is None or not can_view_case(actor, case):
+        raise NotFound("案件不存在或您无权查看")
+    return case
+
+
+def cases_under(unit: OrgUnit):
+    """Select every case originating at ``unit`` or below it: one range scan on origin_path."""
+    from engine.org import subtree_clause
+
+    return select(Case).where(subtree_clause(Case.origin_path, unit.path))
+
+
+def require_visible(actor: Actor, case: Case) -> None:
+    if not can_view_case(actor, case):
+        raise PermissionDenied("您无权查看此案件")

@@ -1,0 +1,599 @@
+"""Workflow definitions: YAML files in workflows/ parsed, validated and versioned by content hash.
+
+A definition declares states, transitions (who may fire them, at which level relative
+to the case's origin, under which named rules), deadlines in working days, and the
+form. Loading rejects a bad file with messages naming the file and the field.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import yaml
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from sqlalchemy import ForeignKey, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine import rules
+from engine.db import Base, UTCDateTime, utcnow
+from engine.errors import DefinitionError, NotFound
+from engine.org import LEVEL_LABELS, LEVELS, ROLE_LABELS
+
+STATE_KINDS = ("draft", "review", "notice", "final")
+FIELD_TYPES = ("text", "longtext", "integer", "money", "date", "choice", "id_number", "phone", "file")
+# Auditors and admins never act on a case; only these roles may fire transitions.
+ACTING_ROLES = ("applicant", "reviewer")
+PARTY_LEVELS = ("origin", *LEVELS)
+ASSIGNEE = "$assignee"          # in `by`: whoever the source state waits for
+RETURN_POINT = "$return_point"  # as `dest`: the review state that returned the case
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+DEFAULT_MAX_LENGTH = {"text": 100, "longtext": 2000}
+MAX_DEADLINE_WORKING_DAYS = 250
+
+
+# --- The parsed, validated definition -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Party:
+    """A role at a level relative to the case's origin, e.g. reviewer@township."""
+
+    role: str
+    level: str
+
+    @property
+    def label(self) -> str:
+        where = "申报单位" if self.level == "origin" else LEVEL_LABELS[self.level]
+        return f"{where}{ROLE_LABELS[self.role]}"
+
+    def __str__(self) -> str:
+        return f"{self.role}@{self.level}"
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    id: str
+    label: str
+    kind: str
+    waits_for: Party | None
+    deadline_working_days: int | None
+
+    @property
+    def is_final(self) -> bool:
+        return self.kind == "final"
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    trigger: str
+    label: str
+    sources: tuple[str, ...]
+    dest: str
+    by: tuple[Party | str, ...]
+    conditions: tuple[str, ...]
+    comment_required: bool
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    label: str
+    type: str
+    required: bool
+    max_length: int | None = None
+    min: object = None
+    max: object = None
+    choices: tuple[tuple[str, str], ...] = ()
+    max_files: int | None = None
+    help: str | None = None
+
+
+@dataclass(frozen=True)
+class Definition:
+    kind: str
+    label: str
+    origin_level: str
+    title_field: str
+    states: tuple[StateSpec, ...]
+    transitions: tuple[TransitionSpec, ...]
+    fields: tuple[FieldSpec, ...]
+    content_hash: str
+    source: str
+
+    def state(self, state_id: str) -> StateSpec:
+        for state in self.states:
+            if state.id == state_id:
+                return state
+        raise KeyError(state_id)
+
+    @property
+    def initial_state(self) -> StateSpec:
+        return self.states[0]
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def parties_for(self, transition: TransitionSpec, source: str) -> tuple[Party, ...]:
+        """Who may fire ``transition`` from ``source``, with $assignee resolved."""
+        waits_for = self.state(source).waits_for
+        return tuple(waits_for if party == ASSIGNEE else party for party in transition.by)
+
+    def return_points(self, draft_state: str) -> tuple[str, ...]:
+        """Review states from which a transition sends the case back into ``draft_state``."""
+        points = []
+        for transition in self.transitions:
+            if transition.dest == draft_state:
+                points += [s for s in transition.sources if self.state(s).kind != "draft"]
+        return tuple(dict.fromkeys(points))
+
+    def levels_used(self) -> set[str]:
+        """Levels above the origin that some state waits for or some transition names."""
+        parties = [state.waits_for for state in self.states]
+        parties += [party for t in self.transitions for party in t.by]
+        return {p.level for p in parties if isinstance(p, Party) and p.level != "origin"}
+
+
+# --- Structure, checked by marshmallow ------------------------------------------------------------
+
+class PartyField(fields.Field):
+    """"role@level" (or "$assignee" where allowed)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value == ASSIGNEE:
+            return ASSIGNEE
+        if not isinstance(value, str) or value.count("@") != 1:
+            raise ValidationError('expected "role@level", e.g. "reviewer@township"')
+        role, level = value.split("@")
+        problems = []
+        if role not in ACTING_ROLES:
+            hint = " (auditors and admins never act on cases)" if role in ("auditor", "admin") else ""
+            problems.append(f'unknown acting role "{role}"{hint}; expected one of {", ".join(ACTING_ROLES)}')
+        if level not in PARTY_LEVELS:
+            problems.append(f'unknown level "{level}"; expected one of {", ".join(PARTY_LEVELS)}')
+        if problems:
+            raise ValidationError(problems)
+        return Party(role, level)
+
+
+class OneOrMany(fields.Field):
+    """A single value or a list of them, always deserialized to a tuple."""
+
+    def __init__(self, inner: fields.Field, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise ValidationError("must not be empty")
+        out, errors = [], {}
+        for index, item in enumerate(items):
+            try:
+                out.append(self.inner.deserialize(item))
+            except ValidationError as err:
+                errors[index] = err.messages
+        if errors:
+            raise ValidationError(errors if isinstance(value, list) else errors[0])
+        return tuple(out)
+
+
+Identifier = lambda **kw: fields.String(  # noqa: E731 - a field factory reads best inline
+    validate=validate.Regexp(IDENTIFIER, error="must be lower_snake_case, starting with a letter"), **kw
+)
+
+
+class StateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    id = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    kind = fields.String(required=True, validate=validate.OneOf(STATE_KINDS))
+    waits_for = PartyField()
+    deadline_working_days = fields.Raw()
+
+
+class TransitionSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    trigger = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    source = OneOrMany(fields.String(), required=True)
+    dest = fields.String(required=True)
+    by = OneOrMany(PartyField(), required=True)
+    conditions = fields.List(fields.String(), load_default=list)
+    comment_required = fields.Boolean(load_default=False)
+
+
+class ChoiceSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    value = fields.String(required=True, validate=validate.Length(min=1))
+    label = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class FieldSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES))
+    required = fields.Boolean(load_default=False)
+    max_length = fields.Integer(strict=True, validate=validate.Range(min=1, max=100_000))
+    min = fields.Raw()
+    max = fields.Raw()
+    choices = fields.List(fields.Nested(ChoiceSchema))
+    max_files = fields.Integer(strict=True, validate=validate.Range(min=1, max=50))
+    help = fields.String()
+
+
+class DefinitionSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    kind = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    origin_level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    title_field = fields.String(required=True)
+    states = fields.List(fields.Nested(StateSchema), required=True, validate=validate.Length(min=2))
+    transitions = fields.List(fields.Nested(TransitionSchema), required=True, validate=validate.Length(min=1))
+    form = fields.List(fields.Nested(FieldSchema), required=True, validate=validate.Length(min=1))
+
+    @post_load
+    def _to_dict(self, data, **kwargs):
+        return data
+
+
+def _flatten(messages, prefix: str = "") -> list[str]:
+    """{"states": {2: {"kind": ["..."]}}} → ["states[2].kind: ..."]."""
+    if isinstance(messages, dict):
+        out = []
+        for key, value in messages.items():
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            elif key == "_schema":
+                path = prefix
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            out += _flatten(value, path)
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{prefix}: {m}" if prefix else m for m in messages]
+    if isinstance(messages, list):
+        return [line for m in messages for line in _flatten(m, prefix)]
+    return [f"{prefix}: {messages}"]
+
+
+# --- Semantics ------------------------------------------------------------------------------------
+
+def _check_states(raw: dict, problems: list[str]) -> dict[str, StateSpec]:
+    states: dict[str, StateSpec] = {}
+    for i, state in enumerate(raw["states"]):
+        where = f"states[{i}]"
+        if state["id"] in states:
+            problems.append(f'{where}.id: duplicate state "{state["id"]}"')
+            continue
+        waits_for = state.get("waits_for")
+        if waits_for == ASSIGNEE:
+            problems.append(f"{where}.waits_for: {ASSIGNEE} is only allowed in a transition's `by`")
+            waits_for = None
+        if state["kind"] == "final" and waits_for is not None:
+            problems.append(f"{where}.waits_for: a final state waits for nobody")
+        if state["kind"] == "draft" and waits_for is None:
+            waits_for = Party("applicant", "origin")
+        if state["kind"] in ("review", "notice") and waits_for is None:
+            problems.append(f"{where}.waits_for: a {state['kind']} state must say whom it waits for")
+        deadline = state.get("deadline_working_days")
+        if deadline is not None:
+            if state["kind"] == "final":
+                problems.append(f"{where}.deadline_working_days: a final state has no deadline")
+            elif isinstance(deadline, bool) or not isinstance(deadline, int) or not 1 <= deadline <= MAX_DEADLINE_WORKING_DAYS:
+                problems.append(
+                    f"{where}.deadline_working_days: bad deadline {deadline!r}; "
+                    f"expected a whole number of working days from 1 to {MAX_DEADLINE_WORKING_DAYS}"
+                )
+                deadline = None
+        states[state["id"]] = StateSpec(state["id"], state["label"], state["kind"], waits_for, deadline)
+    first = raw["states"][0]
+    if first["kind"] != "draft":
+        problems.append(f'states[0].kind: the first state ("{first["id"]}") starts every case and must be a draft state')
+    return states
+
+
+def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[str]) -> list[TransitionSpec]:
+    transitions = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(raw["transitions"]):
+        where = f"transitions[{i}]"
+        for source in item["source"]:
+            if source not in states:
+                problems.append(f'{where}.source: unknown state "{source}"')
+            elif states[source].is_final:
+                problems.append(f'{where}.source: "{source}" is a final state; nothing leaves it')
+            key = (item["trigger"], source)
+            if key in seen:
+                problems.append(
+                    f'{where}.trigger: duplicate trigger "{item["trigger"]}" from state "{source}" '
+                    f"(also transitions[{seen[key]}])"
+                )
+            seen[key] = i
+        dest = item["dest"]
+        if dest != RETURN_POINT and dest not in states:
+            problems.append(f'{where}.dest: unknown state "{dest}"')
+        if dest == RETURN_POINT:
+            for source in item["source"]:
+                if source in states and states[source].kind != "draft":
+                    problems.append(f"{where}.dest: {RETURN_POINT} can only leave a draft state, not \"{source}\"")
+        for name in item["conditions"]:
+            if not rules.is_registered(name):
+                problems.append(f'{where}.conditions: unknown rule "{name}"')
+        if ASSIGNEE in item["by"]:
+            for source in item["source"]:
+                if source in states and states[source].waits_for is None:
+                    problems.append(f'{where}.by: {ASSIGNEE} needs "{source}" to declare waits_for')
+        transitions.append(TransitionSpec(
+            trigger=item["trigger"], label=item["label"], sources=item["source"], dest=dest,
+            by=item["by"], conditions=tuple(item["conditions"]), comment_required=item["comment_required"],
+        ))
+    return transitions
+
+
+def _check_levels(raw: dict, states: dict[str, StateSpec], transitions: list[TransitionSpec], problems: list[str]):
+    """Every level a party names must sit at or above where cases originate."""
+    origin_rank = LEVELS.index(raw["origin_level"])
+    parties = [(f"states[{i}].waits_for", s.waits_for) for i, s in enumerate(states.values())]
+    parties += [(f"transitions[{i}].by", p) for i, t in enumerate(transitions) for p in t.by]
+    for where, party in parties:
+        if isinstance(party, Party) and party.level in LEVELS and LEVELS.index(party.level) > origin_rank:
+            problems.append(
+                f'{where}: level "{party.level}" lies below origin_level "{raw["origin_level"]}"'
+            )
+
+
+def _check_graph(states: dict[str, StateSpec], definition_return_points, transitions, problems: list[str]):
+    initial = next(iter(states))
+    edges: dict[str, set[str]] = {state: set() for state in states}
+    for t in transitions:
+        for source in t.sources:
+            if source not in states:
+                continue
+            if t.dest == RETURN_POINT:
+                points = definition_return_points(source)
+                if not points:
+                    problems.append(f'transitions: {RETURN_POINT} from "{source}", but no transition returns a case to "{source}"')
+                edges[source] |= set(points)
+            elif t.dest in states:
+                edges[source].add(t.dest)
+    reached, frontier = {initial}, [initial]
+    while frontier:
+        for nxt in edges[frontier.pop()]:
+            if nxt not in reached:
+                reached.add(nxt)
+                frontier.append(nxt)
+    for i, (state_id, state) in enumerate(states.items()):
+        if state_id not in reached:
+            problems.append(f'states[{i}].id: state "{state_id}" is unreachable from "{initial}"')
+        if not state.is_final and not edges[state_id]:
+            problems.append(f'states[{i}].id: non-final state "{state_id}" has no way out')
+
+
+def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
+    specs: list[FieldSpec] = []
+    names: set[str] = set()
+    for i, item in enumerate(raw["form"]):
+        where = f"form[{i}]"
+        if item["name"] in names:
+            problems.append(f'{where}.name: duplicate field "{item["name"]}"')
+        names.add(item["name"])
+        kind = item["type"]
+        low, high = item.get("min"), item.get("max")
+        try:
+            low, high = _parse_bound(kind, low), _parse_bound(kind, high)
+            if low is not None and high is not None and low > high:
+                problems.append(f"{where}: min {low} is greater than max {high}")
+        except ValueError as err:
+            problems.append(f"{where}: {err}")
+        choices = tuple((c["value"], c["label"]) for c in item.get("choices") or ())
+        if kind == "choice" and not choices:
+            problems.append(f"{where}.choices: a choice field needs at least one choice")
+        if kind != "choice" and choices:
+            problems.append(f"{where}.choices: only choice fields take choices")
+        if len({value for value, _ in choices}) != len(choices):
+            problems.append(f"{where}.choices: duplicate choice value")
+        if "max_length" in item and kind not in DEFAULT_MAX_LENGTH:
+            problems.append(f"{where}.max_length: only text and longtext fields take max_length")
+        if "max_files" in item and kind != "file":
+            problems.append(f"{where}.max_files: only file fields take max_files")
+        specs.append(FieldSpec(
+            name=item["name"], label=item["label"], type=kind, required=item["required"],
+            max_length=item.get("max_length", DEFAULT_MAX_LENGTH.get(kind)),
+            min=low, max=high, choices=choices,
+            max_files=item.get("max_files", 10 if kind == "file" else None), help=item.get("help"),
+        ))
+    title = raw["title_field"]
+    if not any(s.name == title and s.type == "text" for s in specs):
+        problems.append(f'title_field: "{title}" is not a text field of the form')
+    return specs
+
+
+def _parse_bound(kind: str, value):
+    if value is None:
+        return None
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"integer bound {value!r} is not a whole number")
+        return value
+    if kind == "money":
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"money bound {value!r} is not a number") from None
+        if amount != amount.quantize(Decimal("0.01")):
+            raise ValueError(f"money bound {value!r} has more than two decimal places")
+        return amount
+    if kind == "date":
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"date bound {value!r} is not YYYY-MM-DD") from None
+    raise ValueError(f"{kind} fields take no min/max")
+
+
+def parse_definition(text: str, source: str) -> Definition:
+    """Parse and validate one definition; raise DefinitionError naming ``source`` and each field."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise DefinitionError(source, [f"not valid YAML: {err}"]) from None
+    if not isinstance(document, dict):
+        raise DefinitionError(source, ["expected a mapping at the top level"])
+    try:
+        raw = DefinitionSchema().load(document)
+    except ValidationError as err:
+        raise DefinitionError(source, _flatten(err.messages)) from None
+    problems: list[str] = []
+    states = _check_states(raw, problems)
+    transitions = _check_transitions(raw, states, problems)
+    _check_levels(raw, states, transitions, problems)
+    form = _check_form(raw, problems)
+    definition = Definition(
+        kind=raw["kind"], label=raw["label"], origin_level=raw["origin_level"], title_field=raw["title_field"],
+        states=tuple(states.values()), transitions=tuple(transitions), fields=tuple(form),
+        content_hash=content_hash(document), source=source,
+    )
+    if not problems:
+        _check_graph(states, definition.return_points, transitions, problems)
+    if problems:
+        raise DefinitionError(source, problems)
+    return definition
+
+
+def content_hash(document: dict) -> str:
+    """SHA-256 over canonical JSON: comments and formatting do not make a new version."""
+    canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _json_default(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"unexpected {type(value).__name__} in definition")
+
+
+# --- Versions in the database ---------------------------------------------------------------------
+
+class DefinitionVersion(Base):
+    """One immutable version of a definition; cases are pinned to the version they started on."""
+
+    __tablename__ = "definition_versions"
+
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(63), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    source_name: Mapped[str] = mapped_column(String(255))
+    source_text: Mapped[str] = mapped_column(Text)
+    loaded_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkflowKind(Base):
+    """A kind of case and the version new cases of that kind start on."""
+
+    __tablename__ = "workflow_kinds"
+
+    kind: Mapped[str] = mapped_column(String(63), primary_key=True)
+    current_hash: Mapped[str] = mapped_column(ForeignKey("definition_versions.content_hash"))
+    updated_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    kind: str
+    content_hash: str
+    is_new_version: bool
+
+
+def read_definition_files(directory: Path) -> list[tuple[Path, Definition]]:
+    """Parse every *.yaml in ``directory``; collect every file's problems before failing."""
+    parsed, failures = [], []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            parsed.append((path, parse_definition(path.read_text(encoding="utf-8"), path.name)))
+        except DefinitionError as err:
+            failures.append(err)
+    if failures:
+        raise DefinitionError(
+            ", ".join(f.path for f in failures), [f"{f.path}: {p}" for f in failures for p in f.problems]
+        )
+    kinds = [d.kind for _, d in parsed]
+    for path, definition in parsed:
+        if kinds.count(definition.kind) > 1:
+            raise DefinitionError(path.name, [f'kind: "{definition.kind}" is declared by more than one file'])
+    return parsed
+
+
+def sync_definitions(session: Session, directory: Path) -> list[SyncResult]:
+    """Store each file's current version; running cases keep the version they started on."""
+    results = []
+    for path, definition in read_definition_files(directory):
+        is_new = session.get(DefinitionVersion, definition.content_hash) is None
+        if is_new:
+            session.add(DefinitionVersion(
+                content_hash=definition.content_hash, kind=definition.kind, label=definition.label,
+                source_name=path.name, source_text=path.read_text(encoding="utf-8"),
+            ))
+            session.flush()
+        kind_row = session.get(WorkflowKind, definition.kind)
+        if kind_row is None:
+            session.add(WorkflowKind(kind=definition.kind, current_hash=definition.content_hash))
+        elif kind_row.current_hash != definition.content_hash:
+            kind_row.current_hash = definition.content_hash
+        _cache_put(definition)
+        results.append(SyncResult(definition.kind, definition.content_hash, is_new))
+    session.flush()
+    return results
+
+
+_cache: dict[str, Definition] = {}
+_cache_lock = threading.Lock()
+
+
+def _cache_put(definition: Definition) -> None:
+    with _cache_lock:
+        _cache.setdefault(definition.content_hash, definition)
+
+
+def definition_by_hash(session: Session, content_hash: str) -> Definition:
+    """The (immutable) definition version a case is pinned to, parsed once per process."""
+    definition = _cache.get(content_hash)
+    if definition is None:
+        row = session.get(DefinitionVersion, content_hash)
+        if row is None:
+            raise NotFound("流程定义版本不存在")
+        definition = parse_definition(row.source_text, row.source_name)
+        _cache_put(definition)
+    return definition
+
+
+def current_definition(session: Session, kind: str) -> Definition:
+    current_hash = session.scalar(select(WorkflowKind.current_hash).where(WorkflowKind.kind == kind))
+    if current_hash is None:
+        raise NotFound(f"未知的业务类型「{kind}」")
+    return definition_by_hash(session, current_hash)
+
+
+def list_kinds(session: Session) -> list[Definition]:
+    hashes = session.scalars(select(WorkflowKind.current_hash).order_by(WorkflowKind.kind))
+    return [definition_by_hash(session, h) for h in hashes]

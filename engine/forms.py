@@ -1,0 +1,174 @@
+"""Case forms: a marshmallow schema generated from a definition's fields, with Chinese messages.
+
+Stored form data is JSON: money as a string with two decimals, dates as ISO strings,
+files as lists of attachment ids.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+from stdnum.cn import ric
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError as StdnumError
+
+from engine.definitions import Definition, FieldSpec
+from engine.errors import ValidationFailed
+
+CENT = Decimal("0.01")
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}(-\d{1,6})?$")
+
+BASE_MESSAGES = {
+    "required": "此项为必填项",
+    "null": "此项不能为空",
+    "invalid": "格式不正确",
+    "type": "格式不正确",
+}
+
+
+class IDNumber(fields.String):
+    """居民身份证号码: 18 characters, valid birth date and checksum (python-stdnum)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
+        try:
+            return ric.validate(text)
+        except InvalidChecksum:
+            raise ValidationError("身份证号码校验位不正确") from None
+        except InvalidComponent:
+            raise ValidationError("身份证号码中的出生日期或地区码无效") from None
+        except StdnumError:
+            raise ValidationError("身份证号码应为18位（最后一位可为X）") from None
+
+
+class Phone(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip().replace(" ", "")
+        if not (MOBILE.match(text) or LANDLINE.match(text)):
+            raise ValidationError("请填写11位手机号或带区号的固定电话")
+        return text
+
+
+class Money(fields.Field):
+    """Decimal yuan with at most two decimal places; never a float."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (bool, float)):
+            raise ValidationError("金额请以字符串或整数提交，例如 \"1234.50\"")
+        try:
+            amount = Decimal(str(value).strip().replace(",", ""))
+        except InvalidOperation:
+            raise ValidationError("请填写金额，例如 1234.50") from None
+        if not amount.is_finite():
+            raise ValidationError("请填写金额，例如 1234.50")
+        if amount != amount.quantize(CENT):
+            raise ValidationError("金额最多保留两位小数")
+        return amount.quantize(CENT)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(Decimal(value).quantize(CENT))
+
+
+def _range_message(spec: FieldSpec, unit: str = "") -> str:
+    if spec.min is not None and spec.max is not None:
+        return f"应在 {spec.min}{unit} 至 {spec.max}{unit} 之间"
+    if spec.min is not None:
+        return f"不能小于 {spec.min}{unit}"
+    return f"不能大于 {spec.max}{unit}"
+
+
+def _field_for(spec: FieldSpec) -> fields.Field:
+    options = {"allow_none": True, "error_messages": dict(BASE_MESSAGES), "metadata": {"label": spec.label}}
+    ranged = spec.min is not None or spec.max is not None
+    if spec.type in ("text", "longtext"):
+        return fields.String(
+            validate=validate.Length(max=spec.max_length, error=f"不能超过 {spec.max_length} 个字"), **options
+        )
+    if spec.type == "integer":
+        options["error_messages"]["invalid"] = "请填写整数"
+        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec))] if ranged else []
+        return fields.Integer(strict=False, validate=limits, **options)
+    if spec.type == "money":
+        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec, " 元"))] if ranged else []
+        return Money(validate=limits, **options)
+    if spec.type == "date":
+        options["error_messages"]["invalid"] = "请按 年-月-日 填写日期，例如 2026-05-01"
+        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec))] if ranged else []
+        return fields.Date(validate=limits, **options)
+    if spec.type == "choice":
+        values = [value for value, _ in spec.choices]
+        labels = "、".join(label for _, label in spec.choices)
+        return fields.String(validate=validate.OneOf(values, error=f"请从以下选项中选择：{labels}"), **options)
+    if spec.type == "id_number":
+        return IDNumber(**options)
+    if spec.type == "phone":
+        return Phone(**options)
+    if spec.type == "file":
+        options["error_messages"]["invalid"] = "附件格式不正确"
+        return fields.List(
+            fields.Integer(strict=True, error_messages={"invalid": "附件编号不正确"}),
+            validate=validate.Length(max=spec.max_files, error=f"最多上传 {spec.max_files} 个附件"),
+            **options,
+        )
+    raise AssertionError(f"unhandled field type {spec.type}")  # definitions.FIELD_TYPES is exhaustive
+
+
+class _FormSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def _blank_means_empty(self, data, **kwargs):
+        # An emptied input arrives as "" (or whitespace): it clears the field.
+        if not isinstance(data, dict):
+            return data
+        return {k: None if isinstance(v, str) and not v.strip() else v for k, v in data.items()}
+
+
+@lru_cache(maxsize=256)
+def form_schema(definition: Definition) -> Schema:
+    declared = {spec.name: _field_for(spec) for spec in definition.fields}
+    schema_class = _FormSchema.from_dict(declared, name=f"{definition.kind}_form")
+    return schema_class()
+
+
+def clean_form_input(definition: Definition, data: object) -> dict:
+    """Validate a (partial) form submission; return python values; raise per-field errors."""
+    if not isinstance(data, dict):
+        raise ValidationFailed({"_form": ["表单数据格式不正确"]})
+    try:
+        return form_schema(definition).load(data, partial=True)
+    except ValidationError as err:
+        raise ValidationFailed(_chinese_unknown(err.normalized_messages())) from None
+
+
+def _chinese_unknown(messages: dict) -> dict[str, list[str]]:
+    out = {}
+    for name, value in messages.items():
+        if value == ["Unknown field."]:
+            out[name] = ["表单中没有此项"]
+        elif isinstance(value, dict):  # list fields report per item
+            out[name] = [m for item in value.values() for m in (item if isinstance(item, list) else [str(item)])]
+        else:
+            out[name] = list(value)
+    return out
+
+
+def to_stored(definition: Definition, values: dict) -> dict:
+    """Python values → JSON-safe stored form data."""
+    return form_schema(definition).dump(values)
+
+
+def from_stored(definition: Definition, stored: dict) -> dict:
+    return form_schema(definition).load(stored, partial=True)
+
+
+def missing_required(definition: Definition, stored: dict) -> dict[str, list[str]]:
+    """Required fields left empty, as per-field errors (checked before a case leaves its draft)."""
+    return {
+        spec.name: [f"请填写「{spec.label}」"]
+        for spec in definition.fields
+        if spec.required and stored.get(spec.name) in (None, "", [])
+    }

@@ -1,0 +1,76 @@
+"""Inbox read model: one row per case that waits for someone, kept in step with every transition.
+
+"Cases waiting for me" is then one indexed query: the rows whose (role, unit) the
+actor holds, sorted by due date.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, delete, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.calendar import due_after
+from engine.db import Base, UTCDateTime
+from engine.definitions import Definition
+from engine.org import Actor
+
+
+class InboxItem(Base):
+    __tablename__ = "inbox_items"
+    __table_args__ = (Index("ix_inbox_items_role_unit_due", "role", "unit_id", "due_dt", "case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    kind: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(63))
+    title: Mapped[str] = mapped_column(String(200))
+    origin_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    entered_dt: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Null when the state has no deadline or the working-day calendar does not cover it.
+    due_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def refresh_inbox(session: Session, case, definition: Definition, now: datetime, *, state_changed: bool) -> None:
+    """Make the case's inbox row match its state: one UPDATE in the common case."""
+    state = definition.state(case.state)
+    if state.waits_for is None:
+        session.execute(delete(InboxItem).where(InboxItem.case_id == case.id))
+        return
+    values = {"kind": case.kind, "state": case.state, "title": case.title}
+    if not state_changed:
+        updated = session.execute(
+            update(InboxItem).where(InboxItem.case_id == case.id).values(**values),
+            execution_options={"synchronize_session": False},
+        )
+        if updated.rowcount:
+            return
+    values |= {
+        "role": state.waits_for.role,
+        "unit_id": case.unit_at(state.waits_for.level),
+        "origin_unit_id": case.origin_unit_id,
+        "entered_dt": now,
+        "due_dt": due_after(session, now, state.deadline_working_days) if state.deadline_working_days else None,
+    }
+    updated = session.execute(
+        update(InboxItem).where(InboxItem.case_id == case.id).values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    if updated.rowcount == 0:
+        session.add(InboxItem(case_id=case.id, **values))
+
+
+def inbox_query(actor: Actor, role: str = "reviewer"):
+    """Rows waiting for ``actor`` in ``role``, soonest due first (undated last)."""
+    unit_ids = sorted({grant.unit_id for grant in actor.grants_for(role)})
+    return (
+        select(InboxItem)
+        .where(InboxItem.role == role, InboxItem.unit_id.in_(unit_ids))
+        .order_by(InboxItem.due_dt.asc().nulls_last(), InboxItem.case_id)
+    )
+
+
+def inbox_for(session: Session, actor: Actor, role: str = "reviewer", *, limit: int = 50) -> list[InboxItem]:
+    return list(session.scalars(inbox_query(actor, role).limit(limit)))

@@ -1,0 +1,290 @@
+"""Case operations: each one unit of work inside the caller's transaction.
+
+Every operation takes the session and the acting person, checks permission, rules and
+the case version the caller saw, changes the case, appends the audit event and updates
+the inbox row, then flushes. The caller commits once (or rolls back on any error,
+which then leaves nothing written). Side effects are queued to run after the commit.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import effects, rules
+from engine.audit import AuditEvent, append_event, register_case
+from engine.cases import Case
+from engine.db import utcnow
+from engine.definitions import Definition, current_definition, definition_by_hash
+from engine.errors import (
+    ConditionFailed,
+    Conflict,
+    InvalidAction,
+    PermissionDenied,
+    ValidationFailed,
+)
+from engine.forms import clean_form_input, missing_required, to_stored
+from engine.inbox import refresh_inbox
+from engine.machines import ActionContext, SpecTransition, compiled
+from engine.org import LEVEL_LABELS, Actor, Grant, OrgUnit, unit_chain
+from engine.permissions import first_grant, grant_for, participant_grant
+
+MAX_COMMENT_LENGTH = 2000
+
+
+def create_draft(
+    session: Session, actor: Actor, kind: str, *, origin_unit_id: int | None = None,
+    form: dict | None = None, now: datetime | None = None,
+) -> Case:
+    """Start a case of ``kind`` at one of the actor's units, on the kind's current definition."""
+    now = now or utcnow()
+    definition = current_definition(session, kind)
+    grant = _origin_grant(actor, definition, origin_unit_id)
+    unit = session.get(OrgUnit, grant.unit_id)
+    chain = unit_chain(session, unit)
+    missing = sorted(definition.levels_used() - set(chain), key=lambda level: LEVEL_LABELS[level])
+    if missing:
+        names = "、".join(LEVEL_LABELS[level] for level in missing)
+        raise ValidationFailed({"origin_unit_id": [f"「{unit.name}」没有上级{names}，无法发起{definition.label}"]})
+    values = clean_form_input(definition, form or {})
+    _reject_file_ids(definition, values)
+    stored = _merged(definition, {}, values)
+    case = Case(
+        kind=kind, definition_hash=definition.content_hash, state=definition.initial_state.id,
+        origin_unit_id=unit.id, origin_path=unit.path, chain=chain, applicant_id=actor.user_id,
+        title=_title(definition, stored), form_data=stored, created_dt=now, updated_dt=now,
+    )
+    session.add(case)
+    session.flush()
+    genesis = append_event(
+        session, case, actor=actor, grant=grant, action="create", now=now, to_state=case.state,
+        changes=_changes({}, stored), details={"kind": kind, "definition_hash": definition.content_hash},
+    )
+    session.flush()
+    register_case(session, case.id, genesis.hash)
+    refresh_inbox(session, case, definition, now, state_changed=True)
+    session.flush()
+    effects.publish(session, "case_created", case_id=case.id)
+    return case
+
+
+def update_draft(
+    session: Session, actor: Actor, case: Case, form: dict, *, expected_version: int,
+    now: datetime | None = None,
+) -> Case:
+    """Change form fields of a case still in a draft state (patch: only the fields given)."""
+    now = now or utcnow()
+    _check_version(case, expected_version)
+    definition = definition_by_hash(session, case.definition_hash)
+    state = definition.state(case.state)
+    if state.kind != "draft":
+        raise InvalidAction(f"案件处于「{state.label}」，只有草稿或退回修改的案件可以修改")
+    grant = grant_for(actor, case, state.waits_for)
+    if grant is None:
+        raise PermissionDenied(f"只有{state.waits_for.label}可以修改此案件")
+    values = clean_form_input(definition, form)
+    _reject_file_ids(definition, values)
+    stored = _merged(definition, case.form_data, values)
+    changes = _changes(case.form_data, stored)
+    if not changes:
+        return case
+    with _conflict_on_stale(case):
+        case.form_data = stored
+        case.title = _title(definition, stored)
+        case.updated_dt = now
+        append_event(session, case, actor=actor, grant=grant, action="update_form", now=now, changes=changes)
+        refresh_inbox(session, case, definition, now, state_changed=False)
+        session.flush()
+    return case
+
+
+def perform_action(
+    session: Session, actor: Actor, case: Case, trigger: str, *, expected_version: int,
+    comment: str | None = None, now: datetime | None = None,
+) -> AuditEvent:
+    """Fire ``trigger`` on the case through its definition's state machine."""
+    now = now or utcnow()
+    _check_version(case, expected_version)
+    definition = definition_by_hash(session, case.definition_hash)
+    workflow = compiled(definition)
+    ctx = ActionContext(session, actor, now)
+    transition = _choose_transition(workflow, definition, case, trigger, ctx)
+    comment = _clean_comment(comment, required=transition.spec.comment_required)
+    from_state = case.state
+    leaving_draft = definition.state(from_state).kind == "draft"
+    if leaving_draft:
+        missing = missing_required(definition, case.form_data)
+        if missing:
+            raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
+    grant = first_grant(actor, case, transition.parties)
+    with _conflict_on_stale(case):
+        if not workflow.fire(trigger, case, ctx):
+            raise ConditionFailed("条件已变化，无法执行此操作，请刷新后重试", [])
+        _record_bookkeeping(definition, case, transition, from_state, now)
+        event = append_event(
+            session, case, actor=actor, grant=grant, action=trigger, now=now, from_state=from_state,
+            to_state=case.state, comment=comment,
+            details={"label": transition.spec.label, "revision_round": case.revision_round},
+        )
+        refresh_inbox(session, case, definition, now, state_changed=True)
+        session.flush()
+    effects.publish(session, "case_transitioned", case_id=case.id, trigger=trigger,
+                    from_state=from_state, to_state=case.state)
+    return event
+
+
+def submit_case(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None = None,
+                now: datetime | None = None) -> AuditEvent:
+    return perform_action(session, actor, case, "submit", expected_version=expected_version, comment=comment, now=now)
+
+
+def resubmit_case(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None = None,
+                  now: datetime | None = None) -> AuditEvent:
+    """Send a corrected case back to the level that returned it."""
+    return perform_action(session, actor, case, "resubmit", expected_version=expected_version, comment=comment, now=now)
+
+
+def approve_case(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None = None,
+                 now: datetime | None = None) -> AuditEvent:
+    """Approve at the actor's level: forward to the next level, or finish where the definition says."""
+    return perform_action(session, actor, case, "approve", expected_version=expected_version, comment=comment, now=now)
+
+
+def reject_case(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None,
+                now: datetime | None = None) -> AuditEvent:
+    return perform_action(session, actor, case, "reject", expected_version=expected_version, comment=comment, now=now)
+
+
+def return_case(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None,
+                now: datetime | None = None) -> AuditEvent:
+    """Return to the applicant for revision, with the reason."""
+    return perform_action(session, actor, case, "return", expected_version=expected_version, comment=comment, now=now)
+
+
+def withdraw_case(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None = None,
+                  now: datetime | None = None) -> AuditEvent:
+    return perform_action(session, actor, case, "withdraw", expected_version=expected_version, comment=comment, now=now)
+
+
+def comment_on_case(session: Session, actor: Actor, case: Case, text: str, *, now: datetime | None = None) -> AuditEvent:
+    """Add a comment to the case's trail; no state change. Applicants and reviewers only."""
+    now = now or utcnow()
+    grant = participant_grant(actor, case)
+    if grant is None:
+        raise PermissionDenied("只有申报单位和审核单位的人员可以发表意见")
+    text = _clean_comment(text, required=True)
+    with _conflict_on_stale(case):
+        case.updated_dt = now
+        event = append_event(session, case, actor=actor, grant=grant, action="comment", now=now, comment=text)
+        session.flush()
+    return event
+
+
+# --- Helpers --------------------------------------------------------------------------------------
+
+def _origin_grant(actor: Actor, definition: Definition, origin_unit_id: int | None) -> Grant:
+    grants = [g for g in actor.grants_for("applicant") if g.unit_level == definition.origin_level]
+    if origin_unit_id is not None:
+        grants = [g for g in grants if g.unit_id == origin_unit_id]
+    if not grants:
+        raise PermissionDenied(f"您没有在{LEVEL_LABELS[definition.origin_level]}发起「{definition.label}」的权限")
+    if len(grants) > 1:
+        raise ValidationFailed({"origin_unit_id": ["您在多个单位有申报权限，请选择申报单位"]})
+    return grants[0]
+
+
+def _check_version(case: Case, expected_version: int) -> None:
+    if case.version != expected_version:
+        raise Conflict("案件已被他人更新，请刷新后再操作", current_version=case.version)
+
+
+class _conflict_on_stale:
+    """Turn the optimistic-lock failure at flush into a Conflict."""
+
+    def __init__(self, case: Case):
+        self.case = case
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, StaleDataError):
+            raise Conflict("案件已被他人更新，请刷新后再操作") from exc
+        return False
+
+
+def _choose_transition(workflow, definition: Definition, case: Case, trigger: str, ctx: ActionContext) -> SpecTransition:
+    """The transition the machine will take, or the most useful reason why none can be taken."""
+    candidates = workflow.candidates(trigger, case.state)
+    state_label = definition.state(case.state).label
+    if not candidates:
+        raise InvalidAction(f"案件处于「{state_label}」，不能执行「{trigger}」")
+    permitted = [t for t in candidates if first_grant(ctx.actor, case, t.parties) is not None]
+    if not permitted:
+        who = "或".join(dict.fromkeys(p.label for t in candidates for p in t.parties))
+        raise PermissionDenied(f"案件处于「{state_label}」，只有{who}可以执行「{candidates[0].spec.label}」")
+    reasons = []
+    for transition in permitted:
+        if workflow.passes(transition, case, ctx):
+            return transition
+        for name in transition.spec.conditions:
+            reason = rules.check(name, rules.RuleContext(ctx.session, ctx.actor, case, ctx.now))
+            if reason:
+                reasons.append(reason)
+    reasons = list(dict.fromkeys(reasons))
+    raise ConditionFailed("；".join(reasons) or "不满足执行条件", reasons)
+
+
+def _record_bookkeeping(definition: Definition, case: Case, transition: SpecTransition, from_state: str,
+                        now: datetime) -> None:
+    source_kind = definition.state(from_state).kind
+    dest = definition.state(case.state)
+    if transition.spec.dest.startswith("$"):  # a resubmission after revision
+        case.revision_round += 1
+        case.return_state = None
+    elif dest.kind == "draft" and source_kind != "draft":
+        case.return_state = from_state
+    if source_kind == "draft" and case.submitted_dt is None:
+        case.submitted_dt = now
+    if dest.is_final:
+        case.closed_dt = now
+    case.updated_dt = now
+
+
+def _clean_comment(comment: str | None, *, required: bool) -> str | None:
+    text = (comment or "").strip()
+    if required and not text:
+        raise ValidationFailed({"comment": ["请填写意见或理由"]})
+    if len(text) > MAX_COMMENT_LENGTH:
+        raise ValidationFailed({"comment": [f"意见不能超过 {MAX_COMMENT_LENGTH} 个字"]})
+    return text or None
+
+
+def _reject_file_ids(definition: Definition, values: dict) -> None:
+    """Attachments are not stored yet (API issue): refuse file references rather than keep dangling ids."""
+    given = [spec.name for spec in definition.fields if spec.type == "file" and values.get(spec.name)]
+    if given:
+        raise ValidationFailed({name: ["附件上传尚未开放，请暂不填写此项"] for name in given})
+
+
+def _merged(definition: Definition, stored: dict, values: dict) -> dict:
+    merged = dict(stored)
+    for name, value in to_stored(definition, values).items():
+        if value is None or value == []:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def _changes(before: dict, after: dict) -> dict:
+    return {
+        name: {"before": before.get(name), "after": after.get(name)}
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    }
+
+
+def _title(definition: Definition, stored: dict) -> str:
+    return (stored.get(definition.title_field) or definition.label)[:200]

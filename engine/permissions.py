@@ -1,0 +1,61 @@
+"""Who may see and act on a case: roles held at units, checked against the case's origin.
+
+``grant_for`` is the single permission function: the compiled state machines use it as
+their guard and ``available_actions`` asks the same machines, so inbox buttons and the
+engine cannot disagree.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from engine.org import Actor, Grant
+
+if TYPE_CHECKING:
+    from engine.cases import Case
+    from engine.definitions import Party
+
+
+def grant_for(actor: Actor, case: Case, party: Party) -> Grant | None:
+    """The actor's grant that makes them ``party`` for this case, if any.
+
+    ``origin`` means the case's own unit; any other level means the unit at that level
+    in the case's chain of ancestors.
+    """
+    for grant in actor.grants:
+        if grant.role != party.role:
+            continue
+        if party.level == "origin":
+            if grant.unit_id == case.origin_unit_id:
+                return grant
+        elif grant.unit_level == party.level and grant.unit_id == case.chain.get(party.level):
+            return grant
+    return None
+
+
+def first_grant(actor: Actor, case: Case, parties: Iterable[Party]) -> Grant | None:
+    for party in parties:
+        grant = grant_for(actor, case, party)
+        if grant is not None:
+            return grant
+    return None
+
+
+def can_view_case(actor: Actor, case: Case) -> bool:
+    """Applicants see their own unit's cases; other roles see their unit's subtree."""
+    for grant in actor.grants:
+        if grant.role == "applicant":
+            if grant.unit_id == case.origin_unit_id:
+                return True
+        elif case.origin_path.startswith(grant.unit_path):
+            return True
+    return False
+
+
+def participant_grant(actor: Actor, case: Case) -> Grant | None:
+    """The grant under which the actor takes part in the case (comments): applicant or reviewer."""
+    for grant in actor.grants:
+        if grant.role == "applicant" and grant.unit_id == case.origin_unit_id:
+            return grant
+        if grant.role == "reviewer" and case.origin_path.startswith(grant.unit_path):
+            return grant
+    return None
