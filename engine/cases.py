@@ -7,8 +7,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, sele
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from engine.db import Base, JSONDocument, PathString, UTCDateTime, utcnow
-from engine.errors import NotFound, PermissionDenied
-from engine.org import Actor, OrgUnit, User
+from engine.errors import NotFound
+from engine.org import Actor, OrgUnit, User, subtree_clause
 from engine.permissions import can_view_case
 
 
@@ -70,11 +70,4 @@ def get_case(session: Session, actor: Actor, case_id: int) -> Case:
 
 def cases_under(unit: OrgUnit):
     """Select every case originating at ``unit`` or below it: one range scan on origin_path."""
-    from engine.org import subtree_clause
-
     return select(Case).where(subtree_clause(Case.origin_path, unit.path))
-
-
-def require_visible(actor: Actor, case: Case) -> None:
-    if not can_view_case(actor, case):
-        raise PermissionDenied("您无权查看此案件")

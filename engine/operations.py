@@ -7,6 +7,7 @@ which then leaves nothing written). Side effects are queued to run after the com
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -89,7 +90,7 @@ def update_draft(
     changes = _changes(case.form_data, stored)
     if not changes:
         return case
-    with _conflict_on_stale(case):
+    with _conflict_on_stale():
         case.form_data = stored
         case.title = _title(definition, stored)
         case.updated_dt = now
@@ -118,7 +119,7 @@ def perform_action(
         if missing:
             raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
     grant = first_grant(actor, case, transition.parties)
-    with _conflict_on_stale(case):
+    with _conflict_on_stale():
         if not workflow.fire(trigger, case, ctx):
             raise ConditionFailed("条件已变化，无法执行此操作，请刷新后重试", [])
         _record_bookkeeping(definition, case, transition, from_state, now)
@@ -174,7 +175,7 @@ def comment_on_case(session: Session, actor: Actor, case: Case, text: str, *, no
     if grant is None:
         raise PermissionDenied("只有申报单位和审核单位的人员可以发表意见")
     text = _clean_comment(text, required=True)
-    with _conflict_on_stale(case):
+    with _conflict_on_stale():
         case.updated_dt = now
         event = append_event(session, case, actor=actor, grant=grant, action="comment", now=now, comment=text)
         session.flush()
@@ -199,19 +200,13 @@ def _check_version(case: Case, expected_version: int) -> None:
         raise Conflict("案件已被他人更新，请刷新后再操作", current_version=case.version)
 
 
-class _conflict_on_stale:
-    """Turn the optimistic-lock failure at flush into a Conflict."""
-
-    def __init__(self, case: Case):
-        self.case = case
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and issubclass(exc_type, StaleDataError):
-            raise Conflict("案件已被他人更新，请刷新后再操作") from exc
-        return False
+@contextmanager
+def _conflict_on_stale():
+    """Turn the optimistic-lock failure at flush (another session won the race) into a Conflict."""
+    try:
+        yield
+    except StaleDataError as err:
+        raise Conflict("案件已被他人更新，请刷新后再操作") from err
 
 
 def _choose_transition(workflow, definition: Definition, case: Case, trigger: str, ctx: ActionContext) -> SpecTransition:

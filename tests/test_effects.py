@@ -1,0 +1,54 @@
+"""Side effects run only after the unit of work commits, never after a rollback."""
+import pytest
+
+from engine import effects
+from engine.errors import PermissionDenied
+from engine.operations import approve_case, create_draft, submit_case
+from tests.conftest import NOW
+
+FORM = {"award_type": "labour_medal", "nominee_name": "李四", "employer": "A1a公司", "ownership": "public",
+        "merits_summary": "技术革新十项"}
+
+
+@pytest.fixture
+def received():
+    calls = []
+
+    def handler(**payload):
+        calls.append(payload)
+
+    effects.subscribe("case_transitioned", handler)
+    yield calls
+    effects.unsubscribe("case_transitioned", handler)
+
+
+def test_transition_effects_wait_for_commit(session, world, received):
+    """Does a subscriber hear of a transition only once it is committed?"""
+    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
+    assert received == []
+    session.commit()
+    assert received == [{"case_id": case.id, "trigger": "submit", "from_state": "draft", "to_state": "township_review"}]
+
+
+def test_rolled_back_transition_has_no_effect(session, world, received):
+    """Is a transition undone by rollback forgotten by the side-effect queue?"""
+    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    session.commit()
+    submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
+    session.rollback()
+    session.commit()
+    assert received == []
+
+
+def test_failed_operation_queues_nothing(session, world, received):
+    """Does a refused approval leave nothing queued for the next commit?"""
+    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
+    session.commit()
+    received.clear()
+    with pytest.raises(PermissionDenied):
+        approve_case(session, world.actor("reviewer_B"), case, expected_version=case.version, now=NOW)
+    session.rollback()
+    session.commit()
+    assert received == []
