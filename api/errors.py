@@ -1,0 +1,94 @@
+"""One error format for every /api/ URL, whatever went wrong:
+
+    {"error": {"code": "not_found", "message": "……", "fields": {"name": ["……"]}}}
+
+``code`` is stable and machine-readable, ``message`` is Chinese for people, ``fields``
+maps form fields to their messages (empty unless the input was invalid). A conflict
+adds ``current_version``; a refused rule adds ``reasons``.
+
+The handlers sit on the app, not the blueprint: an unknown /api/ URL or a wrong method
+matches no blueprint route, and must still answer JSON, never HTML.
+"""
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import (
+    CalendarNotCovered,
+    ConditionFailed,
+    Conflict,
+    InvalidAction,
+    NotFound,
+    PermissionDenied,
+    UnionflowError,
+    ValidationFailed,
+)
+
+API_PREFIX = "/api/"
+
+# Most specific first: the first matching class decides.
+DOMAIN_ERRORS: tuple[tuple[type[UnionflowError], int, str], ...] = (
+    (NotFound, 404, "not_found"),
+    (PermissionDenied, 403, "permission_denied"),
+    (Conflict, 409, "conflict"),
+    (InvalidAction, 409, "invalid_action"),
+    (ValidationFailed, 422, "validation_failed"),
+    (ConditionFailed, 422, "condition_failed"),
+    (CalendarNotCovered, 503, "calendar_not_covered"),
+    (UnionflowError, 400, "bad_request"),
+)
+
+HTTP_ERRORS = {
+    400: ("bad_request", "请求格式不正确"),
+    401: ("unauthorized", "请先登录"),
+    403: ("forbidden", "没有权限访问"),
+    404: ("not_found", "请求的地址不存在"),
+    405: ("method_not_allowed", "此地址不支持该请求方法"),
+    409: ("conflict", "请求与当前状态冲突"),
+    413: ("payload_too_large", "提交的内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    422: ("unprocessable", "提交的内容无法处理"),
+    429: ("too_many_requests", "请求过于频繁，请稍后再试"),
+    500: ("internal_error", "服务器内部错误，请稍后再试"),
+}
+
+
+def is_api_request() -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None, **extra) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}, **extra}})
+    response.status_code = status
+    return response
+
+
+def handle_http_error(err: HTTPException):
+    """Werkzeug's errors (404, 405, 400 for bad JSON, 500 for crashes) as JSON on /api/ paths."""
+    if not is_api_request():
+        return err
+    code, message = HTTP_ERRORS.get(err.code, (f"http_{err.code}", err.name))
+    response = error_response(err.code or 500, code, message)
+    allow = dict(err.get_headers()).get("Allow")
+    if allow:
+        response.headers["Allow"] = allow
+    return response
+
+
+def handle_domain_error(err: UnionflowError):
+    status, code = next((status, code) for cls, status, code in DOMAIN_ERRORS if isinstance(err, cls))
+    if not is_api_request():
+        return err.message, status
+    extra = {}
+    if isinstance(err, Conflict) and err.current_version is not None:
+        extra["current_version"] = err.current_version
+    if isinstance(err, ConditionFailed):
+        extra["reasons"] = err.reasons
+    fields = err.fields if isinstance(err, ValidationFailed) else None
+    return error_response(status, code, err.message, fields, **extra)
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(UnionflowError, handle_domain_error)

@@ -1,0 +1,131 @@
+"""The Flask application: factory, request-scoped database session, home page.
+
+The engine knows nothing of Flask; this package wires it to HTTP. Views that read use
+``request_session()``; a view that writes is wrapped in ``unit_of_work`` so the request
+commits exactly once, after the view returned, and rolls back on any error.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+from typing import Callable
+
+from flask import Flask, current_app, g, render_template
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import bootstrap
+from engine.config import Settings
+from engine.db import make_engine, make_session_factory
+from engine.definitions import list_kinds
+from engine.org import LEVEL_LABELS
+
+SECRET_KEY_FILE = "secret_key"
+
+
+@dataclass(frozen=True)
+class UnionflowState:
+    """What the app keeps in ``app.extensions["unionflow"]``."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+
+
+def create_app(settings: Settings | None = None, **overrides) -> Flask:
+    """Build the app on ``settings`` (default: the environment); ``overrides`` go into app.config."""
+    settings = settings or Settings.from_env()
+    bootstrap(settings)
+    # instance/ beside the working directory, where the default SQLite database lives too.
+    app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
+    app.config.update(DEMO=False)
+    app.config.update(overrides)
+    app.config["SECRET_KEY"] = _secret_key(app)
+    app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
+    app.json.sort_keys = False  # keep the schemas' field order
+    app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
+    engine = make_engine(settings.database_url)
+    app.extensions["unionflow"] = UnionflowState(settings, engine, make_session_factory(engine))
+    app.teardown_appcontext(_close_request_session)
+
+    from api import register_api  # imported here: api imports request_session from this module
+    from api.schemas import STATE_KIND_LABELS
+
+    register_api(app)
+    app.add_url_rule("/", "home", home)
+    app.jinja_env.globals.update(LEVEL_LABELS=LEVEL_LABELS, STATE_KIND_LABELS=STATE_KIND_LABELS)
+    return app
+
+
+def _secret_key(app: Flask) -> str:
+    """Explicit config, then UNIONFLOW_SECRET_KEY; only the demo may generate (and keep) its own."""
+    if app.config.get("SECRET_KEY"):
+        return app.config["SECRET_KEY"]
+    from_env = os.environ.get("UNIONFLOW_SECRET_KEY")
+    if from_env:
+        return from_env
+    if not app.config["DEMO"]:
+        raise RuntimeError("UNIONFLOW_SECRET_KEY is not set (only the demo generates a key of its own)")
+    path = Path(app.instance_path) / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # Readable by the owner only; the key signs session cookies.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="ascii") as file:
+        file.write(key)
+    return key
+
+
+# --- One database session per request -------------------------------------------------------------
+
+def request_session() -> Session:
+    """The request's session, opened on first use and closed when the request ends."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["unionflow"].session_factory()
+    return g.db_session
+
+
+def _close_request_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()  # rolls back whatever was not committed
+
+
+def unit_of_work(view: Callable) -> Callable:
+    """The request's one commit point: commit after the view returns, roll back on any error.
+
+    Side effects that engine operations queued run only after this commit succeeds.
+    """
+
+    @wraps(view)
+    def run_and_commit(*args, **kwargs):
+        session = request_session()
+        try:
+            response = view(*args, **kwargs)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        return response
+
+    return run_and_commit
+
+
+# --- Pages ------------------------------------------------------------------------------------------
+
+def home():
+    from web.demo import DEMO_PASSWORD, demo_accounts
+
+    session = request_session()
+    demo = current_app.config["DEMO"]
+    return render_template(
+        "home.html",
+        definitions=list_kinds(session),
+        demo=demo,
+        accounts=demo_accounts(session) if demo else [],
+        demo_password=DEMO_PASSWORD if demo else None,
+    )
