@@ -113,8 +113,8 @@ def perform_action(
     transition = _choose_transition(workflow, definition, case, trigger, ctx)
     comment = _clean_comment(comment, required=transition.spec.comment_required)
     from_state = case.state
-    leaving_draft = definition.state(from_state).kind == "draft"
-    if leaving_draft:
+    # A draft may be withdrawn half-filled; only sending it on for review needs a complete form.
+    if definition.state(from_state).kind == "draft" and not definition.state(transition.dest).is_final:
         missing = missing_required(definition, case.form_data)
         if missing:
             raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
