@@ -364,14 +364,17 @@ def _check_levels(raw: dict, states: dict[str, StateSpec], transitions: list[Tra
 def _check_graph(states: dict[str, StateSpec], definition_return_points, transitions, problems: list[str]):
     initial = next(iter(states))
     edges: dict[str, set[str]] = {state: set() for state in states}
-    for t in transitions:
+    for i, t in enumerate(transitions):
         for source in t.sources:
             if source not in states:
                 continue
             if t.dest == RETURN_POINT:
                 points = definition_return_points(source)
                 if not points:
-                    problems.append(f'transitions: {RETURN_POINT} from "{source}", but no transition returns a case to "{source}"')
+                    problems.append(
+                        f'transitions[{i}].dest: {RETURN_POINT} from "{source}", '
+                        f'but no transition returns a case to "{source}"'
+                    )
                 edges[source] |= set(points)
             elif t.dest in states:
                 edges[source].add(t.dest)
@@ -397,13 +400,16 @@ def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
             problems.append(f'{where}.name: duplicate field "{item["name"]}"')
         names.add(item["name"])
         kind = item["type"]
-        low, high = item.get("min"), item.get("max")
-        try:
-            low, high = _parse_bound(kind, low), _parse_bound(kind, high)
-            if low is not None and high is not None and low > high:
-                problems.append(f"{where}: min {low} is greater than max {high}")
-        except ValueError as err:
-            problems.append(f"{where}: {err}")
+        bounds = {}
+        for bound in ("min", "max"):
+            try:
+                bounds[bound] = _parse_bound(kind, item.get(bound))
+            except ValueError as err:
+                problems.append(f"{where}.{bound}: {err}")
+                bounds[bound] = None
+        low, high = bounds["min"], bounds["max"]
+        if low is not None and high is not None and low > high:
+            problems.append(f"{where}.min: min {low} is greater than max {high}")
         choices = tuple((c["value"], c["label"]) for c in item.get("choices") or ())
         if kind == "choice" and not choices:
             problems.append(f"{where}.choices: a choice field needs at least one choice")
@@ -439,9 +445,11 @@ def _parse_bound(kind: str, value):
             amount = Decimal(str(value))
         except InvalidOperation:
             raise ValueError(f"money bound {value!r} is not a number") from None
+        if not amount.is_finite():
+            raise ValueError(f"money bound {value!r} is not a number")
         if amount != amount.quantize(Decimal("0.01")):
             raise ValueError(f"money bound {value!r} has more than two decimal places")
-        return amount
+        return amount.quantize(Decimal("0.01"))
     if kind == "date":
         if isinstance(value, date):
             return value
@@ -537,10 +545,16 @@ def read_definition_files(directory: Path) -> list[tuple[Path, Definition]]:
         raise DefinitionError(
             ", ".join(f.path for f in failures), [f"{f.path}: {p}" for f in failures for p in f.problems]
         )
-    kinds = [d.kind for _, d in parsed]
+    files_by_kind: dict[str, list[str]] = {}
     for path, definition in parsed:
-        if kinds.count(definition.kind) > 1:
-            raise DefinitionError(path.name, [f'kind: "{definition.kind}" is declared by more than one file'])
+        files_by_kind.setdefault(definition.kind, []).append(path.name)
+    clashes = {kind: names for kind, names in files_by_kind.items() if len(names) > 1}
+    if clashes:
+        raise DefinitionError(
+            ", ".join(name for names in clashes.values() for name in names),
+            [f'{name}: kind: "{kind}" is already declared by {names[0]}'
+             for kind, names in clashes.items() for name in names[1:]],
+        )
     return parsed
 
 

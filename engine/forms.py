@@ -51,6 +51,15 @@ class Phone(fields.String):
         return text
 
 
+class WholeNumber(fields.Integer):
+    """An integer from JSON or a form string; 5.5 is refused rather than truncated to 5."""
+
+    def _validated(self, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 class Money(fields.Field):
     """Decimal yuan with at most two decimal places; never a float."""
 
@@ -89,7 +98,7 @@ def _field_for(spec: FieldSpec) -> fields.Field:
     if spec.type == "integer":
         options["error_messages"]["invalid"] = "请填写整数"
         limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec))] if ranged else []
-        return fields.Integer(strict=False, validate=limits, **options)
+        return WholeNumber(strict=False, validate=limits, **options)
     if spec.type == "money":
         limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec, " 元"))] if ranged else []
         return Money(validate=limits, **options)
@@ -99,7 +108,8 @@ def _field_for(spec: FieldSpec) -> fields.Field:
         return fields.Date(validate=limits, **options)
     if spec.type == "choice":
         values = [value for value, _ in spec.choices]
-        labels = "、".join(label for _, label in spec.choices)
+        # marshmallow str.format()s the message: braces in a label must not be read as placeholders.
+        labels = "、".join(label for _, label in spec.choices).replace("{", "{{").replace("}", "}}")
         return fields.String(validate=validate.OneOf(values, error=f"请从以下选项中选择：{labels}"), **options)
     if spec.type == "id_number":
         return IDNumber(**options)
