@@ -484,9 +484,33 @@ def parse_definition(text: str, source: str) -> Definition:
     )
     if not problems:
         _check_graph(states, definition.return_points, transitions, problems)
+        _check_waiting_party_acts(definition, problems)
     if problems:
         raise DefinitionError(source, problems)
     return definition
+
+
+def _check_waiting_party_acts(definition: Definition, problems: list[str]) -> None:
+    """The inbox shows a case to whom its state waits for: they must be able to move it on,
+    and no other reviewer may act on it unseen."""
+    for i, state in enumerate(definition.states):
+        if state.waits_for is None:
+            continue
+        movers = {p for t in definition.transitions if state.id in t.sources for p in definition.parties_for(t, state.id)}
+        if state.waits_for not in movers:
+            problems.append(
+                f'states[{i}].waits_for: "{state.id}" waits for {state.waits_for}, '
+                "but no transition out of it may be fired by them"
+            )
+        for j, transition in enumerate(definition.transitions):
+            if state.id not in transition.sources:
+                continue
+            for party in definition.parties_for(transition, state.id):
+                if party.role == "reviewer" and party != state.waits_for:
+                    problems.append(
+                        f'transitions[{j}].by: {party} acts on "{state.id}", which waits for {state.waits_for}; '
+                        "the case would never appear in their inbox"
+                    )
 
 
 def content_hash(document: dict) -> str:

@@ -670,3 +670,23 @@ def test_withdraw_is_neither_offered_nor_accepted_once_review_started(session, w
     with pytest.raises(ConditionFailed) as caught:
         perform_action(session, applicant, case, "withdraw", expected_version=case.version, now=NOW)
     assert caught.value.reasons == ["审核已经开始，不能撤回"]
+
+
+def test_state_waiting_for_someone_who_cannot_move_it_is_refused():
+    """Would a case sit in an inbox whose owner has no button to press?"""
+    document = yaml.safe_load(HONOURS_TEXT)
+    assert document["states"][0]["id"] == "draft"
+    document["states"][0]["waits_for"] = "reviewer@township"  # only the applicant can submit a draft
+    with pytest.raises(DefinitionError) as err:
+        parse_definition(yaml.safe_dump(document, allow_unicode=True), "honours.yaml")
+    assert any(p.startswith("states[0].waits_for:") and "reviewer@township" in p for p in err.value.problems)
+
+
+def test_reviewer_acting_on_a_state_that_waits_for_another_is_refused():
+    """Could a county reviewer approve a case that only sits in the township's inbox?"""
+    document = yaml.safe_load(HONOURS_TEXT)
+    assert document["states"][3]["id"] == "county_review"
+    document["states"][3]["waits_for"] = "reviewer@township"
+    with pytest.raises(DefinitionError) as err:
+        parse_definition(yaml.safe_dump(document, allow_unicode=True), "honours.yaml")
+    assert any("reviewer@county acts on \"county_review\"" in p for p in err.value.problems)
