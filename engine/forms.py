@@ -28,6 +28,23 @@ BASE_MESSAGES = {
 }
 
 
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "不能包含无法保存的字符"
+
+
+def has_unstorable_characters(text: str) -> bool:
+    """NUL (PostgreSQL refuses it) or a lone UTF-16 surrogate (no UTF-8 encoding exists)."""
+    return UNSTORABLE.search(text) is not None
+
+
+class PlainText(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if has_unstorable_characters(text):
+            raise ValidationError(UNSTORABLE_MESSAGE)
+        return text
+
+
 class IDNumber(fields.String):
     """居民身份证号码: 18 characters, valid birth date and checksum (python-stdnum)."""
 
@@ -92,7 +109,7 @@ def _field_for(spec: FieldSpec) -> fields.Field:
     options = {"allow_none": True, "error_messages": dict(BASE_MESSAGES), "metadata": {"label": spec.label}}
     ranged = spec.min is not None or spec.max is not None
     if spec.type in ("text", "longtext"):
-        return fields.String(
+        return PlainText(
             validate=validate.Length(max=spec.max_length, error=f"不能超过 {spec.max_length} 个字"), **options
         )
     if spec.type == "integer":

@@ -25,7 +25,7 @@ from engine.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from engine.forms import clean_form_input, missing_required, to_stored
+from engine.forms import UNSTORABLE_MESSAGE, clean_form_input, has_unstorable_characters, missing_required, to_stored
 from engine.inbox import refresh_inbox
 from engine.machines import ActionContext, SpecTransition, compiled
 from engine.org import LEVEL_LABELS, Actor, Grant, OrgUnit, unit_chain
@@ -251,6 +251,8 @@ def _clean_comment(comment: str | None, *, required: bool) -> str | None:
     text = (comment or "").strip()
     if required and not text:
         raise ValidationFailed({"comment": ["请填写意见或理由"]})
+    if has_unstorable_characters(text):
+        raise ValidationFailed({"comment": [UNSTORABLE_MESSAGE]})
     if len(text) > MAX_COMMENT_LENGTH:
         raise ValidationFailed({"comment": [f"意见不能超过 {MAX_COMMENT_LENGTH} 个字"]})
     return text or None

@@ -310,3 +310,19 @@ def test_successful_update_bumps_version_and_logs_once(session, world, form_chec
     assert case.version == version + 1
     assert (case.form_data["name"], case.form_data["amount"], case.title) == ("李娜", "2000.00", "李娜")
     assert audit_count(session, case) == events + 1
+
+
+@pytest.mark.parametrize("bad", ["零\x00字节", "孤立\ud800代理"])
+def test_text_no_database_can_store_is_refused_with_a_message(bad):
+    """NUL (PostgreSQL) and lone surrogates (any UTF-8 store) must not reach the database."""
+    assert errors_for(HONOURS, {"nominee_name": bad}) == {"nominee_name": ["不能包含无法保存的字符"]}
+
+
+@pytest.mark.parametrize("bad", ["意见\x00", "意见\udfff"])
+def test_comment_no_database_can_store_is_refused(session, world, bad):
+    from engine.operations import comment_on_case
+
+    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=HONOURS_FORM, now=NOW)
+    with pytest.raises(ValidationFailed) as err:
+        comment_on_case(session, world.actor("applicant_A1a"), case, bad, now=NOW)
+    assert err.value.fields == {"comment": ["不能包含无法保存的字符"]}
