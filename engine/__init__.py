@@ -13,4 +13,4 @@ def bootstrap(settings: Settings) -> None:
 
 def load_models() -> None:
     """Import every model module so the metadata is complete (migrations, create_all)."""
-    from engine import audit, calendar, cases, definitions, inbox, org  # noqa: F401
+    from engine import attachments, audit, calendar, cases, definitions, inbox, org  # noqa: F401

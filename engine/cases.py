@@ -1,13 +1,15 @@
 """The case: one application, nomination or claim moving through its definition."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine.db import Base, JSONDocument, PathString, UTCDateTime, utcnow
-from engine.errors import NotFound
+from engine.errors import Conflict, NotFound
 from engine.org import Actor, OrgUnit, User, subtree_clause
 from engine.permissions import can_view_case
 
@@ -71,3 +73,19 @@ def get_case(session: Session, actor: Actor, case_id: int) -> Case:
 def cases_under(unit: OrgUnit):
     """Select every case originating at ``unit`` or below it: one range scan on origin_path."""
     return select(Case).where(subtree_clause(Case.origin_path, unit.path))
+
+
+def check_version(case: Case, expected_version: int) -> None:
+    """Optimistic lock, first half: the caller must have seen the current version."""
+    if case.version != expected_version:
+        raise Conflict("案件已被他人更新，请刷新后再操作", current_version=case.version)
+
+
+@contextmanager
+def conflict_on_stale():
+    """Optimistic lock, second half: another session changed the row between our read and our
+    flush (UPDATE ... WHERE version = seen matched nothing). Nothing of ours is written."""
+    try:
+        yield
+    except StaleDataError as err:
+        raise Conflict("案件已被他人更新，请刷新后再操作") from err

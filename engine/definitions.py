@@ -35,6 +35,10 @@ RETURN_POINT = "$return_point"  # as `dest`: the review state that returned the 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DEFAULT_MAX_LENGTH = {"text": 100, "longtext": 2000}
 MAX_DEADLINE_WORKING_DAYS = 250
+# File fields: what a definition gets unless it says otherwise (max_size_mb, accept).
+DEFAULT_FILE_SIZE_MB = 10
+MAX_FILE_SIZE_MB = 100
+DEFAULT_FILE_TYPES = ("pdf", "jpg", "jpeg", "png", "doc", "docx", "xls", "xlsx")
 
 
 # --- The parsed, validated definition -------------------------------------------------------------
@@ -90,6 +94,8 @@ class FieldSpec:
     max: object = None
     choices: tuple[tuple[str, str], ...] = ()
     max_files: int | None = None
+    max_size_mb: int | None = None
+    accept: tuple[str, ...] = ()
     help: str | None = None
 
 
@@ -235,6 +241,9 @@ class FieldSchema(Schema):
     max = fields.Raw()
     choices = fields.List(fields.Nested(ChoiceSchema))
     max_files = fields.Integer(strict=True, validate=validate.Range(min=1, max=50))
+    max_size_mb = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_FILE_SIZE_MB))
+    accept = fields.List(fields.String(validate=validate.Regexp(r"^[a-z0-9]{1,10}$", error="a lower-case file extension without the dot")),
+                         validate=validate.Length(min=1))
     help = fields.String()
 
 
@@ -419,13 +428,16 @@ def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
             problems.append(f"{where}.choices: duplicate choice value")
         if "max_length" in item and kind not in DEFAULT_MAX_LENGTH:
             problems.append(f"{where}.max_length: only text and longtext fields take max_length")
-        if "max_files" in item and kind != "file":
-            problems.append(f"{where}.max_files: only file fields take max_files")
+        for key in ("max_files", "max_size_mb", "accept"):
+            if key in item and kind != "file":
+                problems.append(f"{where}.{key}: only file fields take {key}")
         specs.append(FieldSpec(
             name=item["name"], label=item["label"], type=kind, required=item["required"],
             max_length=item.get("max_length", DEFAULT_MAX_LENGTH.get(kind)),
             min=low, max=high, choices=choices,
             max_files=item.get("max_files", 10 if kind == "file" else None), help=item.get("help"),
+            max_size_mb=item.get("max_size_mb", DEFAULT_FILE_SIZE_MB if kind == "file" else None),
+            accept=tuple(item.get("accept", DEFAULT_FILE_TYPES if kind == "file" else ())),
         ))
     title = raw["title_field"]
     if not any(s.name == title and s.type == "text" for s in specs):

@@ -7,20 +7,18 @@ which then leaves nothing written). Side effects are queued to run after the com
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from engine import effects, rules
 from engine.audit import AuditEvent, append_event, register_case
-from engine.cases import Case
+from engine.attachments import unknown_attachment_ids
+from engine.cases import Case, check_version, conflict_on_stale
 from engine.db import utcnow
 from engine.definitions import Definition, current_definition, definition_by_hash
 from engine.errors import (
     ConditionFailed,
-    Conflict,
     InvalidAction,
     PermissionDenied,
     ValidationFailed,
@@ -49,7 +47,7 @@ def create_draft(
         names = "、".join(LEVEL_LABELS[level] for level in missing)
         raise ValidationFailed({"origin_unit_id": [f"「{unit.name}」没有上级{names}，无法发起{definition.label}"]})
     values = clean_form_input(definition, form or {})
-    _reject_file_ids(definition, values)
+    _check_file_ids(session, None, definition, values)
     stored = _merged(definition, {}, values)
     case = Case(
         kind=kind, definition_hash=definition.content_hash, state=definition.initial_state.id,
@@ -76,7 +74,7 @@ def update_draft(
 ) -> Case:
     """Change form fields of a case still in a draft state (patch: only the fields given)."""
     now = now or utcnow()
-    _check_version(case, expected_version)
+    check_version(case, expected_version)
     definition = definition_by_hash(session, case.definition_hash)
     state = definition.state(case.state)
     if state.kind != "draft":
@@ -85,12 +83,12 @@ def update_draft(
     if grant is None:
         raise PermissionDenied(f"只有{state.waits_for.label}可以修改此案件")
     values = clean_form_input(definition, form)
-    _reject_file_ids(definition, values)
+    _check_file_ids(session, case, definition, values)
     stored = _merged(definition, case.form_data, values)
     changes = _changes(case.form_data, stored)
     if not changes:
         return case
-    with _conflict_on_stale():
+    with conflict_on_stale():
         case.form_data = stored
         case.title = _title(definition, stored)
         case.updated_dt = now
@@ -106,7 +104,7 @@ def perform_action(
 ) -> AuditEvent:
     """Fire ``trigger`` on the case through its definition's state machine."""
     now = now or utcnow()
-    _check_version(case, expected_version)
+    check_version(case, expected_version)
     definition = definition_by_hash(session, case.definition_hash)
     workflow = compiled(definition)
     ctx = ActionContext(session, actor, now)
@@ -119,7 +117,7 @@ def perform_action(
         if missing:
             raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
     grant = first_grant(actor, case, transition.parties)
-    with _conflict_on_stale():
+    with conflict_on_stale():
         if not workflow.fire(trigger, case, ctx):
             raise ConditionFailed("条件已变化，无法执行此操作，请刷新后重试", [])
         _record_bookkeeping(definition, case, transition, from_state, now)
@@ -175,7 +173,7 @@ def comment_on_case(session: Session, actor: Actor, case: Case, text: str, *, no
     if grant is None:
         raise PermissionDenied("只有申报单位和审核单位的人员可以发表意见")
     text = _clean_comment(text, required=True)
-    with _conflict_on_stale():
+    with conflict_on_stale():
         case.updated_dt = now
         event = append_event(session, case, actor=actor, grant=grant, action="comment", now=now, comment=text)
         session.flush()
@@ -193,20 +191,6 @@ def _origin_grant(actor: Actor, definition: Definition, origin_unit_id: int | No
     if len(grants) > 1:
         raise ValidationFailed({"origin_unit_id": ["您在多个单位有申报权限，请选择申报单位"]})
     return grants[0]
-
-
-def _check_version(case: Case, expected_version: int) -> None:
-    if case.version != expected_version:
-        raise Conflict("案件已被他人更新，请刷新后再操作", current_version=case.version)
-
-
-@contextmanager
-def _conflict_on_stale():
-    """Turn the optimistic-lock failure at flush (another session won the race) into a Conflict."""
-    try:
-        yield
-    except StaleDataError as err:
-        raise Conflict("案件已被他人更新，请刷新后再操作") from err
 
 
 def _choose_transition(workflow, definition: Definition, case: Case, trigger: str, ctx: ActionContext) -> SpecTransition:
@@ -258,11 +242,19 @@ def _clean_comment(comment: str | None, *, required: bool) -> str | None:
     return text or None
 
 
-def _reject_file_ids(definition: Definition, values: dict) -> None:
-    """Attachments are not stored yet (API issue): refuse file references rather than keep dangling ids."""
-    given = [spec.name for spec in definition.fields if spec.type == "file" and values.get(spec.name)]
-    if given:
-        raise ValidationFailed({name: ["附件上传尚未开放，请暂不填写此项"] for name in given})
+def _check_file_ids(session: Session, case: Case | None, definition: Definition, values: dict) -> None:
+    """File fields hold ids of files uploaded into that field of this case (see attach_file)."""
+    errors = {}
+    for spec in definition.fields:
+        ids = values.get(spec.name)
+        if spec.type != "file" or not ids:
+            continue
+        if case is None:
+            errors[spec.name] = ["请先保存草稿，再上传附件"]
+        elif unknown_attachment_ids(session, case, spec.name, ids):
+            errors[spec.name] = ["附件不存在或不属于此案件"]
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def _merged(definition: Definition, stored: dict, values: dict) -> dict:

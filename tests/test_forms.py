@@ -263,8 +263,12 @@ def test_unknown_field_is_refused_by_update_draft(session, world):
     assert caught.value.fields == {"salary": ["表单中没有此项"]}
 
 
-@pytest.mark.parametrize("operation", ["create", "update"])
-def test_file_ids_are_refused_until_uploads_exist(session, world, form_check, operation):
+@pytest.mark.parametrize(("operation", "message"), [
+    ("create", "请先保存草稿，再上传附件"),
+    ("update", "附件不存在或不属于此案件"),
+])
+def test_file_ids_must_be_uploads_of_the_case(session, world, form_check, operation, message):
+    """A file field only takes files uploaded into it (engine.attachments.attach_file)."""
     applicant = world.actor("applicant_A1a")
     with pytest.raises(ValidationFailed) as caught:
         if operation == "create":
@@ -272,7 +276,7 @@ def test_file_ids_are_refused_until_uploads_exist(session, world, form_check, op
         else:
             case = create_draft(session, applicant, "form_check", form=GOOD_SYNTHETIC, now=NOW)
             update_draft(session, applicant, case, {"documents": [7]}, expected_version=case.version, now=NOW)
-    assert caught.value.fields == {"documents": ["附件上传尚未开放，请暂不填写此项"]}
+    assert caught.value.fields == {"documents": [message]}
 
 
 @pytest.mark.parametrize("bad", [
