@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from sqlalchemy import (
     CheckConstraint,
@@ -31,10 +31,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from engine.db import Base, JSONDocument, UTCDateTime
 from engine.org import Actor, Grant
+
+if TYPE_CHECKING:
+    from engine.cases import Case
 
 GENESIS_HASH = "0" * 64
 LEDGER_SHARDS = 16
@@ -64,6 +67,11 @@ class AuditEvent(Base):
     occurred_dt: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+    # Never read; it makes a flush write the case row (and check its version) before
+    # the case's new events. Otherwise the loser of two concurrent actions would queue
+    # on the (case_id, seq) unique index and fail with an IntegrityError, not a Conflict.
+    case: Mapped[Case] = relationship(lazy="raise")
 
 
 class CaseLedgerHead(Base):
@@ -242,7 +250,9 @@ def verify_audit_chain(session: Session, case_ids: Iterable[int] | None = None) 
     """Recompute every hash and link; detect edited, deleted, inserted or reordered events,
     a case's deleted latest events (head mismatch) and a wholly deleted case (ledger).
 
-    With ``case_ids`` only those cases (and their ledger entries) are checked.
+    With ``case_ids`` only those cases (and their ledger entries) are checked. Rows are
+    always read from the database, never from the session's copies of them, so that the
+    check sees what is stored even in a session that wrote or loaded those rows.
     """
     from engine.cases import Case
 
@@ -268,18 +278,22 @@ def verify_audit_chain(session: Session, case_ids: Iterable[int] | None = None) 
         if head is None:
             report.problems.append(ChainProblem(case_id, None, "events exist for a case that does not"))
             return
-        if head.audit_seq != expected_seq or head.audit_head != prev_hash:
+        if head.audit_seq != expected_seq:
             report.problems.append(ChainProblem(
                 case_id, None,
                 f"chain ends at event {expected_seq} but the case records head {head.audit_seq} "
                 "(latest events deleted or head altered)",
+            ))
+        elif head.audit_head != prev_hash:
+            report.problems.append(ChainProblem(
+                case_id, None, f"the case's head hash differs from event {expected_seq}'s (head altered)"
             ))
         if last_to_state is not None and head.state != last_to_state:
             report.problems.append(ChainProblem(
                 case_id, None, f'case state "{head.state}" differs from the trail\'s "{last_to_state}"'
             ))
 
-    for e in session.scalars(events.execution_options(yield_per=2000)):
+    for e in session.scalars(events.execution_options(yield_per=2000, populate_existing=True)):
         if e.case_id != current_case:
             if current_case is not None:
                 close_case(current_case)
@@ -289,9 +303,10 @@ def verify_audit_chain(session: Session, case_ids: Iterable[int] | None = None) 
         report.events_checked += 1
         expected_seq += 1
         if e.seq != expected_seq:
-            report.problems.append(ChainProblem(e.case_id, e.seq, f"expected event {expected_seq} (deleted or inserted event)"))
+            missing = f"event {expected_seq}" if e.seq == expected_seq + 1 else f"events {expected_seq}-{e.seq - 1}"
+            report.problems.append(ChainProblem(e.case_id, e.seq, f"{missing} missing before this one (deleted)"))
             expected_seq = e.seq
-        if e.prev_hash != prev_hash:
+        elif e.prev_hash != prev_hash:
             report.problems.append(ChainProblem(e.case_id, e.seq, "does not link to the previous event (reordered, inserted or deleted)"))
         if sha256_hex(event_payload(e)) != e.hash:
             report.problems.append(ChainProblem(e.case_id, e.seq, "content does not match its hash (edited)"))
@@ -315,7 +330,7 @@ def _verify_ledger(session: Session, report: ChainReport, heads, genesis: dict[i
         entries = entries.where(CaseLedgerEntry.case_id.in_(wanted))
     registered: set[int] = set()
     tips: dict[int, tuple[int, str]] = {}  # shard -> (last seq, last hash) seen
-    for entry in session.scalars(entries.execution_options(yield_per=2000)):
+    for entry in session.scalars(entries.execution_options(yield_per=2000, populate_existing=True)):
         registered.add(entry.case_id)
         if entry.case_id not in heads:
             report.problems.append(ChainProblem(entry.case_id, None, "case registered in the ledger no longer exists (deleted)"))
@@ -326,13 +341,23 @@ def _verify_ledger(session: Session, report: ChainReport, heads, genesis: dict[i
         if wanted is not None:
             continue  # links are only meaningful over a whole shard
         seq, prev = tips.get(entry.shard, (0, GENESIS_HASH))
-        if entry.seq != seq + 1 or entry.prev_hash != prev:
+        if entry.seq != seq + 1:
+            # The missing entries' cases are unknown (that is what was deleted); the next
+            # entry's case is innocent, so the problem names the shard, not a case.
+            missing = f"entry {seq + 1}" if entry.seq == seq + 2 else f"entries {seq + 1}-{entry.seq - 1}"
             report.problems.append(ChainProblem(
-                entry.case_id, None, f"ledger shard {entry.shard} breaks before entry {entry.seq} (entry deleted or inserted)"
+                None, None, f"ledger shard {entry.shard} {missing} missing (a registered case was deleted)"
+            ))
+        elif entry.prev_hash != prev:
+            report.problems.append(ChainProblem(
+                entry.case_id, None,
+                f"ledger shard {entry.shard} entry {entry.seq} does not link to the entry before it (edited or replaced)",
             ))
         tips[entry.shard] = (entry.seq, entry.hash)
     if wanted is None:
-        shard_heads = {h.shard: h for h in session.scalars(select(CaseLedgerHead))}
+        shard_heads = {
+            h.shard: h for h in session.scalars(select(CaseLedgerHead).execution_options(populate_existing=True))
+        }
         for shard in range(LEDGER_SHARDS):
             head = shard_heads.get(shard)
             seq, last = tips.get(shard, (0, GENESIS_HASH))
