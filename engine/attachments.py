@@ -16,7 +16,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.audit import append_event
-from engine.cases import Case, check_version, conflict_on_stale
+from engine.cases import Case, check_version, conflict_on_stale, require_visible
 from engine.db import Base, UTCDateTime, utcnow
 from engine.definitions import definition_by_hash
 from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
@@ -81,6 +81,7 @@ def attach_file(
 ) -> Attachment:
     """Upload a file into one of the case's file fields (while the case is a draft)."""
     now = now or utcnow()
+    require_visible(actor, case)
     check_version(case, expected_version)
     definition = definition_by_hash(session, case.definition_hash)
     spec = next((f for f in definition.fields if f.name == field_name and f.type == "file"), None)

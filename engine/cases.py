@@ -65,9 +65,16 @@ class Case(Base):
 def get_case(session: Session, actor: Actor, case_id: int) -> Case:
     """Load a case the actor may see. Others' cases are reported as missing, not forbidden."""
     case = session.get(Case, case_id)
-    if case is None or not can_view_case(actor, case):
+    if case is None:
         raise NotFound("案件不存在或您无权查看")
+    require_visible(actor, case)
     return case
+
+
+def require_visible(actor: Actor, case: Case) -> None:
+    """Refuse an operation on a case the actor may not even see, without saying anything about it."""
+    if not can_view_case(actor, case):
+        raise NotFound("案件不存在或您无权查看")
 
 
 def cases_under(unit: OrgUnit):

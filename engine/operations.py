@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine import effects, rules
 from engine.audit import AuditEvent, append_event, register_case
 from engine.attachments import unknown_attachment_ids
-from engine.cases import Case, check_version, conflict_on_stale
+from engine.cases import Case, check_version, conflict_on_stale, require_visible
 from engine.db import utcnow
 from engine.definitions import Definition, current_definition, definition_by_hash
 from engine.errors import (
@@ -74,6 +74,7 @@ def update_draft(
 ) -> Case:
     """Change form fields of a case still in a draft state (patch: only the fields given)."""
     now = now or utcnow()
+    require_visible(actor, case)
     check_version(case, expected_version)
     definition = definition_by_hash(session, case.definition_hash)
     state = definition.state(case.state)
@@ -104,6 +105,7 @@ def perform_action(
 ) -> AuditEvent:
     """Fire ``trigger`` on the case through its definition's state machine."""
     now = now or utcnow()
+    require_visible(actor, case)
     check_version(case, expected_version)
     definition = definition_by_hash(session, case.definition_hash)
     workflow = compiled(definition)
@@ -169,6 +171,7 @@ def withdraw_case(session: Session, actor: Actor, case: Case, *, expected_versio
 def comment_on_case(session: Session, actor: Actor, case: Case, text: str, *, now: datetime | None = None) -> AuditEvent:
     """Add a comment to the case's trail; no state change. Applicants and reviewers only."""
     now = now or utcnow()
+    require_visible(actor, case)
     grant = participant_grant(actor, case)
     if grant is None:
         raise PermissionDenied("只有申报单位和审核单位的人员可以发表意见")

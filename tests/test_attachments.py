@@ -92,8 +92,11 @@ def test_unknown_field_is_refused(session, world, draft, store):
 
 
 def test_only_the_applicant_uploads_and_only_to_a_draft(session, world, draft, store):
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # another unit's applicant does not even see the case
         attach(session, world, draft, store, who="applicant_A1b")
+    session.rollback()
+    with pytest.raises(PermissionDenied):  # the township reviewer sees it but does not edit drafts
+        attach(session, world, draft, store, who="reviewer_A1")
     session.rollback()
     submit_case(session, world.actor("applicant_A1a"), draft, expected_version=draft.version, now=NOW)
     with pytest.raises(InvalidAction):

@@ -30,6 +30,7 @@ from engine.errors import (
     ConditionFailed,
     DefinitionError,
     InvalidAction,
+    NotFound,
     PermissionDenied,
 )
 from engine.machines import available_actions, compiled
@@ -625,7 +626,7 @@ def fires(session, actor, case, trigger: str) -> bool:
     try:
         perform_action(session, actor, case, trigger, expected_version=case.version, comment="意见", now=NOW)
         return True
-    except (PermissionDenied, InvalidAction, ConditionFailed):
+    except (NotFound, PermissionDenied, InvalidAction, ConditionFailed):
         return False
     finally:
         savepoint.rollback()

@@ -48,7 +48,7 @@ def test_failed_operation_queues_nothing(session, world, received):
     session.commit()
     received.clear()
     with pytest.raises(PermissionDenied):
-        approve_case(session, world.actor("reviewer_B"), case, expected_version=case.version, now=NOW)
+        approve_case(session, world.actor("auditor_city"), case, expected_version=case.version, now=NOW)
     session.rollback()
     session.commit()
     assert received == []
