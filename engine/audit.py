@@ -27,7 +27,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
     insert,
+    or_,
     select,
     update,
 )
@@ -209,10 +211,22 @@ def register_case(session: Session, case_id: int, genesis_hash: str) -> CaseLedg
     return entry
 
 
-def last_event_role(session: Session, case) -> str | None:
-    return session.scalar(
-        select(AuditEvent.actor_role).where(AuditEvent.case_id == case.id, AuditEvent.seq == case.audit_seq)
+def others_acted_in_current_state(session: Session, case) -> bool:
+    """Has anyone but the applicant (a reviewer, the system) acted since the case entered its state?"""
+    entered = (
+        select(func.max(AuditEvent.seq))
+        .where(AuditEvent.case_id == case.id, AuditEvent.to_state.is_not(None))
+        .scalar_subquery()
     )
+    return session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.case_id == case.id,
+            AuditEvent.seq > entered,
+            or_(AuditEvent.actor_role.is_(None), AuditEvent.actor_role != "applicant"),
+        )
+        .limit(1)
+    ) is not None
 
 
 def case_events(session: Session, case_id: int) -> list[AuditEvent]:

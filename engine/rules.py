@@ -77,9 +77,10 @@ def load_rule_modules(directory: Path) -> None:
 
 @rule("review_not_started")
 def review_not_started(context: RuleContext) -> str | None:
-    """An applicant may withdraw only while nobody else has acted since their own last step."""
-    from engine.audit import last_event_role
+    """An applicant may withdraw only while nobody else has acted on the current stage:
+    a reviewer's comment counts, and the applicant's own later comments do not undo it."""
+    from engine.audit import others_acted_in_current_state
 
-    if last_event_role(context.session, context.case) != "applicant":
+    if others_acted_in_current_state(context.session, context.case):
         return "审核已经开始，不能撤回"
     return None
