@@ -42,8 +42,7 @@ def refresh_inbox(session: Session, case, definition: Definition, now: datetime,
     values = {"kind": case.kind, "state": case.state, "title": case.title}
     if not state_changed:
         updated = session.execute(
-            update(InboxItem).where(InboxItem.case_id == case.id).values(**values),
-            execution_options={"synchronize_session": False},
+            update(InboxItem).where(InboxItem.case_id == case.id).values(**values)
         )
         if updated.rowcount:
             return
@@ -55,8 +54,7 @@ def refresh_inbox(session: Session, case, definition: Definition, now: datetime,
         "due_dt": due_after(session, now, state.deadline_working_days) if state.deadline_working_days else None,
     }
     updated = session.execute(
-        update(InboxItem).where(InboxItem.case_id == case.id).values(**values),
-        execution_options={"synchronize_session": False},
+        update(InboxItem).where(InboxItem.case_id == case.id).values(**values)
     )
     if updated.rowcount == 0:
         session.add(InboxItem(case_id=case.id, **values))
