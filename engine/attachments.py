@@ -19,11 +19,11 @@ from engine.audit import append_event
 from engine.cases import Case, check_version, conflict_on_stale, require_visible
 from engine.db import Base, UTCDateTime, utcnow
 from engine.definitions import definition_by_hash
-from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.errors import NotFound, ValidationFailed
 from engine.forms import has_unstorable_characters
 from engine.inbox import refresh_inbox
 from engine.org import Actor
-from engine.permissions import can_view_case, grant_for
+from engine.permissions import can_view_case, draft_editor_grant
 
 
 class FileTooLarge(ValidationFailed):
@@ -87,12 +87,7 @@ def attach_file(
     spec = next((f for f in definition.fields if f.name == field_name and f.type == "file"), None)
     if spec is None:
         raise ValidationFailed({"field": [f"表单中没有附件项「{field_name}」"]})
-    state = definition.state(case.state)
-    if state.kind != "draft":
-        raise InvalidAction(f"案件处于「{state.label}」，只有草稿或退回修改的案件可以上传附件")
-    grant = grant_for(actor, case, state.waits_for)
-    if grant is None:
-        raise PermissionDenied(f"只有{state.waits_for.label}可以上传附件")
+    grant = draft_editor_grant(actor, case, definition, "上传附件")
     name = _clean_filename(filename)
     _check_file(spec, name, data)
     current = list(case.form_data.get(field_name) or [])

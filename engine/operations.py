@@ -27,7 +27,7 @@ from engine.forms import UNSTORABLE_MESSAGE, clean_form_input, has_unstorable_ch
 from engine.inbox import refresh_inbox
 from engine.machines import ActionContext, SpecTransition, compiled
 from engine.org import LEVEL_LABELS, Actor, Grant, OrgUnit, unit_chain
-from engine.permissions import first_grant, grant_for, participant_grant
+from engine.permissions import draft_editor_grant, first_grant, participant_grant
 
 MAX_COMMENT_LENGTH = 2000
 
@@ -77,12 +77,7 @@ def update_draft(
     require_visible(actor, case)
     check_version(case, expected_version)
     definition = definition_by_hash(session, case.definition_hash)
-    state = definition.state(case.state)
-    if state.kind != "draft":
-        raise InvalidAction(f"案件处于「{state.label}」，只有草稿或退回修改的案件可以修改")
-    grant = grant_for(actor, case, state.waits_for)
-    if grant is None:
-        raise PermissionDenied(f"只有{state.waits_for.label}可以修改此案件")
+    grant = draft_editor_grant(actor, case, definition, "修改表单")
     values = clean_form_input(definition, form)
     _check_file_ids(session, case, definition, values)
     stored = _merged(definition, case.form_data, values)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
+from engine.errors import InvalidAction, PermissionDenied
 from engine.org import Actor, Grant
 
 if TYPE_CHECKING:
     from engine.cases import Case
-    from engine.definitions import Party
+    from engine.definitions import Definition, Party
 
 
 def grant_for(actor: Actor, case: Case, party: Party) -> Grant | None:
@@ -59,3 +60,15 @@ def participant_grant(actor: Actor, case: Case) -> Grant | None:
         if grant.role == "reviewer" and case.origin_path.startswith(grant.unit_path):
             return grant
     return None
+
+
+def draft_editor_grant(actor: Actor, case: Case, definition: Definition, doing: str) -> Grant:
+    """The grant under which ``actor`` may change the case's form or files: only while it is a
+    draft, and only as the party the draft waits for. ``doing`` names the change in messages."""
+    state = definition.state(case.state)
+    if state.kind != "draft":
+        raise InvalidAction(f"案件处于「{state.label}」，只有草稿或退回修改的案件可以{doing}")
+    grant = grant_for(actor, case, state.waits_for)
+    if grant is None:
+        raise PermissionDenied(f"只有{state.waits_for.label}可以{doing}")
+    return grant
