@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta
 
 import chinese_calendar
@@ -48,6 +48,8 @@ class CalendarYear(Base):
 class WorkingCalendar:
     overrides: dict[date, bool]
     entered_years: frozenset[int]
+    # (start, count) -> result: chinesecalendar scans its whole table per day asked.
+    _memo: dict[tuple[date, int], date] = field(default_factory=dict, compare=False, repr=False)
 
     def is_working_day(self, day: date) -> bool:
         if day in self.overrides:
@@ -61,6 +63,12 @@ class WorkingCalendar:
 
     def add_working_days(self, start: date, count: int) -> date:
         """The ``count``-th working day after ``start`` (the start day itself does not count)."""
+        key = (start, count)
+        if key not in self._memo:
+            self._memo[key] = self._walk(start, count)
+        return self._memo[key]
+
+    def _walk(self, start: date, count: int) -> date:
         day = start
         while count > 0:
             day += timedelta(days=1)
@@ -69,13 +77,13 @@ class WorkingCalendar:
         return day
 
 
-_cache: dict[str, tuple[float, WorkingCalendar]] = {}
+_cache: dict[object, tuple[float, WorkingCalendar]] = {}
 _cache_lock = threading.Lock()
 
 
 def working_calendar(session: Session) -> WorkingCalendar:
     """The calendar with its overrides, reloaded at most every CACHE_SECONDS per database."""
-    key = str(session.get_bind().engine.url)
+    key = session.get_bind().engine.url
     cached = _cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]

@@ -16,7 +16,7 @@ from engine.audit import AuditEvent, append_event, register_case
 from engine.attachments import unknown_attachment_ids
 from engine.cases import Case, check_version, conflict_on_stale, require_visible
 from engine.db import utcnow
-from engine.definitions import Definition, current_definition, definition_by_hash
+from engine.definitions import RETURN_POINT, Definition, Party, TransitionSpec, current_definition, definition_by_hash
 from engine.errors import (
     ConditionFailed,
     InvalidAction,
@@ -25,7 +25,7 @@ from engine.errors import (
 )
 from engine.forms import UNSTORABLE_MESSAGE, clean_form_input, has_unstorable_characters, missing_required, to_stored
 from engine.inbox import refresh_inbox
-from engine.machines import ActionContext, SpecTransition, compiled
+from engine.machines import ActionContext, compiled
 from engine.org import LEVEL_LABELS, Actor, Grant, OrgUnit, unit_chain
 from engine.permissions import draft_editor_grant, first_grant, participant_grant
 
@@ -104,24 +104,28 @@ def perform_action(
     check_version(case, expected_version)
     definition = definition_by_hash(session, case.definition_hash)
     workflow = compiled(definition)
-    ctx = ActionContext(session, actor, now)
-    transition = _choose_transition(workflow, definition, case, trigger, ctx)
-    comment = _clean_comment(comment, required=transition.spec.comment_required)
+    spec, parties = _action_for(workflow, definition, case, trigger)
+    grant = first_grant(actor, case, parties)
+    if grant is None:
+        who = "或".join(party.label for party in parties)
+        raise PermissionDenied(f"案件处于「{definition.state(case.state).label}」，只有{who}可以执行「{spec.label}」")
+    comment = _clean_comment(comment, required=spec.comment_required)
     from_state = case.state
     # A draft may be withdrawn half-filled; only sending it on for review needs a complete form.
-    if definition.state(from_state).kind == "draft" and not definition.state(transition.dest).is_final:
+    if definition.state(from_state).kind == "draft" and not _closes_case(definition, spec):
         missing = missing_required(definition, case.form_data)
         if missing:
             raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
-    grant = first_grant(actor, case, transition.parties)
+    ctx = ActionContext(session, actor, now)
     with conflict_on_stale():
+        # The machine evaluates the guards (permission and named rules) and moves case.state.
         if not workflow.fire(trigger, case, ctx):
-            raise ConditionFailed("条件已变化，无法执行此操作，请刷新后重试", [])
-        _record_bookkeeping(definition, case, transition, from_state, now)
+            raise _refusal(spec, case, ctx)
+        _record_bookkeeping(definition, case, spec, from_state, now)
         event = append_event(
             session, case, actor=actor, grant=grant, action=trigger, now=now, from_state=from_state,
             to_state=case.state, comment=comment,
-            details={"label": transition.spec.label, "revision_round": case.revision_round},
+            details={"label": spec.label, "revision_round": case.revision_round},
         )
         refresh_inbox(session, case, definition, now, state_changed=True)
         session.flush()
@@ -191,33 +195,33 @@ def _origin_grant(actor: Actor, definition: Definition, origin_unit_id: int | No
     return grants[0]
 
 
-def _choose_transition(workflow, definition: Definition, case: Case, trigger: str, ctx: ActionContext) -> SpecTransition:
-    """The transition the machine will take, or the most useful reason why none can be taken."""
+def _action_for(workflow, definition: Definition, case: Case, trigger: str) -> tuple[TransitionSpec, tuple[Party, ...]]:
+    """The definition entry behind ``trigger`` in the case's state, and who may fire it.
+
+    Loading forbids one trigger twice from one state, so every compiled candidate (several
+    only for $return_point) shares one entry and one set of parties.
+    """
     candidates = workflow.candidates(trigger, case.state)
-    state_label = definition.state(case.state).label
     if not candidates:
-        raise InvalidAction(f"案件处于「{state_label}」，不能执行「{trigger}」")
-    permitted = [t for t in candidates if first_grant(ctx.actor, case, t.parties) is not None]
-    if not permitted:
-        who = "或".join(dict.fromkeys(p.label for t in candidates for p in t.parties))
-        raise PermissionDenied(f"案件处于「{state_label}」，只有{who}可以执行「{candidates[0].spec.label}」")
-    reasons = []
-    for transition in permitted:
-        if workflow.passes(transition, case, ctx):
-            return transition
-        for name in transition.spec.conditions:
-            reason = rules.check(name, rules.RuleContext(ctx.session, ctx.actor, case, ctx.now))
-            if reason:
-                reasons.append(reason)
-    reasons = list(dict.fromkeys(reasons))
-    raise ConditionFailed("；".join(reasons) or "不满足执行条件", reasons)
+        raise InvalidAction(f"案件处于「{definition.state(case.state).label}」，不能执行「{trigger}」")
+    return candidates[0].spec, candidates[0].parties
 
 
-def _record_bookkeeping(definition: Definition, case: Case, transition: SpecTransition, from_state: str,
+def _closes_case(definition: Definition, spec: TransitionSpec) -> bool:
+    return spec.dest != RETURN_POINT and definition.state(spec.dest).is_final
+
+
+def _refusal(spec: TransitionSpec, case: Case, ctx: ActionContext) -> ConditionFailed:
+    context = rules.RuleContext(ctx.session, ctx.actor, case, ctx.now)
+    reasons = [reason for name in spec.conditions if (reason := rules.check(name, context))]
+    return ConditionFailed("；".join(reasons) or "不满足执行条件", reasons)
+
+
+def _record_bookkeeping(definition: Definition, case: Case, spec: TransitionSpec, from_state: str,
                         now: datetime) -> None:
     source_kind = definition.state(from_state).kind
     dest = definition.state(case.state)
-    if transition.spec.dest.startswith("$"):  # a resubmission after revision
+    if spec.dest == RETURN_POINT:  # a resubmission after revision
         case.revision_round += 1
         case.return_state = None
     elif dest.kind == "draft" and source_kind != "draft":
