@@ -224,10 +224,19 @@ def alter_case_head(session, c):
     return {(c.id, None)}
 
 
+def delete_whole_trail_and_reset_head(session, c):
+    """All events gone and the head zeroed as if the case never had any: the ledger still
+    holds its first event, and no case ever exists without one."""
+    session.execute(delete(EVENTS).where(EVENTS.c.case_id == c.id))
+    session.execute(update(CASES).where(CASES.c.id == c.id).values(audit_seq=0, audit_head=None))
+    return {(c.id, None), (c.id, 1)}
+
+
 @pytest.mark.parametrize("tamper", [
     edit_comment, edit_actor_name, edit_changes, edit_occurred_dt, edit_to_state, delete_middle_event,
     insert_event, append_event_without_head, swap_events, delete_last_event,
     delete_last_two_events_and_restore_state, change_state_without_event, alter_case_head,
+    delete_whole_trail_and_reset_head,
 ], ids=lambda f: f.__name__)
 def test_tampered_event_is_reported_with_its_case_and_event(session, cases, tamper):
     target = cases[0]

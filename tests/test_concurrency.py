@@ -244,3 +244,40 @@ def test_stale_expected_version_is_refused_before_anything_is_written(session, w
     session.rollback()
     assert _stored(session, case.id) == before
     assert verify_audit_chain(session, case_ids=[case.id]).ok
+
+
+def test_verifying_a_live_database_ignores_commits_made_while_it_reads(committed_db):
+    """An approval committed between verify's reads of the case heads and of the events is not
+    tampering: verify_database reads one snapshot."""
+    from sqlalchemy import event as sa_event
+
+    from engine.audit import verify_database
+
+    with committed_db() as s:
+        world = build_world(s)
+        s.commit()
+    applicant = world.actor("applicant_A1a")
+    with committed_db() as s:
+        case = create_draft(s, applicant, "honours", form=FORM, now=NOW)
+        submit_case(s, applicant, case, expected_version=case.version, now=NOW)
+        s.commit()
+        case_id = case.id
+    engine = committed_db.kw["bind"]
+    approved = []
+
+    def approve_meanwhile(conn, cursor, statement, params, context, executemany):
+        if not approved and "FROM cases" in statement and "audit_head" in statement:
+            approved.append(True)
+            with committed_db() as other:
+                live = other.get(Case, case_id)
+                approve_case(other, world.actor("reviewer_A1"), live, expected_version=live.version, now=NOW)
+                other.commit()
+
+    sa_event.listen(engine, "after_cursor_execute", approve_meanwhile)
+    try:
+        report = verify_database(engine)
+    finally:
+        sa_event.remove(engine, "after_cursor_execute", approve_meanwhile)
+    assert approved, "the approval did not run during verification"
+    assert report.ok, [str(p) for p in report.problems]
+    assert verify_database(engine).ok

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from engine import bootstrap, load_models
-from engine.audit import verify_audit_chain
+from engine.audit import verify_database
 from engine.config import Settings, normalize_database_url
 from engine.db import make_engine, make_session_factory
 from engine.definitions import read_definition_files, sync_definitions
@@ -224,8 +224,7 @@ def audit_verify(database_url: str | None) -> None:
     settings = load_settings(database_url)
     with connected(settings) as engine:
         require_current_schema(engine)
-        with make_session_factory(engine)() as session:
-            report = verify_audit_chain(session)
+        report = verify_database(engine)
     click.echo(f"checked {report.cases_checked} cases and {report.events_checked} audit events "
                f"in {shown_url(settings.database_url)}")
     for problem in report.problems:
