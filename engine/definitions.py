@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -110,6 +110,8 @@ class Definition:
     fields: tuple[FieldSpec, ...]
     content_hash: str
     source: str
+    # The file's text as read, stored with the version (not part of equality or hashing).
+    source_text: str = field(default="", compare=False, repr=False)
 
     def state(self, state_id: str) -> StateSpec:
         for state in self.states:
@@ -472,8 +474,13 @@ def _parse_bound(kind: str, value):
     raise ValueError(f"{kind} fields take no min/max")
 
 
-def parse_definition(text: str, source: str) -> Definition:
-    """Parse and validate one definition; raise DefinitionError naming ``source`` and each field."""
+def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> Definition:
+    """Parse and validate one definition; raise DefinitionError naming ``source`` and each field.
+
+    ``enforce_policy=False`` is for versions already stored: they passed the checks of their
+    day, and a check added since must not strand the cases pinned to them. Only a document
+    the engine cannot read at all is refused then.
+    """
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -492,8 +499,10 @@ def parse_definition(text: str, source: str) -> Definition:
     definition = Definition(
         kind=raw["kind"], label=raw["label"], origin_level=raw["origin_level"], title_field=raw["title_field"],
         states=tuple(states.values()), transitions=tuple(transitions), fields=tuple(form),
-        content_hash=content_hash(document), source=source,
+        content_hash=content_hash(document), source=source, source_text=text,
     )
+    if not enforce_policy:
+        return definition
     if not problems:
         _check_graph(states, definition.return_points, transitions, problems)
         _check_waiting_party_acts(definition, problems)
@@ -602,7 +611,7 @@ def sync_definitions(session: Session, directory: Path) -> list[SyncResult]:
         if is_new:
             session.add(DefinitionVersion(
                 content_hash=definition.content_hash, kind=definition.kind, label=definition.label,
-                source_name=path.name, source_text=path.read_text(encoding="utf-8"),
+                source_name=path.name, source_text=definition.source_text,
             ))
             session.flush()
         kind_row = session.get(WorkflowKind, definition.kind)
@@ -632,7 +641,9 @@ def definition_by_hash(session: Session, content_hash: str) -> Definition:
         row = session.get(DefinitionVersion, content_hash)
         if row is None:
             raise NotFound("流程定义版本不存在")
-        definition = parse_definition(row.source_text, row.source_name)
+        definition = parse_definition(row.source_text, row.source_name, enforce_policy=False)
+        if definition.content_hash != content_hash:
+            raise DefinitionError(row.source_name, [f"stored text does not match its version {content_hash[:12]}"])
         _cache_put(definition)
     return definition
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy.orm import Session
 
+from engine.errors import UnionflowError
+
 if TYPE_CHECKING:
     from engine.cases import Case
     from engine.org import Actor
@@ -36,7 +38,8 @@ class RuleContext:
 def rule(name: str) -> Callable[[RuleFunction], RuleFunction]:
     def register(function: RuleFunction) -> RuleFunction:
         existing = _registry.get(name)
-        if existing is not None and existing.__qualname__ != function.__qualname__:
+        # The same rule imported again (a module reloaded) is fine; two different ones are not.
+        if existing is not None and _body(existing) != _body(function):
             raise ValueError(f'rule "{name}" is registered twice ({existing.__module__}, {function.__module__})')
         _registry[name] = function
         return function
@@ -44,12 +47,19 @@ def rule(name: str) -> Callable[[RuleFunction], RuleFunction]:
     return register
 
 
+def _body(function: RuleFunction) -> tuple:
+    return function.__code__.co_code, function.__code__.co_consts
+
+
 def is_registered(name: str) -> bool:
     return name in _registry
 
 
 def check(name: str, context: RuleContext) -> str | None:
-    return _registry[name](context)
+    function = _registry.get(name)
+    if function is None:  # a pinned definition version cites a rule no longer deployed
+        raise UnionflowError(f"流程规则「{name}」未加载，请联系管理员")
+    return function(context)
 
 
 def load_rule_modules(directory: Path) -> None:

@@ -691,3 +691,39 @@ def test_reviewer_acting_on_a_state_that_waits_for_another_is_refused():
     with pytest.raises(DefinitionError) as err:
         parse_definition(yaml.safe_dump(document, allow_unicode=True), "honours.yaml")
     assert any("reviewer@county acts on \"county_review\"" in p for p in err.value.problems)
+
+
+def test_a_stored_version_that_todays_checks_refuse_still_runs_its_cases(session):
+    """A check added after a version was loaded must not strand the cases pinned to it."""
+    document = yaml.safe_load(HONOURS_TEXT)
+    document["states"][0]["waits_for"] = "reviewer@township"  # refused by today's waiting-party check
+    text = yaml.safe_dump(document, allow_unicode=True)
+    with pytest.raises(DefinitionError):
+        parse_definition(text, "honours.yaml")
+    lenient = parse_definition(text, "honours.yaml", enforce_policy=False)
+    session.add(DefinitionVersion(content_hash=lenient.content_hash, kind="honours", label=lenient.label,
+                                  source_name="honours.yaml", source_text=text))
+    session.flush()
+    assert definition_by_hash(session, lenient.content_hash).state("draft").waits_for.level == "township"
+
+
+def test_stored_text_that_does_not_match_its_hash_is_refused(session):
+    session.add(DefinitionVersion(content_hash="e" * 64, kind="honours", label="x",
+                                  source_name="honours.yaml", source_text=HONOURS_TEXT))
+    session.flush()
+    with pytest.raises(DefinitionError, match="does not match its version"):
+        definition_by_hash(session, "e" * 64)
+
+
+def test_two_different_rules_under_one_name_are_refused():
+    from engine.rules import rule
+
+    @rule("lead_test_unique_rule")
+    def first(context):
+        return None
+
+    rule("lead_test_unique_rule")(first)  # the same function again (a reload) is accepted
+    with pytest.raises(ValueError, match="registered twice"):
+        @rule("lead_test_unique_rule")
+        def second(context):
+            return "不同的规则"
