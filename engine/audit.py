@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     event,
     func,
     insert,
@@ -225,8 +226,8 @@ def register_case(session: Session, case_id: int, genesis_hash: str) -> CaseLedg
     return entry
 
 
-def others_acted_in_current_state(session: Session, case) -> bool:
-    """Has anyone but the applicant (a reviewer, the system) acted since the case entered its state?"""
+def acted_in_current_state(session: Session, case, role: str, unit_id: int) -> bool:
+    """Has ``role`` at ``unit_id`` (or the system) acted since the case entered its state?"""
     entered = (
         select(func.max(AuditEvent.seq))
         .where(AuditEvent.case_id == case.id, AuditEvent.to_state.is_not(None))
@@ -237,7 +238,8 @@ def others_acted_in_current_state(session: Session, case) -> bool:
         .where(
             AuditEvent.case_id == case.id,
             AuditEvent.seq > entered,
-            or_(AuditEvent.actor_role.is_(None), AuditEvent.actor_role != "applicant"),
+            or_(AuditEvent.actor_id.is_(None),
+                and_(AuditEvent.actor_role == role, AuditEvent.actor_unit_id == unit_id)),
         )
         .limit(1)
     ) is not None

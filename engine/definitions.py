@@ -459,6 +459,8 @@ def _parse_bound(kind: str, value):
             amount = Decimal(str(value))
         except InvalidOperation:
             raise ValueError(f"money bound {value!r} is not a number") from None
+        if amount.is_finite() and abs(amount) >= Decimal("1000000000000"):
+            raise ValueError(f"money bound {value!r} is beyond 999,999,999,999.99")
         if not amount.is_finite():
             raise ValueError(f"money bound {value!r} is not a number")
         if amount != amount.quantize(Decimal("0.01")):

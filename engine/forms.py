@@ -17,6 +17,8 @@ from engine.definitions import Definition, FieldSpec
 from engine.errors import ValidationFailed
 
 CENT = Decimal("0.01")
+# A storage bound, not a domain figure: 14 digits with cents fit every database column type.
+MONEY_CEILING = Decimal("1000000000000")
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}(-\d{1,6})?$")
 
@@ -89,6 +91,8 @@ class Money(fields.Field):
             raise ValidationError("请填写金额，例如 1234.50") from None
         if not amount.is_finite():
             raise ValidationError("请填写金额，例如 1234.50")
+        if abs(amount) >= MONEY_CEILING:
+            raise ValidationError("金额过大")
         if amount != amount.quantize(CENT):
             raise ValidationError("金额最多保留两位小数")
         return amount.quantize(CENT)

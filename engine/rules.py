@@ -87,10 +87,13 @@ def load_rule_modules(directory: Path) -> None:
 
 @rule("review_not_started")
 def review_not_started(context: RuleContext) -> str | None:
-    """An applicant may withdraw only while nobody else has acted on the current stage:
-    a reviewer's comment counts, and the applicant's own later comments do not undo it."""
-    from engine.audit import others_acted_in_current_state
+    """An applicant may withdraw only until the party the stage waits for has acted on it
+    (a comment counts; the applicant's own later comments do not undo it)."""
+    from engine.audit import acted_in_current_state
+    from engine.definitions import definition_by_hash
 
-    if others_acted_in_current_state(context.session, context.case):
+    case = context.case
+    waits_for = definition_by_hash(context.session, case.definition_hash).state(case.state).waits_for
+    if waits_for and acted_in_current_state(context.session, case, waits_for.role, case.unit_at(waits_for.level)):
         return "审核已经开始，不能撤回"
     return None

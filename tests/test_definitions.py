@@ -727,3 +727,11 @@ def test_two_different_rules_under_one_name_are_refused():
         @rule("lead_test_unique_rule")
         def second(context):
             return "不同的规则"
+
+
+def test_money_bound_beyond_storage_is_a_definition_error_not_a_crash():
+    document = yaml.safe_load(HONOURS_TEXT)
+    document["form"].append({"name": "huge", "label": "巨额", "type": "money", "min": 1e30})
+    with pytest.raises(DefinitionError) as err:
+        parse_definition(yaml.safe_dump(document, allow_unicode=True), "honours.yaml")
+    assert any(p.startswith(f"form[{len(document['form']) - 1}].min:") for p in err.value.problems)

@@ -80,6 +80,7 @@ def errors_for(definition, data: dict) -> dict[str, list[str]]:
     ("amount", True, '金额请以字符串或整数提交，例如 "1234.50"'),
     ("amount", "一百元", "请填写金额，例如 1234.50"),
     ("amount", "NaN", "请填写金额，例如 1234.50"),
+    ("amount", "1e30", "金额过大"),
     ("amount", "Infinity", "请填写金额，例如 1234.50"),
     ("amount", [100], "请填写金额，例如 1234.50"),
     ("amount", "-0.01", "应在 0.00 元 至 20000.00 元 之间"),

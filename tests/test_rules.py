@@ -24,12 +24,18 @@ def test_withdraw_allowed_while_only_the_applicant_has_acted(session, world, sub
     assert submitted.state == "withdrawn"
 
 
-@pytest.mark.parametrize("reviewer", ["reviewer_A1", "reviewer_city"])
-def test_reviewer_comment_starts_the_review_for_good(session, world, submitted, reviewer):
-    """Can the applicant reopen withdrawal by commenting after a reviewer did? (No.)"""
+def test_reviewer_comment_starts_the_review_for_good(session, world, submitted):
+    """Can the applicant reopen withdrawal by commenting after the township reviewer did? (No.)"""
     applicant = world.actor("applicant_A1a")
-    comment_on_case(session, world.actor(reviewer), submitted, "已开始审核，请补充材料", now=NOW)
+    comment_on_case(session, world.actor("reviewer_A1"), submitted, "已开始审核，请补充材料", now=NOW)
     comment_on_case(session, applicant, submitted, "好的", now=NOW)
     with pytest.raises(ConditionFailed) as refused:
         withdraw_case(session, applicant, submitted, expected_version=submitted.version, now=NOW)
     assert refused.value.reasons == ["审核已经开始，不能撤回"]
+
+
+def test_a_comment_from_another_level_does_not_start_this_stages_review(session, world, submitted):
+    """The city reviewer remarking on a case still at the township does not take withdrawal away."""
+    comment_on_case(session, world.actor("reviewer_city"), submitted, "请注意推荐比例", now=NOW)
+    withdraw_case(session, world.actor("applicant_A1a"), submitted, expected_version=submitted.version, now=NOW)
+    assert submitted.state == "withdrawn"
