@@ -6,11 +6,10 @@ from decimal import Decimal
 
 from marshmallow import Schema, fields
 
-from engine.definitions import ASSIGNEE, TransitionSpec
+from engine.definitions import STATE_KIND_LABELS, ASSIGNEE, TransitionSpec
 from engine.org import LEVEL_LABELS
 
 # How a state's kind reads in Chinese (the home page uses these too).
-STATE_KIND_LABELS = {"draft": "填报", "review": "审核", "notice": "公示", "final": "办结"}
 
 
 class Bound(fields.Field):
@@ -72,6 +71,8 @@ class FieldSchema(Schema):
     max = Bound(allow_none=True)
     choices = fields.List(fields.Nested(ChoiceSchema))
     max_files = fields.Integer(allow_none=True)
+    max_size_mb = fields.Integer(allow_none=True)
+    accept = fields.List(fields.String())
     help = fields.String(allow_none=True)
 
 

@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 from sqlalchemy import (
     CheckConstraint,
@@ -34,13 +34,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
 from engine.db import Base, JSONDocument, UTCDateTime
 from engine.org import Actor, Grant
-
-if TYPE_CHECKING:
-    from engine.cases import Case
 
 GENESIS_HASH = "0" * 64
 LEDGER_SHARDS = 16
@@ -70,11 +67,6 @@ class AuditEvent(Base):
     occurred_dt: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
-
-    # Never read; it makes a flush write the case row (and check its version) before
-    # the case's new events. Otherwise the loser of two concurrent actions would queue
-    # on the (case_id, seq) unique index and fail with an IntegrityError, not a Conflict.
-    case: Mapped[Case] = relationship(lazy="raise")
 
 
 class CaseLedgerHead(Base):

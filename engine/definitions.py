@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy import ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -26,6 +26,7 @@ from engine.errors import DefinitionError, NotFound
 from engine.org import LEVEL_LABELS, LEVELS, ROLE_LABELS
 
 STATE_KINDS = ("draft", "review", "notice", "final")
+STATE_KIND_LABELS = {"draft": "填报", "review": "审核", "notice": "公示", "final": "办结"}
 FIELD_TYPES = ("text", "longtext", "integer", "money", "date", "choice", "id_number", "phone", "file")
 # Auditors and admins never act on a case; only these roles may fire transitions.
 ACTING_ROLES = ("applicant", "reviewer")
@@ -260,10 +261,6 @@ class DefinitionSchema(Schema):
     states = fields.List(fields.Nested(StateSchema), required=True, validate=validate.Length(min=2))
     transitions = fields.List(fields.Nested(TransitionSchema), required=True, validate=validate.Length(min=1))
     form = fields.List(fields.Nested(FieldSchema), required=True, validate=validate.Length(min=1))
-
-    @post_load
-    def _to_dict(self, data, **kwargs):
-        return data
 
 
 def _flatten(messages, prefix: str = "") -> list[str]:

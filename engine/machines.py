@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from transitions import EventData, Machine, Transition
 
 from engine import rules
-from engine.definitions import RETURN_POINT, Definition, Party, TransitionSpec
+from engine.definitions import RETURN_POINT, Definition, Party, TransitionSpec, definition_by_hash
 from engine.org import Actor, Grant
 from engine.permissions import first_grant
 
@@ -141,9 +141,10 @@ class AvailableAction:
     grant: Grant
 
 
-def available_actions(session: Session, actor: Actor, case, definition: Definition, now: datetime) -> list[AvailableAction]:
-    """Exactly the triggers ``actor`` may fire on ``case`` now (one entry per trigger)."""
-    workflow = compiled(definition)
+def available_actions(session: Session, actor: Actor, case, now: datetime) -> list[AvailableAction]:
+    """Exactly the triggers ``actor`` may fire on ``case`` now (one entry per trigger), under the
+    definition version the case is pinned to."""
+    workflow = compiled(definition_by_hash(session, case.definition_hash))
     ctx = ActionContext(session, actor, now)
     actions = []
     for trigger in workflow.triggers_from(case.state):

@@ -103,10 +103,6 @@ def subtree_clause(column, path: str):
     return and_(column >= path, column < path[:-1] + "0")
 
 
-def is_within(path: str, ancestor_path: str) -> bool:
-    return path.startswith(ancestor_path)
-
-
 # --- The acting person, as a snapshot ----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -200,13 +196,6 @@ def assign_role(session: Session, user: User, role: str, unit: OrgUnit) -> RoleA
     session.add(assignment)
     session.flush()
     return assignment
-
-
-def get_unit(session: Session, unit_id: int) -> OrgUnit:
-    unit = session.get(OrgUnit, unit_id)
-    if unit is None:
-        raise NotFound("单位不存在")
-    return unit
 
 
 def unit_chain(session: Session, unit: OrgUnit) -> dict[str, int]:

@@ -41,13 +41,18 @@ def first_grant(actor: Actor, case: Case, parties: Iterable[Party]) -> Grant | N
     return None
 
 
+def covers(grant: Grant, case: Case) -> bool:
+    """The case originates at the grant's unit or below it."""
+    return case.origin_path.startswith(grant.unit_path)
+
+
 def can_view_case(actor: Actor, case: Case) -> bool:
     """Applicants see their own unit's cases; other roles see their unit's subtree."""
     for grant in actor.grants:
         if grant.role == "applicant":
             if grant.unit_id == case.origin_unit_id:
                 return True
-        elif case.origin_path.startswith(grant.unit_path):
+        elif covers(grant, case):
             return True
     return False
 
@@ -57,7 +62,7 @@ def participant_grant(actor: Actor, case: Case) -> Grant | None:
     for grant in actor.grants:
         if grant.role == "applicant" and grant.unit_id == case.origin_unit_id:
             return grant
-        if grant.role == "reviewer" and case.origin_path.startswith(grant.unit_path):
+        if grant.role == "reviewer" and covers(grant, case):
             return grant
     return None
 

@@ -319,7 +319,7 @@ def _machine_class(connection, world: World, definitions: list[Definition]):
             expected_version = current + data.draw(VERSION_OFFSETS, label="version offset")
             self._tick()
             now = self.now
-            offers = {a.trigger: a for a in available_actions(self.session, actor, case, definition, now)}
+            offers = {a.trigger: a for a in available_actions(self.session, actor, case, now)}
             offer = offers.get(trigger)
             from_state = case.state
             leaving_draft = definition.state(from_state).kind == "draft"
@@ -458,7 +458,7 @@ def _machine_class(connection, world: World, definitions: list[Definition]):
             for _ in range(data.draw(st.integers(1, 6), label="how many")):
                 case, definition = self._case(case_id)
                 offers = [(name, action.trigger, action.dest) for name in actor_names
-                          for action in available_actions(self.session, world.actor(name), case, definition, self.now)]
+                          for action in available_actions(self.session, world.actor(name), case, self.now)]
                 if not offers:
                     final = definition.state(case.state).is_final
                     event("no action offered to anyone" + ("" if final else " (not final)"))

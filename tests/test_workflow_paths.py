@@ -381,7 +381,7 @@ def test_happy_path_end_to_end(session, cast, kind):
         actor = actor_of(cast, definition, case, trigger)
         role = definition.state(state).waits_for.role
         assert case.id in [item.case_id for item in inbox_for(session, actor, role=role)]
-        assert trigger in [action.trigger for action in available_actions(session, actor, case, definition, NOW)]
+        assert trigger in [action.trigger for action in available_actions(session, actor, case, NOW)]
         fire(session, cast, definition, case, trigger)
         assert case.state == following
         assert_inbox_matches(session, cast, definition, case)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import bootstrap
 from engine.config import Settings
 from engine.db import make_engine, make_session_factory
-from engine.definitions import list_kinds
+from engine.definitions import STATE_KIND_LABELS, list_kinds
 from engine.org import LEVEL_LABELS
 
 SECRET_KEY_FILE = "secret_key"
@@ -52,7 +52,6 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.teardown_appcontext(_close_request_session)
 
     from api import register_api  # imported here: api imports request_session from this module
-    from api.schemas import STATE_KIND_LABELS
 
     register_api(app)
     app.add_url_rule("/", "home", home)
