@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 _subscribers: dict[str, list[Callable[..., None]]] = defaultdict(list)
 _PENDING = "unionflow_pending_effects"
+_ROLLED_BACK = "unionflow_rolled_back_savepoints"
 
 
 def subscribe(name: str, handler: Callable[..., None]) -> None:
@@ -26,13 +27,23 @@ def unsubscribe(name: str, handler: Callable[..., None]) -> None:
 
 
 def publish(session: Session, name: str, **payload) -> None:
-    session.info.setdefault(_PENDING, []).append((name, payload))
+    """Queue ``name`` for after the commit; dropped if the (possibly nested) transaction it was
+    published in rolls back."""
+    innermost = session.get_nested_transaction() or session.get_transaction()
+    chain = []
+    while innermost is not None:
+        chain.append(innermost)
+        innermost = innermost.parent
+    session.info.setdefault(_PENDING, []).append((name, payload, chain))
 
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING, [])
-    for name, payload in pending:
+    undone = session.info.pop(_ROLLED_BACK, set())
+    for name, payload, chain in pending:
+        if any(transaction in undone for transaction in chain):
+            continue  # published inside a savepoint that was rolled back
         for handler in list(_subscribers.get(name, ())):
             try:
                 handler(**payload)
@@ -42,5 +53,8 @@ def _run_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_on_rollback(session: Session, previous_transaction) -> None:
-    if previous_transaction.parent is None:  # the outermost transaction rolled back
+    if previous_transaction.parent is None:  # the whole unit of work rolled back
         session.info.pop(_PENDING, None)
+        session.info.pop(_ROLLED_BACK, None)
+    else:  # a savepoint: forget what was published inside it when the outer work commits
+        session.info.setdefault(_ROLLED_BACK, set()).add(previous_transaction)

@@ -52,3 +52,19 @@ def test_failed_operation_queues_nothing(session, world, received):
     session.rollback()
     session.commit()
     assert received == []
+
+
+def test_effect_published_in_a_rolled_back_savepoint_is_dropped(session, world, received):
+    """A per-case savepoint that rolls back (as a batch might use) must not announce its change."""
+    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    session.commit()
+    savepoint = session.begin_nested()
+    submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
+    savepoint.rollback()
+    kept = session.begin_nested()
+    second = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    submit_case(session, world.actor("applicant_A1a"), second,
+                expected_version=second.version, now=NOW)
+    kept.commit()
+    session.commit()
+    assert [r["case_id"] for r in received] == [second.id]
