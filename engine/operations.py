@@ -60,7 +60,6 @@ def create_draft(
         session, case, actor=actor, grant=grant, action="create", now=now, to_state=case.state,
         changes=_changes({}, stored), details={"kind": kind, "definition_hash": definition.content_hash},
     )
-    session.flush()
     register_case(session, case.id, genesis.hash)
     refresh_inbox(session, case, definition, now, state_changed=True)
     session.flush()
