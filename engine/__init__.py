@@ -6,6 +6,7 @@ from engine.config import Settings
 
 def bootstrap(settings: Settings) -> None:
     """Load the rule modules that live beside the definitions (call once per process)."""
+    from engine import juries, notices, rounds  # noqa: F401 - their rules and actions register on import
     from engine.rules import load_rule_modules
 
     load_rule_modules(settings.workflows_dir)
@@ -13,4 +14,7 @@ def bootstrap(settings: Settings) -> None:
 
 def load_models() -> None:
     """Import every model module so the metadata is complete (migrations, create_all)."""
-    from engine import attachments, audit, calendar, cases, definitions, inbox, org  # noqa: F401
+    from engine import (  # noqa: F401
+        attachments, audit, calendar, cases, definitions, inbox, juries, ledgers, notices, org, parameters,
+        records, rounds,
+    )

@@ -79,18 +79,26 @@ def attach_file(
     session: Session, actor: Actor, case, field_name: str, *, filename: str, content_type: str,
     data: bytes, store: FileStore, expected_version: int, now: datetime | None = None,
 ) -> Attachment:
-    """Upload a file into one of the case's file fields (while the case is a draft)."""
+    """Upload a file into one of the case's file fields (while the case is a draft), or for a
+    record about to be added ("home_visit.photos": kept aside until the record cites it)."""
     now = now or utcnow()
     require_visible(actor, case)
     check_version(case, expected_version)
     definition = definition_by_hash(session, case.definition_hash)
-    spec = next((f for f in definition.fields if f.name == field_name and f.type == "file"), None)
-    if spec is None:
-        raise ValidationFailed({"field": [f"表单中没有附件项「{field_name}」"]})
-    grant = draft_editor_grant(actor, case, definition, "上传附件")
+    record_type, _, record_field = field_name.partition(".")
+    if record_field:
+        from engine.records import record_file_field
+
+        spec, grant = record_file_field(actor, case, definition, record_type, record_field)
+        current = []
+    else:
+        spec = next((f for f in definition.fields if f.name == field_name and f.type == "file"), None)
+        if spec is None:
+            raise ValidationFailed({"field": [f"表单中没有附件项「{field_name}」"]})
+        grant = draft_editor_grant(actor, case, definition, "上传附件")
+        current = list(case.form_data.get(field_name) or [])
     name = _clean_filename(filename)
     _check_file(spec, name, data)
-    current = list(case.form_data.get(field_name) or [])
     if len(current) >= spec.max_files:
         raise ValidationFailed({field_name: [f"最多上传 {spec.max_files} 个附件"]})
     digest = store.put(data)
@@ -101,12 +109,15 @@ def attach_file(
         )
         session.add(attachment)
         session.flush()
-        case.form_data = {**case.form_data, field_name: [*current, attachment.id]}
+        changes = None
+        if not record_field:
+            case.form_data = {**case.form_data, field_name: [*current, attachment.id]}
+            changes = {field_name: {"before": current or None, "after": case.form_data[field_name]}}
         case.updated_dt = now
         append_event(
-            session, case, actor=actor, grant=grant, action="attach_file", now=now,
-            changes={field_name: {"before": current or None, "after": case.form_data[field_name]}},
-            details={"attachment_id": attachment.id, "filename": name, "sha256": digest, "size_bytes": len(data)},
+            session, case, actor=actor, grant=grant, action="attach_file", now=now, changes=changes,
+            details={"attachment_id": attachment.id, "field": field_name, "filename": name, "sha256": digest,
+                     "size_bytes": len(data)},
         )
         refresh_inbox(session, case, definition, now, state_changed=False)
         session.flush()

@@ -22,6 +22,7 @@ class Case(Base):
         CheckConstraint("version >= 1", name="version_positive"),
         Index("ix_cases_origin_path", "origin_path"),
         Index("ix_cases_kind_state", "kind", "state"),
+        Index("ix_cases_kind_subject_key", "kind", "subject_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,9 +36,21 @@ class Case(Base):
     origin_path: Mapped[str] = mapped_column(PathString)
     # {"city": id, "county": id, ...}: the units that act on the case at each level.
     chain: Mapped[dict] = mapped_column(JSONDocument)
-    applicant_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Null for a draft the engine prepared for a unit (e.g. a nomination from a competition result).
+    applicant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     title: Mapped[str] = mapped_column(String(200), default="")
     form_data: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    # The round (名额 and window) a nomination was made into, for kinds that use rounds.
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"), index=True)
+    # The validated ID number of the person the case is about (definition's subject_field).
+    subject_key: Mapped[str | None] = mapped_column(String(32))
+    # The case this one follows from: a yearly re-check of a file, a nomination from a
+    # competition result, a revocation of an honour. ``link_relation`` says which.
+    linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    link_relation: Mapped[str | None] = mapped_column(String(32))
+    # What the procedure decided: category, amounts, decision number... Written by actions
+    # and transition inputs; each change is also in the audit event that made it.
+    outcome: Mapped[dict] = mapped_column(JSONDocument, default=dict)
     revision_round: Mapped[int] = mapped_column(default=0)
     # The review state that returned the case; resubmission goes back there.
     return_state: Mapped[str | None] = mapped_column(String(63))
@@ -57,6 +70,10 @@ class Case(Base):
 
     def unit_at(self, level: str) -> int:
         return self.origin_unit_id if level == "origin" else self.chain[level]
+
+    def record_outcome(self, **values) -> None:
+        """Merge values into ``outcome`` (a new dict, so the JSON column is seen as changed)."""
+        self.outcome = {**(self.outcome or {}), **values}
 
     def __repr__(self) -> str:
         return f"<Case {self.id} {self.kind} {self.state} v{self.version}>"

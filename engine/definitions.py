@@ -32,6 +32,7 @@ FIELD_TYPES = ("text", "longtext", "integer", "money", "date", "choice", "id_num
 ACTING_ROLES = ("applicant", "reviewer")
 PARTY_LEVELS = ("origin", *LEVELS)
 ASSIGNEE = "$assignee"          # in `by`: whoever the source state waits for
+SYSTEM = "system"               # in `by`: only the engine itself (timers, objections, linked cases)
 RETURN_POINT = "$return_point"  # as `dest`: the review state that returned the case
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DEFAULT_MAX_LENGTH = {"text": 100, "longtext": 2000}
@@ -53,11 +54,20 @@ class Party:
 
     @property
     def label(self) -> str:
+        if self.is_system:
+            return "系统"
         where = "申报单位" if self.level == "origin" else LEVEL_LABELS[self.level]
         return f"{where}{ROLE_LABELS[self.role]}"
 
+    @property
+    def is_system(self) -> bool:
+        return self.role == SYSTEM
+
     def __str__(self) -> str:
-        return f"{self.role}@{self.level}"
+        return SYSTEM if self.is_system else f"{self.role}@{self.level}"
+
+
+SYSTEM_PARTY = Party(SYSTEM, SYSTEM)
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,8 @@ class StateSpec:
     kind: str
     waits_for: Party | None
     deadline_working_days: int | None
+    # Notice states: the system trigger an objection fires (e.g. into investigation).
+    on_objection: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -82,6 +94,34 @@ class TransitionSpec:
     by: tuple[Party | str, ...]
     conditions: tuple[str, ...]
     comment_required: bool
+    # Named actions run inside the transaction once the guards pass (engine.rules.action).
+    actions: tuple[str, ...] = ()
+    # Fields the actor fills in when firing (a decision number, a lowered amount...).
+    inputs: tuple[FieldSpec, ...] = ()
+    # Fired by the clock when the source state's deadline has passed (by: system).
+    timer: bool = False
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """A kind of record kept on a case: an opinion, a home visit, a disbursement, a result row.
+
+    ``by`` says who may add one, ``states`` when; ``unique_by`` names the fields that make
+    a record distinct (one opinion per body), so a second one with the same values is refused.
+    """
+
+    type: str
+    label: str
+    by: tuple[Party | str, ...]
+    states: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]
+    unique_by: tuple[str, ...] = ()
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -111,6 +151,14 @@ class Definition:
     fields: tuple[FieldSpec, ...]
     content_hash: str
     source: str
+    # The id_number field naming the person the case is about (one file per person, caps).
+    subject_field: str | None = None
+    # Cases are made into a round of this kind; the choice field whose value picks the quota.
+    round_category_field: str | None = None
+    uses_rounds: bool = False
+    # The only form fields a public notice may show.
+    public_fields: tuple[str, ...] = ()
+    records: tuple[RecordSpec, ...] = ()
     # The file's text as read, stored with the version (not part of equality or hashing).
     source_text: str = field(default="", compare=False, repr=False)
 
@@ -130,6 +178,18 @@ class Definition:
                 return spec
         raise KeyError(name)
 
+    def record(self, record_type: str) -> RecordSpec:
+        for spec in self.records:
+            if spec.type == record_type:
+                return spec
+        raise KeyError(record_type)
+
+    def transition(self, trigger: str, source: str) -> TransitionSpec | None:
+        for transition in self.transitions:
+            if transition.trigger == trigger and source in transition.sources:
+                return transition
+        return None
+
     def parties_for(self, transition: TransitionSpec, source: str) -> tuple[Party, ...]:
         """Who may fire ``transition`` from ``source``, with $assignee resolved."""
         waits_for = self.state(source).waits_for
@@ -147,7 +207,8 @@ class Definition:
         """Levels above the origin that some state waits for or some transition names."""
         parties = [state.waits_for for state in self.states]
         parties += [party for t in self.transitions for party in t.by]
-        return {p.level for p in parties if isinstance(p, Party) and p.level != "origin"}
+        parties += [party for r in self.records for party in r.by]
+        return {p.level for p in parties if isinstance(p, Party) and p.level in LEVELS}
 
 
 # --- Structure, checked by marshmallow ------------------------------------------------------------
@@ -158,6 +219,8 @@ class PartyField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if value == ASSIGNEE:
             return ASSIGNEE
+        if value == SYSTEM:
+            return SYSTEM_PARTY
         if not isinstance(value, str) or value.count("@") != 1:
             raise ValidationError('expected "role@level", e.g. "reviewer@township"')
         role, level = value.split("@")
@@ -208,6 +271,7 @@ class StateSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(STATE_KINDS))
     waits_for = PartyField()
     deadline_working_days = fields.Raw()
+    on_objection = Identifier()
 
 
 class TransitionSchema(Schema):
@@ -220,7 +284,10 @@ class TransitionSchema(Schema):
     dest = fields.String(required=True)
     by = OneOrMany(PartyField(), required=True)
     conditions = fields.List(fields.String(), load_default=list)
+    actions = fields.List(fields.String(), load_default=list)
+    inputs = fields.List(fields.Nested(lambda: FieldSchema()), load_default=list)
     comment_required = fields.Boolean(load_default=False)
+    timer = fields.Boolean(load_default=False)
 
 
 class ChoiceSchema(Schema):
@@ -250,6 +317,26 @@ class FieldSchema(Schema):
     help = fields.String()
 
 
+class RecordSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    type = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    by = OneOrMany(PartyField(), required=True)
+    states = OneOrMany(fields.String(), required=True)
+    fields_ = fields.List(fields.Nested(FieldSchema), required=True, validate=validate.Length(min=1),
+                          data_key="fields")
+    unique_by = fields.List(fields.String(), load_default=list)
+
+
+class RoundsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    category_field = fields.String(required=True)
+
+
 class DefinitionSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -261,6 +348,10 @@ class DefinitionSchema(Schema):
     states = fields.List(fields.Nested(StateSchema), required=True, validate=validate.Length(min=2))
     transitions = fields.List(fields.Nested(TransitionSchema), required=True, validate=validate.Length(min=1))
     form = fields.List(fields.Nested(FieldSchema), required=True, validate=validate.Length(min=1))
+    subject_field = fields.String()
+    rounds = fields.Nested(RoundsSchema)
+    public_fields = fields.List(fields.String(), load_default=list)
+    records = fields.List(fields.Nested(RecordSchema), load_default=list)
 
 
 def _flatten(messages, prefix: str = "") -> list[str]:
@@ -312,7 +403,10 @@ def _check_states(raw: dict, problems: list[str]) -> dict[str, StateSpec]:
                     f"expected a whole number of working days from 1 to {MAX_DEADLINE_WORKING_DAYS}"
                 )
                 deadline = None
-        states[state["id"]] = StateSpec(state["id"], state["label"], state["kind"], waits_for, deadline)
+        if state.get("on_objection") and state["kind"] != "notice":
+            problems.append(f"{where}.on_objection: only a notice state takes objections")
+        states[state["id"]] = StateSpec(state["id"], state["label"], state["kind"], waits_for, deadline,
+                                        state.get("on_objection"))
     first = raw["states"][0]
     if first["kind"] != "draft":
         problems.append(f'states[0].kind: the first state ("{first["id"]}") starts every case and must be a draft state')
@@ -346,6 +440,18 @@ def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[s
         for name in item["conditions"]:
             if not rules.is_registered(name):
                 problems.append(f'{where}.conditions: unknown rule "{name}"')
+        for name in item["actions"]:
+            if not rules.is_action(name):
+                problems.append(f'{where}.actions: unknown action "{name}"')
+        if SYSTEM_PARTY in item["by"] and len(item["by"]) > 1:
+            problems.append(f"{where}.by: a system transition is fired by the engine alone")
+        if item["timer"]:
+            if item["by"] != (SYSTEM_PARTY,):
+                problems.append(f"{where}.timer: a timer transition must be `by: system`")
+            for source in item["source"]:
+                if source in states and states[source].deadline_working_days is None:
+                    problems.append(f'{where}.timer: "{source}" has no deadline_working_days to time out on')
+        inputs = _check_fields(item["inputs"], f"{where}.inputs", problems)
         if ASSIGNEE in item["by"]:
             for source in item["source"]:
                 if source in states and states[source].waits_for is None:
@@ -353,7 +459,13 @@ def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[s
         transitions.append(TransitionSpec(
             trigger=item["trigger"], label=item["label"], sources=item["source"], dest=dest,
             by=item["by"], conditions=tuple(item["conditions"]), comment_required=item["comment_required"],
+            actions=tuple(item["actions"]), inputs=tuple(inputs), timer=item["timer"],
         ))
+    for i, state in enumerate(states.values()):
+        trigger = state.on_objection
+        if trigger and not any(t.trigger == trigger and state.id in t.sources and t.by == (SYSTEM_PARTY,)
+                               for t in transitions):
+            problems.append(f'states[{i}].on_objection: no `by: system` transition "{trigger}" leaves "{state.id}"')
     return transitions
 
 
@@ -362,6 +474,7 @@ def _check_levels(raw: dict, states: dict[str, StateSpec], transitions: list[Tra
     origin_rank = LEVELS.index(raw["origin_level"])
     parties = [(f"states[{i}].waits_for", s.waits_for) for i, s in enumerate(states.values())]
     parties += [(f"transitions[{i}].by", p) for i, t in enumerate(transitions) for p in t.by]
+    parties += [(f"records[{i}].by", p) for i, r in enumerate(raw["records"]) for p in r["by"]]
     for where, party in parties:
         if isinstance(party, Party) and party.level in LEVELS and LEVELS.index(party.level) > origin_rank:
             problems.append(
@@ -400,10 +513,54 @@ def _check_graph(states: dict[str, StateSpec], definition_return_points, transit
 
 
 def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
+    specs = _check_fields(raw["form"], "form", problems)
+    title = raw["title_field"]
+    if not any(s.name == title and s.type == "text" for s in specs):
+        problems.append(f'title_field: "{title}" is not a text field of the form')
+    by_name = {spec.name: spec for spec in specs}
+    subject = raw.get("subject_field")
+    if subject is not None and (subject not in by_name or by_name[subject].type != "id_number"):
+        problems.append(f'subject_field: "{subject}" is not an id_number field of the form')
+    category = raw.get("rounds", {}).get("category_field")
+    if category is not None and (category not in by_name or by_name[category].type != "choice"):
+        problems.append(f'rounds.category_field: "{category}" is not a choice field of the form')
+    for name in raw["public_fields"]:
+        if name not in by_name:
+            problems.append(f'public_fields: unknown field "{name}"')
+        elif by_name[name].type in ("id_number", "file"):
+            problems.append(f'public_fields: "{name}" ({by_name[name].type}) may never be shown publicly')
+    return specs
+
+
+def _check_records(raw: dict, states: dict[str, StateSpec], problems: list[str]) -> list[RecordSpec]:
+    records, seen = [], set()
+    for i, item in enumerate(raw["records"]):
+        where = f"records[{i}]"
+        if item["type"] in seen:
+            problems.append(f'{where}.type: duplicate record type "{item["type"]}"')
+        seen.add(item["type"])
+        for state in item["states"]:
+            if state not in states:
+                problems.append(f'{where}.states: unknown state "{state}"')
+            elif states[state].is_final:
+                problems.append(f'{where}.states: "{state}" is final; a closed case takes no records')
+        if ASSIGNEE in item["by"] or SYSTEM_PARTY in item["by"]:
+            problems.append(f"{where}.by: name the parties (role@level) who may add the record")
+        specs = _check_fields(item["fields_"], f"{where}.fields", problems)
+        names = {spec.name for spec in specs}
+        for name in item["unique_by"]:
+            if name not in names:
+                problems.append(f'{where}.unique_by: unknown field "{name}"')
+        records.append(RecordSpec(item["type"], item["label"], item["by"], item["states"], tuple(specs),
+                                  tuple(item["unique_by"])))
+    return records
+
+
+def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[FieldSpec]:
     specs: list[FieldSpec] = []
     names: set[str] = set()
-    for i, item in enumerate(raw["form"]):
-        where = f"form[{i}]"
+    for i, item in enumerate(items):
+        where = f"{prefix}[{i}]"
         if item["name"] in names:
             problems.append(f'{where}.name: duplicate field "{item["name"]}"')
         names.add(item["name"])
@@ -438,9 +595,6 @@ def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
             max_size_mb=item.get("max_size_mb", DEFAULT_FILE_SIZE_MB if kind == "file" else None),
             accept=tuple(item.get("accept", DEFAULT_FILE_TYPES if kind == "file" else ())),
         ))
-    title = raw["title_field"]
-    if not any(s.name == title and s.type == "text" for s in specs):
-        problems.append(f'title_field: "{title}" is not a text field of the form')
     return specs
 
 
@@ -495,10 +649,15 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
     transitions = _check_transitions(raw, states, problems)
     _check_levels(raw, states, transitions, problems)
     form = _check_form(raw, problems)
+    records = _check_records(raw, states, problems)
+    rounds = raw.get("rounds")
     definition = Definition(
         kind=raw["kind"], label=raw["label"], origin_level=raw["origin_level"], title_field=raw["title_field"],
         states=tuple(states.values()), transitions=tuple(transitions), fields=tuple(form),
         content_hash=content_hash(document), source=source, source_text=text,
+        subject_field=raw.get("subject_field"), uses_rounds=rounds is not None,
+        round_category_field=rounds["category_field"] if rounds else None,
+        public_fields=tuple(raw["public_fields"]), records=tuple(records),
     )
     if not enforce_policy:
         return definition

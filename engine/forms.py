@@ -158,21 +158,43 @@ class _FormSchema(Schema):
         return {k: None if isinstance(v, str) and not v.strip() else v for k, v in data.items()}
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=512)
+def fields_schema(specs: tuple[FieldSpec, ...], name: str = "form") -> Schema:
+    """A schema for any list of fields: a case form, a transition's inputs, a record."""
+    declared = {spec.name: _field_for(spec) for spec in specs}
+    return _FormSchema.from_dict(declared, name=name)()
+
+
 def form_schema(definition: Definition) -> Schema:
-    declared = {spec.name: _field_for(spec) for spec in definition.fields}
-    schema_class = _FormSchema.from_dict(declared, name=f"{definition.kind}_form")
-    return schema_class()
+    return fields_schema(definition.fields, f"{definition.kind}_form")
 
 
 def clean_form_input(definition: Definition, data: object) -> dict:
     """Validate a (partial) form submission; return python values; raise per-field errors."""
+    return clean_fields(definition.fields, data, partial=True)
+
+
+def clean_fields(specs: tuple[FieldSpec, ...], data: object, *, partial: bool = False) -> dict:
+    """Validate values for ``specs``; unless ``partial``, every required field must be filled."""
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         raise ValidationFailed({"_form": ["表单数据格式不正确"]})
     try:
-        return form_schema(definition).load(data, partial=True)
+        values = fields_schema(specs).load(data, partial=True)
     except ValidationError as err:
         raise ValidationFailed(_chinese_unknown(err.normalized_messages())) from None
+    if not partial:
+        missing = missing_in(specs, dump_fields(specs, values))
+        if missing:
+            raise ValidationFailed(missing)
+    return values
+
+
+def dump_fields(specs: tuple[FieldSpec, ...], values: dict) -> dict:
+    """Python values → JSON-safe stored values, empty ones left out."""
+    dumped = fields_schema(specs).dump(values)
+    return {name: value for name, value in dumped.items() if value not in (None, "", [])}
 
 
 def _chinese_unknown(messages: dict) -> dict[str, list[str]]:
@@ -198,8 +220,26 @@ def from_stored(definition: Definition, stored: dict) -> dict:
 
 def missing_required(definition: Definition, stored: dict) -> dict[str, list[str]]:
     """Required fields left empty, as per-field errors (checked before a case leaves its draft)."""
+    return missing_in(definition.fields, stored)
+
+
+def missing_in(specs: tuple[FieldSpec, ...], stored: dict) -> dict[str, list[str]]:
     return {
         spec.name: [f"请填写「{spec.label}」"]
-        for spec in definition.fields
+        for spec in specs
         if spec.required and stored.get(spec.name) in (None, "", [])
     }
+
+
+def mask_id_number(value: str | None) -> str | None:
+    """3206**********123X: region and last four kept, as union notices print them."""
+    if not value:
+        return value
+    return value[:4] + "*" * (len(value) - 8) + value[-4:] if len(value) > 8 else "*" * len(value)
+
+
+def mask_account(value: str | None) -> str | None:
+    """A bank account with only its last four digits shown."""
+    if not value:
+        return value
+    return "*" * max(len(value) - 4, 0) + value[-4:]

@@ -14,8 +14,10 @@ what the engine accepts cannot differ.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from sqlalchemy.orm import Session
 from transitions import EventData, Machine, Transition
@@ -33,6 +35,8 @@ class ActionContext:
     session: Session
     actor: Actor
     now: datetime
+    inputs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    batch: tuple = ()
 
 
 class SpecTransition(Transition):
@@ -57,7 +61,9 @@ def may_fire(event: EventData) -> bool:
 def _rule_guard(name: str):
     def guard(event: EventData) -> bool:
         ctx: ActionContext = event.kwargs["ctx"]
-        return rules.check(name, rules.RuleContext(ctx.session, ctx.actor, event.model, ctx.now)) is None
+        grant = first_grant(ctx.actor, event.model, event.transition.parties)
+        context = rules.RuleContext(ctx.session, ctx.actor, event.model, ctx.now, grant, ctx.inputs, ctx.batch)
+        return rules.check(name, context) is None
 
     guard.__name__ = f"rule_{name}"
     return guard

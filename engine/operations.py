@@ -23,23 +23,37 @@ from engine.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from engine.forms import UNSTORABLE_MESSAGE, clean_form_input, has_unstorable_characters, missing_required, to_stored
+from engine.forms import (
+    UNSTORABLE_MESSAGE,
+    clean_fields,
+    clean_form_input,
+    dump_fields,
+    has_unstorable_characters,
+    missing_required,
+    to_stored,
+)
 from engine.inbox import refresh_inbox
 from engine.machines import ActionContext, compiled
-from engine.org import LEVEL_LABELS, Actor, Grant, OrgUnit, unit_chain
-from engine.permissions import draft_editor_grant, first_grant, participant_grant
+from engine.org import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_chain
+from engine.permissions import SYSTEM_GRANT, draft_editor_grant, first_grant, participant_grant
 
 MAX_COMMENT_LENGTH = 2000
 
 
 def create_draft(
     session: Session, actor: Actor, kind: str, *, origin_unit_id: int | None = None,
-    form: dict | None = None, now: datetime | None = None,
+    form: dict | None = None, round_id: int | None = None, linked_case: Case | None = None,
+    link_relation: str | None = None, now: datetime | None = None,
 ) -> Case:
-    """Start a case of ``kind`` at one of the actor's units, on the kind's current definition."""
+    """Start a case of ``kind`` at one of the actor's units, on the kind's current definition.
+
+    Kinds that use rounds are started into an open round. ``linked_case`` ties the new case
+    to the one it follows from (``link_relation`` says how). The system may prepare a draft
+    for a unit (``origin_unit_id``); that unit's applicants then complete it.
+    """
     now = now or utcnow()
     definition = current_definition(session, kind)
-    grant = _origin_grant(actor, definition, origin_unit_id)
+    grant = _origin_grant(session, actor, definition, origin_unit_id)
     unit = session.get(OrgUnit, grant.unit_id)
     chain = unit_chain(session, unit)
     missing = sorted(definition.levels_used() - set(chain), key=lambda level: LEVEL_LABELS[level])
@@ -49,16 +63,25 @@ def create_draft(
     values = clean_form_input(definition, form or {})
     _check_file_ids(session, None, definition, values)
     stored = _merged(definition, {}, values)
+    round_ = _round_for(session, definition, unit, round_id, now)
     case = Case(
         kind=kind, definition_hash=definition.content_hash, state=definition.initial_state.id,
         origin_unit_id=unit.id, origin_path=unit.path, chain=chain, applicant_id=actor.user_id,
         title=_title(definition, stored), form_data=stored, created_dt=now, updated_dt=now,
+        round_id=round_.id if round_ else None, subject_key=_subject_key(definition, stored),
+        linked_case_id=linked_case.id if linked_case else None, link_relation=link_relation if linked_case else None,
+        outcome={},
     )
     session.add(case)
     session.flush()
+    details = {"kind": kind, "definition_hash": definition.content_hash}
+    if round_:
+        details["round_id"] = round_.id
+    if linked_case:
+        details |= {"linked_case_id": linked_case.id, "link_relation": link_relation}
     genesis = append_event(
-        session, case, actor=actor, grant=grant, action="create", now=now, to_state=case.state,
-        changes=_changes({}, stored), details={"kind": kind, "definition_hash": definition.content_hash},
+        session, case, actor=actor, grant=_audit_grant(grant), action="create", now=now, to_state=case.state,
+        changes=_changes({}, stored), details=details,
     )
     register_case(session, case.id, genesis.hash)
     refresh_inbox(session, case, definition, now, state_changed=True)
@@ -86,6 +109,7 @@ def update_draft(
     with conflict_on_stale():
         case.form_data = stored
         case.title = _title(definition, stored)
+        case.subject_key = _subject_key(definition, stored)
         case.updated_dt = now
         append_event(session, case, actor=actor, grant=grant, action="update_form", now=now, changes=changes)
         refresh_inbox(session, case, definition, now, state_changed=False)
@@ -95,9 +119,15 @@ def update_draft(
 
 def perform_action(
     session: Session, actor: Actor, case: Case, trigger: str, *, expected_version: int,
-    comment: str | None = None, now: datetime | None = None,
+    comment: str | None = None, inputs: dict | None = None, now: datetime | None = None,
+    batch: tuple[Case, ...] = (),
 ) -> AuditEvent:
-    """Fire ``trigger`` on the case through its definition's state machine."""
+    """Fire ``trigger`` on the case through its definition's state machine.
+
+    ``inputs`` fill the transition's input fields (validated; kept in ``case.outcome`` and in
+    the audit event). Once the guards pass and the state has moved, the transition's actions
+    run in the same transaction; their outcomes go into the audit event.
+    """
     now = now or utcnow()
     require_visible(actor, case)
     check_version(case, expected_version)
@@ -109,28 +139,61 @@ def perform_action(
         who = "或".join(party.label for party in parties)
         raise PermissionDenied(f"案件处于「{definition.state(case.state).label}」，只有{who}可以执行「{spec.label}」")
     comment = _clean_comment(comment, required=spec.comment_required)
+    values = clean_fields(spec.inputs, inputs) if spec.inputs or inputs else {}
     from_state = case.state
     # A draft may be withdrawn half-filled; only sending it on for review needs a complete form.
     if definition.state(from_state).kind == "draft" and not _closes_case(definition, spec):
         missing = missing_required(definition, case.form_data)
         if missing:
             raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
-    ctx = ActionContext(session, actor, now)
+    ctx = ActionContext(session, actor, now, values, batch)
     with conflict_on_stale():
         # The machine evaluates the guards (permission and named rules) and moves case.state.
         if not workflow.fire(trigger, case, ctx):
-            raise _refusal(spec, case, ctx)
+            raise _refusal(spec, case, ctx, grant)
+        rule_context = rules.RuleContext(session, actor, case, now, grant, values, batch)
+        outcomes = [rules.run_action(name, rule_context) for name in spec.actions]
+        stored_inputs = dump_fields(spec.inputs, values) if values else {}
+        if stored_inputs:
+            case.record_outcome(**stored_inputs)
         _record_bookkeeping(definition, case, spec, from_state, now)
+        details = {"label": spec.label, "revision_round": case.revision_round}
+        if stored_inputs:
+            details["inputs"] = stored_inputs
+        if spec.conditions:
+            details["rules"] = [{"rule": name, "version": rules.rule_version(name)} for name in spec.conditions]
+        if outcomes:
+            details["outcomes"] = outcomes
         event = append_event(
-            session, case, actor=actor, grant=grant, action=trigger, now=now, from_state=from_state,
-            to_state=case.state, comment=comment,
-            details={"label": spec.label, "revision_round": case.revision_round},
+            session, case, actor=actor, grant=_audit_grant(grant), action=trigger, now=now, from_state=from_state,
+            to_state=case.state, comment=comment, details=details,
         )
         refresh_inbox(session, case, definition, now, state_changed=True)
         session.flush()
     effects.publish(session, "case_transitioned", case_id=case.id, trigger=trigger,
                     from_state=from_state, to_state=case.state)
     return event
+
+
+def perform_joint_action(
+    session: Session, actor: Actor, cases: list[tuple[Case, int]], trigger: str, *,
+    comment: str | None = None, now: datetime | None = None,
+) -> list[AuditEvent]:
+    """Fire one trigger on several cases as one decision: all of them move, or none.
+
+    For decisions judged on the set, such as a unit forwarding its nominations together so
+    the round's ratio limits are checked on the whole list. Each case is given as (case,
+    version the caller saw). Rules see every case of the set in ``RuleContext.batch``.
+    """
+    if not cases:
+        raise ValidationFailed({"cases": ["请选择案件"]})
+    if len({case.id for case, _ in cases}) != len(cases):
+        raise ValidationFailed({"cases": ["同一案件不能重复选择"]})
+    batch = tuple(case for case, _ in cases)
+    return [
+        perform_action(session, actor, case, trigger, expected_version=version, comment=comment, now=now, batch=batch)
+        for case, version in cases
+    ]
 
 
 def submit_case(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None = None,
@@ -183,7 +246,12 @@ def comment_on_case(session: Session, actor: Actor, case: Case, text: str, *, no
 
 # --- Helpers --------------------------------------------------------------------------------------
 
-def _origin_grant(actor: Actor, definition: Definition, origin_unit_id: int | None) -> Grant:
+def _origin_grant(session: Session, actor: Actor, definition: Definition, origin_unit_id: int | None) -> Grant:
+    if actor == SYSTEM_ACTOR:
+        unit = session.get(OrgUnit, origin_unit_id) if origin_unit_id is not None else None
+        if unit is None or unit.level != definition.origin_level:
+            raise ValidationFailed({"origin_unit_id": [f"请指定发起「{definition.label}」的{LEVEL_LABELS[definition.origin_level]}"]})
+        return Grant("system", unit.id, unit.level, unit.path, unit.name)
     grants = [g for g in actor.grants_for("applicant") if g.unit_level == definition.origin_level]
     if origin_unit_id is not None:
         grants = [g for g in grants if g.unit_id == origin_unit_id]
@@ -192,6 +260,25 @@ def _origin_grant(actor: Actor, definition: Definition, origin_unit_id: int | No
     if len(grants) > 1:
         raise ValidationFailed({"origin_unit_id": ["您在多个单位有申报权限，请选择申报单位"]})
     return grants[0]
+
+
+def _audit_grant(grant: Grant) -> Grant | None:
+    """The engine acting on its own is recorded as the system, with no unit."""
+    return None if grant.role == "system" else grant
+
+
+def _round_for(session: Session, definition: Definition, unit: OrgUnit, round_id: int | None, now: datetime):
+    if not definition.uses_rounds:
+        if round_id is not None:
+            raise ValidationFailed({"round_id": [f"「{definition.label}」不分批次"]})
+        return None
+    from engine.rounds import round_open_for
+
+    return round_open_for(session, definition, unit, round_id, now)
+
+
+def _subject_key(definition: Definition, stored: dict) -> str | None:
+    return stored.get(definition.subject_field) if definition.subject_field else None
 
 
 def _action_for(workflow, definition: Definition, case: Case, trigger: str) -> tuple[TransitionSpec, tuple[Party, ...]]:
@@ -210,8 +297,8 @@ def _closes_case(definition: Definition, spec: TransitionSpec) -> bool:
     return spec.dest != RETURN_POINT and definition.state(spec.dest).is_final
 
 
-def _refusal(spec: TransitionSpec, case: Case, ctx: ActionContext) -> ConditionFailed:
-    context = rules.RuleContext(ctx.session, ctx.actor, case, ctx.now)
+def _refusal(spec: TransitionSpec, case: Case, ctx: ActionContext, grant: Grant) -> ConditionFailed:
+    context = rules.RuleContext(ctx.session, ctx.actor, case, ctx.now, grant, ctx.inputs, ctx.batch)
     reasons = [reason for name in spec.conditions if (reason := rules.check(name, context))]
     return ConditionFailed("；".join(reasons) or "不满足执行条件", reasons)
 

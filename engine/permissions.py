@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable
 
 from engine.errors import InvalidAction, PermissionDenied
-from engine.org import Actor, Grant
+from engine.org import SYSTEM_ACTOR, Actor, Grant
 
 if TYPE_CHECKING:
     from engine.cases import Case
@@ -20,8 +20,10 @@ def grant_for(actor: Actor, case: Case, party: Party) -> Grant | None:
     """The actor's grant that makes them ``party`` for this case, if any.
 
     ``origin`` means the case's own unit; any other level means the unit at that level
-    in the case's chain of ancestors.
+    in the case's chain of ancestors. The ``system`` party is the engine alone.
     """
+    if party.is_system:
+        return SYSTEM_GRANT if actor == SYSTEM_ACTOR else None
     for grant in actor.grants:
         if grant.role != party.role:
             continue
@@ -31,6 +33,10 @@ def grant_for(actor: Actor, case: Case, party: Party) -> Grant | None:
         elif grant.unit_level == party.level and grant.unit_id == case.chain.get(party.level):
             return grant
     return None
+
+
+# What the engine acts under when it fires a `by: system` transition (timers, objections).
+SYSTEM_GRANT = Grant(role="system", unit_id=0, unit_level="system", unit_path="/", unit_name="系统")
 
 
 def first_grant(actor: Actor, case: Case, parties: Iterable[Party]) -> Grant | None:

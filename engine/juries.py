@@ -1,0 +1,207 @@
+"""Juries (评审委员会): members vote approve / reject / abstain on each case of a round.
+
+A jury belongs to a round. Its members vote once per case while the case waits in a
+state whose way out depends on the jury (a transition citing ``jury_approves`` or
+``jury_rejects``). The outcome rule is configured per jury: a quorum of members voting
+and a pass fraction of those present (e.g. two thirds). Every vote is an audit event.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.audit import append_event
+from engine.cases import Case, conflict_on_stale, require_visible
+from engine.db import Base, UTCDateTime, utcnow
+from engine.definitions import definition_by_hash
+from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.org import Actor, OrgUnit, User
+from engine.rounds import Round
+from engine.rules import RuleContext, action, rule
+
+CHOICES = {"approve": "同意", "reject": "不同意", "abstain": "弃权"}
+JURY_RULES = ("jury_approves", "jury_rejects")
+
+
+class Jury(Base):
+    __tablename__ = "juries"
+    __table_args__ = (
+        CheckConstraint("pass_numerator > 0 AND pass_numerator <= pass_denominator", name="pass_fraction"),
+        CheckConstraint("quorum_numerator >= 0 AND quorum_numerator <= quorum_denominator", name="quorum_fraction"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    # Passed when approvals ≥ pass_numerator/pass_denominator of the members present (voting).
+    pass_numerator: Mapped[int] = mapped_column(Integer)
+    pass_denominator: Mapped[int] = mapped_column(Integer)
+    # The vote counts once at least quorum_numerator/quorum_denominator of the members voted.
+    quorum_numerator: Mapped[int] = mapped_column(Integer)
+    quorum_denominator: Mapped[int] = mapped_column(Integer)
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JuryMember(Base):
+    __tablename__ = "jury_members"
+    __table_args__ = (UniqueConstraint("jury_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jury_id: Mapped[int] = mapped_column(ForeignKey("juries.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class JuryVote(Base):
+    __tablename__ = "jury_votes"
+    # A member votes once per case: the constraint holds even for two clicks at once.
+    __table_args__ = (UniqueConstraint("jury_id", "case_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jury_id: Mapped[int] = mapped_column(ForeignKey("juries.id", ondelete="RESTRICT"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    choice: Mapped[str] = mapped_column(String(10))
+    cast_dt: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def form_jury(
+    session: Session, actor: Actor | None, round_: Round, *, title: str, member_ids: list[int],
+    pass_fraction: tuple[int, int] = (2, 3), quorum: tuple[int, int] = (2, 3),
+) -> Jury:
+    """Set up the round's jury (reviewers or admins of the round's unit; None for seeding)."""
+    unit = session.get(OrgUnit, round_.unit_id)
+    if actor is not None and not any(g.role in ("reviewer", "admin") and g.unit_id == unit.id for g in actor.grants):
+        raise PermissionDenied(f"只有「{unit.name}」的审核人或管理员可以组建评审委员会")
+    errors = {}
+    members = list(dict.fromkeys(member_ids))
+    if not members:
+        errors["member_ids"] = ["请至少选择一名评委"]
+    elif len(session.scalars(select(User.id).where(User.id.in_(members), User.is_active.is_(True))).all()) != len(members):
+        errors["member_ids"] = ["评委中有不存在或已停用的用户"]
+    num, den = pass_fraction
+    if not (0 < num <= den):
+        errors["pass_fraction"] = ["通过比例应在0到1之间，例如 2/3"]
+    qnum, qden = quorum
+    if not (0 <= qnum <= qden and qden > 0):
+        errors["quorum"] = ["到会比例应在0到1之间"]
+    if session.scalar(select(Jury.id).where(Jury.round_id == round_.id)):
+        errors["round_id"] = ["本批次已组建评审委员会"]
+    if errors:
+        raise ValidationFailed(errors)
+    jury = Jury(round_id=round_.id, title=title, pass_numerator=num, pass_denominator=den,
+                quorum_numerator=qnum, quorum_denominator=qden)
+    session.add(jury)
+    session.flush()
+    session.add_all(JuryMember(jury_id=jury.id, user_id=user_id) for user_id in members)
+    session.flush()
+    return jury
+
+
+def jury_for(session: Session, case: Case) -> Jury | None:
+    return session.scalar(select(Jury).where(Jury.round_id == case.round_id)) if case.round_id else None
+
+
+def is_member(session: Session, jury: Jury, user_id: int | None) -> bool:
+    return user_id is not None and session.scalar(
+        select(JuryMember.id).where(JuryMember.jury_id == jury.id, JuryMember.user_id == user_id)) is not None
+
+
+def is_voting(session: Session, case: Case) -> bool:
+    """The case waits on its jury: a transition out of its state cites a jury rule."""
+    definition = definition_by_hash(session, case.definition_hash)
+    return any(case.state in t.sources and set(t.conditions) & set(JURY_RULES) for t in definition.transitions)
+
+
+def cast_vote(session: Session, actor: Actor, case: Case, choice: str, *, now: datetime | None = None) -> JuryVote:
+    """One member's vote on one case; a second vote by the same member is refused."""
+    now = now or utcnow()
+    jury = jury_for(session, case)
+    if jury is None or not is_member(session, jury, actor.user_id):
+        require_visible(actor, case)  # a non-member outside the subtree learns nothing about the case
+        raise PermissionDenied("您不是本批次评审委员会成员")
+    if choice not in CHOICES:
+        raise ValidationFailed({"choice": ["请选择同意、不同意或弃权"]})
+    if not is_voting(session, case):
+        raise InvalidAction("该推荐当前不在评审表决阶段")
+    if session.scalar(select(JuryVote.id).where(JuryVote.jury_id == jury.id, JuryVote.case_id == case.id,
+                                                JuryVote.user_id == actor.user_id)):
+        raise ValidationFailed({"choice": ["您已对该推荐投过票，每位评委只能投一次"]})
+    with conflict_on_stale():
+        vote = JuryVote(jury_id=jury.id, case_id=case.id, user_id=actor.user_id, choice=choice, cast_dt=now)
+        session.add(vote)
+        case.updated_dt = now
+        append_event(session, case, actor=actor, grant=None, action="vote", now=now,
+                     details={"jury_id": jury.id, "choice": choice, "label": CHOICES[choice]})
+        session.flush()
+    return vote
+
+
+@dataclass(frozen=True)
+class Tally:
+    members: int
+    approve: int
+    reject: int
+    abstain: int
+    rule: str
+    quorum_met: bool
+    passed: bool
+
+    @property
+    def present(self) -> int:
+        return self.approve + self.reject + self.abstain
+
+    def figures(self) -> dict:
+        return {"members": self.members, "present": self.present, "approve": self.approve, "reject": self.reject,
+                "abstain": self.abstain, "rule": self.rule, "quorum_met": self.quorum_met, "passed": self.passed}
+
+
+def tally(session: Session, case: Case) -> Tally | None:
+    jury = jury_for(session, case)
+    if jury is None:
+        return None
+    members = session.scalar(select(func.count(JuryMember.id)).where(JuryMember.jury_id == jury.id))
+    counts = dict(session.execute(select(JuryVote.choice, func.count(JuryVote.id)).where(
+        JuryVote.jury_id == jury.id, JuryVote.case_id == case.id).group_by(JuryVote.choice)).all())
+    approve, reject, abstain = (counts.get(c, 0) for c in ("approve", "reject", "abstain"))
+    present = approve + reject + abstain
+    quorum_met = present > 0 and present * jury.quorum_denominator >= jury.quorum_numerator * members
+    passed = quorum_met and approve * jury.pass_denominator >= jury.pass_numerator * present
+    rule_text = (f"到会评委不少于全体的 {jury.quorum_numerator}/{jury.quorum_denominator}，"
+                 f"同意票不少于到会评委的 {jury.pass_numerator}/{jury.pass_denominator}")
+    return Tally(members, approve, reject, abstain, rule_text, quorum_met, passed)
+
+
+def _tally_problem(ctx: RuleContext) -> tuple[Tally | None, str | None]:
+    result = tally(ctx.session, ctx.case)
+    if result is None:
+        return None, "本批次尚未组建评审委员会"
+    if not result.quorum_met:
+        return result, f"已投票 {result.present} 人，共 {result.members} 名评委，未达到表决人数"
+    return result, None
+
+
+@rule("jury_approves")
+def jury_approves(ctx: RuleContext) -> str | None:
+    result, problem = _tally_problem(ctx)
+    if problem:
+        return problem
+    return None if result.passed else f"同意 {result.approve} 票，未达到通过票数（{result.rule}）"
+
+
+@rule("jury_rejects")
+def jury_rejects(ctx: RuleContext) -> str | None:
+    result, problem = _tally_problem(ctx)
+    if problem:
+        return problem
+    return "表决已通过" if result.passed else None
+
+
+@action("record_tally")
+def record_tally(ctx: RuleContext) -> dict:
+    """Write the vote count the decision rests on into the case's outcome and the audit event."""
+    figures = tally(ctx.session, ctx.case).figures()
+    ctx.case.record_outcome(jury=figures)
+    return figures

@@ -1,0 +1,194 @@
+"""Public notice (公示) and objections (异议).
+
+A case in a ``notice`` state is on public display, showing only the definition's
+``public_fields``. Anyone may lodge an objection: a person with a real name and contact,
+or a unit named with a contact. A lodged objection fires the state's ``on_objection``
+system trigger (typically into investigation); the nominating unit answers; the
+reviewing level upholds or dismisses it. The builtin actions and the rule below keep the
+objection rows in step with those transitions; definitions cite them by name.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import ForeignKey, String, Text, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.audit import append_event
+from engine.cases import Case
+from engine.db import Base, UTCDateTime, utcnow
+from engine.definitions import Definition, definition_by_hash
+from engine.errors import NotFound, ValidationFailed
+from engine.forms import MOBILE, LANDLINE, PlainText
+from engine.inbox import InboxItem
+from engine.org import Actor
+from engine.rules import RuleContext, action, rule
+
+OBJECTOR_KINDS = {"person": "个人", "unit": "单位"}
+OPEN_STATUSES = ("open", "answered")
+STATUS_LABELS = {"open": "调查中", "answered": "已答复待裁定", "upheld": "异议成立", "dismissed": "异议不成立",
+                 "lapsed": "逾期未答复"}
+PUBLIC = Actor(user_id=None, name="公众", grants=())
+
+
+class Objection(Base):
+    __tablename__ = "objections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
+    objector_kind: Mapped[str] = mapped_column(String(10))
+    objector_name: Mapped[str] = mapped_column(String(100))
+    unit_name: Mapped[str | None] = mapped_column(String(100))
+    contact: Mapped[str] = mapped_column(String(30))
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    lodged_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    judged_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Contact(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip().replace(" ", "")
+        if not (MOBILE.match(text) or LANDLINE.match(text)):
+            raise ValidationError("请填写11位手机号或带区号的固定电话")
+        return text
+
+
+class ObjectionSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    objector_kind = fields.String(required=True, validate=validate.OneOf(
+        list(OBJECTOR_KINDS), error="请选择以个人或单位名义提出"), error_messages={"required": "请选择以个人或单位名义提出"})
+    objector_name = PlainText(required=True, validate=validate.Length(min=2, max=50, error="请填写真实姓名（2至50个字）"),
+                              error_messages={"required": "请填写真实姓名"})
+    unit_name = PlainText(validate=validate.Length(max=100, error="单位名称不能超过100个字"))
+    contact = Contact(required=True, error_messages={"required": "请填写联系电话"})
+    content = PlainText(required=True, validate=validate.Length(min=10, max=2000, error="异议内容应为10至2000个字"),
+                        error_messages={"required": "请填写异议内容"})
+
+    @validates_schema
+    def _unit_named(self, data, **kwargs):
+        if data.get("objector_kind") == "unit" and not (data.get("unit_name") or "").strip():
+            raise ValidationError("以单位名义提出异议须写明单位名称", "unit_name")
+
+
+def _notice_state(session: Session, case: Case):
+    state = definition_by_hash(session, case.definition_hash).state(case.state)
+    return state if state.kind == "notice" else None
+
+
+def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime | None = None) -> Objection:
+    """Record an objection from the public against a case under notice (no login needed).
+
+    During the notice it fires the state's ``on_objection`` trigger; while the case is
+    already under investigation it is added to the open ones.
+    """
+    from engine.operations import perform_action
+    from engine.org import SYSTEM_ACTOR
+
+    now = now or utcnow()
+    try:
+        values = ObjectionSchema().load(data if isinstance(data, dict) else {})
+    except ValidationError as err:
+        raise ValidationFailed(err.normalized_messages()) from None
+    case = session.get(Case, case_id)
+    state = _notice_state(session, case) if case else None
+    investigating = case is not None and state is None and open_objections(session, case) > 0
+    if case is None or not (state is not None and state.on_objection or investigating):
+        raise NotFound("该公示不存在或公示期已结束")
+    objection = Objection(case_id=case.id, objector_kind=values["objector_kind"], objector_name=values["objector_name"],
+                          unit_name=values.get("unit_name"), contact=values["contact"], content=values["content"],
+                          status="open", lodged_dt=now)
+    session.add(objection)
+    session.flush()
+    append_event(session, case, actor=PUBLIC, grant=None, action="objection", now=now,
+                 details={"objection_id": objection.id, "objector_kind": objection.objector_kind})
+    if state is not None:
+        perform_action(session, SYSTEM_ACTOR, case, state.on_objection, expected_version=case.version, now=now,
+                       comment=f"收到异议（第 {objection.id} 号）")
+    session.flush()
+    return objection
+
+
+def open_objections(session: Session, case: Case) -> int:
+    return session.scalar(select(func.count(Objection.id)).where(
+        Objection.case_id == case.id, Objection.status.in_(OPEN_STATUSES))) or 0
+
+
+def objections_of(session: Session, case: Case) -> list[Objection]:
+    return list(session.scalars(select(Objection).where(Objection.case_id == case.id).order_by(Objection.id)))
+
+
+def cases_on_notice(session: Session, kind: str | None = None) -> list[dict]:
+    """What the public notice page shows: per case under notice, only its public fields."""
+    query = select(Case, InboxItem.due_dt).join(InboxItem, InboxItem.case_id == Case.id)
+    if kind:
+        query = query.where(Case.kind == kind)
+    entries = []
+    for case, due in session.execute(query.order_by(Case.id)):
+        definition = definition_by_hash(session, case.definition_hash)
+        state = definition.state(case.state)
+        if state.kind != "notice":
+            continue
+        entries.append({
+            "case_id": case.id, "kind": case.kind, "kind_label": definition.label, "state_label": state.label,
+            "fields": public_fields(definition, case), "notice_ends": due, "accepts_objections": bool(state.on_objection),
+        })
+    return entries
+
+
+def public_fields(definition: Definition, case: Case) -> list[tuple[str, str]]:
+    """(label, shown value) of the fields a notice may show, choices by their labels."""
+    shown = []
+    for name in definition.public_fields:
+        spec = definition.field(name)
+        value = case.form_data.get(name)
+        if spec.type == "choice":
+            value = dict(spec.choices).get(value, value)
+        shown.append((spec.label, "" if value is None else str(value)))
+    return shown
+
+
+# --- Actions and rule definitions cite ------------------------------------------------------------
+
+def _set_status(ctx: RuleContext, from_statuses: tuple[str, ...], status: str, **values) -> dict:
+    rows = ctx.session.scalars(select(Objection).where(
+        Objection.case_id == ctx.case.id, Objection.status.in_(from_statuses)).order_by(Objection.id)).all()
+    for row in rows:
+        row.status = status
+        for key, value in values.items():
+            setattr(row, key, value)
+    ctx.session.flush()
+    return {"objections": [row.id for row in rows], "status": status}
+
+
+@action("answer_objections")
+def answer_objections(ctx: RuleContext) -> dict:
+    """The nominating unit's written answer (the transition's ``answer`` input) to the open objections."""
+    return _set_status(ctx, ("open",), "answered", answer=ctx.inputs.get("answer"), answered_dt=ctx.now)
+
+
+@action("uphold_objections")
+def uphold_objections(ctx: RuleContext) -> dict:
+    return _set_status(ctx, OPEN_STATUSES, "upheld", judged_dt=ctx.now)
+
+
+@action("dismiss_objections")
+def dismiss_objections(ctx: RuleContext) -> dict:
+    return _set_status(ctx, OPEN_STATUSES, "dismissed", judged_dt=ctx.now)
+
+
+@action("lapse_objections")
+def lapse_objections(ctx: RuleContext) -> dict:
+    """No answer by the deadline: the open objections close as unanswered."""
+    return _set_status(ctx, ("open",), "lapsed", judged_dt=ctx.now)
+
+
+@rule("no_open_objections")
+def no_open_objections(ctx: RuleContext) -> str | None:
+    count = open_objections(ctx.session, ctx.case)
+    return f"还有 {count} 件异议尚未办结" if count else None

@@ -1,0 +1,126 @@
+"""Records kept on a case: background-check opinions, home visits, disbursements, result rows.
+
+A definition declares its record types (fields, who may add one, in which states, what
+makes two records the same). Adding a record is one operation: checked like a transition
+(visibility, party, state), validated like a form, written with an audit event carrying
+the stored values. Rules in workflows/ read records to decide transitions.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.attachments import unknown_attachment_ids
+from engine.audit import append_event
+from engine.cases import Case, conflict_on_stale, require_visible
+from engine.db import Base, JSONDocument, UTCDateTime, utcnow
+from engine.definitions import Definition, FieldSpec, RecordSpec, definition_by_hash
+from engine.errors import InvalidAction, PermissionDenied, ValidationFailed
+from engine.forms import clean_fields, dump_fields
+from engine.inbox import refresh_inbox
+from engine.org import Actor, Grant
+from engine.permissions import first_grant
+
+
+class CaseRecord(Base):
+    __tablename__ = "case_records"
+    # unique_key is null for record types without unique_by: NULLs never collide.
+    __table_args__ = (UniqueConstraint("case_id", "record_type", "unique_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
+    record_type: Mapped[str] = mapped_column(String(63))
+    data: Mapped[dict] = mapped_column(JSONDocument)
+    unique_key: Mapped[str | None] = mapped_column(String(64))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    author_name: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    unit_name: Mapped[str | None] = mapped_column(String(100))
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def _record_spec(definition: Definition, record_type: str) -> RecordSpec:
+    try:
+        return definition.record(record_type)
+    except KeyError:
+        raise ValidationFailed({"record_type": [f"「{definition.label}」没有此类记录"]}) from None
+
+
+def _record_grant(actor: Actor, case: Case, definition: Definition, spec: RecordSpec) -> Grant:
+    state = definition.state(case.state)
+    if case.state not in spec.states:
+        raise InvalidAction(f"案件处于「{state.label}」，现在不能登记「{spec.label}」")
+    grant = first_grant(actor, case, spec.by)
+    if grant is None:
+        who = "或".join(party.label for party in spec.by)
+        raise PermissionDenied(f"只有{who}可以登记「{spec.label}」")
+    return grant
+
+
+def record_file_field(actor: Actor, case: Case, definition: Definition, record_type: str,
+                      field_name: str) -> tuple[FieldSpec, Grant]:
+    """The file field of a record type an upload goes into, and the grant to upload it under."""
+    spec = _record_spec(definition, record_type)
+    field = next((f for f in spec.fields if f.name == field_name and f.type == "file"), None)
+    if field is None:
+        raise ValidationFailed({"field": [f"「{spec.label}」没有附件项「{field_name}」"]})
+    return field, _record_grant(actor, case, definition, spec)
+
+
+def add_record(
+    session: Session, actor: Actor, case: Case, record_type: str, data: dict, *, now: datetime | None = None,
+) -> CaseRecord:
+    """Add one record of ``record_type`` to the case (all required fields filled)."""
+    now = now or utcnow()
+    require_visible(actor, case)
+    definition = definition_by_hash(session, case.definition_hash)
+    spec = _record_spec(definition, record_type)
+    grant = _record_grant(actor, case, definition, spec)
+    stored = dump_fields(spec.fields, clean_fields(spec.fields, data))
+    _check_record_files(session, case, spec, stored)
+    key = _unique_key(spec, stored)
+    if key is not None and session.scalar(select(CaseRecord.id).where(
+            CaseRecord.case_id == case.id, CaseRecord.record_type == record_type, CaseRecord.unique_key == key)):
+        labels = "、".join(f"「{spec.field(name).label}」" for name in spec.unique_by)
+        raise ValidationFailed({spec.unique_by[0]: [f"已有{labels}相同的「{spec.label}」"]})
+    with conflict_on_stale():
+        record = CaseRecord(case_id=case.id, record_type=record_type, data=stored, unique_key=key,
+                            author_id=actor.user_id, author_name=actor.name, unit_id=grant.unit_id,
+                            unit_name=grant.unit_name, created_dt=now)
+        session.add(record)
+        case.updated_dt = now
+        session.flush()
+        append_event(session, case, actor=actor, grant=grant, action="record", now=now,
+                     details={"record_type": record_type, "label": spec.label, "record_id": record.id,
+                              "data": stored})
+        refresh_inbox(session, case, definition, now, state_changed=False)
+        session.flush()
+    return record
+
+
+def records_of(session: Session, case: Case, record_type: str | None = None) -> list[CaseRecord]:
+    query = select(CaseRecord).where(CaseRecord.case_id == case.id)
+    if record_type is not None:
+        query = query.where(CaseRecord.record_type == record_type)
+    return list(session.scalars(query.order_by(CaseRecord.id)))
+
+
+def _unique_key(spec: RecordSpec, stored: dict) -> str | None:
+    if not spec.unique_by:
+        return None
+    values = [stored.get(name) for name in spec.unique_by]
+    return hashlib.sha256(json.dumps(values, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _check_record_files(session: Session, case: Case, spec: RecordSpec, stored: dict) -> None:
+    errors = {}
+    for field in spec.fields:
+        ids = stored.get(field.name)
+        if field.type == "file" and ids and unknown_attachment_ids(session, case, f"{spec.type}.{field.name}", ids):
+            errors[field.name] = ["附件不存在或不属于此案件"]
+    if errors:
+        raise ValidationFailed(errors)

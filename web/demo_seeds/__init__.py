@@ -1,0 +1,23 @@
+"""Demo cases of each kind, seeded through real engine operations.
+
+Each module has ``seed(session, demo) -> int``: it configures what its kind needs
+(parameter sets, rounds, quotas) and creates cases covering every state of its
+definition, returning how many cases it made. ``demo`` gives the demo city's units and
+actors by key (see web/demo.py). Modules run in SEED_ORDER: competitions feed honours,
+so honours comes first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.org import Actor, OrgUnit
+
+SEED_ORDER = ("honours", "hardship_aid", "medical_subsidy", "competition_results")
+
+
+@dataclass
+class DemoWorld:
+    units: dict[str, OrgUnit]     # "city", "dongcheng", "heping", "jixie", ... (web/demo.COUNTIES keys)
+    actors: dict[str, Actor]      # DEMO_USERS usernames: "reviewer_city", "applicant_jixie", ...
+    now: datetime                 # the demo's "now"; seed steps before it, timers not yet due after it
