@@ -45,6 +45,10 @@ class ValidationFailed(UnionflowError):
         super().__init__(message)
         self.fields = fields
 
+    def __str__(self) -> str:
+        details = "；".join(f"{name}: {'，'.join(map(str, messages))}" for name, messages in self.fields.items())
+        return f"{self.message}（{details}）" if details else self.message
+
 
 class DefinitionError(UnionflowError):
     """A workflow definition file is invalid; the message names the file and the field."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import effects, rules
@@ -32,7 +33,7 @@ from engine.forms import (
     missing_required,
     to_stored,
 )
-from engine.inbox import refresh_inbox
+from engine.inbox import InboxItem, refresh_inbox
 from engine.machines import ActionContext, compiled
 from engine.org import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_chain
 from engine.permissions import SYSTEM_GRANT, draft_editor_grant, first_grant, participant_grant
@@ -139,6 +140,8 @@ def perform_action(
         who = "或".join(party.label for party in parties)
         raise PermissionDenied(f"案件处于「{definition.state(case.state).label}」，只有{who}可以执行「{spec.label}」")
     comment = _clean_comment(comment, required=spec.comment_required)
+    if spec.timer:
+        _check_deadline_passed(session, definition, case, now)
     values = clean_fields(spec.inputs, inputs) if spec.inputs or inputs else {}
     from_state = case.state
     # A draft may be withdrawn half-filled; only sending it on for review needs a complete form.
@@ -291,6 +294,16 @@ def _action_for(workflow, definition: Definition, case: Case, trigger: str) -> t
     if not candidates:
         raise InvalidAction(f"案件处于「{definition.state(case.state).label}」，不能执行「{trigger}」")
     return candidates[0].spec, candidates[0].parties
+
+
+def _check_deadline_passed(session: Session, definition: Definition, case: Case, now: datetime) -> None:
+    """A timer transition fires only once the state's deadline has passed."""
+    due = session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
+    state = definition.state(case.state)
+    if due is None:
+        raise InvalidAction(f"「{state.label}」的期限无法确定（工作日历未覆盖），不能自动处理")
+    if now < due:
+        raise InvalidAction(f"「{state.label}」期限未到，不能自动处理")
 
 
 def _closes_case(definition: Definition, spec: TransitionSpec) -> bool:

@@ -306,6 +306,8 @@ def ratio_limits_met(ctx: RuleContext) -> str | None:
 
 
 def _ratio_problem(limit: dict, nominations: list[dict]) -> str | None:
+    # Only nominations that record the field count: a team has no sex or person category.
+    nominations = [form for form in nominations if form.get(limit["field"]) not in (None, "")]
     total = len(nominations)
     if total < limit["applies_from"]:
         return None

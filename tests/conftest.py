@@ -7,6 +7,7 @@ on a silently missing service.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -25,6 +26,8 @@ SETTINGS = Settings.from_env()
 bootstrap(SETTINGS)
 load_models()
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Definitions only the tests use (engine-generic tests run on a plain chain, basic_nomination).
+TEST_DEFINITIONS = Path(__file__).parent / "definitions"
 # A fixed working Monday, well inside the years chinesecalendar covers.
 NOW = datetime(2026, 3, 9, 2, 0, tzinfo=timezone.utc)
 
@@ -67,6 +70,7 @@ def database(request, tmp_path_factory):
     factory = make_session_factory(engine)
     with factory() as session:
         sync_definitions(session, SETTINGS.workflows_dir)
+        sync_definitions(session, TEST_DEFINITIONS)
         session.commit()
     yield engine
     engine.dispose()

@@ -27,7 +27,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def draft(session, world):
-    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     session.commit()
     return case
 

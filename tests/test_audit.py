@@ -57,7 +57,7 @@ def _at(minutes: int):
 def _reviewed_case(session, world):
     """Events: 1 create, 2 update_form, 3 submit, 4 approve (township), 5 comment, 6 approve (county)."""
     applicant = world.actor("applicant_A1a")
-    case = create_draft(session, applicant, "honours", form=FORM, now=_at(0))
+    case = create_draft(session, applicant, "basic_nomination", form=FORM, now=_at(0))
     update_draft(session, applicant, case, {"employer": "A1a机械厂"}, expected_version=case.version, now=_at(1))
     submit_case(session, applicant, case, expected_version=case.version, now=_at(2))
     approve_case(session, world.actor("reviewer_A1"), case, expected_version=case.version, comment="同意", now=_at(3))
@@ -68,7 +68,7 @@ def _reviewed_case(session, world):
 
 def _returned_case(session, world):
     applicant = world.actor("applicant_A1b")
-    case = create_draft(session, applicant, "honours", form=FORM | {"nominee_name": "李四"}, now=_at(0))
+    case = create_draft(session, applicant, "basic_nomination", form=FORM | {"nominee_name": "李四"}, now=_at(0))
     submit_case(session, applicant, case, expected_version=case.version, now=_at(1))
     return_case(session, world.actor("reviewer_A1"), case, expected_version=case.version, comment="材料不全", now=_at(2))
     update_draft(session, applicant, case, {"merits_summary": "补充后的事迹"}, expected_version=case.version, now=_at(3))
@@ -78,7 +78,7 @@ def _returned_case(session, world):
 
 def _submitted_case(session, world):
     applicant = world.actor("applicant_B1a")
-    case = create_draft(session, applicant, "honours", form=FORM | {"nominee_name": "王五"}, now=_at(0))
+    case = create_draft(session, applicant, "basic_nomination", form=FORM | {"nominee_name": "王五"}, now=_at(0))
     submit_case(session, applicant, case, expected_version=case.version, now=_at(1))
     return case
 
@@ -339,7 +339,7 @@ def test_deleted_case_in_the_middle_of_its_shard_is_reported(session, world, cas
     shard = target.id % LEDGER_SHARDS
     later = None
     while later is None or later.id % LEDGER_SHARDS != shard:
-        later = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+        later = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     session.commit()
     target_seq = session.scalar(select(LEDGER.c.seq).where(LEDGER.c.case_id == target.id))
     _delete_case_rows(session, target.id)
@@ -382,7 +382,7 @@ def test_event_records_field_changes_with_before_and_after(session, cases):
 
 def test_event_time_is_stored_in_utc(session, world):
     local = NOW.astimezone(ZoneInfo("Asia/Shanghai"))
-    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=local)
+    case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=local)
     session.commit()
     session.expire_all()
     (event,) = case_events(session, case.id)
@@ -449,7 +449,7 @@ def _stored(session, case_id):
 @pytest.mark.parametrize("operation", ["approve", "update_draft"])
 def test_failure_after_the_audit_append_leaves_nothing(session, world, monkeypatch, operation):
     applicant = world.actor("applicant_A1a")
-    case = create_draft(session, applicant, "honours", form=FORM, now=NOW)
+    case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
     if operation == "approve":
         submit_case(session, applicant, case, expected_version=case.version, now=NOW)
     session.commit()

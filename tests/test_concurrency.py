@@ -57,7 +57,7 @@ def one_ledger_shard(committed_db):
 def _submitted_case_id(committed_db, world) -> int:
     applicant = world.actor("applicant_A1a")
     with committed_db() as session:
-        case = create_draft(session, applicant, "honours", form=FORM, now=NOW)
+        case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
         submit_case(session, applicant, case, expected_version=case.version, now=NOW)
         session.commit()
         return case.id
@@ -162,11 +162,11 @@ def test_simultaneous_approvals_exactly_one_wins(committed_db, committed_world):
 def test_creation_waits_for_the_shard_head_and_chains_after_it(committed_db, committed_world, one_ledger_shard):
     world = committed_world
     with committed_db() as first, committed_db() as second:
-        earlier = create_draft(first, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+        earlier = create_draft(first, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
         second_pid = second.scalar(text("SELECT pg_backend_pid()"))
         created = []
         thread, outcome = _in_thread(second, lambda: created.append(
-            create_draft(second, world.actor("applicant_B1a"), "honours", form=FORM, now=NOW)))
+            create_draft(second, world.actor("applicant_B1a"), "basic_nomination", form=FORM, now=NOW)))
         _wait_until_blocked(committed_db, second_pid, thread)
         first.commit()
         thread.join(WAIT_SECONDS)
@@ -191,7 +191,7 @@ def test_concurrent_creations_in_one_shard_keep_the_ledger_chain(committed_db, c
         with committed_db() as session:
             start.wait(WAIT_SECONDS)
             for _ in range(per_thread):
-                ids.append(create_draft(session, world.actor(name), "honours", form=FORM, now=NOW).id)
+                ids.append(create_draft(session, world.actor(name), "basic_nomination", form=FORM, now=NOW).id)
                 session.commit()
         return ids
 
@@ -229,7 +229,7 @@ STALE = {
 @pytest.mark.parametrize("operation", list(STALE))
 def test_stale_expected_version_is_refused_before_anything_is_written(session, world, operation):
     applicant = world.actor("applicant_A1a")
-    case = create_draft(session, applicant, "honours", form=FORM, now=NOW)
+    case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
     update_draft(session, applicant, case, {"post": "车工"}, expected_version=case.version, now=NOW)
     if operation in ("approve", "return"):
         submit_case(session, applicant, case, expected_version=case.version, now=NOW)
@@ -258,7 +258,7 @@ def test_verifying_a_live_database_ignores_commits_made_while_it_reads(committed
         s.commit()
     applicant = world.actor("applicant_A1a")
     with committed_db() as s:
-        case = create_draft(s, applicant, "honours", form=FORM, now=NOW)
+        case = create_draft(s, applicant, "basic_nomination", form=FORM, now=NOW)
         submit_case(s, applicant, case, expected_version=case.version, now=NOW)
         s.commit()
         case_id = case.id

@@ -1,8 +1,8 @@
 """Workflow definitions: validation on load, versions in the database, compiled machines.
 
-Bad definitions are built from workflows/honours.yaml: load it, change one thing, dump it
+Bad definitions are built from tests/definitions/basic_nomination.yaml: load it, change one thing, dump it
 back and parse it again. Each case names the field path the problem must point at; the
-paths are computed from the document, so the tests follow honours.yaml as it evolves.
+paths are computed from the document, so the tests follow basic_nomination.yaml as it evolves.
 """
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ from engine.errors import (
 from engine.machines import available_actions, compiled
 from engine.operations import approve_case, create_draft, perform_action, return_case, submit_case, update_draft
 from engine.rules import load_rule_modules
-from tests.conftest import NOW, SETTINGS
+from tests.conftest import NOW, SETTINGS, TEST_DEFINITIONS
 
-HONOURS_PATH = SETTINGS.workflows_dir / "honours.yaml"
+HONOURS_PATH = TEST_DEFINITIONS / "basic_nomination.yaml"
 HONOURS_TEXT = HONOURS_PATH.read_text(encoding="utf-8")
 HONOURS_DOC = yaml.safe_load(HONOURS_TEXT)
 FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "A1a公司", "ownership": "public",
@@ -286,8 +286,8 @@ BAD_DEFINITIONS = [
 
 def test_unmodified_dump_loads_with_the_files_hash():
     """The round trip the bad-definition tests rely on changes nothing by itself."""
-    definition = parse_definition(dump(copy.deepcopy(HONOURS_DOC)), "honours.yaml")
-    assert definition.content_hash == parse_definition(HONOURS_TEXT, "honours.yaml").content_hash
+    definition = parse_definition(dump(copy.deepcopy(HONOURS_DOC)), "basic_nomination.yaml")
+    assert definition.content_hash == parse_definition(HONOURS_TEXT, "basic_nomination.yaml").content_hash
 
 
 @pytest.mark.parametrize("mutate", BAD_DEFINITIONS, ids=lambda m: m.__name__)
@@ -295,10 +295,10 @@ def test_bad_definition_is_rejected_naming_file_and_field(mutate):
     document = copy.deepcopy(HONOURS_DOC)
     field_path, word = mutate(document)
     with pytest.raises(DefinitionError) as caught:
-        parse_definition(dump(document), "honours.yaml")
+        parse_definition(dump(document), "basic_nomination.yaml")
     error = caught.value
-    assert error.path == "honours.yaml"
-    assert str(error).startswith("honours.yaml: ")
+    assert error.path == "basic_nomination.yaml"
+    assert str(error).startswith("basic_nomination.yaml: ")
     matching = [p for p in error.problems if p.startswith(f"{field_path}:")]
     assert matching, f"no problem names {field_path}: {error.problems}"
     assert any(word in p for p in matching), error.problems
@@ -308,7 +308,7 @@ def test_every_problem_in_one_file_is_reported():
     document = copy.deepcopy(HONOURS_DOC)
     expected = [unknown_dest_state(document), unknown_condition(document), duplicate_field_name(document)]
     with pytest.raises(DefinitionError) as caught:
-        parse_definition(dump(document), "honours.yaml")
+        parse_definition(dump(document), "basic_nomination.yaml")
     for field_path, _ in expected:
         assert any(p.startswith(f"{field_path}:") for p in caught.value.problems), (field_path, caught.value.problems)
 
@@ -317,8 +317,8 @@ def test_yaml_syntax_error_names_file_and_line():
     broken = HONOURS_TEXT.replace("source: [draft, returned]", "source: [draft, returned")
     assert broken != HONOURS_TEXT
     with pytest.raises(DefinitionError) as caught:
-        parse_definition(broken, "honours.yaml")
-    assert caught.value.path == "honours.yaml"
+        parse_definition(broken, "basic_nomination.yaml")
+    assert caught.value.path == "basic_nomination.yaml"
     assert len(caught.value.problems) == 1
     assert "not valid YAML" in caught.value.problems[0] and "line" in caught.value.problems[0]
 
@@ -343,13 +343,13 @@ def test_comments_and_layout_do_not_change_the_hash():
 def copy_workflows(tmp_path: Path) -> Path:
     directory = tmp_path / "workflows"
     directory.mkdir()
-    for path in SETTINGS.workflows_dir.glob("*.yaml"):
+    for path in TEST_DEFINITIONS.glob("*.yaml"):
         shutil.copy(path, directory / path.name)
     return directory
 
 
-def honours_versions(session) -> int:
-    query = select(func.count()).select_from(DefinitionVersion).where(DefinitionVersion.kind == "honours")
+def nomination_versions(session) -> int:
+    query = select(func.count()).select_from(DefinitionVersion).where(DefinitionVersion.kind == "basic_nomination")
     return session.scalar(query)
 
 
@@ -358,50 +358,50 @@ def current_hash(session, kind: str) -> str:
 
 
 def test_syncing_an_unchanged_copy_adds_no_version(session, tmp_path):
-    before = current_hash(session, "honours")
-    versions = honours_versions(session)
+    before = current_hash(session, "basic_nomination")
+    versions = nomination_versions(session)
     results = sync_definitions(session, copy_workflows(tmp_path))
     assert [r.is_new_version for r in results] == [False] * len(results)
-    assert current_hash(session, "honours") == before
-    assert honours_versions(session) == versions
+    assert current_hash(session, "basic_nomination") == before
+    assert nomination_versions(session) == versions
 
 
 def test_edited_label_creates_a_version_and_moves_the_current_one(session, tmp_path):
     directory = copy_workflows(tmp_path)
-    old_hash = current_hash(session, "honours")
-    versions = honours_versions(session)
-    edited = HONOURS_TEXT.replace("label: 五一劳动荣誉推荐", "label: 五一劳动荣誉推荐（2026年度）")
+    old_hash = current_hash(session, "basic_nomination")
+    versions = nomination_versions(session)
+    edited = HONOURS_TEXT.replace("label: 基础推荐流程（测试用）", "label: 基础推荐流程（测试用）（2026年度）")
     assert edited != HONOURS_TEXT
-    (directory / "honours.yaml").write_text(edited, encoding="utf-8")
+    (directory / "basic_nomination.yaml").write_text(edited, encoding="utf-8")
 
     results = {r.kind: r for r in sync_definitions(session, directory)}
 
-    assert results["honours"].is_new_version
-    new_hash = results["honours"].content_hash
+    assert results["basic_nomination"].is_new_version
+    new_hash = results["basic_nomination"].content_hash
     assert new_hash != old_hash
-    assert current_hash(session, "honours") == new_hash
-    assert honours_versions(session) == versions + 1
+    assert current_hash(session, "basic_nomination") == new_hash
+    assert nomination_versions(session) == versions + 1
     assert session.get(DefinitionVersion, new_hash).source_text == edited
     assert session.get(DefinitionVersion, old_hash) is not None  # old versions are kept for running cases
-    assert current_definition(session, "honours").label == "五一劳动荣誉推荐（2026年度）"
+    assert current_definition(session, "basic_nomination").label == "基础推荐流程（测试用）（2026年度）"
 
 
 def test_comment_only_change_creates_no_version(session, tmp_path):
     directory = copy_workflows(tmp_path)
-    old_hash = current_hash(session, "honours")
-    versions = honours_versions(session)
-    (directory / "honours.yaml").write_text("# 2026 年度：仅补充注释\n" + HONOURS_TEXT, encoding="utf-8")
+    old_hash = current_hash(session, "basic_nomination")
+    versions = nomination_versions(session)
+    (directory / "basic_nomination.yaml").write_text("# 2026 年度：仅补充注释\n" + HONOURS_TEXT, encoding="utf-8")
 
     results = {r.kind: r for r in sync_definitions(session, directory)}
 
-    assert not results["honours"].is_new_version
-    assert results["honours"].content_hash == old_hash
-    assert current_hash(session, "honours") == old_hash
-    assert honours_versions(session) == versions
+    assert not results["basic_nomination"].is_new_version
+    assert results["basic_nomination"].content_hash == old_hash
+    assert current_hash(session, "basic_nomination") == old_hash
+    assert nomination_versions(session) == versions
 
 
 def without_county_review(document: dict) -> dict:
-    """A later honours version: the township forwards straight to the city."""
+    """A later version: the township forwards straight to the city."""
     doc = copy.deepcopy(document)
     doc["states"] = [s for s in doc["states"] if s["id"] != "county_review"]
     kept = []
@@ -421,18 +421,18 @@ def without_county_review(document: dict) -> dict:
 
 def test_running_case_keeps_its_version_and_new_cases_start_on_the_new_one(session, world, tmp_path):
     applicant = world.actor("applicant_A1a")
-    old_case = create_draft(session, applicant, "honours", form=FORM, now=NOW)
+    old_case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
     submit_case(session, applicant, old_case, expected_version=old_case.version, now=NOW)
     approve_case(session, world.actor("reviewer_A1"), old_case, expected_version=old_case.version, now=NOW)
     assert old_case.state == "county_review"
     old_hash = old_case.definition_hash
 
     directory = copy_workflows(tmp_path)
-    (directory / "honours.yaml").write_text(dump(without_county_review(HONOURS_DOC)), encoding="utf-8")
-    new_hash = {r.kind: r for r in sync_definitions(session, directory)}["honours"].content_hash
+    (directory / "basic_nomination.yaml").write_text(dump(without_county_review(HONOURS_DOC)), encoding="utf-8")
+    new_hash = {r.kind: r for r in sync_definitions(session, directory)}["basic_nomination"].content_hash
     assert new_hash != old_hash
     with pytest.raises(KeyError):
-        current_definition(session, "honours").state("county_review")
+        current_definition(session, "basic_nomination").state("county_review")
 
     # The old case still moves through the state the new version removed.
     assert old_case.definition_hash == old_hash
@@ -446,7 +446,7 @@ def test_running_case_keeps_its_version_and_new_cases_start_on_the_new_one(sessi
     assert old_case.definition_hash == old_hash
 
     # A new case starts on the new version: the township forwards straight to the city.
-    new_case = create_draft(session, applicant, "honours", form=FORM, now=NOW)
+    new_case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
     assert new_case.definition_hash == new_hash
     submit_case(session, applicant, new_case, expected_version=new_case.version, now=NOW)
     approve_case(session, world.actor("reviewer_A1"), new_case, expected_version=new_case.version, now=NOW)
@@ -534,13 +534,13 @@ def test_new_kind_with_its_own_rule_runs_without_engine_changes(session, world, 
 
 def test_two_files_declaring_one_kind_are_refused(session, tmp_path):
     directory = copy_workflows(tmp_path)
-    shutil.copy(directory / "honours.yaml", directory / "honours_2026.yaml")
-    before = current_hash(session, "honours")
+    shutil.copy(directory / "basic_nomination.yaml", directory / "basic_nomination_2026.yaml")
+    before = current_hash(session, "basic_nomination")
     with pytest.raises(DefinitionError) as caught:
         sync_definitions(session, directory)
-    assert "honours.yaml" in caught.value.path and "honours_2026.yaml" in caught.value.path
-    assert any('"honours"' in p and "honours.yaml" in p and "honours_2026.yaml" in p for p in caught.value.problems)
-    assert current_hash(session, "honours") == before
+    assert "basic_nomination.yaml" in caught.value.path and "basic_nomination_2026.yaml" in caught.value.path
+    assert any('"basic_nomination"' in p and "basic_nomination.yaml" in p and "basic_nomination_2026.yaml" in p for p in caught.value.problems)
+    assert current_hash(session, "basic_nomination") == before
 
 
 def test_every_bad_file_is_reported_at_once(session, tmp_path):
@@ -561,7 +561,7 @@ def test_every_bad_file_is_reported_at_once(session, tmp_path):
     problems = caught.value.problems
     for name in ("a_bad_dest.yaml", "b_broken.yaml", "c_bad_level.yaml"):
         assert name in caught.value.path
-    assert "honours.yaml" not in caught.value.path.split(", ")
+    assert "basic_nomination.yaml" not in caught.value.path.split(", ")
     assert any(p.startswith(f"a_bad_dest.yaml: {dest_path}:") for p in problems), problems
     assert any(p.startswith("b_broken.yaml: not valid YAML") for p in problems), problems
     assert any(p.startswith(f"c_bad_level.yaml: {level_path}:") for p in problems), problems
@@ -578,7 +578,7 @@ def test_machine_is_compiled_once_per_version(monkeypatch):
     document = copy.deepcopy(HONOURS_DOC)
     document["label"] = "五一劳动荣誉推荐（编译缓存测试）"  # a version no other test compiles
     text = dump(document)
-    first, again = parse_definition(text, "honours.yaml"), parse_definition(text, "honours.yaml")
+    first, again = parse_definition(text, "basic_nomination.yaml"), parse_definition(text, "basic_nomination.yaml")
     assert first is not again
 
     workflow = compiled(first)
@@ -586,11 +586,11 @@ def test_machine_is_compiled_once_per_version(monkeypatch):
     assert compiled(first) is workflow
     assert compiled(again) is workflow  # same content hash, same machine
     assert builds == [first.content_hash]
-    assert compiled(parse_definition(HONOURS_TEXT, "honours.yaml")) is not workflow
+    assert compiled(parse_definition(HONOURS_TEXT, "basic_nomination.yaml")) is not workflow
 
 
 def test_machine_has_exactly_the_definitions_triggers():
-    definition = parse_definition(HONOURS_TEXT, "honours.yaml")
+    definition = parse_definition(HONOURS_TEXT, "basic_nomination.yaml")
     machine = compiled(definition).machine
     declared = {t.trigger for t in definition.transitions}
     assert set(machine.events) == declared
@@ -601,10 +601,10 @@ def test_machine_has_exactly_the_definitions_triggers():
         assert set(triggers) == expected, state.id
 
 
-def honours_case_in(session, world, state: str) -> Case:
-    """A honours case from A1a, moved by the right people into ``state``."""
+def nomination_case_in(session, world, state: str) -> Case:
+    """A basic_nomination case from A1a, moved by the right people into ``state``."""
     applicant = world.actor("applicant_A1a")
-    case = create_draft(session, applicant, "honours", form=FORM, now=NOW)
+    case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
     if state == "draft":
         return case
     submit_case(session, applicant, case, expected_version=case.version, now=NOW)
@@ -634,7 +634,7 @@ def fires(session, actor, case, trigger: str) -> bool:
 @pytest.mark.parametrize("state", ["draft", "township_review", "county_review", "public_notice", "returned"])
 def test_offered_actions_are_exactly_the_accepted_ones(session, world, state):
     """Inbox buttons and the engine never disagree: for every actor and trigger, fires iff offered."""
-    case = honours_case_in(session, world, state)
+    case = nomination_case_in(session, world, state)
     definition = definition_by_hash(session, case.definition_hash)
     triggers = sorted({t.trigger for t in definition.transitions})
     accepted = set()
@@ -661,7 +661,7 @@ def test_withdraw_is_neither_offered_nor_accepted_once_review_started(session, w
     """A guard that depends on the trail: after a comment by the township, withdrawing stops."""
     from engine.operations import comment_on_case
 
-    case = honours_case_in(session, world, "township_review")
+    case = nomination_case_in(session, world, "township_review")
     applicant = world.actor("applicant_A1a")
     assert "withdraw" in {a.trigger for a in available_actions(session, applicant, case, NOW)}
     comment_on_case(session, world.actor("reviewer_A1"), case, "材料已收到，正在审核", now=NOW)
@@ -677,7 +677,7 @@ def test_state_waiting_for_someone_who_cannot_move_it_is_refused():
     assert document["states"][0]["id"] == "draft"
     document["states"][0]["waits_for"] = "reviewer@township"  # only the applicant can submit a draft
     with pytest.raises(DefinitionError) as err:
-        parse_definition(yaml.safe_dump(document, allow_unicode=True), "honours.yaml")
+        parse_definition(yaml.safe_dump(document, allow_unicode=True), "basic_nomination.yaml")
     assert any(p.startswith("states[0].waits_for:") and "reviewer@township" in p for p in err.value.problems)
 
 
@@ -687,7 +687,7 @@ def test_reviewer_acting_on_a_state_that_waits_for_another_is_refused():
     assert document["states"][3]["id"] == "county_review"
     document["states"][3]["waits_for"] = "reviewer@township"
     with pytest.raises(DefinitionError) as err:
-        parse_definition(yaml.safe_dump(document, allow_unicode=True), "honours.yaml")
+        parse_definition(yaml.safe_dump(document, allow_unicode=True), "basic_nomination.yaml")
     assert any("reviewer@county acts on \"county_review\"" in p for p in err.value.problems)
 
 
@@ -697,17 +697,17 @@ def test_a_stored_version_that_todays_checks_refuse_still_runs_its_cases(session
     document["states"][0]["waits_for"] = "reviewer@township"  # refused by today's waiting-party check
     text = yaml.safe_dump(document, allow_unicode=True)
     with pytest.raises(DefinitionError):
-        parse_definition(text, "honours.yaml")
-    lenient = parse_definition(text, "honours.yaml", enforce_policy=False)
-    session.add(DefinitionVersion(content_hash=lenient.content_hash, kind="honours", label=lenient.label,
-                                  source_name="honours.yaml", source_text=text))
+        parse_definition(text, "basic_nomination.yaml")
+    lenient = parse_definition(text, "basic_nomination.yaml", enforce_policy=False)
+    session.add(DefinitionVersion(content_hash=lenient.content_hash, kind="basic_nomination", label=lenient.label,
+                                  source_name="basic_nomination.yaml", source_text=text))
     session.flush()
     assert definition_by_hash(session, lenient.content_hash).state("draft").waits_for.level == "township"
 
 
 def test_stored_text_that_does_not_match_its_hash_is_refused(session):
-    session.add(DefinitionVersion(content_hash="e" * 64, kind="honours", label="x",
-                                  source_name="honours.yaml", source_text=HONOURS_TEXT))
+    session.add(DefinitionVersion(content_hash="e" * 64, kind="basic_nomination", label="x",
+                                  source_name="basic_nomination.yaml", source_text=HONOURS_TEXT))
     session.flush()
     with pytest.raises(DefinitionError, match="does not match its version"):
         definition_by_hash(session, "e" * 64)
@@ -731,5 +731,5 @@ def test_money_bound_beyond_storage_is_a_definition_error_not_a_crash():
     document = yaml.safe_load(HONOURS_TEXT)
     document["form"].append({"name": "huge", "label": "巨额", "type": "money", "min": 1e30})
     with pytest.raises(DefinitionError) as err:
-        parse_definition(yaml.safe_dump(document, allow_unicode=True), "honours.yaml")
+        parse_definition(yaml.safe_dump(document, allow_unicode=True), "basic_nomination.yaml")
     assert any(p.startswith(f"form[{len(document['form']) - 1}].min:") for p in err.value.problems)

@@ -24,7 +24,7 @@ def received():
 
 def test_transition_effects_wait_for_commit(session, world, received):
     """Does a subscriber hear of a transition only once it is committed?"""
-    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
     assert received == []
     session.commit()
@@ -33,7 +33,7 @@ def test_transition_effects_wait_for_commit(session, world, received):
 
 def test_rolled_back_transition_has_no_effect(session, world, received):
     """Is a transition undone by rollback forgotten by the side-effect queue?"""
-    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     session.commit()
     submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
     session.rollback()
@@ -43,7 +43,7 @@ def test_rolled_back_transition_has_no_effect(session, world, received):
 
 def test_failed_operation_queues_nothing(session, world, received):
     """Does a refused approval leave nothing queued for the next commit?"""
-    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
     session.commit()
     received.clear()
@@ -56,13 +56,13 @@ def test_failed_operation_queues_nothing(session, world, received):
 
 def test_effect_published_in_a_rolled_back_savepoint_is_dropped(session, world, received):
     """A per-case savepoint that rolls back (as a batch might use) must not announce its change."""
-    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     session.commit()
     savepoint = session.begin_nested()
     submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
     savepoint.rollback()
     kept = session.begin_nested()
-    second = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    second = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     submit_case(session, world.actor("applicant_A1a"), second,
                 expected_version=second.version, now=NOW)
     kept.commit()

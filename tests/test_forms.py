@@ -247,7 +247,7 @@ def test_empty_string_clears_a_field(session, world, form_check):
 
 def test_lowercase_x_is_stored_uppercase_on_a_nomination(session, world):
     applicant = world.actor("applicant_A1a")
-    case = create_draft(session, applicant, "honours", form=HONOURS_FORM, now=NOW)
+    case = create_draft(session, applicant, "basic_nomination", form=HONOURS_FORM, now=NOW)
     update_draft(session, applicant, case, {"id_number": VALID_ID.lower(), "phone": "138 1234 5678"},
                  expected_version=case.version, now=NOW)
     session.commit()
@@ -258,7 +258,7 @@ def test_lowercase_x_is_stored_uppercase_on_a_nomination(session, world):
 
 def test_unknown_field_is_refused_by_update_draft(session, world):
     applicant = world.actor("applicant_A1a")
-    case = create_draft(session, applicant, "honours", form=HONOURS_FORM, now=NOW)
+    case = create_draft(session, applicant, "basic_nomination", form=HONOURS_FORM, now=NOW)
     with pytest.raises(ValidationFailed) as caught:
         update_draft(session, applicant, case, {"salary": "5000"}, expected_version=case.version, now=NOW)
     assert caught.value.fields == {"salary": ["表单中没有此项"]}
@@ -327,7 +327,7 @@ def test_text_no_database_can_store_is_refused_with_a_message(bad):
 def test_comment_no_database_can_store_is_refused(session, world, bad):
     from engine.operations import comment_on_case
 
-    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=HONOURS_FORM, now=NOW)
+    case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=HONOURS_FORM, now=NOW)
     with pytest.raises(ValidationFailed) as err:
         comment_on_case(session, world.actor("applicant_A1a"), case, bad, now=NOW)
     assert err.value.fields == {"comment": ["不能包含无法保存的字符"]}

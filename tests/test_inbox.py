@@ -22,7 +22,7 @@ def fresh_calendar():
 
 
 def submitted_case(session, world, now, applicant="applicant_A1a"):
-    case = create_draft(session, world.actor(applicant), "honours", form=FORM, now=now)
+    case = create_draft(session, world.actor(applicant), "basic_nomination", form=FORM, now=now)
     submit_case(session, world.actor(applicant), case, expected_version=case.version, now=now)
     return case
 
@@ -66,7 +66,7 @@ def test_reviewer_sees_only_cases_waiting_at_their_unit_soonest_due_first(sessio
 
 
 def test_applicant_inbox_holds_their_drafts(session, world):
-    draft = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    draft = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     assert [i.case_id for i in inbox_for(session, world.actor("applicant_A1a"), "applicant")] == [draft.id]
     assert inbox_for(session, world.actor("applicant_A1b"), "applicant") == []
 

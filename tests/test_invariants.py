@@ -538,6 +538,10 @@ def _machine_class(connection, world: World, definitions: list[Definition]):
     return RandomCaseActions
 
 
+def _plain(definition: Definition) -> bool:
+    return not definition.uses_rounds and not any(t.inputs or t.actions or t.timer for t in definition.transitions)
+
+
 def test_random_actions_keep_engine_invariants(database):
     """Whatever anyone does to any case, refusals are clean, offers are honoured and every invariant holds."""
     connection = database.connect()
@@ -545,7 +549,10 @@ def test_random_actions_keep_engine_invariants(database):
     try:
         setup = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
         world = build_world(setup)
-        definitions = list_kinds(setup)
+        # Kinds with rounds, transition inputs, actions or timers need the domain set-up their
+        # own tests build (test_honours.py, ...); the random walk runs on the plain chains.
+        definitions = [d for d in list_kinds(setup) if _plain(d)]
+        assert "basic_nomination" in {d.kind for d in definitions}
         _staff_every_unit(setup, world, definitions)
         setup.commit()
         setup.close()

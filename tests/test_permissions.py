@@ -46,7 +46,7 @@ STAGES = ["draft", "township_review", "county_review", "city_review", "public_no
 def make_case(session, world):
     """make_case(origin, state) -> a committed honours case from ``origin`` that reached ``state``."""
     def make(origin: str = "A1a", state: str = "township_review") -> Case:
-        case = create_draft(session, world.actor(APPLICANT[origin]), "honours", form=FORM, now=NOW)
+        case = create_draft(session, world.actor(APPLICANT[origin]), "basic_nomination", form=FORM, now=NOW)
         for actor in PATH[origin][:STAGES.index(state)]:
             trigger = "submit" if case.state == "draft" else "approve"
             perform_action(session, world.actor(actor), case, trigger, expected_version=case.version, now=NOW)
@@ -167,7 +167,7 @@ def test_creating_a_case_needs_an_applicant_grant_at_that_unit(session, world, a
     cases_before = session.scalar(select(func.count(Case.id)))
     origin_unit_id = world.unit(origin).id if origin else None
     with pytest.raises(PermissionDenied) as refused:
-        create_draft(session, world.actor(actor), "honours", origin_unit_id=origin_unit_id, form=FORM, now=NOW)
+        create_draft(session, world.actor(actor), "basic_nomination", origin_unit_id=origin_unit_id, form=FORM, now=NOW)
     assert CJK.search(refused.value.message)
     assert session.scalar(select(func.count(Case.id))) == cases_before
 
@@ -267,7 +267,7 @@ def test_two_grants_do_not_reach_the_other_township(session, world):
     """In township A2 the same person is only the county reviewer."""
     applicant = _applicant_at(session, world.unit("A2a"), "applicant_A2a")
     person = world.actor("reviewer_A1_and_A")
-    case = create_draft(session, applicant, "honours", form=FORM, now=NOW)
+    case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
     submit_case(session, applicant, case, expected_version=case.version, now=NOW)
     session.commit()
     with pytest.raises(PermissionDenied):
@@ -310,7 +310,7 @@ def test_cases_under_returns_exactly_the_subtree(session, world):
     origin_of = {}
     for name, applicant in applicants.items():
         for _ in range(2):
-            case = create_draft(session, applicant, "honours", form=FORM, now=NOW)
+            case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
             origin_of[case.id] = world.unit(name)
     session.flush()
     for unit in world.units.values():

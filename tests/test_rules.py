@@ -12,7 +12,7 @@ FORM = {"award_type": "labour_medal", "nominee_name": "钱七", "employer": "A1a
 @pytest.fixture
 def submitted(session, world):
     applicant = world.actor("applicant_A1a")
-    case = create_draft(session, applicant, "honours", form=FORM, now=NOW)
+    case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
     submit_case(session, applicant, case, expected_version=case.version, now=NOW)
     return case
 

@@ -6,17 +6,18 @@ Each function flushes; the caller commits.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from engine.cases import Case
+from web.demo_seeds import SEED_ORDER, DemoWorld
 from engine.db import utcnow
 from engine.definitions import WorkflowKind
-from engine.operations import create_draft, perform_action
 from engine.org import (
     ROLE_LABELS,
     Actor,
@@ -81,51 +82,6 @@ DEMO_USERS = (
     ("applicant_weishengyuan", "许丹", "applicant", "weishengyuan"),
 )
 
-# Honours nominations: (applicant, nominee, award, [(actor, trigger, comment)]).
-# Each list of steps leaves the case in a different state of workflows/honours.yaml.
-DEMO_HONOURS = (
-    ("applicant_jixie", "张建华", "labour_medal", ()),
-    ("applicant_shipin", "刘晓燕", "women_model", (
-        ("applicant_shipin", "submit", None),
-    )),
-    ("applicant_wuliu", "新华物流运输一队", "pioneer_team", (
-        ("applicant_wuliu", "submit", None),
-        ("reviewer_xinhua", "approve", "材料齐全，同意推荐"),
-    )),
-    ("applicant_fangzhi", "黄志刚", "labour_medal", (
-        ("applicant_fangzhi", "submit", None),
-        ("reviewer_changan", "approve", "同意推荐"),
-        ("reviewer_xicheng", "return", "请补充近三年的主要业绩数据和职代会决议"),
-    )),
-    ("applicant_weisheng", "马丽", "union_worker", (
-        ("applicant_weisheng", "submit", None),
-        ("reviewer_heping", "approve", "同意推荐"),
-        ("reviewer_dongcheng", "approve", "同意报市总工会"),
-    )),
-    ("applicant_xiaoxue", "何文", "labour_medal", (
-        ("applicant_xiaoxue", "submit", None),
-        ("reviewer_anding", "approve", None),
-        ("reviewer_dongcheng", "approve", None),
-        ("reviewer_city", "approve", "初审通过"),
-    )),
-    ("applicant_shangchang", "林峰", "labour_medal", (
-        ("applicant_shangchang", "submit", None),
-        ("reviewer_xinhua", "approve", None),
-        ("reviewer_xicheng", "approve", None),
-        ("reviewer_city", "approve", "初审通过"),
-        ("reviewer_city", "approve", "公示期满无异议"),
-    )),
-    ("applicant_weishengyuan", "郭强", "labour_medal", (
-        ("applicant_weishengyuan", "submit", None),
-        ("reviewer_changan", "reject", "推荐材料与实际情况不符"),
-    )),
-    ("applicant_lianhe", "罗小梅", "women_model", (
-        ("applicant_lianhe", "submit", None),
-        ("applicant_lianhe", "withdraw", "本人申请暂缓推荐"),
-    )),
-)
-
-
 @dataclass(frozen=True)
 class DemoAccount:
     username: str
@@ -169,44 +125,40 @@ def _create_units(session: Session) -> dict[str, OrgUnit]:
 
 
 def seed_demo_cases(session: Session, now: datetime | None = None) -> int:
-    """Honours nominations in several states, through real operations; return how many were created.
+    """Cases of every kind in every state, through real operations; return how many were created.
 
-    Skipped when the demo city is missing, honours is not loaded, or its cases already exist.
+    Skipped when the demo city is missing or demo cases already exist; a kind whose
+    definition is not loaded is left out.
     """
-    city = demo_city(session)
-    if city is None or session.get(WorkflowKind, "honours") is None:
+    if demo_city(session) is None or session.scalar(select(func.count(Case.id))):
         return 0
-    if session.scalar(select(func.count(Case.id)).where(Case.kind == "honours")):
-        return 0
-    # Spread the steps over the past days so the trail reads like real work.
-    clock = (now or utcnow()) - timedelta(days=len(DEMO_HONOURS) + 1)
-    actors = _demo_actors(session)
-    for applicant, nominee, award, steps in DEMO_HONOURS:
-        clock += timedelta(hours=20)
-        form = _honours_form(actors[applicant], nominee, award)
-        case = create_draft(session, actors[applicant], "honours", form=form, now=clock)
-        for username, trigger, comment in steps:
-            clock += timedelta(hours=1)
-            perform_action(session, actors[username], case, trigger, expected_version=case.version,
-                           comment=comment, now=clock)
+    demo = demo_world(session, now)
+    created = 0
+    for kind in SEED_ORDER:
+        if session.get(WorkflowKind, kind) is not None:
+            created += importlib.import_module(f"web.demo_seeds.{kind}").seed(session, demo)
     session.flush()
-    return len(DEMO_HONOURS)
+    return created
+
+
+def demo_world(session: Session, now: datetime | None = None) -> DemoWorld:
+    """The demo city's units by COUNTIES key and its people by username, for the seed modules."""
+    city = demo_city(session)
+    names = {"city": CITY_NAME}
+    for county_key, county_name, townships in COUNTIES:
+        names[county_key] = county_name
+        for township_key, township_name, grassroots in townships:
+            names[township_key] = township_name
+            names.update({key: name for key, name, _kind in grassroots})
+    by_name = {unit.name: unit for unit in session.scalars(
+        select(OrgUnit).where(OrgUnit.path.startswith(city.path), OrgUnit.name.in_(names.values())))}
+    units = {key: by_name[name] for key, name in names.items()}
+    return DemoWorld(units=units, actors=_demo_actors(session), now=now or utcnow())
 
 
 def _demo_actors(session: Session) -> dict[str, Actor]:
     users = session.execute(select(User.username, User.id).where(User.username.in_([u[0] for u in DEMO_USERS])))
     return {username: load_actor(session, user_id) for username, user_id in users}
-
-
-def _honours_form(applicant: Actor, nominee: str, award: str) -> dict:
-    unit_name = applicant.grants_for("applicant")[0].unit_name
-    return {
-        "award_type": award,
-        "nominee_name": nominee,
-        "employer": unit_name.removesuffix("工会"),
-        "ownership": "non_public" if "有限公司" in unit_name else "public",
-        "merits_summary": f"{nominee}扎根一线多年，爱岗敬业，业绩突出，群众公认。",
-    }
 
 
 def demo_accounts(session: Session) -> list[DemoAccount]:

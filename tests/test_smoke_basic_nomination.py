@@ -8,7 +8,7 @@ FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "A1a
 
 
 def test_honours_happy_path(session, world):
-    case = create_draft(session, world.actor("applicant_A1a"), "honours", form=FORM, now=NOW)
+    case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
     assert [i.case_id for i in inbox_for(session, world.actor("reviewer_A1"))] == [case.id]
     for reviewer in ("reviewer_A1", "reviewer_A", "reviewer_city", "reviewer_city"):
