@@ -17,7 +17,7 @@ from engine.audit import append_event
 from engine.cases import Case, conflict_on_stale, require_visible
 from engine.db import Base, UTCDateTime, utcnow
 from engine.definitions import definition_by_hash
-from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.errors import InvalidAction, PermissionDenied, ValidationFailed
 from engine.org import Actor, OrgUnit, User
 from engine.rounds import Round
 from engine.rules import RuleContext, action, rule

@@ -36,7 +36,7 @@ from engine.forms import (
 from engine.inbox import InboxItem, refresh_inbox
 from engine.machines import ActionContext, compiled
 from engine.org import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_chain
-from engine.permissions import SYSTEM_GRANT, draft_editor_grant, first_grant, participant_grant
+from engine.permissions import draft_editor_grant, first_grant, participant_grant
 
 MAX_COMMENT_LENGTH = 2000
 

@@ -36,7 +36,7 @@ from engine.errors import (
 from engine.machines import available_actions, compiled
 from engine.operations import approve_case, create_draft, perform_action, return_case, submit_case, update_draft
 from engine.rules import load_rule_modules
-from tests.conftest import NOW, SETTINGS, TEST_DEFINITIONS
+from tests.conftest import NOW, TEST_DEFINITIONS
 
 HONOURS_PATH = TEST_DEFINITIONS / "basic_nomination.yaml"
 HONOURS_TEXT = HONOURS_PATH.read_text(encoding="utf-8")

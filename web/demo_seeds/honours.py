@@ -71,6 +71,7 @@ REVOCATIONS = (
     ("王秀兰", "city_review"), ("东城机械厂装配车间", "refused"), ("东城机械厂装配车间", "withdrawn"),
     ("东城机械厂装配车间", "revoked"),
 )
+TIMED_STATES = ("public_notice", "under_investigation", "objection_answered")
 # The route to each state: the steps of the ones before it, and its own.
 ROUTE = ("township_review", "county_review", "city_review", "jury_vote", "public_notice", "final_approval", "approved")
 
@@ -88,7 +89,9 @@ def seed(session: Session, demo: DemoWorld) -> int:
     round_ = _open_round(session, demo)
     nominations = {}
     for i, (applicant, nominee, award, sex, category, state) in enumerate(NOMINATIONS):
-        clock = Clock(demo.now - timedelta(days=60) + timedelta(hours=3 * i))
+        # Cases left in a timed state start recently, so their clock has not run out at demo time.
+        back = timedelta(days=3 if state in TIMED_STATES else 60)
+        clock = Clock(demo.now - back + timedelta(hours=3 * i))
         nominations[nominee] = _nominate(session, demo, round_, clock, i, applicant, nominee, award, sex, category, state)
     for i, (nominee, state) in enumerate(REVOCATIONS):
         clock = Clock(demo.now - timedelta(days=12) + timedelta(hours=5 * i))
