@@ -20,7 +20,7 @@ from engine.cases import Case
 from engine.db import Base, UTCDateTime, utcnow
 from engine.definitions import Definition, definition_by_hash
 from engine.errors import NotFound, ValidationFailed
-from engine.forms import MOBILE, LANDLINE, PlainText
+from engine.forms import Phone, PlainText
 from engine.inbox import InboxItem
 from engine.org import Actor
 from engine.rules import RuleContext, action, rule
@@ -49,14 +49,6 @@ class Objection(Base):
     judged_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Contact(fields.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip().replace(" ", "")
-        if not (MOBILE.match(text) or LANDLINE.match(text)):
-            raise ValidationError("请填写11位手机号或带区号的固定电话")
-        return text
-
-
 class ObjectionSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -66,7 +58,7 @@ class ObjectionSchema(Schema):
     objector_name = PlainText(required=True, validate=validate.Length(min=2, max=50, error="请填写真实姓名（2至50个字）"),
                               error_messages={"required": "请填写真实姓名"})
     unit_name = PlainText(validate=validate.Length(max=100, error="单位名称不能超过100个字"))
-    contact = Contact(required=True, error_messages={"required": "请填写联系电话"})
+    contact = Phone(required=True, error_messages={"required": "请填写联系电话"})
     content = PlainText(required=True, validate=validate.Length(min=10, max=2000, error="异议内容应为10至2000个字"),
                         error_messages={"required": "请填写异议内容"})
 
