@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta
 
 import chinese_calendar
-from sqlalchemy import Boolean, Date, Integer, String, select
+from sqlalchemy import Boolean, Date, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.config import Settings
@@ -94,6 +94,13 @@ def working_calendar(session: Session) -> WorkingCalendar:
     with _cache_lock:
         _cache[key] = (time.monotonic(), calendar)
     return calendar
+
+
+def last_covered_year(session: Session) -> int:
+    """The last year whose working days are known: the package's or one an admin entered."""
+    package_last = max(day.year for day in chinese_calendar.holidays)
+    entered_last = session.scalar(select(func.max(CalendarYear.year)))
+    return max(package_last, entered_last or package_last)
 
 
 def forget_cached_calendars() -> None:

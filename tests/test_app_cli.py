@@ -354,3 +354,15 @@ def test_domain_errors_end_a_command_with_their_message_not_a_traceback():
     result = CliRunner().invoke(group, ["lookup"])
     assert_clean_failure(result)
     assert "单位不存在" in result.output
+
+
+def test_demo_is_dated_inside_the_working_day_calendar(session):
+    from datetime import datetime, timezone
+
+    from engine.calendar import last_covered_year
+    from web.demo import demo_now
+
+    covered = datetime(last_covered_year(session), 3, 9, 2, 0, tzinfo=timezone.utc)
+    assert demo_now(session, covered) == covered
+    later = demo_now(session, datetime(last_covered_year(session) + 3, 1, 5, tzinfo=timezone.utc))
+    assert (later.year, later.month, later.day) == (last_covered_year(session), 11, 16)

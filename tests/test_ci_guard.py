@@ -13,7 +13,7 @@ UNREACHABLE = "postgresql://postgres@127.0.0.1:9/nowhere"  # the discard port: n
 def run_smoke_suite(**env) -> subprocess.CompletedProcess:
     environment = {**os.environ, "UNIONFLOW_TEST_DATABASE_URL": UNREACHABLE, **env}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_smoke_honours.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_smoke_basic_nomination.py"],
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120,
     )
 

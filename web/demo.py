@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from engine.calendar import LOCAL_TZ, last_covered_year
 from engine.cases import Case
 from web.demo_seeds import SEED_ORDER, DemoWorld
 from engine.db import utcnow
@@ -162,7 +163,19 @@ def demo_world(session: Session, now: datetime | None = None) -> DemoWorld:
     by_name = {unit.name: unit for unit in session.scalars(
         select(OrgUnit).where(OrgUnit.path.startswith(city.path), OrgUnit.name.in_(names.values())))}
     units = {key: by_name[name] for key, name in names.items()}
-    return DemoWorld(units=units, actors=_demo_actors(session), now=now or utcnow())
+    return DemoWorld(units=units, actors=_demo_actors(session), now=demo_now(session, now or utcnow()))
+
+
+def demo_now(session: Session, now: datetime) -> datetime:
+    """The demo's "now": today, unless the working-day calendar does not reach this year yet.
+
+    Deadlines are never guessed, so a demo seeded in a year the calendar lacks is dated in
+    the last year it covers (mid-November, so that every deadline it sets stays covered).
+    """
+    last_year = last_covered_year(session)
+    if now.astimezone(LOCAL_TZ).year <= last_year:
+        return now
+    return datetime(last_year, 11, 16, 10, 0, tzinfo=LOCAL_TZ).astimezone(now.tzinfo)
 
 
 def _demo_actors(session: Session) -> dict[str, Actor]:
