@@ -9,7 +9,7 @@ so honours comes first.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from engine.org import Actor, OrgUnit
 
@@ -21,3 +21,14 @@ class DemoWorld:
     units: dict[str, OrgUnit]     # "city", "dongcheng", "heping", "jixie", ... (web/demo.COUNTIES keys)
     actors: dict[str, Actor]      # DEMO_USERS usernames: "reviewer_city", "applicant_jixie", ...
     now: datetime                 # the demo's "now"; seed steps before it, timers not yet due after it
+
+
+class Clock:
+    """The seed's explicit clock: each step happens a little after the one before."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def tick(self, hours: float = 2) -> datetime:
+        self.now += timedelta(hours=hours)
+        return self.now

@@ -21,7 +21,7 @@ from engine.operations import create_draft, perform_action
 from engine.org import SYSTEM_ACTOR
 from engine.parameters import set_parameters
 from engine.records import add_record
-from web.demo_seeds import DemoWorld
+from web.demo_seeds import Clock, DemoWorld
 from workflows.hardship_aid import STANDARDS, record_disbursement, start_yearly_recheck
 
 # One Jiangsu city's 2024 figures (shared/domain.md §2): 低保 820 a month, 1× / 2×, 80%.
@@ -51,15 +51,6 @@ APPLICATIONS = (
 ROUTE = ("home_visit", "township_review", "county_review", "public_notice", "approval", "disbursement", "aided")
 OBJECTION = {"objector_kind": "person", "objector_name": "刘群众", "contact": "13900139000",
              "content": "据了解申请人家庭有一辆小轿车经常使用，请核实。"}
-
-
-class Clock:
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def tick(self, hours: float = 2) -> datetime:
-        self.now += timedelta(hours=hours)
-        return self.now
 
 
 def seed(session: Session, demo: DemoWorld) -> int:

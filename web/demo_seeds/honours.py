@@ -21,7 +21,7 @@ from engine.operations import create_draft, perform_action
 from engine.org import SYSTEM_ACTOR
 from engine.records import add_record
 from engine.rounds import open_round, set_quota
-from web.demo_seeds import DemoWorld
+from web.demo_seeds import Clock, DemoWorld
 from workflows.honours import request_revocation
 
 AWARDS = ("labour_medal", "labour_award", "pioneer_team", "women_model", "model_home", "union_worker")
@@ -74,15 +74,6 @@ REVOCATIONS = (
 TIMED_STATES = ("public_notice", "under_investigation", "objection_answered")
 # The route to each state: the steps of the ones before it, and its own.
 ROUTE = ("township_review", "county_review", "city_review", "jury_vote", "public_notice", "final_approval", "approved")
-
-
-class Clock:
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def tick(self, hours: float = 2) -> datetime:
-        self.now += timedelta(hours=hours)
-        return self.now
 
 
 def seed(session: Session, demo: DemoWorld) -> int:
