@@ -43,14 +43,16 @@ class CaseRecord(Base):
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-def _record_spec(definition: Definition, record_type: str) -> RecordSpec:
+def record_spec(definition: Definition, record_type: str) -> RecordSpec:
+    """The definition's record type, or a field error naming it as unknown."""
     try:
         return definition.record(record_type)
     except KeyError:
         raise ValidationFailed({"record_type": [f"「{definition.label}」没有此类记录"]}) from None
 
 
-def _record_grant(actor: Actor, case: Case, definition: Definition, spec: RecordSpec) -> Grant:
+def record_grant(actor: Actor, case: Case, definition: Definition, spec: RecordSpec) -> Grant:
+    """The grant under which ``actor`` may add a ``spec`` record to the case now."""
     state = definition.state(case.state)
     if case.state not in spec.states:
         raise InvalidAction(f"案件处于「{state.label}」，现在不能登记「{spec.label}」")
@@ -64,11 +66,11 @@ def _record_grant(actor: Actor, case: Case, definition: Definition, spec: Record
 def record_file_field(actor: Actor, case: Case, definition: Definition, record_type: str,
                       field_name: str) -> tuple[FieldSpec, Grant]:
     """The file field of a record type an upload goes into, and the grant to upload it under."""
-    spec = _record_spec(definition, record_type)
+    spec = record_spec(definition, record_type)
     field = next((f for f in spec.fields if f.name == field_name and f.type == "file"), None)
     if field is None:
         raise ValidationFailed({"field": [f"「{spec.label}」没有附件项「{field_name}」"]})
-    return field, _record_grant(actor, case, definition, spec)
+    return field, record_grant(actor, case, definition, spec)
 
 
 def add_record(
@@ -78,8 +80,8 @@ def add_record(
     now = now or utcnow()
     require_visible(actor, case)
     definition = definition_by_hash(session, case.definition_hash)
-    spec = _record_spec(definition, record_type)
-    grant = _record_grant(actor, case, definition, spec)
+    spec = record_spec(definition, record_type)
+    grant = record_grant(actor, case, definition, spec)
     stored = dump_fields(spec.fields, clean_fields(spec.fields, data))
     _check_record_files(session, case, spec, stored)
     key = _unique_key(spec, stored)
