@@ -1,7 +1,9 @@
 """Approval throughput: the engine against the raw limit of its own stack, on SQLite and PostgreSQL.
 
 For each database the script builds a fresh schema (migrations, definitions, a one-branch
-org tree), creates and submits N honours nominations (setup, not timed), then times:
+org tree), creates and submits N nominations of the plain review chain
+(tests/definitions/basic_nomination.yaml: the engine's own cost, without the domain rules
+of honours' rounds and quotas) (setup, not timed), then times:
 
 - engine: for each case, three approvals (township → county → city), each in its own
   transaction: new session, ``session.get(Case, id)``, ``approve_case``, commit;
@@ -64,7 +66,9 @@ from engine.org import Actor, assign_role, create_org_unit, create_user, load_ac
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/uf_bench"
 REVIEWERS = ("reviewer_A1", "reviewer_A", "reviewer_city")
 APPROVALS_PER_CASE = len(REVIEWERS)
-# The states the three approvals walk through (honours.yaml), for the raw limit's rows.
+# The plain chain the bench drives, and the states its three approvals walk through.
+KIND = "basic_nomination"
+CHAIN_DEFINITIONS = Path(__file__).resolve().parent.parent / "tests" / "definitions"
 RAW_STATES = ("township_review", "county_review", "city_review", "public_notice")
 WARMUP_CASES = 10  # first-use costs (statement caches, machine compilation) are not timed
 ROUNDS = 10  # blocks the timed loops alternate in
@@ -155,6 +159,7 @@ def migrate(engine: Engine, settings: Settings) -> sessionmaker[Session]:
     factory = make_session_factory(engine)
     with factory() as session:
         sync_definitions(session, settings.workflows_dir)
+        sync_definitions(session, CHAIN_DEFINITIONS)
         session.commit()
     return factory
 
@@ -183,12 +188,12 @@ def build_org(factory: sessionmaker[Session]) -> dict[str, Actor]:
 
 
 def submitted_cases(factory: sessionmaker[Session], applicant: Actor, count: int, batch: int = 200) -> list[int]:
-    """``count`` honours nominations, filled in and submitted: each waits for the township."""
+    """``count`` nominations, filled in and submitted: each waits for the township."""
     ids = []
     while len(ids) < count:
         with factory() as session:
             for _ in range(min(batch, count - len(ids))):
-                case = create_draft(session, applicant, "honours", form=FORM)
+                case = create_draft(session, applicant, KIND, form=FORM)
                 submit_case(session, applicant, case, expected_version=case.version)
                 ids.append(case.id)
             session.commit()
