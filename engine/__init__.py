@@ -6,7 +6,7 @@ from engine.config import Settings
 
 def bootstrap(settings: Settings) -> None:
     """Load the rule modules that live beside the definitions (call once per process)."""
-    from engine import juries, notices, rounds  # noqa: F401 - their rules and actions register on import
+    from engine import juries, ledgers, notices, rounds  # noqa: F401 - their rules and actions register on import
     from engine.rules import load_rule_modules
 
     load_rule_modules(settings.workflows_dir)

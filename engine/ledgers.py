@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
+from engine.rules import RuleContext, action
 
 ZERO = Decimal("0.00")
 
@@ -93,3 +94,30 @@ def drawn_by_cases(session: Session, account_prefix: str) -> list[int]:
         select(LedgerEntry.case_id).join(Ledger, Ledger.id == LedgerEntry.ledger_id)
         .where(Ledger.account.startswith(account_prefix, autoescape=True)).order_by(LedgerEntry.id)
     ))
+
+
+def release_case(session: Session, case_id: int) -> list[dict]:
+    """Give back everything ``case_id`` drew, ledger by ledger (each row locked first, in id
+    order, so two releases and a draw cannot deadlock). Returns what was given back."""
+    entries = session.execute(
+        select(LedgerEntry.id, LedgerEntry.ledger_id, LedgerEntry.amount)
+        .where(LedgerEntry.case_id == case_id).order_by(LedgerEntry.ledger_id)
+    ).all()
+    released = []
+    for entry_id, ledger_id, amount in entries:
+        ledger = session.scalars(select(Ledger).where(Ledger.id == ledger_id).with_for_update()
+                                 .execution_options(populate_existing=True)).one()
+        ledger.used = ledger.used - amount
+        session.execute(delete(LedgerEntry).where(LedgerEntry.id == entry_id))
+        released.append({"account": ledger.account, "period": ledger.period, "amount": Decimal(amount),
+                         "left": ledger.cap - ledger.used})
+    session.flush()
+    return released
+
+
+@action("release_drawn")
+def release_drawn(ctx: RuleContext) -> dict:
+    """Cited on a transition that cancels an approval before payment: the amounts (or places)
+    the case drew go back to their ledgers, so a person's yearly cap is not used by money
+    never paid. The audit event lists what went back."""
+    return {"released": release_case(ctx.session, ctx.case.id)}

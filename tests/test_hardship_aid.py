@@ -419,6 +419,18 @@ def test_a_record_beyond_the_approved_amount_blocks_disbursement(session, flow, 
     assert error.reasons == ["已登记发放 9900.00 元，超过核定帮扶金额 9840.00 元"]
 
 
+def test_an_approval_is_cancelled_only_before_any_money_went_out(session, flow, world, standards):
+    case = flow.to(flow.draft(), "disbursement")
+    account = f"hardship_aid:household:{id_number(1)}"
+    assert balance(session, account, "2026")[1] == Decimal("9840.00")
+    flow.act("reviewer_A", case, "cancel", comment="核实发现申请人已就业，发放前撤销")
+    assert case.state == "rejected" and balance(session, account, "2026")[1] == 0
+    paid = flow.to(flow.draft(2), "disbursement")
+    record_disbursement(session, world.actor("reviewer_A"), paid, {"amount": "100.00", "paid_on": "2026-03-20"}, now=NOW)
+    error = refused(session, ConditionFailed, lambda: flow.act("reviewer_A", paid, "cancel", comment="撤销"))
+    assert error.reasons == ["已登记发放 100.00 元，不能撤销核准"]
+
+
 # --- Yearly re-check --------------------------------------------------------------------------------
 
 def aided_file(flow, i=1) -> Case:

@@ -188,6 +188,21 @@ def test_a_claim_beyond_what_is_left_is_cut_to_the_rest(session, world, submitte
     assert "已达上限" in _refusal(session, world, third, "approve", "reviewer_A")[0]
 
 
+def test_cancelling_an_unpaid_approval_gives_the_amount_back_to_the_cap(session, world, submitted):
+    first = submitted(total_cost="200000.00", self_paid_in_catalogue="101000.00")  # 50000: the whole cap
+    _approve(session, world, first)
+    with pytest.raises(ValidationFailed):
+        _act(session, world, first, "reviewer_A", "cancel")
+    event = _act(session, world, first, "reviewer_A", "cancel", comment="会员账户信息有误，发放前撤销")
+    assert first.state == "rejected"
+    assert event.details["outcomes"] == [{"action": "release_drawn", "version": "1", "released": [{
+        "account": f"medical_subsidy:mutual_aid:{ID_NUMBER}", "period": "2026", "amount": "50000.00",
+        "left": "50000.00"}]}]
+    assert balance(session, f"medical_subsidy:mutual_aid:{ID_NUMBER}", "2026") == (Decimal("50000"), Decimal("0"))
+    second = submitted(self_paid_in_catalogue="3000.00")
+    assert _grant_figures(_approve(session, world, second))["granted"] == "1000.00"
+
+
 def test_the_cap_is_per_person_and_per_cycle(session, world, submitted):
     _approve(session, world, submitted(total_cost="200000.00", self_paid_in_catalogue="101000.00"))
     other_person = submitted(id_number=OTHER_ID_NUMBER, self_paid_in_catalogue="3000.00")

@@ -243,6 +243,13 @@ def disbursement_recorded(ctx: RuleContext) -> str | None:
     return None
 
 
+@rule("hardship_aid_nothing_paid")
+def nothing_paid(ctx: RuleContext) -> str | None:
+    """An approval may be cancelled only while none of its money has gone out."""
+    paid = _paid(ctx.session, ctx.case)
+    return f"已登记发放 {paid} 元，不能撤销核准" if paid > ZERO else None
+
+
 def _paid(session: Session, case: Case) -> Decimal:
     return sum((money(r.data["amount"]) for r in records_of(session, case, "disbursement")), ZERO)
 
