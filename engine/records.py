@@ -19,7 +19,7 @@ from engine.audit import append_event
 from engine.cases import Case, conflict_on_stale, require_visible
 from engine.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.definitions import Definition, FieldSpec, RecordSpec, definition_by_hash
-from engine.errors import InvalidAction, PermissionDenied, ValidationFailed
+from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.forms import clean_fields, dump_fields
 from engine.inbox import refresh_inbox
 from engine.org import Actor, Grant
@@ -41,6 +41,11 @@ class CaseRecord(Base):
     unit_id: Mapped[int | None] = mapped_column(Integer)
     unit_name: Mapped[str | None] = mapped_column(String(100))
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A record is never edited or deleted; a wrong one is voided (and its unique key freed,
+    # so a corrected one can take its place). Rules read only records that are not voided.
+    voided_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    void_reason: Mapped[str | None] = mapped_column(String(500))
 
 
 def record_spec(definition: Definition, record_type: str) -> RecordSpec:
@@ -104,8 +109,37 @@ def add_record(
     return record
 
 
-def records_of(session: Session, case: Case, record_type: str | None = None) -> list[CaseRecord]:
+def void_record(
+    session: Session, actor: Actor, case: Case, record_id: int, reason: str, *, now: datetime | None = None,
+) -> CaseRecord:
+    """Void a record added in error (same parties and states as adding one), with the reason.
+    The record stays, marked void, and the trail says who voided it and why."""
+    now = now or utcnow()
+    require_visible(actor, case)
+    record = session.get(CaseRecord, record_id)
+    if record is None or record.case_id != case.id or record.voided_dt is not None:
+        raise NotFound("记录不存在或已作废")
+    definition = definition_by_hash(session, case.definition_hash)
+    spec = record_spec(definition, record.record_type)
+    grant = record_grant(actor, case, definition, spec)
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise ValidationFailed({"reason": ["请填写作废理由（500字以内）"]})
+    with conflict_on_stale():
+        record.voided_dt, record.voided_by_id, record.void_reason = now, actor.user_id, reason
+        record.unique_key = None
+        case.updated_dt = now
+        append_event(session, case, actor=actor, grant=grant, action="void_record", now=now, comment=reason,
+                     details={"record_type": record.record_type, "label": spec.label, "record_id": record.id})
+        session.flush()
+    return record
+
+
+def records_of(session: Session, case: Case, record_type: str | None = None, *,
+               include_voided: bool = False) -> list[CaseRecord]:
     query = select(CaseRecord).where(CaseRecord.case_id == case.id)
+    if not include_voided:
+        query = query.where(CaseRecord.voided_dt.is_(None))
     if record_type is not None:
         query = query.where(CaseRecord.record_type == record_type)
     return list(session.scalars(query.order_by(CaseRecord.id)))

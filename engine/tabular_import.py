@@ -33,7 +33,7 @@ from engine.definitions import FieldSpec, RecordSpec, definition_by_hash
 from engine.errors import ValidationFailed
 from engine.forms import clean_fields, dump_fields, missing_in
 from engine.org import Actor, Grant
-from engine.records import CaseRecord, add_record, record_grant, record_spec
+from engine.records import CaseRecord, add_record, record_grant, record_spec, records_of, void_record
 
 # Technical bounds of one upload, not domain figures; callers may pass their own.
 DEFAULT_MAX_ROWS = 1000
@@ -132,9 +132,12 @@ class ImportResult:
 def import_table(
     session: Session, actor: Actor, case: Case, record_type: str, *, filename: str, data: bytes,
     expected_version: int, max_rows: int = DEFAULT_MAX_ROWS, max_bytes: int = DEFAULT_MAX_BYTES,
-    now: datetime | None = None,
+    replace: bool = False, now: datetime | None = None,
 ) -> ImportResult:
     """Import every row of the file as a ``record_type`` record of the case, or none of them.
+
+    With ``replace`` the case's current records of that type are voided first, in the same
+    transaction: a corrected file after a return takes the place of the old one.
 
     Raises TableImportFailed listing every problem (file, header, each bad row and column).
     """
@@ -158,15 +161,19 @@ def import_table(
     if not imported:
         raise TableImportFailed([TableProblem(None, None, "文件中只有表头，没有数据行")])
     digest = hashlib.sha256(data).hexdigest()
-    return ImportResult(_write(session, actor, grant, case, spec, imported, name, digest, now), name, digest)
+    written = _write(session, actor, grant, case, spec, imported, name, digest, now, replace=replace)
+    return ImportResult(written, name, digest)
 
 
 def _write(session: Session, actor: Actor, grant: Grant, case: Case, spec: RecordSpec, rows: list[ImportedRow],
-           filename: str, digest: str, now: datetime) -> list[CaseRecord]:
+           filename: str, digest: str, now: datetime, *, replace: bool) -> list[CaseRecord]:
     """All records or none: a row refused now (the same values as a record already on the
     case) is reported like any other bad row, and the savepoint drops what was written."""
     records, problems = [], []
     with session.begin_nested():
+        replaced = [r.id for r in records_of(session, case, spec.type)] if replace else []
+        for record_id in replaced:
+            void_record(session, actor, case, record_id, f"由导入文件「{filename}」替换", now=now)
         for row in rows:
             try:
                 # The stored form of the values: exactly what a person adding the record would send.
@@ -178,7 +185,8 @@ def _write(session: Session, actor: Actor, grant: Grant, case: Case, spec: Recor
             raise TableImportFailed(problems)
         append_event(session, case, actor=actor, grant=grant, action="import_table", now=now,
                      details={"record_type": spec.type, "label": spec.label, "filename": filename,
-                              "sha256": digest, "rows": len(records), "record_ids": [r.id for r in records]})
+                              "sha256": digest, "rows": len(records), "record_ids": [r.id for r in records],
+                              "replaced_record_ids": replaced})
         session.flush()
     return records
 

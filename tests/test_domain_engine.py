@@ -282,3 +282,24 @@ def test_record_refusals(session, world, visit_case):
     perform_action(session, world.actor("reviewer_A1"), visit_case, "approve", expected_version=visit_case.version, now=NOW)
     with pytest.raises(InvalidAction):
         add_record(session, world.actor("reviewer_A1"), visit_case, "visit", {"day": "2026-03-11", "visitors": "x"}, now=NOW)
+
+
+def test_a_voided_record_stays_marked_frees_its_key_and_is_in_the_trail(session, world, visit_case):
+    from engine.errors import NotFound
+    from engine.records import records_of, void_record
+
+    reviewer = world.actor("reviewer_A1")
+    wrong = add_record(session, reviewer, visit_case, "visit", {"day": "2026-03-09", "visitors": "王磊"}, now=NOW)
+    with pytest.raises(ValidationFailed):
+        void_record(session, reviewer, visit_case, wrong.id, "  ", now=NOW)
+    with pytest.raises(PermissionDenied):
+        void_record(session, world.actor("reviewer_A"), visit_case, wrong.id, "走访人填写错误", now=NOW)
+    void_record(session, reviewer, visit_case, wrong.id, "走访人填写错误", now=NOW)
+    right = add_record(session, reviewer, visit_case, "visit", {"day": "2026-03-09", "visitors": "王磊、郑华"}, now=NOW)
+    assert records_of(session, visit_case, "visit") == [right]
+    assert [r.id for r in records_of(session, visit_case, "visit", include_voided=True)] == [wrong.id, right.id]
+    assert (wrong.void_reason, wrong.data["visitors"]) == ("走访人填写错误", "王磊")
+    event = [e for e in case_events(session, visit_case.id) if e.action == "void_record"][0]
+    assert (event.comment, event.details["record_id"]) == ("走访人填写错误", wrong.id)
+    with pytest.raises(NotFound):
+        void_record(session, reviewer, visit_case, wrong.id, "再次作废", now=NOW)

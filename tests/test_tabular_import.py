@@ -264,6 +264,20 @@ def test_rows_already_on_the_case_are_reported_and_the_new_file_is_not_imported(
     assert [r.data["participant_name"] for r in records_of(session, case, "result")] == ["张三"]
 
 
+def test_a_corrected_file_replaces_the_rows_imported_before(session, world):
+    case = competition(session, world)
+    first = run_import(session, world, case, csv_file([result_row(1, "张三"), result_row(2, "李四")]))
+    second = run_import(session, world, case, csv_file([result_row(1, "李四"), result_row(2, "张三")]), replace=True)
+    current = records_of(session, case, "result")
+    assert [(r.data["rank"], r.data["participant_name"]) for r in current] == [(1, "李四"), (2, "张三")]
+    voided = [r for r in records_of(session, case, "result", include_voided=True) if r.voided_dt]
+    assert {r.id for r in voided} == {r.id for r in first.records}
+    assert all(r.void_reason == "由导入文件「成绩.csv」替换" for r in voided)
+    summary = [e for e in case_events(session, case.id) if e.action == "import_table"][-1]
+    assert summary.details["replaced_record_ids"] == [r.id for r in first.records]
+    assert summary.details["record_ids"] == [r.id for r in second.records]
+
+
 def test_only_the_organiser_imports_and_only_while_the_report_is_a_draft(session, world):
     case = competition(session, world)
     data = csv_file([result_row(1, "张三")])

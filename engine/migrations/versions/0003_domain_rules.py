@@ -101,7 +101,11 @@ def upgrade() -> None:
     sa.Column('unit_id', sa.Integer(), nullable=True),
     sa.Column('unit_name', sa.String(length=100), nullable=True),
     sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('voided_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('voided_by_id', sa.Integer(), nullable=True),
+    sa.Column('void_reason', sa.String(length=500), nullable=True),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_case_records_author_id_users')),
+    sa.ForeignKeyConstraint(['voided_by_id'], ['users.id'], name=op.f('fk_case_records_voided_by_id_users')),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_records_case_id_cases'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_records')),
     sa.UniqueConstraint('case_id', 'record_type', 'unique_key', name=op.f('uq_case_records_case_id_record_type_unique_key'))
