@@ -73,6 +73,7 @@ class FieldSchema(Schema):
     max_files = fields.Integer(allow_none=True)
     max_size_mb = fields.Integer(allow_none=True)
     accept = fields.List(fields.String())
+    places = fields.Integer(allow_none=True)
     help = fields.String(allow_none=True)
 
 

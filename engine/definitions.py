@@ -27,7 +27,8 @@ from engine.org import LEVEL_LABELS, LEVELS, ROLE_LABELS
 
 STATE_KINDS = ("draft", "review", "notice", "final")
 STATE_KIND_LABELS = {"draft": "填报", "review": "审核", "notice": "公示", "final": "办结"}
-FIELD_TYPES = ("text", "longtext", "integer", "money", "date", "choice", "id_number", "phone", "file")
+FIELD_TYPES = ("text", "longtext", "integer", "decimal", "money", "date", "choice", "id_number", "phone", "file")
+DEFAULT_DECIMAL_PLACES = 2
 # Auditors and admins never act on a case; only these roles may fire transitions.
 ACTING_ROLES = ("applicant", "reviewer")
 PARTY_LEVELS = ("origin", *LEVELS)
@@ -138,6 +139,7 @@ class FieldSpec:
     max_size_mb: int | None = None
     accept: tuple[str, ...] = ()
     help: str | None = None
+    places: int | None = None  # decimal fields: digits after the point
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,7 @@ class FieldSchema(Schema):
     choices = fields.List(fields.Nested(ChoiceSchema))
     max_files = fields.Integer(strict=True, validate=validate.Range(min=1, max=50))
     max_size_mb = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_FILE_SIZE_MB))
+    places = fields.Integer(strict=True, validate=validate.Range(min=0, max=6))
     accept = fields.List(fields.String(validate=validate.Regexp(r"^[a-z0-9]{1,10}$", error="a lower-case file extension without the dot")),
                          validate=validate.Length(min=1))
     help = fields.String()
@@ -587,6 +590,8 @@ def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[F
         for key in ("max_files", "max_size_mb", "accept"):
             if key in item and kind != "file":
                 problems.append(f"{where}.{key}: only file fields take {key}")
+        if "places" in item and kind != "decimal":
+            problems.append(f"{where}.places: only decimal fields take places")
         specs.append(FieldSpec(
             name=item["name"], label=item["label"], type=kind, required=item["required"],
             max_length=item.get("max_length", DEFAULT_MAX_LENGTH.get(kind)),
@@ -594,6 +599,7 @@ def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[F
             max_files=item.get("max_files", 10 if kind == "file" else None), help=item.get("help"),
             max_size_mb=item.get("max_size_mb", DEFAULT_FILE_SIZE_MB if kind == "file" else None),
             accept=tuple(item.get("accept", DEFAULT_FILE_TYPES if kind == "file" else ())),
+            places=item.get("places", DEFAULT_DECIMAL_PLACES) if kind == "decimal" else None,
         ))
     return specs
 
@@ -605,6 +611,14 @@ def _parse_bound(kind: str, value):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"integer bound {value!r} is not a whole number")
         return value
+    if kind == "decimal":
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"decimal bound {value!r} is not a number") from None
+        if not number.is_finite():
+            raise ValueError(f"decimal bound {value!r} is not a number")
+        return number
     if kind == "money":
         try:
             amount = Decimal(str(value))

@@ -101,6 +101,31 @@ class Money(fields.Field):
         return None if value is None else str(Decimal(value).quantize(CENT))
 
 
+class DecimalNumber(fields.Field):
+    """A number with at most ``places`` decimals (a score, a rate); never a float."""
+
+    def __init__(self, places: int, **kwargs):
+        super().__init__(**kwargs)
+        self.places = places
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (bool, float)):
+            raise ValidationError("数字请以字符串或整数提交，例如 \"85.5\"")
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationError("请填写数字，例如 85.5") from None
+        if not number.is_finite() or abs(number) >= MONEY_CEILING:
+            raise ValidationError("请填写数字，例如 85.5")
+        step = Decimal(1).scaleb(-self.places)
+        if number != number.quantize(step):
+            raise ValidationError(f"最多保留 {self.places} 位小数" if self.places else "请填写整数")
+        return number.quantize(step)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(Decimal(value).quantize(Decimal(1).scaleb(-self.places)))
+
+
 def _range_message(spec: FieldSpec, unit: str = "") -> str:
     if spec.min is not None and spec.max is not None:
         return f"应在 {spec.min}{unit} 至 {spec.max}{unit} 之间"
@@ -120,6 +145,9 @@ def _field_for(spec: FieldSpec) -> fields.Field:
         options["error_messages"]["invalid"] = "请填写整数"
         limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec))] if ranged else []
         return WholeNumber(strict=False, validate=limits, **options)
+    if spec.type == "decimal":
+        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec))] if ranged else []
+        return DecimalNumber(spec.places, validate=limits, **options)
     if spec.type == "money":
         limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec, " 元"))] if ranged else []
         return Money(validate=limits, **options)

@@ -393,7 +393,7 @@ def _cell_value(field: FieldSpec, cell):
         return _choice_value(field, cell)
     if field.type == "date":
         return _date_value(cell)
-    if field.type == "money" and isinstance(cell, (int, float)) and not isinstance(cell, bool):
+    if field.type in ("money", "decimal") and isinstance(cell, (int, float)) and not isinstance(cell, bool):
         return str(Decimal(repr(cell)))  # Money refuses floats; the cell's shortest decimal form is what was typed
     if field.type in ("text", "longtext", "id_number", "phone"):
         return _text_value(field, cell)

@@ -3,13 +3,16 @@ submission, review up the chain, public notice with objections, and winners fed 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from engine.audit import case_events, verify_audit_chain
 from engine.cases import Case
+from engine.definitions import parse_definition
 from engine.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
+from engine.forms import clean_fields
 from engine.inbox import InboxItem
 from engine.notices import cases_on_notice, lodge_objection, objections_of
 from engine.operations import perform_action
@@ -17,10 +20,12 @@ from engine.org import SYSTEM_ACTOR
 from engine.parameters import set_parameters
 from engine.rounds import open_round
 from engine.timers import fire_due_timers
-from tests.conftest import NOW
+from tests.conftest import NOW, SETTINGS
 from tests.test_tabular_import import competition, csv_file, id_number, organiser, result_row, run_import
-from workflows.competition_results import FEED_PARAMETERS, parse_score
+from workflows.competition_results import FEED_PARAMETERS
 
+DEFINITION = parse_definition((SETTINGS.workflows_dir / "competition_results.yaml").read_text(encoding="utf-8"),
+                              "competition_results.yaml")
 CITY_MEDAL = {"competition_level": "city", "competition_class": "class_one", "max_rank": 1,
               "award_type": "labour_medal", "round_level": "city", "note": "市级一类竞赛第一名，可推荐市五一劳动奖章"}
 OBJECTION = {"objector_kind": "person", "objector_name": "李群众", "contact": "13800138000",
@@ -72,7 +77,7 @@ def test_a_report_without_results_cannot_be_submitted(session, world):
     ([result_row(1, "张三"), result_row(3, "李四")], "「焊工·职工组」名次应从1起连续排列（共 2 人），现为 1、3"),
     ([result_row(2, "张三")], "「焊工·职工组」名次应从1起连续排列（共 1 人），现为 2"),
     ([result_row(1, "张三", total="90"), result_row(2, "李四", total="90.01")],
-     "「焊工·职工组」第2名的总成绩（90.01）高于第1名（90）"),
+     "「焊工·职工组」第2名的总成绩（90.01）高于第1名（90.00）"),
     ([result_row(1, "张三", group=""), result_row(3, "李四", group="")], "「焊工」名次应从1起连续排列（共 2 人），现为 1、3"),
 ])
 def test_ranks_must_run_from_one_and_follow_the_totals(session, world, rows, reason):
@@ -101,13 +106,16 @@ def test_the_competition_cannot_end_before_it_starts(session, world):
         act(session, world, case, "organiser", "submit")
 
 
-def test_scores_are_non_negative_numbers_with_at_most_two_decimals():
-    assert parse_score("85.5") == parse_score("85.50")
-    assert parse_score("0") == 0
-    assert parse_score("85.555") is None
-    assert parse_score("-1") is None
-    assert parse_score("九十") is None
-    assert parse_score("NaN") is None
+@pytest.mark.parametrize(("score", "message"), [
+    ("85.555", "最多保留 2 位小数"), ("-1", "不能小于 0"), ("九十", "请填写数字，例如 85.5"), ("NaN", "请填写数字，例如 85.5"),
+    (85.5, "数字请以字符串或整数提交，例如 \"85.5\""),
+])
+def test_scores_are_non_negative_decimals_with_at_most_two_places(score, message):
+    fields = DEFINITION.record("result").fields
+    assert clean_fields(fields, {"total_score": "85.5"}, partial=True)["total_score"] == Decimal("85.50")
+    with pytest.raises(ValidationFailed) as caught:
+        clean_fields(fields, {"total_score": score}, partial=True)
+    assert caught.value.fields == {"total_score": [message]}
 
 
 def test_a_returned_report_takes_corrected_rows_and_goes_back_to_the_city(session, world):
@@ -222,7 +230,7 @@ def test_winners_become_prefilled_nominations_linked_to_the_competition_in_the_o
     assert zhang.form_data == {
         "award_type": "labour_medal", "nominee_name": "张三", "id_number": id_number(1), "sex": "male",
         "employer": "A1a公司", "post": "焊工", "skill_grade": "高级工",
-        "merits_summary": "在2026年A区职工焊工技能竞赛（市级一类竞赛）焊工（职工组）中获得第1名，总成绩99.5分。",
+        "merits_summary": "在2026年A区职工焊工技能竞赛（市级一类竞赛）焊工（职工组）中获得第1名，总成绩99.50分。",
     }
     assert case.outcome["honours_nominations"] == [d.id for d in drafts]
     [outcome] = event.details["outcomes"]

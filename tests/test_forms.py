@@ -35,6 +35,7 @@ form:
   - {name: name, label: 姓名, type: text, max_length: 5, required: true}
   - {name: story, label: 经历, type: longtext, max_length: 10}
   - {name: family_size, label: 家庭人口, type: integer, min: 1, max: 10}
+  - {name: score, label: 成绩, type: decimal, places: 1, min: 0, max: 100}
   - {name: amount, label: 补助金额, type: money, min: 0, max: 20000.00}
   - {name: visit_date, label: 走访日期, type: date, min: 2020-01-01, max: 2030-12-31}
   - {name: category, label: 困难类别, type: choice, choices: [{value: deep, label: 深度困难}, {value: relative, label: 相对困难}]}
@@ -75,6 +76,11 @@ def errors_for(definition, data: dict) -> dict[str, list[str]]:
     ("family_size", [3], "请填写整数"),
     ("family_size", 0, "应在 1 至 10 之间"),
     ("family_size", "11", "应在 1 至 10 之间"),
+    ("score", "85.55", "最多保留 1 位小数"),
+    ("score", 85.5, '数字请以字符串或整数提交，例如 "85.5"'),
+    ("score", "八十五", "请填写数字，例如 85.5"),
+    ("score", "-0.1", "应在 0 至 100 之间"),
+    ("score", "100.1", "应在 0 至 100 之间"),
     ("amount", "1.234", "金额最多保留两位小数"),
     ("amount", 12.5, '金额请以字符串或整数提交，例如 "1234.50"'),
     ("amount", True, '金额请以字符串或整数提交，例如 "1234.50"'),
@@ -116,6 +122,8 @@ def test_bad_value_gets_a_chinese_message_on_its_field(field, value, message):
     ("family_size", 4, 4, 4),
     ("family_size", "4", 4, 4),
     ("family_size", 4.0, 4, 4),
+    ("score", "85.5", Decimal("85.5"), "85.5"),
+    ("score", 100, Decimal("100.0"), "100.0"),
     ("amount", "1234.5", Decimal("1234.50"), "1234.50"),
     ("amount", "1,234.50", Decimal("1234.50"), "1234.50"),
     ("amount", 800, Decimal("800.00"), "800.00"),

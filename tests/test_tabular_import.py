@@ -214,8 +214,8 @@ def test_csv_with_bom_imports_every_row_with_one_summary_event(session, world):
     assert [r.data["participant_name"] for r in records_of(session, case, "result")] == ["张三", "李四", "王五"]
     first = result.records[0].data
     assert first == {"trade": "焊工", "group": "职工组", "rank": 1, "participant_name": "张三", "id_number": id_number(1),
-                     "employer": "A1a公司", "grassroots_union": "A1a公司工会", "theory_score": "90",
-                     "practical_score": "88.5", "total_score": "99.5", "skill_grade": "senior", "years_in_trade": 8,
+                     "employer": "A1a公司", "grassroots_union": "A1a公司工会", "theory_score": "90.00",
+                     "practical_score": "88.50", "total_score": "99.50", "skill_grade": "senior", "years_in_trade": 8,
                      "certificate_number": "HG-001"}
     events = case_events(session, case.id)
     assert [e.action for e in events].count("record") == 3
@@ -239,7 +239,7 @@ def test_xlsx_with_numeric_and_date_cells(session, world):
             result_row(2, "李四", total="91", grade="technician", **{"名次": 2.0})]
     result = run_import(session, world, case, xlsx_file(rows), filename="竞赛成绩.XLSX")
     first, second = (r.data for r in result.records)
-    assert (first["total_score"], first["theory_score"], first["practical_score"]) == ("92.5", "90", "93.75")
+    assert (first["total_score"], first["theory_score"], first["practical_score"]) == ("92.50", "90.00", "93.75")
     assert first["certificate_number"] == "20260001"
     assert (second["rank"], second["skill_grade"]) == (2, "technician")
 

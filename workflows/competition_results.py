@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
@@ -36,7 +36,6 @@ RESULT = "result"
 HONOURS = "honours"
 LINK_RELATION = "competition_result"
 FEED_PARAMETERS = "competition_results.honours_feed"
-SCORE_FIELDS = ("theory_score", "practical_score", "total_score")
 # Honours award types (owned by workflows/honours.yaml; the names are stable).
 AWARD_TYPES = ("labour_medal", "labour_award", "pioneer_team", "women_model", "model_home", "union_worker")
 # A rank problem list is cut here: the reviewer needs the first ones, not hundreds.
@@ -77,17 +76,6 @@ register_parameters(FEED_PARAMETERS, "竞赛获奖推荐荣誉规则", HonoursFe
 
 # --- Scores and units ------------------------------------------------------------------------------
 
-def parse_score(text: str | None) -> Decimal | None:
-    """A score as typed ("85.5"): a non-negative number with at most two decimals, else None."""
-    try:
-        score = Decimal(str(text).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    if not score.is_finite() or score < 0 or score != score.quantize(Decimal("0.01")):
-        return None
-    return score
-
-
 def grassroots_union(session: Session, case: Case, name: str) -> list[OrgUnit]:
     """The grassroots unions of the case's city named ``name`` (exactly one is expected)."""
     city = session.get(OrgUnit, case.chain["city"])
@@ -96,14 +84,10 @@ def grassroots_union(session: Session, case: Case, name: str) -> list[OrgUnit]:
 
 
 def check_result_rows(session: Session, case: Case, rows: list[ImportedRow]) -> list[TableProblem]:
-    """Import checks beyond the field types: scores are numbers, each union exists once."""
+    """Import checks beyond the field types: each union exists once in the city."""
     problems = []
     units: dict[str, int] = {}
     for row in rows:
-        for name in SCORE_FIELDS:
-            text = row.values.get(name)
-            if text is not None and parse_score(text) is None:
-                problems.append(row.problem(name, "请填写不小于0的数字，最多两位小数，例如 85.5"))
         union = row.values["grassroots_union"]
         if union not in units:
             units[union] = len(grassroots_union(session, case, union))
@@ -155,12 +139,9 @@ def _rank_problems(name: str, members: list[dict]) -> list[str]:
     if ranks != list(range(1, len(ranks) + 1)):
         shown = "、".join(str(rank) for rank in ranks)
         problems.append(f"「{name}」名次应从1起连续排列（共 {len(ranks)} 人），现为 {shown}")
-    totals = [(data, parse_score(data.get("total_score"))) for data in members]
-    for data, total in totals:
-        if total is None:
-            problems.append(f"「{name}」第{data['rank']}名{data['participant_name']}的总成绩「{data.get('total_score')}」不是有效数字")
+    totals = [(data, Decimal(data["total_score"])) for data in members]
     for (above, above_total), (below, below_total) in zip(totals, totals[1:]):
-        if above_total is not None and below_total is not None and below_total > above_total:
+        if below_total > above_total:
             problems.append(f"「{name}」第{below['rank']}名的总成绩（{below_total}）高于第{above['rank']}名（{above_total}）")
     return problems
 
