@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.inbox import InboxItem
 from engine.org import Actor, OrgUnit
 
 SEED_ORDER = ("honours", "hardship_aid", "medical_subsidy", "competition_results")
@@ -21,6 +25,16 @@ class DemoWorld:
     units: dict[str, OrgUnit]     # "city", "dongcheng", "heping", "jixie", ... (web/demo.COUNTIES keys)
     actors: dict[str, Actor]      # DEMO_USERS usernames: "reviewer_city", "applicant_jixie", ...
     now: datetime                 # the demo's "now"; seed steps before it, timers not yet due after it
+
+    def reviewer_at(self, case, level: str) -> str:
+        """The username of the demo reviewer of the case's unit at ``level``."""
+        unit_id = case.chain[level]
+        return "reviewer_" + next(key for key, unit in self.units.items() if unit.id == unit_id)
+
+
+def due_of(session: Session, case) -> datetime:
+    """When the case's current state falls due (the moment its timer may fire)."""
+    return session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
 
 
 class Clock:

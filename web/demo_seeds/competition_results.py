@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from engine.calendar import LOCAL_TZ
 from engine.cases import Case
-from engine.inbox import InboxItem
 from engine.notices import lodge_objection
 from engine.operations import create_draft, perform_action
 from engine.org import SYSTEM_ACTOR, Actor
 from engine.parameters import set_parameters
 from engine.tabular_import import import_table
-from web.demo_seeds import Clock, DemoWorld
+from web.demo_seeds import Clock, DemoWorld, due_of
 from workflows.competition_results import FEED_PARAMETERS
 
 FEED_RULES = [
@@ -115,7 +113,7 @@ def _compete(session: Session, demo: DemoWorld, organiser: Actor, clock: Clock, 
             if target in ("investigation", "objection_ruling", "rejected"):
                 _object(session, demo, organiser, case, clock, target)
                 return case
-            clock.now = _due(session, case) + timedelta(minutes=5)
+            clock.now = due_of(session, case) + timedelta(minutes=5)
             act(SYSTEM_ACTOR, "end_notice")
         elif state == "approved":
             act(city, "approve", "认定竞赛结果", inputs={
@@ -135,10 +133,6 @@ def _object(session: Session, demo: DemoWorld, organiser: Actor, case: Case, clo
     if target == "rejected":
         perform_action(session, demo.actors["reviewer_city"], case, "uphold", expected_version=case.version,
                        comment="经复核，该项目评分记录不完整，成绩不予认定", now=clock.tick())
-
-
-def _due(session: Session, case: Case) -> datetime:
-    return session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
 
 
 def _results_file(demo: DemoWorld, trades: tuple[str, ...], index: int, file_type: str) -> tuple[str, bytes]:

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from engine.calendar import LOCAL_TZ
 from engine.cases import Case
-from engine.inbox import InboxItem
 from engine.notices import lodge_objection
 from engine.operations import create_draft, perform_action
 from engine.org import SYSTEM_ACTOR
 from engine.parameters import set_parameters
 from engine.records import add_record
-from web.demo_seeds import Clock, DemoWorld
+from web.demo_seeds import Clock, DemoWorld, due_of
 from workflows.hardship_aid import STANDARDS, record_disbursement, start_yearly_recheck
 
 # One Jiangsu city's 2024 figures (shared/domain.md §2): 低保 820 a month, 1× / 2×, 80%.
@@ -99,7 +97,7 @@ def _apply(session, demo, actors, clock, i, unit, worker, size, income, rigid, c
     if target == "draft":
         return case
     act(applicant, "submit")
-    township, county = _reviewer(case, demo, "township"), _reviewer(case, demo, "county")
+    township, county = demo.reviewer_at(case, "township"), demo.reviewer_at(case, "county")
     if target == "withdrawn":
         act(applicant, "withdraw", "家庭情况好转，撤回申请")
         return case
@@ -127,7 +125,7 @@ def _apply(session, demo, actors, clock, i, unit, worker, size, income, rigid, c
                 if target == "objection_judgement":
                     act(visitor, "answer", inputs={"answer": "经入户核实，该车辆为其亲属所有，申请人未使用，附车辆登记证明。"})
                 return case
-            clock.now = _due(session, case) + timedelta(minutes=5)
+            clock.now = due_of(session, case) + timedelta(minutes=5)
             act(None, "notice_ended")
         elif state == "approval":
             act(county, "approve", "批准帮扶")
@@ -148,11 +146,3 @@ def _visit(session, visitor, case: Case, clock: Clock) -> None:
     }, now=clock.tick(20))
 
 
-def _reviewer(case: Case, demo: DemoWorld, level: str) -> str:
-    unit_id = case.chain[level]
-    key = next(key for key, unit in demo.units.items() if unit.id == unit_id)
-    return f"reviewer_{key}"
-
-
-def _due(session: Session, case: Case) -> datetime:
-    return session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))

@@ -6,22 +6,20 @@ months back, so deadlines, notices and timers play out as they would in real use
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from engine.calendar import LOCAL_TZ
 from engine.cases import Case
-from engine.inbox import InboxItem
 from engine.juries import cast_vote, form_jury
 from engine.notices import lodge_objection
 from engine.operations import create_draft, perform_action
 from engine.org import SYSTEM_ACTOR
 from engine.records import add_record
 from engine.rounds import open_round, set_quota
-from web.demo_seeds import Clock, DemoWorld
+from web.demo_seeds import Clock, DemoWorld, due_of
 from workflows.honours import request_revocation
 
 AWARDS = ("labour_medal", "labour_award", "pioneer_team", "women_model", "model_home", "union_worker")
@@ -141,7 +139,7 @@ def _nominate(session, demo, round_, clock, i, applicant, nominee, award, sex, c
                        comment=comment, inputs=inputs, now=clock.tick())
 
     act(applicant, "submit")
-    township, county = _reviewer(case, demo, "township"), _reviewer(case, demo, "county")
+    township, county = demo.reviewer_at(case, "township"), demo.reviewer_at(case, "county")
     if target == "withdrawn":
         return act(applicant, "withdraw", "本人申请暂缓推荐") or case
     if target == "returned":
@@ -176,7 +174,7 @@ def _nominate(session, demo, round_, clock, i, applicant, nominee, award, sex, c
                 act(applicant, "answer_objection",
                     inputs={"answer": "经核实，所反映事故发生在其他班组，与被推荐人无关，附安全部门证明。"})
                 return case
-            clock.now = _due(session, case) + timedelta(minutes=5)
+            clock.now = due_of(session, case) + timedelta(minutes=5)
             act(None, "close_notice")
         elif state == "final_approval":
             act("reviewer_city", "approve", "批准授予", inputs={
@@ -187,16 +185,6 @@ def _nominate(session, demo, round_, clock, i, applicant, nominee, award, sex, c
 def _bodies(case: Case) -> list[str]:
     checks = ROUND_SETTINGS["background_checks"]
     return checks.get(case.form_data.get("person_category"), checks["*"])
-
-
-def _reviewer(case: Case, demo: DemoWorld, level: str) -> str:
-    unit_id = case.chain[level]
-    key = next(key for key, unit in demo.units.items() if unit.id == unit_id)
-    return f"reviewer_{key}"
-
-
-def _due(session: Session, case: Case) -> datetime:
-    return session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
 
 
 def _revoke(session, demo, clock, nomination: Case, target: str) -> None:
@@ -214,14 +202,14 @@ def _revoke(session, demo, clock, nomination: Case, target: str) -> None:
     steps = {
         "draft": [],
         "withdrawn": [(applicant, "withdraw", "经研究暂不提出撤销")],
-        "returned": [(applicant, "submit", None), (_reviewer(case, demo, "township"), "return", "请补充司法文书")],
+        "returned": [(applicant, "submit", None), (demo.reviewer_at(case, "township"), "return", "请补充司法文书")],
         "township_review": [(applicant, "submit", None)],
-        "county_review": [(applicant, "submit", None), (_reviewer(case, demo, "township"), "approve", "同意")],
-        "city_review": [(applicant, "submit", None), (_reviewer(case, demo, "township"), "approve", "同意"),
-                        (_reviewer(case, demo, "county"), "approve", "同意")],
-        "refused": [(applicant, "submit", None), (_reviewer(case, demo, "township"), "reject", "所述情况不属于撤销情形")],
-        "revoked": [(applicant, "submit", None), (_reviewer(case, demo, "township"), "approve", "同意"),
-                    (_reviewer(case, demo, "county"), "approve", "同意")],
+        "county_review": [(applicant, "submit", None), (demo.reviewer_at(case, "township"), "approve", "同意")],
+        "city_review": [(applicant, "submit", None), (demo.reviewer_at(case, "township"), "approve", "同意"),
+                        (demo.reviewer_at(case, "county"), "approve", "同意")],
+        "refused": [(applicant, "submit", None), (demo.reviewer_at(case, "township"), "reject", "所述情况不属于撤销情形")],
+        "revoked": [(applicant, "submit", None), (demo.reviewer_at(case, "township"), "approve", "同意"),
+                    (demo.reviewer_at(case, "county"), "approve", "同意")],
     }[target]
     for actor, trigger, comment in steps:
         act(actor, trigger, comment)
