@@ -186,12 +186,6 @@ class Definition:
                 return spec
         raise KeyError(record_type)
 
-    def transition(self, trigger: str, source: str) -> TransitionSpec | None:
-        for transition in self.transitions:
-            if transition.trigger == trigger and source in transition.sources:
-                return transition
-        return None
-
     def parties_for(self, transition: TransitionSpec, source: str) -> tuple[Party, ...]:
         """Who may fire ``transition`` from ``source``, with $assignee resolved."""
         waits_for = self.state(source).waits_for

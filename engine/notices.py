@@ -76,8 +76,9 @@ def _notice_state(session: Session, case: Case):
 def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime | None = None) -> Objection:
     """Record an objection from the public against a case under notice (no login needed).
 
-    During the notice it fires the state's ``on_objection`` trigger; while the case is
-    already under investigation it is added to the open ones.
+    Only while the notice runs (until its deadline); it fires the state's ``on_objection``
+    trigger. A case under investigation is off public display: a further objection waits
+    for the notice to resume.
     """
     from engine.operations import perform_action
     from engine.org import SYSTEM_ACTOR
@@ -89,8 +90,7 @@ def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime
         raise ValidationFailed(err.normalized_messages()) from None
     case = session.get(Case, case_id)
     state = _notice_state(session, case) if case else None
-    investigating = case is not None and state is None and open_objections(session, case) > 0
-    if case is None or not (state is not None and state.on_objection or investigating):
+    if state is None or not state.on_objection or _notice_over(session, case, now):
         raise NotFound("该公示不存在或公示期已结束")
     objection = Objection(case_id=case.id, objector_kind=values["objector_kind"], objector_name=values["objector_name"],
                           unit_name=values.get("unit_name"), contact=values["contact"], content=values["content"],
@@ -99,11 +99,16 @@ def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime
     session.flush()
     append_event(session, case, actor=PUBLIC, grant=None, action="objection", now=now,
                  details={"objection_id": objection.id, "objector_kind": objection.objector_kind})
-    if state is not None:
-        perform_action(session, SYSTEM_ACTOR, case, state.on_objection, expected_version=case.version, now=now,
-                       comment=f"收到异议（第 {objection.id} 号）")
+    perform_action(session, SYSTEM_ACTOR, case, state.on_objection, expected_version=case.version, now=now,
+                   comment=f"收到异议（第 {objection.id} 号）")
     session.flush()
     return objection
+
+
+def _notice_over(session: Session, case: Case, now: datetime) -> bool:
+    """Past the notice's deadline (a deadline the calendar cannot place never passes)."""
+    due = session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
+    return due is not None and now >= due
 
 
 def open_objections(session: Session, case: Case) -> int:

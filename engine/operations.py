@@ -192,6 +192,10 @@ def perform_joint_action(
         raise ValidationFailed({"cases": ["请选择案件"]})
     if len({case.id for case, _ in cases}) != len(cases):
         raise ValidationFailed({"cases": ["同一案件不能重复选择"]})
+    # One decision on one set: the same kind, stage and round, so a rule judging the set
+    # (a ratio) cannot be swayed by cases from elsewhere.
+    if len({(case.kind, case.state, case.round_id) for case, _ in cases}) != 1:
+        raise ValidationFailed({"cases": ["一起处理的案件须属于同一业务、同一环节和同一批次"]})
     batch = tuple(case for case, _ in cases)
     return [
         perform_action(session, actor, case, trigger, expected_version=version, comment=comment, now=now, batch=batch)

@@ -45,10 +45,6 @@ def parameter_kind(name: str) -> ParameterKind:
         raise ValidationFailed({"name": [f"未知的参数类别「{name}」"]}) from None
 
 
-def registered_parameter_kinds() -> list[ParameterKind]:
-    return sorted(_kinds.values(), key=lambda kind: kind.name)
-
-
 class ParameterSet(Base):
     __tablename__ = "parameter_sets"
 

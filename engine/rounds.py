@@ -22,7 +22,7 @@ from engine.calendar import LOCAL_TZ
 from engine.cases import Case
 from engine.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.definitions import Definition, current_definition
-from engine.errors import ConditionFailed, NotFound, PermissionDenied, ValidationFailed
+from engine.errors import ConditionFailed, PermissionDenied, ValidationFailed
 from engine.org import Actor, OrgUnit
 from engine.rules import RuleContext, action, rule
 
@@ -166,13 +166,6 @@ def set_quota(session: Session, actor: Actor | None, round_: Round, unit: OrgUni
         quota.places = places
     session.flush()
     return quota
-
-
-def get_round(session: Session, round_id: int) -> Round:
-    round_ = session.get(Round, round_id)
-    if round_ is None:
-        raise NotFound("评选批次不存在")
-    return round_
 
 
 def round_open_for(session: Session, definition: Definition, unit: OrgUnit, round_id: int | None,

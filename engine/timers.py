@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.cases import Case
 from engine.definitions import definition_by_hash
-from engine.errors import ConditionFailed
+from engine.errors import UnionflowError
 from engine.inbox import InboxItem
 from engine.org import SYSTEM_ACTOR
 
@@ -31,8 +31,9 @@ class TimerResult:
 def fire_due_timers(session: Session, now: datetime) -> list[TimerResult]:
     """Fire every timer transition whose state's deadline has passed by ``now``.
 
-    Each case is its own savepoint: one refused by a rule (an objection still open) is
-    reported and left as it is, and the others go ahead. The caller commits.
+    Each case is its own savepoint: one refused (an objection still open, a reviewer acting
+    on it at the same moment) is reported and left as it is, and the others go ahead. The
+    caller commits.
     """
     from engine.operations import perform_action
 
@@ -50,7 +51,6 @@ def fire_due_timers(session: Session, now: datetime) -> list[TimerResult]:
                 perform_action(session, SYSTEM_ACTOR, case, timer.trigger, expected_version=case.version, now=now,
                                comment="期限届满，系统自动处理")
             results.append(TimerResult(case_id, timer.trigger, True))
-        except ConditionFailed as err:
-            session.refresh(case)
+        except UnionflowError as err:  # a rule refused, or someone moved the case meanwhile
             results.append(TimerResult(case_id, timer.trigger, False, err.message))
     return results

@@ -303,3 +303,12 @@ def test_a_voided_record_stays_marked_frees_its_key_and_is_in_the_trail(session,
     assert (event.comment, event.details["record_id"]) == ("走访人填写错误", wrong.id)
     with pytest.raises(NotFound):
         void_record(session, reviewer, visit_case, wrong.id, "再次作废", now=NOW)
+
+
+def test_a_joint_action_takes_one_kind_stage_and_round(session, world, cases):
+    applicant = world.actor("applicant_A1a")
+    perform_action(session, applicant, cases[0], "submit", expected_version=cases[0].version, now=NOW)
+    with pytest.raises(ValidationFailed) as caught:
+        perform_joint_action(session, world.actor("reviewer_A1"), [(c, c.version) for c in cases[:2]], "approve", now=NOW)
+    assert caught.value.fields == {"cases": ["一起处理的案件须属于同一业务、同一环节和同一批次"]}
+    assert cases[0].state == "township_review"

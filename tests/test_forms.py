@@ -339,3 +339,11 @@ def test_comment_no_database_can_store_is_refused(session, world, bad):
     with pytest.raises(ValidationFailed) as err:
         comment_on_case(session, world.actor("applicant_A1a"), case, bad, now=NOW)
     assert err.value.fields == {"comment": ["不能包含无法保存的字符"]}
+
+
+def test_id_numbers_and_accounts_are_masked_as_union_notices_print_them():
+    from engine.forms import mask_account, mask_id_number
+
+    assert mask_id_number("32060219900101123X") == "3206**********123X"
+    assert mask_account("6222020200112233445") == "***************3445"
+    assert mask_id_number(None) is None and mask_account("") == ""

@@ -499,13 +499,18 @@ def test_objections_only_against_cases_on_notice(honours):
         lodge_objection(honours.session, 999999, OBJECTION, now=NOW)
 
 
-def test_a_second_objection_during_investigation_joins_the_open_ones(honours):
+def test_objections_only_while_the_notice_runs(honours):
     case = honours.on_notice()
-    lodge_objection(honours.session, case.id, OBJECTION, now=NOW)
-    lodge_objection(honours.session, case.id, OBJECTION | {"objector_name": "王群众"}, now=NOW)
-    honours.act("applicant_A1a", case, "answer_objection", inputs={"answer": "两件异议均经核实不属实。"})
+    due = honours.notice_due(case)
+    with pytest.raises(NotFound):
+        lodge_objection(honours.session, case.id, OBJECTION, now=due)
+    lodge_objection(honours.session, case.id, OBJECTION, now=due - timedelta(minutes=1))
+    # Under investigation the nomination is off public display: a further objection waits
+    # for the notice to resume.
+    with pytest.raises(NotFound):
+        lodge_objection(honours.session, case.id, OBJECTION | {"objector_name": "王群众"}, now=NOW)
     statuses = honours.session.scalars(select(Objection.status).where(Objection.case_id == case.id)).all()
-    assert statuses == ["answered", "answered"]
+    assert statuses == ["open"]
 
 
 # --- Final approval and revocation ----------------------------------------------------------------

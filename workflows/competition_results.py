@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from engine.calendar import LOCAL_TZ
 from engine.cases import Case
 from engine.definitions import WorkflowKind, current_definition
+from engine.errors import UnionflowError
 from engine.operations import create_draft
 from engine.org import LEVEL_LABELS, LEVELS, SYSTEM_ACTOR, OrgUnit, path_ids, subtree_clause
 from engine.parameters import parameters_for, register_parameters
@@ -166,11 +167,18 @@ def feed_honours(ctx: RuleContext) -> dict:
         if reason:
             skipped.append(placing | {"reason": reason})
             continue
-        draft = create_draft(
-            ctx.session, SYSTEM_ACTOR, HONOURS, origin_unit_id=unit.id, round_id=round_.id, linked_case=ctx.case,
-            link_relation=LINK_RELATION, form=_nomination_form(ctx, record.data, feed_rule["award_type"]),
-            now=ctx.now,
-        )
+        try:
+            # A nomination the honours kind refuses (its form, the unit's chain) is reported,
+            # not allowed to undo the competition's approval.
+            with ctx.session.begin_nested():
+                draft = create_draft(
+                    ctx.session, SYSTEM_ACTOR, HONOURS, origin_unit_id=unit.id, round_id=round_.id,
+                    linked_case=ctx.case, link_relation=LINK_RELATION,
+                    form=_nomination_form(ctx, record.data, feed_rule["award_type"]), now=ctx.now,
+                )
+        except UnionflowError as err:
+            skipped.append(placing | {"reason": str(err)})
+            continue
         created.append(placing | {"case_id": draft.id, "round_id": round_.id, "unit": unit.name})
     return _fed(ctx, parameters.citation(), created, skipped, None)
 
