@@ -1,17 +1,29 @@
 """Workflow definitions: which kinds exist, and everything a client needs to render a form."""
 from __future__ import annotations
 
-from api import blueprint
-from api.schemas import DefinitionSchema, DefinitionSummarySchema
+from flask_smorest import Blueprint
+from marshmallow import fields
+
+from api.schemas import ApiSchema, DefinitionSchema, DefinitionSummarySchema
 from engine.definitions import current_definition, list_kinds
 from web import request_session
 
+blp = Blueprint("definitions", __name__, url_prefix="/api/v1", description="流程定义与表单")
 
-@blueprint.get("/definitions")
+
+class DefinitionListSchema(ApiSchema):
+    definitions = fields.List(fields.Nested(DefinitionSummarySchema))
+
+
+@blp.route("/definitions")
+@blp.response(200, DefinitionListSchema)
 def list_definitions():
-    return {"definitions": DefinitionSummarySchema(many=True).dump(list_kinds(request_session()))}
+    """可办理的业务种类。"""
+    return {"definitions": list_kinds(request_session())}
 
 
-@blueprint.get("/definitions/<kind>")
+@blp.route("/definitions/<kind>")
+@blp.response(200, DefinitionSchema)
 def get_definition(kind: str):
-    return DefinitionSchema().dump(current_definition(request_session(), kind))
+    """一种业务的定义：环节、流转、表单字段（客户端据此渲染表单）。"""
+    return current_definition(request_session(), kind)

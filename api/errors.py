@@ -11,8 +11,8 @@ matches no blueprint route, and must still answer JSON, never HTML.
 """
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine.errors import (
     CalendarNotCovered,
@@ -65,15 +65,57 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 
 
 def handle_http_error(err: HTTPException):
-    """Werkzeug's errors (404, 405, 400 for bad JSON, 500 for crashes) as JSON on /api/ paths."""
+    """Werkzeug's errors (404, 405, 400 for bad JSON, 500 for crashes) and webargs' parsing
+    errors (422 with field messages) as JSON on /api/ paths."""
     if not is_api_request():
         return err
-    code, message = HTTP_ERRORS.get(err.code, (f"http_{err.code}", err.name))
-    response = error_response(err.code or 500, code, message)
+    status = err.code or 500
+    code, message = HTTP_ERRORS.get(status, (f"http_{status}", err.name))
+    if err.description and err.description != type(err).description and _is_chinese(err.description):
+        message = err.description  # a message of ours, given where the error was raised
+    fields = _field_messages(getattr(err, "data", None) or {})
+    if status == 422 and fields:
+        code, message = "validation_failed", "提交的内容有误，请按提示修改"
+    elif status == 400 and fields.get("json"):
+        code, message, fields = "bad_request", "请求体不是有效的 JSON", {}
+    response = error_response(status, code, message, fields)
     allow = dict(err.get_headers()).get("Allow")
     if allow:
         response.headers["Allow"] = allow
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="unionflow"'
+    retry_after = dict(err.get_headers()).get("Retry-After")
+    if retry_after:
+        response.headers["Retry-After"] = retry_after
     return response
+
+
+def _is_chinese(text: str) -> bool:
+    return any("\u4e00" <= char <= "\u9fff" for char in text)
+
+
+def _field_messages(data: dict) -> dict[str, list[str]]:
+    """webargs' {"json": {"form": {"name": ["…"]}}, "query": {...}} as {"form.name": ["…"]}.
+
+    The location level is dropped (a field's name says where it is); nested names are dotted.
+    """
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, list):
+            flat.setdefault(prefix or "_schema", []).extend(str(item) for item in node)
+        else:
+            flat.setdefault(prefix or "_schema", []).append(str(node))
+
+    for location, messages in (data.get("messages") or {}).items():
+        if isinstance(messages, dict):
+            walk("", messages)
+        else:
+            walk(location, messages)
+    return flat
 
 
 def handle_domain_error(err: UnionflowError):
@@ -89,6 +131,15 @@ def handle_domain_error(err: UnionflowError):
     return error_response(status, code, err.message, fields, **extra)
 
 
+def handle_unexpected_error(err: Exception):
+    """A crash: logged with its traceback, answered as a plain 500 (JSON on /api/ paths)."""
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    if not is_api_request():
+        return InternalServerError()
+    return handle_http_error(InternalServerError())
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(UnionflowError, handle_domain_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,15 +1,42 @@
-"""Marshmallow schemas for what the API sends out (engine dataclasses → JSON)."""
+"""Marshmallow schemas for what the API sends out (engine dataclasses → JSON).
+
+Every schema of the API derives from ``ApiSchema``: unknown input fields are refused with a
+message, and the error text is Chinese (see api.fields).
+"""
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
 
+from api.fields import use_chinese_messages
 from engine.definitions import STATE_KIND_LABELS, ASSIGNEE, TransitionSpec
 from engine.org import LEVEL_LABELS
 
-# How a state's kind reads in Chinese (the home page uses these too).
+use_chinese_messages()
+
+
+class ApiSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "不认识的字段", "type": "应为 JSON 对象"}
+
+
+class ErrorBodySchema(ApiSchema):
+    code = fields.String(required=True, metadata={"description": "稳定的机器可读错误码，如 not_found、validation_failed"})
+    message = fields.String(required=True, metadata={"description": "给人看的中文说明"})
+    field_messages = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True, data_key="fields",
+                         metadata={"description": "字段名 → 该字段的错误提示；输入无误时为空"})
+    current_version = fields.Integer(metadata={"description": "版本冲突（409）时案件的当前版本"})
+    reasons = fields.List(fields.String(), metadata={"description": "规则拒绝（422）时的各条原因"})
+
+
+class ErrorSchema(ApiSchema):
+    """The one error format of every /api/ URL."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
 
 
 class Bound(fields.Field):
@@ -23,7 +50,7 @@ class Bound(fields.Field):
         return value
 
 
-class PartySchema(Schema):
+class PartySchema(ApiSchema):
     party = fields.Function(str)  # "reviewer@township"
     role = fields.String()
     level = fields.String()
@@ -34,7 +61,7 @@ class PartySchema(Schema):
 ASSIGNEE_PARTY = {"party": ASSIGNEE, "role": None, "level": None, "label": "当前环节的办理人"}
 
 
-class StateSchema(Schema):
+class StateSchema(ApiSchema):
     id = fields.String()
     label = fields.String()
     kind = fields.String()
@@ -43,7 +70,7 @@ class StateSchema(Schema):
     deadline_working_days = fields.Integer(allow_none=True)
 
 
-class TransitionSchema(Schema):
+class TransitionSchema(ApiSchema):
     trigger = fields.String()
     label = fields.String()
     sources = fields.List(fields.String())
@@ -56,12 +83,12 @@ class TransitionSchema(Schema):
         return [ASSIGNEE_PARTY if party == ASSIGNEE else PartySchema().dump(party) for party in spec.by]
 
 
-class ChoiceSchema(Schema):
+class ChoiceSchema(ApiSchema):
     value = fields.Function(lambda choice: choice[0])
     label = fields.Function(lambda choice: choice[1])
 
 
-class FieldSchema(Schema):
+class FieldSchema(ApiSchema):
     name = fields.String()
     label = fields.String()
     type = fields.String()
@@ -77,7 +104,7 @@ class FieldSchema(Schema):
     help = fields.String(allow_none=True)
 
 
-class DefinitionSummarySchema(Schema):
+class DefinitionSummarySchema(ApiSchema):
     kind = fields.String()
     label = fields.String()
     origin_level = fields.String()

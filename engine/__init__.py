@@ -15,6 +15,6 @@ def bootstrap(settings: Settings) -> None:
 def load_models() -> None:
     """Import every model module so the metadata is complete (migrations, create_all)."""
     from engine import (  # noqa: F401
-        attachments, audit, calendar, cases, definitions, inbox, juries, ledgers, notices, org, parameters,
+        accounts, attachments, audit, calendar, cases, definitions, inbox, juries, ledgers, notices, org, parameters,
         records, rounds,
     )

@@ -17,6 +17,8 @@ class Settings:
     workflows_dir: Path
     timezone: ZoneInfo
     attachments_dir: Path
+    # Where rate-limit counters live: memory in one process, Redis when several web processes serve.
+    rate_limit_storage: str = "memory://"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -27,6 +29,7 @@ class Settings:
             workflows_dir=Path(os.environ.get("UNIONFLOW_WORKFLOWS_DIR", Path(workflows.__file__).parent)),
             timezone=ZoneInfo(os.environ.get("UNIONFLOW_TIMEZONE", "Asia/Shanghai")),
             attachments_dir=Path(os.environ.get("UNIONFLOW_ATTACHMENTS_DIR", "instance/attachments")),
+            rate_limit_storage=os.environ.get("UNIONFLOW_RATELIMIT_STORAGE_URI", "memory://"),
         )
 
 

@@ -21,6 +21,7 @@ from engine.config import Settings
 from engine.definitions import ASSIGNEE, WorkflowKind, read_definition_files
 from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.org import OrgUnit, RoleAssignment, User, create_org_unit
+from api.auth import public
 from tests.conftest import SETTINGS
 from web import create_app, request_session, unit_of_work
 from web.cli import UnionflowGroup, cli
@@ -70,6 +71,24 @@ def demo_url(tmp_path_factory) -> str:
     result = invoke("demo", "setup", "--db", url)
     assert result.exit_code == 0, result.output
     return url
+
+
+@pytest.fixture(scope="module")
+def demo_auth(demo_url) -> dict:
+    """An Authorization header for a demo reviewer's personal API token."""
+    from engine.accounts import create_api_token
+    from engine.db import make_engine, make_session_factory
+    from engine.org import load_actor
+
+    engine = make_engine(demo_url)
+    try:
+        with make_session_factory(engine)() as session:
+            user_id = session.scalar(select(User.id).where(User.username == DEMO_USERS[0][0]))
+            _, token = create_api_token(session, load_actor(session, user_id), "测试")
+            session.commit()
+    finally:
+        engine.dispose()
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -150,8 +169,8 @@ def test_outside_demo_mode_a_missing_secret_key_is_refused(tmp_path, monkeypatch
 
 # --- JSON API -------------------------------------------------------------------------------------
 
-def test_api_lists_the_loaded_kinds_with_labels(make_app, demo_url):
-    response = make_app(demo_url).test_client().get("/api/v1/definitions")
+def test_api_lists_the_loaded_kinds_with_labels(make_app, demo_url, demo_auth):
+    response = make_app(demo_url).test_client().get("/api/v1/definitions", headers=demo_auth)
     assert response.status_code == 200
     listed = {item["kind"]: item for item in response.get_json()["definitions"]}
     assert {kind: item["label"] for kind, item in listed.items()} == {k: d.label for k, d in DEFINITIONS.items()}
@@ -165,9 +184,9 @@ def _bound(value):
 
 
 @pytest.mark.parametrize("kind", sorted(DEFINITIONS))
-def test_api_describes_states_transitions_and_form_fields_of_a_kind(make_app, demo_url, kind):
+def test_api_describes_states_transitions_and_form_fields_of_a_kind(make_app, demo_url, demo_auth, kind):
     definition = DEFINITIONS[kind]
-    response = make_app(demo_url).test_client().get(f"/api/v1/definitions/{kind}")
+    response = make_app(demo_url).test_client().get(f"/api/v1/definitions/{kind}", headers=demo_auth)
     assert response.status_code == 200
     body = response.get_json()
     assert [(s["id"], s["label"], s["kind"]) for s in body["states"]] == [
@@ -189,8 +208,8 @@ def test_api_describes_states_transitions_and_form_fields_of_a_kind(make_app, de
     ]
 
 
-def test_api_unknown_kind_is_a_json_404(make_app, demo_url):
-    response = make_app(demo_url).test_client().get("/api/v1/definitions/no_such_kind")
+def test_api_unknown_kind_is_a_json_404(make_app, demo_url, demo_auth):
+    response = make_app(demo_url).test_client().get("/api/v1/definitions/no_such_kind", headers=demo_auth)
     assert response.status_code == 404 and response.is_json
     error = response.get_json()["error"]
     assert error["code"] == "not_found" and "no_such_kind" in error["message"] and error["fields"] == {}
@@ -220,6 +239,7 @@ def test_api_wrong_method_is_a_json_405_naming_the_allowed_ones(make_app, demo_u
 def test_domain_errors_from_api_views_share_the_one_error_format(make_app, demo_url, error, status, code):
     app = make_app(demo_url)
 
+    @public
     def failing_view():
         raise error
 
@@ -236,11 +256,13 @@ def test_domain_errors_from_api_views_share_the_one_error_format(make_app, demo_
 def test_unit_of_work_commits_a_writing_view_once_and_rolls_back_a_failing_one(make_app, fresh_url):
     app = make_app(fresh_url)
 
+    @public
     @unit_of_work
     def create_city():
         create_org_unit(request_session(), name="提交成功的市总工会", level="city", kind="federation")
         return {"ok": True}
 
+    @public
     @unit_of_work
     def create_city_then_fail():
         create_org_unit(request_session(), name="应当回滚的市总工会", level="city", kind="federation")

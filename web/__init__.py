@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Callable
@@ -41,7 +42,14 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     bootstrap(settings)
     # instance/ beside the working directory, where the default SQLite database lives too.
     app = Flask(__name__, instance_path=str(Path.cwd() / "instance"))
-    app.config.update(DEMO=False)
+    app.config.update(
+        DEMO=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Behind TLS in production; the embedded demo serves plain http on loopback.
+        SESSION_COOKIE_SECURE=os.environ.get("UNIONFLOW_SECURE_COOKIES", "").lower() == "true",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+    )
     app.config.update(overrides)
     app.config["SECRET_KEY"] = _secret_key(app)
     app.json.ensure_ascii = False  # Chinese stays readable in JSON responses

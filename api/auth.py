@@ -1,0 +1,114 @@
+"""Who is calling: a personal API token (``Authorization: Bearer uf_…``) or the browser
+session of the web pages.
+
+Every API view needs a signed-in caller unless it is marked ``@public``; the check runs
+before the view, so a view cannot forget it. A browser session's writes must also carry
+the session's CSRF token in ``X-CSRF-Token`` (a token in a header cannot be forged by
+another site, a cookie can be sent by one).
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Callable
+
+from flask import current_app, g, request, session as cookie_session
+from flask_smorest import Blueprint
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from engine.accounts import actor_for_token
+from engine.errors import NotFound
+from engine.org import Actor, load_actor
+from web import request_session
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+SESSION_USER_KEY = "user_id"
+SESSION_CSRF_KEY = "csrf_token"
+# Blueprints open to anyone: the OpenAPI document and its page.
+PUBLIC_BLUEPRINTS = frozenset({"api-docs"})
+
+# Described once in the OpenAPI document; every operation requires one of them unless public.
+SECURITY_SCHEMES = {
+    "bearerToken": {"type": "http", "scheme": "bearer", "description": "个人 API 令牌（在「令牌」接口创建，只显示一次）"},
+    "browserSession": {"type": "apiKey", "in": "cookie", "name": "session",
+                       "description": "网页登录后的会话；写操作还须在 X-CSRF-Token 头中带上会话的 CSRF 令牌"},
+}
+SECURITY = [{"bearerToken": []}, {"browserSession": []}]
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view as open to anyone (public notices, objections, signing in).
+
+    Put it directly under ``@blp.route`` so the mark is on the function Flask calls.
+    """
+    view.public = True
+    return Blueprint.doc(security=[])(view)
+
+
+def current_actor() -> Actor:
+    """The signed-in caller (set by ``authenticate_request``)."""
+    return g.actor
+
+
+def optional_actor() -> Actor | None:
+    """The caller of a public view, when signed in (else None)."""
+    return g.get("actor")
+
+
+def authenticate_request() -> None:
+    """Before every /api/ request: find the caller; refuse anonymous calls to non-public views."""
+    if not request.path.startswith("/api/"):
+        return
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    g.actor = _token_actor() if "Authorization" in request.headers else _session_actor()
+    if view is None or getattr(view, "public", False) or request.blueprint in PUBLIC_BLUEPRINTS:
+        return
+    if g.actor is None:
+        raise Unauthorized()
+    if g.get("signed_in_by") == "session" and request.method not in SAFE_METHODS:
+        expected = cookie_session.get(SESSION_CSRF_KEY)
+        if not expected or not secrets.compare_digest(request.headers.get(CSRF_HEADER, ""), expected):
+            raise Forbidden(description="缺少或错误的 CSRF 令牌（请求头 X-CSRF-Token）")
+
+
+def _token_actor() -> Actor | None:
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized(description="Authorization 头应为「Bearer 令牌」")
+    session = request_session()
+    actor = actor_for_token(session, presented.strip())
+    if actor is None:
+        raise Unauthorized(description="令牌无效、已过期或已吊销")
+    session.commit()  # the token's last use, recorded on its own
+    g.signed_in_by = "token"
+    return actor
+
+
+def _session_actor() -> Actor | None:
+    user_id = cookie_session.get(SESSION_USER_KEY)
+    if user_id is None:
+        return None
+    try:
+        actor = load_actor(request_session(), user_id)
+    except NotFound:  # deactivated since signing in
+        cookie_session.clear()
+        return None
+    g.signed_in_by = "session"
+    return actor
+
+
+def sign_in(actor: Actor) -> str:
+    """Start a browser session for the actor; returns its CSRF token."""
+    cookie_session.clear()
+    cookie_session[SESSION_USER_KEY] = actor.user_id
+    cookie_session[SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
+    cookie_session.permanent = True
+    return cookie_session[SESSION_CSRF_KEY]
+
+
+def sign_out() -> None:
+    cookie_session.clear()
+
+
+def session_csrf_token() -> str | None:
+    return cookie_session.get(SESSION_CSRF_KEY)

@@ -1,0 +1,23 @@
+"""Rate limits (flask-limiter): on signing in and on the public objection form.
+
+The figures are configuration (app config ``LOGIN_RATE_LIMIT``, ``OBJECTION_RATE_LIMIT``);
+the counters live in memory in the embedded profile and in Redis in production, where
+several web processes must share them (``UNIONFLOW_RATELIMIT_STORAGE_URI``).
+"""
+from __future__ import annotations
+
+from flask import current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+DEFAULT_LIMITS = {
+    "LOGIN_RATE_LIMIT": "10 per minute",
+    "OBJECTION_RATE_LIMIT": "5 per hour",
+}
+
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def configured_limit(name: str):
+    """A limit read from app config when the request comes, so each deployment sets its own."""
+    return lambda: current_app.config.get(name, DEFAULT_LIMITS[name])
