@@ -101,6 +101,7 @@ class FieldSchema(ApiSchema):
     max_size_mb = fields.Integer(allow_none=True)
     accept = fields.List(fields.String())
     places = fields.Integer(allow_none=True)
+    sensitive = fields.Boolean()
     help = fields.String(allow_none=True)
 
 

@@ -140,6 +140,13 @@ class FieldSpec:
     accept: tuple[str, ...] = ()
     help: str | None = None
     places: int | None = None  # decimal fields: digits after the point
+    # Shown masked (last four characters) to those who may not see personal data in full;
+    # ID numbers are always treated so.
+    sensitive: bool = False
+
+    @property
+    def is_personal(self) -> bool:
+        return self.sensitive or self.type == "id_number"
 
 
 @dataclass(frozen=True)
@@ -312,6 +319,7 @@ class FieldSchema(Schema):
     accept = fields.List(fields.String(validate=validate.Regexp(r"^[a-z0-9]{1,10}$", error="a lower-case file extension without the dot")),
                          validate=validate.Length(min=1))
     help = fields.String()
+    sensitive = fields.Boolean()
 
 
 class RecordSchema(Schema):
@@ -586,6 +594,8 @@ def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[F
                 problems.append(f"{where}.{key}: only file fields take {key}")
         if "places" in item and kind != "decimal":
             problems.append(f"{where}.places: only decimal fields take places")
+        if item.get("sensitive") and kind not in ("text", "phone"):
+            problems.append(f"{where}.sensitive: only text and phone fields take sensitive (ID numbers are masked anyway)")
         specs.append(FieldSpec(
             name=item["name"], label=item["label"], type=kind, required=item["required"],
             max_length=item.get("max_length", DEFAULT_MAX_LENGTH.get(kind)),
@@ -594,6 +604,7 @@ def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[F
             max_size_mb=item.get("max_size_mb", DEFAULT_FILE_SIZE_MB if kind == "file" else None),
             accept=tuple(item.get("accept", DEFAULT_FILE_TYPES if kind == "file" else ())),
             places=item.get("places", DEFAULT_DECIMAL_PLACES) if kind == "decimal" else None,
+            sensitive=item.get("sensitive", False),
         ))
     return specs
 

@@ -271,3 +271,14 @@ def mask_account(value: str | None) -> str | None:
     if not value:
         return value
     return "*" * max(len(value) - 4, 0) + value[-4:]
+
+
+def masked_personal_data(specs: tuple[FieldSpec, ...], values: dict) -> dict:
+    """``values`` with ID numbers and fields marked ``sensitive`` masked, for people who may not
+    see them in full (see permissions.sees_personal_data)."""
+    masked = dict(values)
+    for spec in specs:
+        value = masked.get(spec.name)
+        if spec.is_personal and isinstance(value, str):
+            masked[spec.name] = mask_id_number(value) if spec.type == "id_number" else mask_account(value)
+    return masked

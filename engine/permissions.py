@@ -65,6 +65,14 @@ def can_view_case(actor: Actor, case: Case) -> bool:
     return False
 
 
+def sees_personal_data(actor: Actor, case: Case) -> bool:
+    """Full ID numbers and accounts are for the case's reviewers (and the engine) only: the
+    applicant entered them but reads them back masked, like everyone else."""
+    if actor == SYSTEM_ACTOR:
+        return True
+    return any(grant.role == "reviewer" and covers(grant, case) for grant in actor.grants)
+
+
 def participant_grant(actor: Actor, case: Case) -> Grant | None:
     """The grant under which the actor takes part in the case (comments): applicant or reviewer."""
     for grant in actor.grants:
