@@ -12,15 +12,17 @@ from importlib import import_module
 
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from api.auth import SECURITY, SECURITY_SCHEMES, authenticate_request
+from api.docs import ChineseResponses, docs_page
 from api.errors import register_error_handlers
-from api.limits import limiter
-from api.schemas import ErrorSchema
+from api.limits import configure_limits
+from api.schemas import MAX_ROW_ID, ErrorSchema
 
 API_PREFIX = "/api/v1"
 # One module per resource, each with its flask-smorest blueprint ``blp``.
-RESOURCE_MODULES = ("account", "definitions")
+RESOURCE_MODULES = ("account", "definitions", "attachments", "records", "cases", "inbox", "rounds", "juries", "parameters", "notices", "admin", "audit")
 
 
 class UnionflowApi(Api):
@@ -31,6 +33,27 @@ class UnionflowApi(Api):
     def _register_error_handlers(self):
         register_error_handlers(self._app)
 
+    def _register_pagination_header(self):
+        """Not ours: lists page by keyset (api.pagination), not by flask-smorest's header."""
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:…>`` in every URL: an id the database's integer columns can hold. A larger number
+    matches no route (404) instead of overflowing PostgreSQL's integer in the query (500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+class PathTextConverter(UnicodeConverter):
+    """``<kind>``, ``<trigger>`` in every URL: any text but a NUL, which PostgreSQL's text
+    cannot hold; a URL with one matches no route (404) instead of failing in the query."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", r"[^/\x00]", 1)
+
 
 def register_api(app: Flask) -> None:
     app.config.update(
@@ -40,9 +63,10 @@ def register_api(app: Flask) -> None:
         OPENAPI_URL_PREFIX=API_PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
     )
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.extensions["unionflow"].settings.rate_limit_storage)
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # Before any route is added: a rule takes its converters when it is added.
+    app.url_map.converters.update(int=RowIdConverter, default=PathTextConverter, string=PathTextConverter)
     api = UnionflowApi(app, spec_kwargs={
+        "extra_plugins": [ChineseResponses()],
         "info": {"description": "工会评选、帮扶、医疗互助与竞赛审批流程的 JSON 接口。时间为带时区偏移的 ISO 8601，金额为两位小数的字符串。"},
         "security": SECURITY,
     })
@@ -50,6 +74,7 @@ def register_api(app: Flask) -> None:
     api.spec.components.security_scheme("browserSession", SECURITY_SCHEMES["browserSession"])
     for name in RESOURCE_MODULES:
         api.register_blueprint(import_module(f"api.{name}").blp)
-    limiter.init_app(app)
+    app.register_blueprint(docs_page)
+    configure_limits(app)
     app.before_request(authenticate_request)
     app.extensions["unionflow_api"] = api

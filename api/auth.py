@@ -25,7 +25,7 @@ CSRF_HEADER = "X-CSRF-Token"
 SESSION_USER_KEY = "user_id"
 SESSION_CSRF_KEY = "csrf_token"
 # Blueprints open to anyone: the OpenAPI document and its page.
-PUBLIC_BLUEPRINTS = frozenset({"api-docs"})
+PUBLIC_BLUEPRINTS = frozenset({"api-docs", "api-docs-page"})
 
 # Described once in the OpenAPI document; every operation requires one of them unless public.
 SECURITY_SCHEMES = {

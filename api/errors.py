@@ -14,6 +14,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from engine.attachments import FileTooLarge, UnsupportedFileType
 from engine.errors import (
     CalendarNotCovered,
     ConditionFailed,
@@ -33,6 +34,8 @@ DOMAIN_ERRORS: tuple[tuple[type[UnionflowError], int, str], ...] = (
     (PermissionDenied, 403, "permission_denied"),
     (Conflict, 409, "conflict"),
     (InvalidAction, 409, "invalid_action"),
+    (FileTooLarge, 413, "payload_too_large"),
+    (UnsupportedFileType, 415, "unsupported_media_type"),
     (ValidationFailed, 422, "validation_failed"),
     (ConditionFailed, 422, "condition_failed"),
     (CalendarNotCovered, 503, "calendar_not_covered"),

@@ -1,12 +1,16 @@
 """Rate limits (flask-limiter): on signing in and on the public objection form.
 
-The figures are configuration (app config ``LOGIN_RATE_LIMIT``, ``OBJECTION_RATE_LIMIT``);
+The figures are configuration (``UNIONFLOW_LOGIN_RATE_LIMIT`` and
+``UNIONFLOW_OBJECTION_RATE_LIMIT`` in the environment, or the same names without the prefix
+in app config);
 the counters live in memory in the embedded profile and in Redis in production, where
 several web processes must share them (``UNIONFLOW_RATELIMIT_STORAGE_URI``).
 """
 from __future__ import annotations
 
-from flask import current_app
+import os
+
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -16,6 +20,14 @@ DEFAULT_LIMITS = {
 }
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def configure_limits(app: Flask) -> None:
+    for name, default in DEFAULT_LIMITS.items():
+        app.config.setdefault(name, os.environ.get(f"UNIONFLOW_{name}", default))
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.extensions["unionflow"].settings.rate_limit_storage)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
 
 
 def configured_limit(name: str):

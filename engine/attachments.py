@@ -26,6 +26,10 @@ from engine.org import Actor
 from engine.permissions import can_view_case, draft_editor_grant
 
 
+# The largest value of an integer primary key (PostgreSQL's integer).
+LARGEST_ID = 2**31 - 1
+
+
 class FileTooLarge(ValidationFailed):
     """An upload over the field's size limit (HTTP 413)."""
 
@@ -124,22 +128,33 @@ def attach_file(
     return attachment
 
 
-def get_attachment(session: Session, actor: Actor, attachment_id: int) -> Attachment:
-    """An attachment of a case the actor may see; others are reported missing."""
+def get_attachment(session: Session, actor: Actor, attachment_id: int, *, case_id: int | None = None) -> Attachment:
+    """An attachment of a case the actor may see (of case ``case_id`` when given); others are
+    reported missing."""
     attachment = session.get(Attachment, attachment_id)
-    if attachment is None or not can_view_case(actor, session.get(Case, attachment.case_id)):
+    if attachment is None or (case_id is not None and attachment.case_id != case_id) \
+            or not can_view_case(actor, session.get(Case, attachment.case_id)):
         raise NotFound("附件不存在或您无权查看")
     return attachment
+
+
+def attachments_of(session: Session, actor: Actor, case) -> list[Attachment]:
+    """Every file uploaded to the case (its form's and its records' file fields), oldest first,
+    for those who may see the case. Files later taken out of a field stay listed: the trail cites them."""
+    require_visible(actor, case)
+    return list(session.scalars(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)))
 
 
 def unknown_attachment_ids(session: Session, case, field_name: str, ids: list[int]) -> list[int]:
     """Ids in ``ids`` that are not files uploaded into this case's ``field_name``."""
     if not ids:
         return []
+    # An id no integer key can hold names no file (and must not reach the database as a parameter).
+    possible = [i for i in ids if 1 <= i <= LARGEST_ID]
     known = set(session.scalars(
         select(Attachment.id).where(Attachment.case_id == case.id, Attachment.field_name == field_name,
-                                    Attachment.id.in_(ids))
-    ))
+                                    Attachment.id.in_(possible))
+    )) if possible else set()
     return [i for i in ids if i not in known]
 
 
@@ -154,8 +169,10 @@ def _clean_filename(filename: str) -> str:
 def _check_file(spec, name: str, data: bytes) -> None:
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if extension not in spec.accept:
-        raise UnsupportedFileType({spec.name: [f"不支持此文件类型，请上传 {'、'.join(spec.accept)} 格式的文件"]})
+        message = f"不支持此文件类型，请上传 {'、'.join(spec.accept)} 格式的文件"
+        raise UnsupportedFileType({spec.name: [message]}, message)
     if not data:
         raise ValidationFailed({spec.name: ["文件为空"]})
     if len(data) > spec.max_size_mb * 1024 * 1024:
-        raise FileTooLarge({spec.name: [f"文件不能超过 {spec.max_size_mb} MB"]})
+        message = f"文件不能超过 {spec.max_size_mb} MB"
+        raise FileTooLarge({spec.name: [message]}, message)

@@ -4,14 +4,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, and_, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.db import Base, JSONDocument, PathString, UTCDateTime, utcnow
 from engine.errors import Conflict, NotFound
-from engine.org import Actor, OrgUnit, User, subtree_clause
-from engine.permissions import can_view_case
+from engine.org import SYSTEM_ACTOR, Actor, OrgUnit, User, subtree_clause
+from engine.permissions import can_view_case, covers
 
 
 class Case(Base):
@@ -97,6 +97,61 @@ def require_visible(actor: Actor, case: Case) -> None:
 def cases_under(unit: OrgUnit):
     """Select every case originating at ``unit`` or below it: one range scan on origin_path."""
     return select(Case).where(subtree_clause(Case.origin_path, unit.path))
+
+
+def my_cases(
+    session: Session, actor: Actor, *, kind: str | None = None, state: str | None = None,
+    before_id: int | None = None, limit: int = 50,
+) -> list[Case]:
+    """The actor's own cases, newest first: those they started, and the drafts the engine
+    prepared for a unit where they are an applicant (to be completed by them)."""
+    units = sorted({grant.unit_id for grant in actor.grants_for("applicant")})
+    mine = Case.applicant_id == actor.user_id
+    if units:
+        mine = or_(mine, and_(Case.applicant_id.is_(None), Case.origin_unit_id.in_(units)))
+    query = select(Case).where(mine).options(selectinload(Case.origin_unit))
+    if kind is not None:
+        query = query.where(Case.kind == kind)
+    if state is not None:
+        query = query.where(Case.state == state)
+    if before_id is not None:
+        query = query.where(Case.id < before_id)
+    return list(session.scalars(query.order_by(Case.id.desc()).limit(limit)))
+
+
+def due_of(session: Session, case: Case) -> datetime | None:
+    """When the party the case waits for must act (its inbox row's due time), if set."""
+    from engine.inbox import InboxItem  # the inbox is built on cases
+
+    return session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
+
+
+# What the trail's own events (not transitions: those carry their label) are called.
+EVENT_LABELS = {
+    "create": "创建", "update_form": "修改表单", "comment": "发表意见", "attach_file": "上传附件",
+    "record": "添加记录", "void_record": "作废记录", "import_table": "导入表格", "vote": "评审投票",
+    "objection": "收到异议", "revoke": "撤销荣誉",
+}
+# Events whose label names what they were about (the record type).
+_LABELLED_EVENTS = frozenset({"record", "void_record", "import_table"})
+
+
+def event_label(action: str, details: dict | None) -> str:
+    """A trail event in words: a transition's own label, or the kind of event."""
+    label = (details or {}).get("label")
+    if action not in EVENT_LABELS:
+        return label or action
+    if action in _LABELLED_EVENTS and label:
+        return f"{EVENT_LABELS[action]}：{label}"
+    return EVENT_LABELS[action]
+
+
+def sees_internal_comments(actor: Actor, case: Case) -> bool:
+    """Comments a definition marks internal are for those who review or audit the case, not
+    for the applicants (an applicant still reads their own unit's comments)."""
+    if actor == SYSTEM_ACTOR:
+        return True
+    return any(grant.role in ("reviewer", "auditor") and covers(grant, case) for grant in actor.grants)
 
 
 def check_version(case: Case, expected_version: int) -> None:

@@ -35,6 +35,7 @@ PARTY_LEVELS = ("origin", *LEVELS)
 ASSIGNEE = "$assignee"          # in `by`: whoever the source state waits for
 SYSTEM = "system"               # in `by`: only the engine itself (timers, objections, linked cases)
 RETURN_POINT = "$return_point"  # as `dest`: the review state that returned the case
+FREE_COMMENT = "comment"        # in `internal_comments`: comments made outside any transition
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DEFAULT_MAX_LENGTH = {"text": 100, "longtext": 2000}
 MAX_DEADLINE_WORKING_DAYS = 250
@@ -168,6 +169,8 @@ class Definition:
     # The only form fields a public notice may show.
     public_fields: tuple[str, ...] = ()
     records: tuple[RecordSpec, ...] = ()
+    # Triggers (and "comment") whose reviewers' comments are internal: not shown to applicants.
+    internal_comments: tuple[str, ...] = ()
     # The file's text as read, stored with the version (not part of equality or hashing).
     source_text: str = field(default="", compare=False, repr=False)
 
@@ -357,6 +360,7 @@ class DefinitionSchema(Schema):
     rounds = fields.Nested(RoundsSchema)
     public_fields = fields.List(fields.String(), load_default=list)
     records = fields.List(fields.Nested(RecordSchema), load_default=list)
+    internal_comments = fields.List(fields.String(), load_default=list)
 
 
 def _flatten(messages, prefix: str = "") -> list[str]:
@@ -561,6 +565,15 @@ def _check_records(raw: dict, states: dict[str, StateSpec], problems: list[str])
     return records
 
 
+def _check_internal_comments(raw: dict, transitions: list[TransitionSpec], problems: list[str]) -> None:
+    """Each entry names a trigger of this definition, or the free-standing comment."""
+    known = {transition.trigger for transition in transitions} | {FREE_COMMENT}
+    for i, name in enumerate(raw["internal_comments"]):
+        if name not in known:
+            problems.append(f'internal_comments[{i}]: unknown trigger "{name}"; expected a trigger of this '
+                            f'definition or "{FREE_COMMENT}"')
+
+
 def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[FieldSpec]:
     specs: list[FieldSpec] = []
     names: set[str] = set()
@@ -669,6 +682,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
     _check_levels(raw, states, transitions, problems)
     form = _check_form(raw, problems)
     records = _check_records(raw, states, problems)
+    _check_internal_comments(raw, transitions, problems)
     rounds = raw.get("rounds")
     definition = Definition(
         kind=raw["kind"], label=raw["label"], origin_level=raw["origin_level"], title_field=raw["title_field"],
@@ -677,6 +691,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
         subject_field=raw.get("subject_field"), uses_rounds=rounds is not None,
         round_category_field=rounds["category_field"] if rounds else None,
         public_fields=tuple(raw["public_fields"]), records=tuple(records),
+        internal_comments=tuple(dict.fromkeys(raw["internal_comments"])),
     )
     if not enforce_policy:
         return definition

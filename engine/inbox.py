@@ -5,16 +5,19 @@ actor holds, sorted by due date.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, bindparam, delete, select, update
+from sqlalchemy import ForeignKey, Index, String, and_, bindparam, delete, false, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.util import identity_key
 
 from engine.calendar import due_after
-from engine.db import Base, UTCDateTime
-from engine.definitions import Definition
-from engine.org import Actor
+from engine.cases import Case
+from engine.db import Base, UTCDateTime, utcnow
+from engine.definitions import Definition, current_definition, definition_by_hash
+from engine.errors import PermissionDenied, ValidationFailed
+from engine.org import ROLE_LABELS, Actor, OrgUnit
 
 
 class InboxItem(Base):
@@ -92,3 +95,137 @@ def inbox_query(actor: Actor, role: str = "reviewer"):
 
 def inbox_for(session: Session, actor: Actor, role: str = "reviewer", *, limit: int = 50) -> list[InboxItem]:
     return list(session.scalars(inbox_query(actor, role).limit(limit)))
+
+
+# --- Reading the inbox: filters, keyset pages, counts ---------------------------------------------
+
+DUE_FILTERS = ("any", "overdue", "due_soon")
+DEFAULT_DUE_SOON_WORKING_DAYS = 3
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """What a reader narrows the inbox to; None means "all"."""
+
+    role: str = "reviewer"
+    kind: str | None = None
+    round_id: int | None = None
+    state: str | None = None
+    unit_id: int | None = None
+    due: str = "any"
+    due_soon_working_days: int = DEFAULT_DUE_SOON_WORKING_DAYS
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """One waiting case as a reader sees it: the row, with labels from the case's own definition version."""
+
+    case_id: int
+    kind: str
+    kind_label: str
+    state: str
+    state_label: str
+    title: str
+    origin_unit_id: int
+    origin_unit_name: str
+    round_id: int | None
+    entered_dt: datetime
+    due_dt: datetime | None
+    overdue: bool
+
+    @property
+    def sort_key(self) -> tuple[datetime | None, int]:
+        return (self.due_dt, self.case_id)
+
+
+def _reader_unit_ids(actor: Actor, wanted: InboxFilter) -> list[int]:
+    """The units whose rows the actor reads in the role: refused when they hold no grant of the
+    role, and a unit filter must name one of those units."""
+    unit_ids = sorted({grant.unit_id for grant in actor.grants_for(wanted.role)})
+    if not unit_ids:
+        raise PermissionDenied(f"您没有{ROLE_LABELS.get(wanted.role, wanted.role)}角色，没有待办")
+    if wanted.unit_id is None:
+        return unit_ids
+    if wanted.unit_id not in unit_ids:
+        raise ValidationFailed({"unit_id": [f"您在该单位没有{ROLE_LABELS.get(wanted.role, wanted.role)}角色"]})
+    return [wanted.unit_id]
+
+
+def _filtered(session: Session, actor: Actor, wanted: InboxFilter, now: datetime):
+    """The conditions of a filtered inbox, on InboxItem joined to its case."""
+    conditions = [InboxItem.role == wanted.role, InboxItem.unit_id.in_(_reader_unit_ids(actor, wanted))]
+    if wanted.kind is not None:
+        conditions.append(InboxItem.kind == wanted.kind)
+    if wanted.state is not None:
+        conditions.append(InboxItem.state == wanted.state)
+    if wanted.round_id is not None:
+        conditions.append(Case.round_id == wanted.round_id)
+    if wanted.due == "overdue":
+        conditions.append(InboxItem.due_dt < now)
+    elif wanted.due == "due_soon":
+        # Not yet overdue, and due by the end of the N-th working day from today.
+        horizon = due_after(session, now, wanted.due_soon_working_days)
+        conditions += [InboxItem.due_dt >= now, InboxItem.due_dt < horizon] if horizon else [false()]
+    return conditions
+
+
+def _after(key: tuple[datetime | None, int]):
+    """Rows after ``key`` in the order (due_dt ascending, undated last, case_id): a condition on
+    the sort key itself, so rows inserted meanwhile never shift what follows."""
+    due_dt, case_id = key
+    if due_dt is None:
+        return and_(InboxItem.due_dt.is_(None), InboxItem.case_id > case_id)
+    return or_(InboxItem.due_dt > due_dt, and_(InboxItem.due_dt == due_dt, InboxItem.case_id > case_id),
+               InboxItem.due_dt.is_(None))
+
+
+def inbox_page(
+    session: Session, actor: Actor, wanted: InboxFilter, *, after: tuple[datetime | None, int] | None = None,
+    limit: int = 50, now: datetime | None = None,
+) -> list[InboxEntry]:
+    """Up to ``limit`` waiting cases for ``actor`` after the sort key ``after``, soonest due first."""
+    now = now or utcnow()
+    conditions = _filtered(session, actor, wanted, now)
+    if after is not None:
+        conditions.append(_after(after))
+    rows = session.execute(
+        select(InboxItem, Case.definition_hash, Case.round_id, OrgUnit.name)
+        .join(Case, Case.id == InboxItem.case_id)
+        .join(OrgUnit, OrgUnit.id == InboxItem.origin_unit_id)
+        .where(*conditions)
+        .order_by(InboxItem.due_dt.asc().nulls_last(), InboxItem.case_id)
+        .limit(limit)
+    ).all()
+    return [_entry(session, item, definition_hash, round_id, origin_name, now)
+            for item, definition_hash, round_id, origin_name in rows]
+
+
+def _entry(session: Session, item: InboxItem, definition_hash: str, round_id: int | None, origin_name: str,
+           now: datetime) -> InboxEntry:
+    definition = definition_by_hash(session, definition_hash)
+    return InboxEntry(
+        case_id=item.case_id, kind=item.kind, kind_label=definition.label, state=item.state,
+        state_label=definition.state(item.state).label, title=item.title, origin_unit_id=item.origin_unit_id,
+        origin_unit_name=origin_name, round_id=round_id, entered_dt=item.entered_dt, due_dt=item.due_dt,
+        overdue=item.due_dt is not None and item.due_dt < now,
+    )
+
+
+@dataclass(frozen=True)
+class InboxCount:
+    kind: str
+    kind_label: str
+    waiting: int
+    overdue: int
+
+
+def inbox_counts(session: Session, actor: Actor, role: str = "reviewer", *, now: datetime | None = None) -> list[InboxCount]:
+    """How many cases wait for ``actor`` in ``role``, and how many of them are overdue, per kind."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(InboxItem.kind, func.count(InboxItem.id), func.count(InboxItem.id).filter(InboxItem.due_dt < now))
+        .where(InboxItem.role == role, InboxItem.unit_id.in_(_reader_unit_ids(actor, InboxFilter(role=role))))
+        .group_by(InboxItem.kind).order_by(InboxItem.kind)
+    ).all()
+    return [InboxCount(kind, current_definition(session, kind).label, waiting, late)
+            for kind, waiting, late in rows]

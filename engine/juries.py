@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint, func, select
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint, and_, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.audit import append_event
 from engine.cases import Case, conflict_on_stale, require_visible
 from engine.db import Base, UTCDateTime, utcnow
 from engine.definitions import definition_by_hash
-from engine.errors import InvalidAction, PermissionDenied, ValidationFailed
+from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.org import Actor, OrgUnit, User
+from engine.permissions import covers
 from engine.rounds import Round
 from engine.rules import RuleContext, action, rule
 
@@ -111,8 +112,7 @@ def is_member(session: Session, jury: Jury, user_id: int | None) -> bool:
 
 def is_voting(session: Session, case: Case) -> bool:
     """The case waits on its jury: a transition out of its state cites a jury rule."""
-    definition = definition_by_hash(session, case.definition_hash)
-    return any(case.state in t.sources and set(t.conditions) & set(JURY_RULES) for t in definition.transitions)
+    return case.state in _voting_states(session, case.definition_hash)
 
 
 def cast_vote(session: Session, actor: Actor, case: Case, choice: str, *, now: datetime | None = None) -> JuryVote:
@@ -172,6 +172,77 @@ def tally(session: Session, case: Case) -> Tally | None:
     rule_text = (f"到会评委不少于全体的 {jury.quorum_numerator}/{jury.quorum_denominator}，"
                  f"同意票不少于到会评委的 {jury.pass_numerator}/{jury.pass_denominator}")
     return Tally(members, approve, reject, abstain, rule_text, quorum_met, passed)
+
+
+# --- What members and reviewers read --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JuryView:
+    """A case's jury as one reader sees it: who sits on it and how many voted, never who voted
+    how. The tally is there only for the case's reviewers (see ``may_see_tally``)."""
+
+    jury: Jury
+    members: list[User]
+    votes_cast: int
+    voting_open: bool
+    voted_by_me: bool
+    tally: Tally | None
+
+
+def may_see_tally(session: Session, actor: Actor, case: Case, jury: Jury) -> bool:
+    """The case's reviewers see the running count; a reviewer who also sits on the jury only once
+    the vote is over, so no member votes knowing how the others voted."""
+    if not any(g.role == "reviewer" and covers(g, case) for g in actor.grants):
+        return False
+    return not (is_member(session, jury, actor.user_id) and is_voting(session, case))
+
+
+def jury_of_case(session: Session, actor: Actor, case_id: int) -> JuryView:
+    """The jury that votes on the case, for those who may see the case and for its members."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound("案件不存在或您无权查看")
+    jury = jury_for(session, case)
+    if jury is None or not is_member(session, jury, actor.user_id):
+        require_visible(actor, case)
+    if jury is None:
+        raise NotFound("该案件所属批次尚未组建评审委员会")
+    members = list(session.scalars(select(User).join(JuryMember, JuryMember.user_id == User.id)
+                                   .where(JuryMember.jury_id == jury.id).order_by(User.id)))
+    votes = session.scalars(select(JuryVote.user_id).where(JuryVote.jury_id == jury.id,
+                                                           JuryVote.case_id == case.id)).all()
+    shown = tally(session, case) if may_see_tally(session, actor, case, jury) else None
+    return JuryView(jury, members, len(votes), is_voting(session, case), actor.user_id in votes, shown)
+
+
+@dataclass(frozen=True)
+class JuryDuty:
+    case: Case
+    round_id: int
+    voted: bool
+
+
+def jury_duties(session: Session, actor: Actor) -> list[JuryDuty]:
+    """Cases waiting on a jury the actor sits on, whether or not they voted yet, oldest first."""
+    if actor.user_id is None:
+        return []
+    rounds = session.scalars(select(Jury.round_id).join(JuryMember, JuryMember.jury_id == Jury.id)
+                             .where(JuryMember.user_id == actor.user_id)).all()
+    if not rounds:
+        return []
+    hashes = session.scalars(select(Case.definition_hash).where(Case.round_id.in_(rounds)).distinct()).all()
+    waiting = [and_(Case.definition_hash == h, Case.state.in_(_voting_states(session, h))) for h in hashes]
+    cases = session.scalars(select(Case).where(Case.round_id.in_(rounds), or_(*waiting)).order_by(Case.id)).all() \
+        if waiting else []
+    voted = set(session.scalars(select(JuryVote.case_id).where(
+        JuryVote.user_id == actor.user_id, JuryVote.case_id.in_([case.id for case in cases]))))
+    return [JuryDuty(case, case.round_id, case.id in voted) for case in cases]
+
+
+def _voting_states(session: Session, definition_hash: str) -> list[str]:
+    definition = definition_by_hash(session, definition_hash)
+    return sorted({source for t in definition.transitions if set(t.conditions) & set(JURY_RULES)
+                   for source in t.sources})
 
 
 def _tally_problem(ctx: RuleContext) -> tuple[Tally | None, str | None]:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from transitions import EventData, Machine, Transition
 
 from engine import rules
-from engine.definitions import RETURN_POINT, Definition, Party, TransitionSpec, definition_by_hash
+from engine.definitions import RETURN_POINT, Definition, FieldSpec, Party, TransitionSpec, definition_by_hash
 from engine.org import Actor, Grant
 from engine.permissions import first_grant
 
@@ -145,6 +145,8 @@ class AvailableAction:
     dest: str
     comment_required: bool
     grant: Grant
+    # The fields the actor fills in when firing (a decision number...), for a client to render.
+    inputs: tuple[FieldSpec, ...] = ()
 
 
 def available_actions(session: Session, actor: Actor, case, now: datetime) -> list[AvailableAction]:
@@ -157,7 +159,8 @@ def available_actions(session: Session, actor: Actor, case, now: datetime) -> li
         for transition in workflow.candidates(trigger, case.state):
             if workflow.passes(transition, case, ctx):
                 grant = first_grant(actor, case, transition.parties)
-                actions.append(AvailableAction(trigger, transition.spec.label, transition.dest,
-                                               transition.spec.comment_required, grant))
+                spec = transition.spec
+                actions.append(AvailableAction(trigger, spec.label, transition.dest, spec.comment_required, grant,
+                                               spec.inputs))
                 break
     return actions

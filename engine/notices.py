@@ -13,16 +13,17 @@ from datetime import datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import ForeignKey, String, Text, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column
 
 from engine.audit import append_event
-from engine.cases import Case
+from engine.cases import Case, get_case
 from engine.db import Base, UTCDateTime, utcnow
-from engine.definitions import Definition, definition_by_hash
-from engine.errors import NotFound, ValidationFailed
-from engine.forms import Phone, PlainText
+from engine.definitions import Definition, definition_by_hash, list_kinds
+from engine.errors import NotFound, PermissionDenied, ValidationFailed
+from engine.forms import Phone, PlainText, mask_account, masked_personal_data
 from engine.inbox import InboxItem
 from engine.org import Actor
+from engine.permissions import covers, sees_personal_data
 from engine.rules import RuleContext, action, rule
 
 OBJECTOR_KINDS = {"person": "个人", "unit": "单位"}
@@ -49,18 +50,28 @@ class Objection(Base):
     judged_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+def _text_messages(required: str | None = None) -> dict[str, str]:
+    """Chinese messages set on the fields themselves: they are built at import, before any
+    caller could change marshmallow's defaults."""
+    messages = {"invalid": "应为文字", "null": "此项不能为空"}
+    return messages | {"required": required} if required else messages
+
+
 class ObjectionSchema(Schema):
     class Meta:
         unknown = RAISE
 
+    error_messages = {"unknown": "不认识的字段", "type": "应为对象"}
+
     objector_kind = fields.String(required=True, validate=validate.OneOf(
-        list(OBJECTOR_KINDS), error="请选择以个人或单位名义提出"), error_messages={"required": "请选择以个人或单位名义提出"})
+        list(OBJECTOR_KINDS), error="请选择以个人或单位名义提出"), error_messages=_text_messages("请选择以个人或单位名义提出"))
     objector_name = PlainText(required=True, validate=validate.Length(min=2, max=50, error="请填写真实姓名（2至50个字）"),
-                              error_messages={"required": "请填写真实姓名"})
-    unit_name = PlainText(validate=validate.Length(max=100, error="单位名称不能超过100个字"))
-    contact = Phone(required=True, error_messages={"required": "请填写联系电话"})
+                              error_messages=_text_messages("请填写真实姓名"))
+    unit_name = PlainText(validate=validate.Length(max=100, error="单位名称不能超过100个字"),
+                          error_messages=_text_messages())
+    contact = Phone(required=True, error_messages=_text_messages("请填写联系电话"))
     content = PlainText(required=True, validate=validate.Length(min=10, max=2000, error="异议内容应为10至2000个字"),
-                        error_messages={"required": "请填写异议内容"})
+                        error_messages=_text_messages("请填写异议内容"))
 
     @validates_schema
     def _unit_named(self, data, **kwargs):
@@ -116,34 +127,78 @@ def open_objections(session: Session, case: Case) -> int:
         Objection.case_id == case.id, Objection.status.in_(OPEN_STATUSES))) or 0
 
 
+def case_objections(session: Session, actor: Actor, case_id: int) -> list[dict]:
+    """The objections against a case, with who lodged them, for the case's reviewers (who
+    investigate and judge them) and its auditors (contacts masked: personal data in full is
+    for reviewers only). The applicant and others who may see the case are refused: an
+    objector must not be exposed to the person objected to."""
+    case = get_case(session, actor, case_id)
+    if not any(grant.role in ("reviewer", "auditor") and covers(grant, case) for grant in actor.grants):
+        raise PermissionDenied("只有本案审核人和审计人员可以查看异议")
+    full = sees_personal_data(actor, case)
+    return [{
+        "id": row.id, "objector_kind": row.objector_kind, "objector_kind_label": OBJECTOR_KINDS[row.objector_kind],
+        "objector_name": row.objector_name, "unit_name": row.unit_name,
+        "contact": row.contact if full else mask_account(row.contact), "content": row.content,
+        "status": row.status, "status_label": STATUS_LABELS[row.status], "lodged_dt": row.lodged_dt,
+        "answer": row.answer, "answered_dt": row.answered_dt, "judged_dt": row.judged_dt,
+    } for row in objections_of(session, case)]
+
+
 def objections_of(session: Session, case: Case) -> list[Objection]:
     return list(session.scalars(select(Objection).where(Objection.case_id == case.id).order_by(Objection.id)))
 
 
-def cases_on_notice(session: Session, kind: str | None = None) -> list[dict]:
-    """What the public notice page shows: per case under notice, only its public fields."""
-    query = select(Case, InboxItem.due_dt).join(InboxItem, InboxItem.case_id == Case.id)
+def cases_on_notice(session: Session, kind: str | None = None, *, now: datetime | None = None) -> list[dict]:
+    """What the public notice page shows: per case under notice, only its public fields.
+
+    ``kind``, when given, must be a loaded kind (anything else is a 422 on ``kind``).
+    """
+    if kind is not None and kind not in {definition.kind for definition in list_kinds(session)}:
+        raise ValidationFailed({"kind": ["未知的业务种类"]})
+    query = _notice_rows()
     if kind:
         query = query.where(Case.kind == kind)
-    entries = []
-    for case, due in session.execute(query.order_by(Case.id)):
-        definition = definition_by_hash(session, case.definition_hash)
-        state = definition.state(case.state)
-        if state.kind != "notice":
-            continue
-        entries.append({
-            "case_id": case.id, "kind": case.kind, "kind_label": definition.label, "state_label": state.label,
-            "fields": public_fields(definition, case), "notice_ends": due, "accepts_objections": bool(state.on_objection),
-        })
-    return entries
+    entries = (_notice_entry(session, case, item, now or utcnow()) for case, item in session.execute(query))
+    return [entry for entry in entries if entry is not None]
+
+
+def notice_of(session: Session, case_id: int, *, now: datetime | None = None) -> dict:
+    """One case's public notice; a case not under notice is missing, whether or not it exists."""
+    row = session.execute(_notice_rows().where(Case.id == case_id)).first()
+    entry = _notice_entry(session, *row, now or utcnow()) if row else None
+    if entry is None:
+        raise NotFound("该公示不存在或已结束")
+    return entry
+
+
+def _notice_rows():
+    return (select(Case, InboxItem).join(InboxItem, InboxItem.case_id == Case.id)
+            .options(joinedload(Case.origin_unit)).order_by(Case.id))
+
+
+def _notice_entry(session: Session, case: Case, item: InboxItem, now: datetime) -> dict | None:
+    definition = definition_by_hash(session, case.definition_hash)
+    state = definition.state(case.state)
+    if state.kind != "notice":
+        return None
+    return {
+        "case_id": case.id, "kind": case.kind, "kind_label": definition.label, "state_label": state.label,
+        "unit_name": case.origin_unit.name, "fields": public_fields(definition, case),
+        "notice_starts": item.entered_dt, "notice_ends": item.due_dt,
+        # A notice whose period is over but whose timer has not fired yet takes no more objections.
+        "accepts_objections": bool(state.on_objection) and (item.due_dt is None or now < item.due_dt),
+    }
 
 
 def public_fields(definition: Definition, case: Case) -> list[tuple[str, str]]:
-    """(label, shown value) of the fields a notice may show, choices by their labels."""
+    """(label, shown value) of the fields a notice may show, choices by their labels, and
+    fields the definition marks sensitive masked as they are for anyone without full access."""
+    values = masked_personal_data(definition.fields, case.form_data)
     shown = []
     for name in definition.public_fields:
         spec = definition.field(name)
-        value = case.form_data.get(name)
+        value = values.get(name)
         if spec.type == "choice":
             value = dict(spec.choices).get(value, value)
         shown.append((spec.label, "" if value is None else str(value)))

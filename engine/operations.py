@@ -7,6 +7,7 @@ which then leaves nothing written). Side effects are queued to run after the com
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -15,13 +16,15 @@ from sqlalchemy.orm import Session
 from engine import effects, rules
 from engine.audit import AuditEvent, append_event, register_case
 from engine.attachments import unknown_attachment_ids
-from engine.cases import Case, check_version, conflict_on_stale, require_visible
+from engine.cases import Case, check_version, conflict_on_stale, get_case, require_visible
 from engine.db import utcnow
 from engine.definitions import RETURN_POINT, Definition, Party, TransitionSpec, current_definition, definition_by_hash
 from engine.errors import (
     ConditionFailed,
     InvalidAction,
+    NotFound,
     PermissionDenied,
+    UnionflowError,
     ValidationFailed,
 )
 from engine.forms import (
@@ -39,6 +42,7 @@ from engine.org import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_c
 from engine.permissions import draft_editor_grant, first_grant, participant_grant
 
 MAX_COMMENT_LENGTH = 2000
+MAX_BATCH_SIZE = 200
 
 
 def create_draft(
@@ -53,7 +57,10 @@ def create_draft(
     for a unit (``origin_unit_id``); that unit's applicants then complete it.
     """
     now = now or utcnow()
-    definition = current_definition(session, kind)
+    try:
+        definition = current_definition(session, kind)
+    except NotFound as err:  # the kind is the caller's input, not a thing looked up by id
+        raise ValidationFailed({"kind": [err.message]}) from None
     grant = _origin_grant(session, actor, definition, origin_unit_id)
     unit = session.get(OrgUnit, grant.unit_id)
     chain = unit_chain(session, unit)
@@ -188,10 +195,7 @@ def perform_joint_action(
     the round's ratio limits are checked on the whole list. Each case is given as (case,
     version the caller saw). Rules see every case of the set in ``RuleContext.batch``.
     """
-    if not cases:
-        raise ValidationFailed({"cases": ["请选择案件"]})
-    if len({case.id for case, _ in cases}) != len(cases):
-        raise ValidationFailed({"cases": ["同一案件不能重复选择"]})
+    _check_case_list([case.id for case, _ in cases])
     # One decision on one set: the same kind, stage and round, so a rule judging the set
     # (a ratio) cannot be swayed by cases from elsewhere.
     if len({(case.kind, case.state, case.round_id) for case, _ in cases}) != 1:
@@ -201,6 +205,55 @@ def perform_joint_action(
         perform_action(session, actor, case, trigger, expected_version=version, comment=comment, now=now, batch=batch)
         for case, version in cases
     ]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of one case of a batch: moved (with its event) or refused (with the error)."""
+
+    case_id: int
+    case: Case | None = None
+    event: AuditEvent | None = None
+    error: UnionflowError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def perform_batch_action(
+    session: Session, actor: Actor, cases: list[tuple[int, int]], trigger: str, *,
+    comment: str | None = None, now: datetime | None = None,
+) -> list[BatchOutcome]:
+    """Fire one trigger on many cases, each decided on its own: a refused case (stale, not
+    permitted, a rule) is reported and rolled back alone, the others go ahead.
+
+    Each case is given as (case id, version the caller saw). Unlike a joint action, no rule
+    sees the others: each case is exactly the single action it would have been.
+    """
+    _check_case_list([case_id for case_id, _ in cases])
+    now = now or utcnow()
+    outcomes = []
+    for case_id, version in cases:
+        try:
+            with session.begin_nested():
+                case = get_case(session, actor, case_id)
+                event = perform_action(session, actor, case, trigger, expected_version=version, comment=comment,
+                                       now=now)
+        except UnionflowError as err:
+            outcomes.append(BatchOutcome(case_id, error=err))
+        else:
+            outcomes.append(BatchOutcome(case_id, case, event))
+    return outcomes
+
+
+def _check_case_list(case_ids: list[int]) -> None:
+    if not case_ids:
+        raise ValidationFailed({"cases": ["请选择案件"]})
+    if len(case_ids) > MAX_BATCH_SIZE:
+        raise ValidationFailed({"cases": [f"一次最多处理 {MAX_BATCH_SIZE} 件"]})
+    if len(set(case_ids)) != len(case_ids):
+        raise ValidationFailed({"cases": ["同一案件不能重复选择"]})
 
 
 def submit_case(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None = None,

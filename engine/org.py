@@ -30,6 +30,7 @@ LEVEL_LABELS = {"city": "市总工会", "county": "县（区）总工会", "town
 ROLES = ("applicant", "reviewer", "auditor", "admin")
 ROLE_LABELS = {"applicant": "申报人", "reviewer": "审核人", "auditor": "审计人员", "admin": "管理员"}
 UNIT_KINDS = ("federation", "union", "joint_union")
+UNIT_KIND_LABELS = {"federation": "总工会", "union": "工会", "joint_union": "联合工会"}
 
 
 class OrgUnit(Base):

@@ -19,8 +19,9 @@ from sqlalchemy import Date, ForeignKey, String, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, JSONDocument, UTCDateTime, utcnow
-from engine.errors import ConditionFailed, PermissionDenied, ValidationFailed
-from engine.org import Actor, OrgUnit, path_ids
+from engine.errors import ConditionFailed, NotFound, PermissionDenied, ValidationFailed
+from engine.forms import UNSTORABLE_MESSAGE, has_unstorable_characters
+from engine.org import Actor, OrgUnit, path_ids, subtree_clause
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,56 @@ def parameter_kind(name: str) -> ParameterKind:
     try:
         return _kinds[name]
     except KeyError:
-        raise ValidationFailed({"name": [f"未知的参数类别「{name}」"]}) from None
+        raise NotFound(f"未知的参数类别「{name}」") from None
+
+
+def schema_errors(prefix: str, messages: dict) -> dict[str, list[str]]:
+    """marshmallow's nested messages as {"prefix.a.b": ["…"]}: every field named by its full path."""
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            flat |= schema_errors(name, value)
+        else:
+            flat.setdefault(name, []).extend(map(str, value if isinstance(value, list) else [value]))
+    return flat
+
+
+def storable_document(field: str, document) -> None:
+    """Refuse a JSON document (settings, values) holding text no database column can keep: a NUL
+    or a lone surrogate, in a key or a value, at any depth."""
+    def unstorable(node) -> bool:
+        if isinstance(node, str):
+            return has_unstorable_characters(node)
+        if isinstance(node, dict):
+            return any(unstorable(key) or unstorable(value) for key, value in node.items())
+        if isinstance(node, list):
+            return any(unstorable(item) for item in node)
+        return False
+
+    if unstorable(document):
+        raise ValidationFailed({field: [UNSTORABLE_MESSAGE]})
+
+
+def in_reach(actor: Actor, unit_path: str) -> bool:
+    """The unit is in the chain above one of the actor's units or in the subtree below one:
+    the org units whose rounds and figures the actor may read."""
+    return any(unit_path.startswith(g.unit_path) or g.unit_path.startswith(unit_path) for g in actor.grants)
+
+
+def existing_unit(session: Session, unit_id: int, field: str = "unit_id") -> OrgUnit:
+    """The org unit an input names; an unknown id is a mistake in that field."""
+    unit = session.get(OrgUnit, unit_id)
+    if unit is None:
+        raise ValidationFailed({field: ["单位不存在"]})
+    return unit
+
+
+def reach_clause(actor: Actor):
+    """``in_reach`` as SQL on OrgUnit (join it to the rows to read): an id list for the chains above,
+    a path range per grant for the subtrees below."""
+    above = {unit_id for g in actor.grants for unit_id in path_ids(g.unit_path)}
+    return or_(OrgUnit.id.in_(above), *(subtree_clause(OrgUnit.path, g.unit_path) for g in actor.grants))
 
 
 class ParameterSet(Base):
@@ -73,13 +123,13 @@ def set_parameters(
     if actor is not None and not any(g.role == "admin" and unit.path.startswith(g.unit_path) for g in actor.grants):
         raise PermissionDenied("只有本级或上级管理员可以设置参数")
     kind = parameter_kind(name)
+    storable_document("values", values)
     if valid_to is not None and valid_to < valid_from:
         raise ValidationFailed({"valid_to": ["结束日期不能早于开始日期"]})
     try:
         loaded = kind.schema().load(values)
     except ValidationError as err:
-        raise ValidationFailed({f"values.{k}": v if isinstance(v, list) else [str(v)]
-                                for k, v in err.normalized_messages().items()}) from None
+        raise ValidationFailed(schema_errors("values", err.normalized_messages())) from None
     stored = kind.schema().dump(loaded)
     digest = hashlib.sha256(json.dumps(stored, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     row = ParameterSet(name=name, unit_id=unit.id, valid_from=valid_from, valid_to=valid_to, values=stored,
@@ -114,3 +164,33 @@ def require_parameters(session: Session, name: str, unit_path: str, on: date) ->
         raise ConditionFailed(f"尚未配置{on.year}年适用的「{kind.label}」，请联系管理员",
                               [f"缺少参数：{kind.label}"])
     return row, kind.schema().load(row.values)
+
+
+def _readable_unit(session: Session, actor: Actor, unit_id: int) -> OrgUnit:
+    unit = session.get(OrgUnit, unit_id)
+    if unit is None or not in_reach(actor, unit.path):
+        raise NotFound("单位不存在或不在您的范围内")
+    return unit
+
+
+def parameters_in_force(session: Session, actor: Actor, name: str, unit_id: int, on: date) -> ParameterSet:
+    """The set a rule would use for ``unit_id`` on ``on``, for a reader whose units reach that unit."""
+    kind = parameter_kind(name)
+    unit = _readable_unit(session, actor, unit_id)
+    row = parameters_for(session, name, unit.path, on)
+    if row is None:
+        raise NotFound(f"「{unit.name}」在 {on.isoformat()} 没有适用的「{kind.label}」")
+    return row
+
+
+def parameter_versions(session: Session, actor: Actor, name: str) -> list[ParameterSet]:
+    """Every stored set of ``name`` at a unit the actor's units reach (up their chain, down their
+    subtree), newest first."""
+    parameter_kind(name)
+    if not actor.grants:
+        return []
+    return list(session.scalars(
+        select(ParameterSet).join(OrgUnit, OrgUnit.id == ParameterSet.unit_id)
+        .where(ParameterSet.name == name, reach_clause(actor))
+        .order_by(ParameterSet.valid_from.desc(), ParameterSet.id.desc())
+    ))

@@ -22,8 +22,9 @@ from engine.calendar import LOCAL_TZ
 from engine.cases import Case
 from engine.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.definitions import Definition, current_definition
-from engine.errors import ConditionFailed, PermissionDenied, ValidationFailed
+from engine.errors import ConditionFailed, NotFound, PermissionDenied, ValidationFailed
 from engine.org import Actor, OrgUnit
+from engine.parameters import in_reach, reach_clause, schema_errors, storable_document
 from engine.rules import RuleContext, action, rule
 
 
@@ -115,7 +116,10 @@ def open_round(
     """Open a round at ``unit`` (its reviewers or admins; ``actor`` None for seeding)."""
     if not _acts_for(actor, unit):
         raise PermissionDenied(f"只有「{unit.name}」的审核人或管理员可以发布评选批次")
-    definition = current_definition(session, kind)
+    try:
+        definition = current_definition(session, kind)
+    except NotFound as err:
+        raise ValidationFailed({"kind": [err.message]}) from None
     errors: dict[str, list[str]] = {}
     if not definition.uses_rounds:
         errors["kind"] = [f"「{definition.label}」不分批次"]
@@ -130,11 +134,12 @@ def open_round(
         errors["title"] = ["请填写批次名称"]
     if closes_dt <= opens_dt:
         errors["closes_dt"] = ["截止时间应晚于开始时间"]
+    storable_document("settings", settings)
     schema = _settings_schemas.get(kind, RoundSettingsSchema)()
     try:
         stored_settings = schema.dump(schema.load(settings or {}))
     except ValidationError as err:
-        errors |= {f"settings.{k}": v if isinstance(v, list) else [str(v)] for k, v in err.normalized_messages().items()}
+        errors |= schema_errors("settings", err.normalized_messages())
     if errors:
         raise ValidationFailed(errors)
     round_ = Round(kind=kind, unit_id=unit.id, title=title.strip(), year=year, opens_dt=opens_dt, closes_dt=closes_dt,
@@ -219,6 +224,50 @@ def quota_status(session: Session, round_: Round, unit_id: int, category: str) -
     allowed = places * load_settings(round_)["over_nomination_percent"] // 100
     drawn = ledgers.balance(session, quota_account(round_.id, unit_id, category), "round")
     return QuotaStatus(places, allowed, int(drawn[1]) if drawn else 0)
+
+
+# --- Reading rounds and their quota tables -------------------------------------------------------
+
+def visible_rounds(session: Session, actor: Actor, kind: str | None = None) -> list[Round]:
+    """Rounds organised by a unit in the actor's chain or subtree, the latest opened first."""
+    if not actor.grants:
+        return []
+    statement = (select(Round).join(OrgUnit, OrgUnit.id == Round.unit_id)
+                 .where(reach_clause(actor))
+                 .order_by(Round.opens_dt.desc(), Round.id.desc()))
+    if kind is not None:
+        statement = statement.where(Round.kind == kind)
+    return list(session.scalars(statement))
+
+
+def get_round(session: Session, actor: Actor, round_id: int) -> Round:
+    """A round the actor may see; others' rounds are reported as missing."""
+    round_ = session.get(Round, round_id)
+    if round_ is None or not in_reach(actor, session.get(OrgUnit, round_.unit_id).path):
+        raise NotFound("评选批次不存在或不在您的范围内")
+    return round_
+
+
+@dataclass(frozen=True)
+class QuotaRow:
+    unit_id: int
+    unit_name: str
+    category: str
+    status: QuotaStatus
+
+
+def quota_table(session: Session, actor: Actor, round_: Round) -> list[QuotaRow]:
+    """The round's quotas of the units in the actor's chain or subtree, by unit and category."""
+    if not actor.grants:
+        return []
+    rows = session.execute(
+        select(RoundQuota.unit_id, OrgUnit.name, RoundQuota.category)
+        .join(OrgUnit, OrgUnit.id == RoundQuota.unit_id)
+        .where(RoundQuota.round_id == round_.id, reach_clause(actor))
+        .order_by(OrgUnit.path, RoundQuota.category)
+    ).all()
+    return [QuotaRow(unit_id, name, category, quota_status(session, round_, unit_id, category))
+            for unit_id, name, category in rows]
 
 
 # --- Rules and actions definitions cite -----------------------------------------------------------

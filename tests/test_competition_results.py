@@ -305,7 +305,7 @@ def test_feed_rules_are_validated_when_set(session, world):
     with pytest.raises(ValidationFailed) as caught:
         set_parameters(session, None, FEED_PARAMETERS, unit=world.unit("city"), valid_from=date(2026, 1, 1),
                        values={"rules": [CITY_MEDAL | {"award_type": "gold_star", "max_rank": 0}]})
-    assert "values.rules" in caught.value.fields
+    assert any(name.startswith("values.rules.") for name in caught.value.fields)
 
 
 # --- Demo ----------------------------------------------------------------------------------------

@@ -1,0 +1,181 @@
+"""How a case reads through the API, per caller.
+
+The same case is shown differently to its applicant, its reviewers and its auditors: ID
+numbers and fields marked sensitive are in full only for the case's reviewers
+(``permissions.sees_personal_data``), in the form and in the trail's changes alike; the
+comments a definition marks internal are hidden from applicants
+(``cases.sees_internal_comments``); and the actions offered are exactly those the engine
+would accept from this caller now (``machines.available_actions``).
+"""
+from __future__ import annotations
+
+from marshmallow import fields
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.fields import LocalDateTime
+from api.schemas import ApiSchema, FieldSchema
+from engine.audit import AuditEvent, case_events
+from engine.cases import Case, due_of, event_label, sees_internal_comments
+from engine.db import utcnow
+from engine.definitions import STATE_KIND_LABELS, Definition, definition_by_hash
+from engine.forms import masked_personal_data
+from engine.machines import available_actions
+from engine.org import LEVEL_LABELS, ROLE_LABELS, Actor, OrgUnit
+from engine.permissions import sees_personal_data
+
+
+# --- Schemas --------------------------------------------------------------------------------------
+
+class UnitRefSchema(ApiSchema):
+    id = fields.Integer()
+    name = fields.String()
+    level = fields.String()
+    level_label = fields.Function(lambda unit: LEVEL_LABELS[unit.level])
+
+
+class CaseSummarySchema(ApiSchema):
+    id = fields.Integer()
+    kind = fields.String()
+    kind_label = fields.String()
+    state = fields.String()
+    state_label = fields.String()
+    state_kind = fields.String(metadata={"description": "draft 填报 / review 审核 / notice 公示 / final 办结"})
+    state_kind_label = fields.String()
+    version = fields.Integer(metadata={"description": "操作时须带上的版本号（乐观锁）"})
+    title = fields.String()
+    origin_unit = fields.Nested(UnitRefSchema)
+    round_id = fields.Integer(allow_none=True)
+    created_at = LocalDateTime()
+    updated_at = LocalDateTime()
+    submitted_at = LocalDateTime(allow_none=True)
+    closed_at = LocalDateTime(allow_none=True)
+
+
+class TimelineEventSchema(ApiSchema):
+    seq = fields.Integer()
+    at = LocalDateTime()
+    actor_name = fields.String()
+    actor_role = fields.String(allow_none=True)
+    actor_role_label = fields.String(allow_none=True)
+    unit_name = fields.String(allow_none=True)
+    unit_level = fields.String(allow_none=True)
+    unit_level_label = fields.String(allow_none=True)
+    action = fields.String()
+    action_label = fields.String()
+    from_state = fields.String(allow_none=True)
+    from_state_label = fields.String(allow_none=True)
+    to_state = fields.String(allow_none=True)
+    to_state_label = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+    comment_hidden = fields.Boolean(metadata={"description": "意见为内部意见，对您不显示（comment 为 null）"})
+    changes = fields.Dict(allow_none=True, metadata={
+        "description": "表单字段 → {before, after}；身份证号等个人信息按查看人权限遮蔽"})
+
+
+class AvailableActionSchema(ApiSchema):
+    trigger = fields.String()
+    label = fields.String()
+    dest = fields.String()
+    comment_required = fields.Boolean()
+    inputs = fields.List(fields.Nested(FieldSchema), metadata={"description": "执行时须填写的字段（inputs）"})
+
+
+class CaseViewSchema(CaseSummarySchema):
+    linked_case_id = fields.Integer(allow_none=True)
+    link_relation = fields.String(allow_none=True)
+    form = fields.Dict(metadata={"description": "表单字段值：金额为两位小数的字符串，日期为 YYYY-MM-DD，附件为编号列表"})
+    outcome = fields.Dict(metadata={"description": "办理结果：核定金额、决定文号等"})
+    due_at = LocalDateTime(allow_none=True, metadata={"description": "当前环节的办理期限"})
+    waits_for = fields.String(allow_none=True, metadata={"description": "当前环节等待谁办理"})
+    revision_round = fields.Integer()
+    return_reason = fields.String(allow_none=True, metadata={"description": "退回修改时的退回理由"})
+    timeline = fields.List(fields.Nested(TimelineEventSchema))
+    available_actions = fields.List(fields.Nested(AvailableActionSchema), metadata={
+        "description": "您现在可以执行的操作；审计人员为空"})
+
+
+# --- Building the views ---------------------------------------------------------------------------
+
+def case_summary(session: Session, case: Case) -> dict:
+    definition = definition_by_hash(session, case.definition_hash)
+    state = definition.state(case.state)
+    return {
+        "id": case.id, "kind": case.kind, "kind_label": definition.label, "state": case.state,
+        "state_label": state.label, "state_kind": state.kind, "state_kind_label": STATE_KIND_LABELS[state.kind],
+        "version": case.version, "title": case.title, "origin_unit": case.origin_unit, "round_id": case.round_id,
+        "created_at": case.created_dt, "updated_at": case.updated_dt, "submitted_at": case.submitted_dt,
+        "closed_at": case.closed_dt,
+    }
+
+
+def case_view(session: Session, actor: Actor, case: Case) -> dict:
+    """The case as ``actor`` may read it, with its trail and the actions ``actor`` may take now."""
+    definition = definition_by_hash(session, case.definition_hash)
+    full = sees_personal_data(actor, case)
+    timeline = _timeline(session, definition, case_events(session, case.id), full=full,
+                         internal=sees_internal_comments(actor, case))
+    state = definition.state(case.state)
+    return case_summary(session, case) | {
+        "linked_case_id": case.linked_case_id, "link_relation": case.link_relation,
+        "form": case.form_data if full else masked_personal_data(definition.fields, case.form_data),
+        "outcome": _outcome(definition, case.outcome or {}, full),
+        "due_at": due_of(session, case),
+        "waits_for": state.waits_for.label if state.waits_for else None,
+        "revision_round": case.revision_round,
+        "return_reason": _return_reason(case, state.kind, timeline),
+        "timeline": timeline,
+        "available_actions": available_actions(session, actor, case, utcnow()),
+    }
+
+
+def _timeline(session: Session, definition: Definition, events: list[AuditEvent], *, full: bool,
+              internal: bool) -> list[dict]:
+    unit_ids = {event.actor_unit_id for event in events if event.actor_unit_id is not None}
+    levels = {unit_id: level for unit_id, level in
+              session.execute(select(OrgUnit.id, OrgUnit.level).where(OrgUnit.id.in_(unit_ids)))}
+    return [_entry(definition, event, levels.get(event.actor_unit_id), full=full, internal=internal)
+            for event in events]
+
+
+def _entry(definition: Definition, event: AuditEvent, unit_level: str | None, *, full: bool, internal: bool) -> dict:
+    # Internal comments are the reviewers' own: an applicant's comment is never hidden from applicants.
+    hidden = (not internal and event.comment is not None and event.actor_role == "reviewer"
+              and event.action in definition.internal_comments)
+    return {
+        "seq": event.seq, "at": event.occurred_dt, "actor_name": event.actor_name, "actor_role": event.actor_role,
+        "actor_role_label": ROLE_LABELS.get(event.actor_role), "unit_name": event.actor_unit_name,
+        "unit_level": unit_level, "unit_level_label": LEVEL_LABELS.get(unit_level),
+        "action": event.action, "action_label": event_label(event.action, event.details),
+        "from_state": event.from_state, "from_state_label": _state_label(definition, event.from_state),
+        "to_state": event.to_state, "to_state_label": _state_label(definition, event.to_state),
+        "comment": None if hidden else event.comment, "comment_hidden": hidden,
+        "changes": _changes(definition, event.changes, full),
+    }
+
+
+def _state_label(definition: Definition, state_id: str | None) -> str | None:
+    return definition.state(state_id).label if state_id else None
+
+
+def _changes(definition: Definition, changes: dict | None, full: bool) -> dict | None:
+    if not changes or full:
+        return changes
+    before = masked_personal_data(definition.fields, {name: change["before"] for name, change in changes.items()})
+    after = masked_personal_data(definition.fields, {name: change["after"] for name, change in changes.items()})
+    return {name: {"before": before[name], "after": after[name]} for name in changes}
+
+
+def _outcome(definition: Definition, outcome: dict, full: bool) -> dict:
+    """Transition inputs land in the outcome: a personal one is masked there as in the form."""
+    if full:
+        return outcome
+    return masked_personal_data(tuple(spec for t in definition.transitions for spec in t.inputs), outcome)
+
+
+def _return_reason(case: Case, state_kind: str, timeline: list[dict]) -> str | None:
+    """Why a returned case is back in a draft: the comment of the event that sent it there."""
+    if state_kind != "draft" or case.return_state is None:
+        return None
+    arrival = next((entry for entry in reversed(timeline) if entry["to_state"] == case.state), None)
+    return arrival["comment"] if arrival else None

@@ -1,0 +1,231 @@
+"""Cases: start and fill in a draft, read one with its trail and the caller's actions, list
+one's own, and act on cases — one at a time, in a batch (each on its own) or jointly (all or
+none). Submitting is the ``submit`` action; there is no separate endpoint for it.
+"""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.auth import current_actor
+from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchema, case_summary, case_view
+from api.errors import handle_domain_error
+from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
+from api.schemas import MAX_ROW_ID, ApiSchema, ErrorBodySchema, ErrorSchema, RowId
+from engine.cases import get_case, my_cases
+from engine.errors import ValidationFailed
+from engine.operations import (
+    MAX_BATCH_SIZE,
+    MAX_COMMENT_LENGTH,
+    BatchOutcome,
+    comment_on_case,
+    create_draft,
+    perform_action,
+    perform_batch_action,
+    perform_joint_action,
+    update_draft,
+)
+from web import request_session, unit_of_work
+
+blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="案件：填报、查看、审核操作")
+
+Identifier = lambda **kw: fields.String(validate=validate.Length(min=1, max=63, error="应为 1 到 63 个字符"), **kw)  # noqa: E731
+Version = lambda **kw: fields.Integer(  # noqa: E731
+    strict=True, validate=validate.Range(min=1, max=MAX_ROW_ID, error="版本号应为正整数"),
+    metadata={"description": "您看到的案件版本号；案件已被他人更新时返回 409 和 current_version"}, **kw)
+Comment = lambda **kw: fields.String(  # noqa: E731
+    validate=validate.Length(max=MAX_COMMENT_LENGTH, error=f"意见不能超过 {MAX_COMMENT_LENGTH} 个字"), **kw)
+
+
+# --- Input and result schemas ---------------------------------------------------------------------
+
+class NewCaseSchema(ApiSchema):
+    kind = Identifier(required=True, metadata={"description": "业务种类，见 GET /definitions"})
+    origin_unit_id = RowId(strict=True, allow_none=True, metadata={"description": "申报单位；在多个单位有申报权限时必填"})
+    round_id = RowId(strict=True, allow_none=True, metadata={"description": "评选批次（分批次的业务）"})
+    form = fields.Dict(keys=fields.String(), allow_none=True, metadata={"description": "表单字段（可只填一部分）"})
+
+
+class DraftUpdateSchema(ApiSchema):
+    version = Version(required=True)
+    form = fields.Dict(keys=fields.String(), required=True, metadata={"description": "要修改的字段；空字符串或 null 清空该项"})
+
+
+class CaseListQuerySchema(PageQuerySchema):
+    kind = Identifier(load_default=None)
+    state = Identifier(load_default=None)
+
+
+class ActionSchema(ApiSchema):
+    version = Version(required=True)
+    comment = Comment(allow_none=True)
+    inputs = fields.Dict(keys=fields.String(), allow_none=True, metadata={"description": "该操作须填写的字段"})
+
+
+class CommentSchema(ApiSchema):
+    comment = Comment(required=True)
+
+
+class CaseRefSchema(ApiSchema):
+    id = RowId(strict=True, required=True)
+    version = Version(required=True)
+
+
+class ManyCasesActionSchema(ApiSchema):
+    trigger = Identifier(required=True)
+    comment = Comment(allow_none=True)
+    cases = fields.List(fields.Nested(CaseRefSchema), required=True, validate=validate.Length(
+        min=1, max=MAX_BATCH_SIZE, error=f"应选择 1 到 {MAX_BATCH_SIZE} 件案件"))
+
+
+class ActionResultSchema(ApiSchema):
+    case = fields.Nested(CaseViewSchema)
+    event = fields.Nested(TimelineEventSchema, metadata={"description": "这次操作写入的审计事件"})
+
+
+class BatchItemSchema(ApiSchema):
+    case_id = fields.Integer()
+    ok = fields.Boolean()
+    status = fields.Integer(metadata={"description": "单独执行该案件时的 HTTP 状态码"})
+    version = fields.Integer(metadata={"description": "成功时案件的新版本号"})
+    state = fields.String()
+    error = fields.Nested(ErrorBodySchema, metadata={"description": "失败时的错误，格式同单件操作"})
+
+
+class BatchResultSchema(ApiSchema):
+    results = fields.List(fields.Nested(BatchItemSchema))
+
+
+class JointResultSchema(ApiSchema):
+    cases = fields.List(fields.Nested(CaseSummarySchema))
+
+
+CasePageSchema = page_schema(CaseSummarySchema, "CasePage")
+
+
+# --- Views ----------------------------------------------------------------------------------------
+
+@blp.route("/cases", methods=["POST"])
+@blp.arguments(NewCaseSchema)
+@blp.response(201, CaseViewSchema)
+@blp.alt_response(422, schema=ErrorSchema, description="业务种类、申报单位或表单字段有误")
+@unit_of_work
+def create_case(data):
+    """新建草稿（可同时填写部分表单）。"""
+    session, actor = request_session(), current_actor()
+    case = create_draft(session, actor, data["kind"], origin_unit_id=data.get("origin_unit_id"),
+                        round_id=data.get("round_id"), form=data.get("form"))
+    return case_view(session, actor, case)
+
+
+@blp.route("/cases", methods=["GET"])
+@blp.arguments(CaseListQuerySchema, location="query")
+@blp.response(200, CasePageSchema)
+def list_my_cases(query):
+    """我的案件（我发起的，以及系统为我所在申报单位预填的），按新建先后倒序，可按业务种类和环节筛选。"""
+    session = request_session()
+    cases = my_cases(session, current_actor(), kind=query["kind"], state=query["state"],
+                     before_id=_cursor_case_id(query["cursor"]), limit=query["limit"] + 1)
+    result = page(cases, query["limit"], lambda case: [case.id])
+    return result | {"items": [case_summary(session, case) for case in result["items"]]}
+
+
+@blp.route("/cases/<int:case_id>", methods=["GET"])
+@blp.response(200, CaseViewSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="案件不存在或您无权查看")
+def get_one_case(case_id):
+    """一件案件：表单、办理记录，以及您现在可以执行的操作（个人信息和内部意见按您的角色显示）。"""
+    session, actor = request_session(), current_actor()
+    return case_view(session, actor, get_case(session, actor, case_id))
+
+
+@blp.route("/cases/<int:case_id>", methods=["PATCH"])
+@blp.arguments(DraftUpdateSchema)
+@blp.response(200, CaseViewSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="版本已过期（带 current_version），或案件已不是草稿")
+@unit_of_work
+def update_case(data, case_id):
+    """修改草稿或退回修改的案件的表单（只改所给字段）。"""
+    session, actor = request_session(), current_actor()
+    case = update_draft(session, actor, get_case(session, actor, case_id), data["form"],
+                        expected_version=data["version"])
+    return case_view(session, actor, case)
+
+
+@blp.route("/cases/<int:case_id>/actions/<trigger>", methods=["POST"])
+@blp.arguments(ActionSchema)
+@blp.response(200, ActionResultSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="版本已过期（带 current_version），或当前环节不能执行此操作")
+@blp.alt_response(422, schema=ErrorSchema, description="输入有误，或不满足规则（带 reasons）")
+@unit_of_work
+def act_on_case(data, case_id, trigger):
+    """执行一项操作（提交即 submit，另有 approve、return、reject 等，见案件的 available_actions）。"""
+    session, actor = request_session(), current_actor()
+    case = get_case(session, actor, case_id)
+    event = perform_action(session, actor, case, trigger, expected_version=data["version"],
+                           comment=data.get("comment"), inputs=data.get("inputs"))
+    return _with_event(case_view(session, actor, case), event.seq)
+
+
+@blp.route("/cases/<int:case_id>/comments", methods=["POST"])
+@blp.arguments(CommentSchema)
+@blp.response(201, ActionResultSchema)
+@unit_of_work
+def add_comment(data, case_id):
+    """发表意见（不改变环节）；申报单位和审核单位的人员可用。"""
+    session, actor = request_session(), current_actor()
+    case = get_case(session, actor, case_id)
+    event = comment_on_case(session, actor, case, data["comment"])
+    return _with_event(case_view(session, actor, case), event.seq)
+
+
+@blp.route("/batch-actions", methods=["POST"])
+@blp.arguments(ManyCasesActionSchema)
+@blp.response(200, BatchResultSchema)
+@unit_of_work
+def batch_action(data):
+    """批量执行同一操作：逐件办理，一件失败不影响其他；每件的结果和错误与单件操作相同。"""
+    outcomes = perform_batch_action(request_session(), current_actor(),
+                                    [(ref["id"], ref["version"]) for ref in data["cases"]],
+                                    data["trigger"], comment=data.get("comment"))
+    return {"results": [_batch_item(outcome) for outcome in outcomes]}
+
+
+@blp.route("/joint-actions", methods=["POST"])
+@blp.arguments(ManyCasesActionSchema)
+@blp.response(200, JointResultSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="有案件版本已过期或不能执行此操作：全部未办理")
+@blp.alt_response(422, schema=ErrorSchema, description="不满足规则（如比例要求）：全部未办理")
+@unit_of_work
+def joint_action(data):
+    """联合执行同一操作：作为一个决定全部办理或全部不办理（如按比例要求一并上报的推荐）。"""
+    session, actor = request_session(), current_actor()
+    cases = [(get_case(session, actor, ref["id"]), ref["version"]) for ref in data["cases"]]
+    perform_joint_action(session, actor, cases, data["trigger"], comment=data.get("comment"))
+    return {"cases": [case_summary(session, case) for case, _ in cases]}
+
+
+# --- Helpers --------------------------------------------------------------------------------------
+
+def _cursor_case_id(cursor: str | None) -> int | None:
+    key = decode_cursor(cursor, 1)
+    if key is None:
+        return None
+    if isinstance(key[0], bool) or not isinstance(key[0], int):
+        raise ValidationFailed({"cursor": ["游标无效，请从第一页重新获取"]})
+    return key[0]
+
+
+def _with_event(view: dict, seq: int) -> dict:
+    return {"case": view, "event": next(entry for entry in view["timeline"] if entry["seq"] == seq)}
+
+
+def _batch_item(outcome: BatchOutcome) -> dict:
+    if outcome.ok:
+        return {"case_id": outcome.case_id, "ok": True, "status": 200, "version": outcome.case.version,
+                "state": outcome.case.state}
+    # The error body and status the single action would have answered with.
+    response = handle_domain_error(outcome.error)
+    error = response.get_json()["error"]
+    error["field_messages"] = error.pop("fields")
+    return {"case_id": outcome.case_id, "ok": False, "status": response.status_code, "error": error}

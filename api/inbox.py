@@ -1,0 +1,113 @@
+"""The inbox: cases waiting for the caller, filtered and paged by due date."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from api.auth import current_actor
+from api.fields import LocalDateTime
+from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
+from api.schemas import ApiSchema, ErrorSchema, RowId
+from engine.forms import PlainText
+from engine.errors import ValidationFailed
+from engine.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, DUE_FILTERS, InboxFilter, inbox_counts, inbox_page
+from web import request_session
+
+blp = Blueprint("inbox", __name__, url_prefix="/api/v1", description="待办")
+
+INBOX_ROLES = ("reviewer", "applicant")
+BAD_CURSOR = "游标无效，请从第一页重新获取"
+
+
+class RoleQuerySchema(ApiSchema):
+    role = fields.String(load_default="reviewer", validate=validate.OneOf(INBOX_ROLES, error="应为以下之一：{choices}"),
+                         metadata={"description": "reviewer：等我审核的案件；applicant：等我填报或修改的草稿"})
+
+
+class InboxQuerySchema(PageQuerySchema, RoleQuerySchema):
+    kind = PlainText(load_default=None, validate=validate.Length(min=1, max=63, error="应为 1 到 63 个字符"))
+    round_id = RowId(load_default=None)
+    state = PlainText(load_default=None, validate=validate.Length(min=1, max=63, error="应为 1 到 63 个字符"))
+    unit_id = RowId(load_default=None,
+                    metadata={"description": "只看在我任职的某一单位等待的案件"})
+    due = fields.String(load_default="any", validate=validate.OneOf(DUE_FILTERS, error="应为以下之一：{choices}"),
+                        metadata={"description": "overdue：已超期；due_soon：未超期且在 due_soon_days 个工作日内到期"})
+    due_soon_days = fields.Integer(load_default=DEFAULT_DUE_SOON_WORKING_DAYS, validate=validate.Range(
+        min=1, max=30, error="应在 1 到 30 之间"), metadata={"description": "「即将到期」的工作日数"})
+
+
+class OriginUnitSchema(ApiSchema):
+    id = fields.Integer(attribute="origin_unit_id")
+    name = fields.String(attribute="origin_unit_name")
+
+
+class InboxItemSchema(ApiSchema):
+    case_id = fields.Integer()
+    kind = fields.String()
+    kind_label = fields.String()
+    state = fields.String()
+    state_label = fields.String()
+    title = fields.String()
+    round_id = fields.Integer(allow_none=True)
+    origin_unit = fields.Function(lambda entry: OriginUnitSchema().dump(entry))
+    entered_at = LocalDateTime(attribute="entered_dt")
+    due_at = LocalDateTime(attribute="due_dt", allow_none=True, metadata={"description": "办理期限；无期限或日历未覆盖时为 null"})
+    overdue = fields.Boolean()
+
+
+InboxPageSchema = page_schema(InboxItemSchema, "InboxPage")
+
+
+class InboxCountSchema(ApiSchema):
+    kind = fields.String()
+    kind_label = fields.String()
+    waiting = fields.Integer()
+    overdue = fields.Integer()
+
+
+class InboxCountsSchema(ApiSchema):
+    counts = fields.List(fields.Nested(InboxCountSchema))
+
+
+def _cursor_key(cursor: str | None) -> tuple[datetime | None, int] | None:
+    """The (due_dt, case_id) a cursor holds; anything else is a 422 on ``cursor``."""
+    key = decode_cursor(cursor, 2)
+    if key is None:
+        return None
+    due, case_id = key
+    try:
+        due_dt = None if due is None else datetime.fromisoformat(due)
+    except (TypeError, ValueError):
+        due_dt = False
+    if due_dt is False or (due_dt is not None and due_dt.tzinfo is None) \
+            or isinstance(case_id, bool) or not isinstance(case_id, int):
+        raise ValidationFailed({"cursor": [BAD_CURSOR]})
+    return due_dt, case_id
+
+
+def _key_of(entry) -> list:
+    return [entry.due_dt.isoformat() if entry.due_dt else None, entry.case_id]
+
+
+@blp.route("/inbox")
+@blp.arguments(InboxQuerySchema, location="query")
+@blp.response(200, InboxPageSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="调用人没有所查角色")
+def list_inbox(query):
+    """我的待办：按到期时间排序（无期限的在后），游标分页；新到的案件不会使已取的页重复或遗漏。"""
+    wanted = InboxFilter(role=query["role"], kind=query["kind"], round_id=query["round_id"], state=query["state"],
+                         unit_id=query["unit_id"], due=query["due"], due_soon_working_days=query["due_soon_days"])
+    entries = inbox_page(request_session(), current_actor(), wanted, after=_cursor_key(query["cursor"]),
+                         limit=query["limit"] + 1)
+    return page(entries, query["limit"], _key_of)
+
+
+@blp.route("/inbox/counts")
+@blp.arguments(RoleQuerySchema, location="query")
+@blp.response(200, InboxCountsSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="调用人没有所查角色")
+def count_inbox(query):
+    """我的待办数：按业务种类统计等待数和超期数。"""
+    return {"counts": inbox_counts(request_session(), current_actor(), query["role"])}

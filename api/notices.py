@@ -1,0 +1,141 @@
+"""Public notices (公示) and objections (异议): open to anyone, no login.
+
+A notice shows only the definition's public fields; a case not under notice is "not found",
+whether or not it exists. Objections are rate-limited per address; the objectors' contact
+details are read back only by the case's reviewers (in full) and auditors (masked).
+"""
+from __future__ import annotations
+
+from flask import url_for
+from flask_smorest import Blueprint
+from marshmallow import fields, pre_dump
+
+from api.auth import current_actor, public
+from api.fields import LocalDateTime
+from api.limits import configured_limit, limiter
+from api.schemas import ApiSchema, ErrorSchema
+from engine.notices import OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, lodge_objection, notice_of
+from web import request_session, unit_of_work
+
+blp = Blueprint("notices", __name__, url_prefix="/api/v1", description="公示与异议")
+
+HOW_TO_OBJECT = ("对公示对象有异议的，请在公示期内实名提出：以个人名义提出须填写真实姓名和联系电话，"
+                 "以单位名义提出须写明单位名称、联系人和联系电话，并写明异议的具体事实。匿名异议不予受理。")
+
+
+class NoticeQuerySchema(ApiSchema):
+    kind = fields.String(metadata={"description": "只看某一业务种类，如 honours、hardship_aid"})
+
+
+class ShownFieldSchema(ApiSchema):
+    label = fields.String()
+    value = fields.String()
+
+
+class ObjectorKindSchema(ApiSchema):
+    value = fields.String()
+    label = fields.String()
+
+
+class HowToObjectSchema(ApiSchema):
+    accepted = fields.Boolean(metadata={"description": "现在是否可以提出异议"})
+    url = fields.String(metadata={"description": "提出异议的地址（POST）"})
+    objector_kinds = fields.List(fields.Nested(ObjectorKindSchema))
+    deadline = LocalDateTime(allow_none=True, metadata={"description": "异议截止时间"})
+    instructions = fields.String()
+
+
+class NoticeSchema(ApiSchema):
+    case_id = fields.Integer()
+    kind = fields.String()
+    kind_label = fields.String()
+    unit_name = fields.String(metadata={"description": "申报（推荐）单位"})
+    state_label = fields.String()
+    fields_shown = fields.List(fields.Nested(ShownFieldSchema), attribute="shown", data_key="fields",
+                               metadata={"description": "公示字段（只有定义列为公示的字段；敏感字段已遮蔽）"})
+    notice_starts_at = LocalDateTime(attribute="notice_starts")
+    notice_ends_at = LocalDateTime(attribute="notice_ends", allow_none=True,
+                                   metadata={"description": "公示截止时间（按工作日计算）；日历未覆盖时为空"})
+    how_to_object = fields.Nested(HowToObjectSchema, metadata={"description": "如何提出异议"})
+
+    @pre_dump
+    def _for_the_public(self, entry: dict, **kwargs) -> dict:
+        how_to_object = {
+            "accepted": entry["accepts_objections"], "url": url_for("notices.lodge", case_id=entry["case_id"]),
+            "objector_kinds": [{"value": value, "label": label} for value, label in OBJECTOR_KINDS.items()],
+            "deadline": entry["notice_ends"], "instructions": HOW_TO_OBJECT,
+        }
+        shown = [{"label": label, "value": value} for label, value in entry["fields"]]
+        return {**entry, "shown": shown, "how_to_object": how_to_object}
+
+
+class NoticeListSchema(ApiSchema):
+    notices = fields.List(fields.Nested(NoticeSchema))
+
+
+class ObjectionRequestSchema(ApiSchema, ObjectionSchema):
+    """The engine's contact rules (real name, phone, a unit named), documented for clients."""
+
+
+class ObjectionReceiptSchema(ApiSchema):
+    reference = fields.Integer(attribute="id", metadata={"description": "异议受理编号"})
+    received_at = LocalDateTime(attribute="lodged_dt")
+
+
+class ObjectionEntrySchema(ApiSchema):
+    id = fields.Integer()
+    objector_kind = fields.String()
+    objector_kind_label = fields.String()
+    objector_name = fields.String()
+    unit_name = fields.String(allow_none=True)
+    contact = fields.String(metadata={"description": "联系电话；审计人员看到的是遮蔽后的号码"})
+    content = fields.String()
+    status = fields.String()
+    status_label = fields.String()
+    lodged_at = LocalDateTime(attribute="lodged_dt")
+    answer = fields.String(allow_none=True)
+    answered_at = LocalDateTime(attribute="answered_dt", allow_none=True)
+    judged_at = LocalDateTime(attribute="judged_dt", allow_none=True)
+
+
+class ObjectionListSchema(ApiSchema):
+    objections = fields.List(fields.Nested(ObjectionEntrySchema))
+
+
+@blp.route("/public/notices")
+@public
+@blp.arguments(NoticeQuerySchema, location="query")
+@blp.response(200, NoticeListSchema)
+def list_notices(query):
+    """正在公示的案件：只含公示字段、单位、公示起止时间和异议方式（无需登录）。"""
+    return {"notices": cases_on_notice(request_session(), query.get("kind"))}
+
+
+@blp.route("/public/notices/<int:case_id>")
+@public
+@blp.response(200, NoticeSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="没有这一公示（案件不在公示中或不存在）")
+def get_notice(case_id):
+    """一则公示（无需登录）。"""
+    return notice_of(request_session(), case_id)
+
+
+@blp.route("/public/notices/<int:case_id>/objections", methods=["POST"])
+@public
+@limiter.limit(configured_limit("OBJECTION_RATE_LIMIT"))
+@blp.arguments(ObjectionRequestSchema)
+@blp.response(201, ObjectionReceiptSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="没有这一公示，或公示期已结束")
+@blp.alt_response(429, schema=ErrorSchema, description="提交过于频繁")
+@unit_of_work
+def lodge(data, case_id):
+    """对公示提出异议（实名，无需登录，限制提交频率）；案件随即转入异议调查。"""
+    return lodge_objection(request_session(), case_id, data)
+
+
+@blp.route("/cases/<int:case_id>/objections")
+@blp.response(200, ObjectionListSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="申报人等不可查看异议人信息")
+def list_objections(case_id):
+    """案件收到的异议及异议人联系方式：本案审核人可见全文，审计人员看到遮蔽后的电话。"""
+    return {"objections": case_objections(request_session(), current_actor(), case_id)}
