@@ -55,7 +55,7 @@ class CaseSummarySchema(ApiSchema):
 class TimelineEventSchema(ApiSchema):
     seq = fields.Integer()
     at = LocalDateTime()
-    actor_name = fields.String()
+    actor_name = fields.String(allow_none=True, metadata={"description": "办理人；评审投票对申报人不显示评委姓名"})
     actor_role = fields.String(allow_none=True)
     actor_role_label = fields.String(allow_none=True)
     unit_name = fields.String(allow_none=True)
@@ -142,8 +142,11 @@ def _entry(definition: Definition, event: AuditEvent, unit_level: str | None, *,
     # Internal comments are the reviewers' own: an applicant's comment is never hidden from applicants.
     hidden = (not internal and event.comment is not None and event.actor_role == "reviewer"
               and event.action in definition.internal_comments)
+    # Applicants learn that the jury voted, not which juror did (how each voted is in no view).
+    juror_hidden = event.action == "vote" and not internal
     return {
-        "seq": event.seq, "at": event.occurred_dt, "actor_name": event.actor_name, "actor_role": event.actor_role,
+        "seq": event.seq, "at": event.occurred_dt, "actor_name": None if juror_hidden else event.actor_name,
+        "actor_role": event.actor_role,
         "actor_role_label": ROLE_LABELS.get(event.actor_role), "unit_name": event.actor_unit_name,
         "unit_level": unit_level, "unit_level_label": LEVEL_LABELS.get(unit_level),
         "action": event.action, "action_label": event_label(event.action, event.details),

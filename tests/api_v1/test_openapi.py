@@ -204,9 +204,12 @@ def test_the_document_lists_no_component_nobody_uses(app):
 def test_an_id_beyond_the_integer_columns_is_not_found_rather_than_an_overflow(api, app):
     """Would PostgreSQL's "integer out of range" escape as a 500 for DELETE /tokens/2147483648?"""
     client = api("applicant_A1a")
-    for token_id in (MAX_ROW_ID + 1, MAX_ROW_ID):
+    for token_id in (MAX_ROW_ID + 1, MAX_ROW_ID, 10 ** 30):
         response = client.delete(f"tokens/{token_id}")
         assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+    # A path whose GET and POST are two views: still 404, not werkzeug's 405.
+    response = client.get(f"cases/{10 ** 14}/attachments")
+    assert response.status_code == 404 and error_of(response)["code"] == "not_found"
     parameter = spec_of(app)["paths"]["/api/v1/tokens/{token_id}"]["parameters"][0]
     assert parameter["schema"] == {"type": "integer", "minimum": 0, "maximum": MAX_ROW_ID}
 

@@ -149,3 +149,19 @@ def test_a_healthcare_claim_from_draft_to_payment_by_api_alone(api, session, wor
     case = act(county, case, "disburse", inputs={"paid_on": today.isoformat(), "payment_reference": "YH2026001"})
     assert case["state"] == "paid"
     assert verify_audit_chain(session, [case["id"]]).ok
+
+
+def test_the_applicant_sees_that_the_jury_voted_but_not_who(api, session, world):
+    from tests.test_honours import Honours
+    from engine.juries import cast_vote
+
+    honours = Honours(session, world)
+    case = honours.at_jury()
+    cast_vote(session, world.actor("reviewer_B"), case, "reject")
+    session.flush()
+    applicant_view = ok(api("applicant_A1a").get(f"cases/{case.id}"))
+    [vote] = [event for event in applicant_view["timeline"] if event["action"] == "vote"]
+    assert vote["actor_name"] is None and "reject" not in str(vote) and "不同意" not in str(vote)
+    reviewer_view = ok(api("reviewer_city").get(f"cases/{case.id}"))
+    [vote] = [event for event in reviewer_view["timeline"] if event["action"] == "vote"]
+    assert vote["actor_name"] == "reviewer_B" and "不同意" not in str(vote)
