@@ -9,23 +9,14 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 from marshmallow import fields
-from sqlalchemy.orm import Session
 
 from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
-from engine.audit import AuditEvent, case_events
-from engine.cases import get_case
-from engine.definitions import Definition, FieldSpec, definition_by_hash
-from engine.errors import PermissionDenied
-from engine.forms import masked_personal_data
-from engine.org import Actor
-from engine.permissions import covers, sees_personal_data
+from engine.trail import readable_audit_trail
 from web import request_session
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="审计记录")
-
-READER_ROLES = ("reviewer", "auditor")
 
 
 class EventActorSchema(ApiSchema):
@@ -66,44 +57,3 @@ class AuditTrailSchema(ApiSchema):
 def list_audit_events(case_id):
     """案件的审计记录（哈希链）：本案审核人与覆盖该案件的审计人员可查看。"""
     return {"case_id": case_id, "events": readable_audit_trail(request_session(), current_actor(), case_id)}
-
-
-# --- What a reader is shown (engine rules only; see the module docstring) --------------------------
-
-def readable_audit_trail(session: Session, actor: Actor, case_id: int) -> list[dict]:
-    case = get_case(session, actor, case_id)
-    if not any(grant.role in READER_ROLES and covers(grant, case) for grant in actor.grants):
-        raise PermissionDenied("只有本案审核人和审计人员可以查看审计记录")
-    masked_by = None if sees_personal_data(actor, case) else definition_by_hash(session, case.definition_hash)
-    return [_shown(event, masked_by) for event in case_events(session, case.id)]
-
-
-def _shown(event: AuditEvent, masked_by: Definition | None) -> dict:
-    """The event as read: a copy, personal data masked by the definition's fields when
-    ``masked_by`` is given (the stored row and its hash are untouched)."""
-    shown = {column.key: getattr(event, column.key) for column in AuditEvent.__mapper__.column_attrs}
-    shown["actor"] = {"id": event.actor_id, "name": event.actor_name}
-    shown["unit"] = {"id": event.actor_unit_id, "name": event.actor_unit_name} if event.actor_unit_id else None
-    if masked_by is None:
-        return shown
-    if event.changes:
-        shown["changes"] = _masked_changes(masked_by.fields, event.changes)
-    details = dict(event.details or {})
-    if "data" in details and details.get("record_type") in {spec.type for spec in masked_by.records}:
-        details["data"] = masked_personal_data(masked_by.record(details["record_type"]).fields, details["data"])
-    if "inputs" in details:
-        details["inputs"] = masked_personal_data(_input_specs(masked_by, event), details["inputs"])
-    shown["details"] = details or None
-    return shown
-
-
-def _masked_changes(specs: tuple[FieldSpec, ...], changes: dict) -> dict:
-    before = masked_personal_data(specs, {name: change.get("before") for name, change in changes.items()})
-    after = masked_personal_data(specs, {name: change.get("after") for name, change in changes.items()})
-    return {name: {**change, "before": before[name], "after": after[name]} for name, change in changes.items()}
-
-
-def _input_specs(definition: Definition, event: AuditEvent) -> tuple[FieldSpec, ...]:
-    """The input fields of the transition the event records."""
-    return next((spec.inputs for spec in definition.transitions
-                 if spec.trigger == event.action and event.from_state in spec.sources), ())

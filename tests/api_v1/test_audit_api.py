@@ -96,3 +96,21 @@ def test_record_data_in_the_chain_is_masked_for_auditors(api, session, world):
         assert len(id_number) == 18 and hidden["details"]["data"]["id_number"] == mask_id_number(id_number)
         assert hidden["details"]["data"]["participant_name"] == shown["details"]["data"]["participant_name"]
         assert hidden["hash"] == shown["hash"]
+
+
+def test_how_each_juror_voted_is_for_auditors_only(api, session, world):
+    from engine.juries import cast_vote
+    from tests.test_honours import Honours
+
+    case = Honours(session, world).at_jury()
+    cast_vote(session, world.actor("reviewer_B"), case, "reject")
+    session.flush()
+
+    def vote_details(reader):
+        response = api(reader).get(f"cases/{case.id}/audit-events")
+        assert response.status_code == 200, response.get_json()
+        [vote] = [event for event in response.get_json()["events"] if event["action"] == "vote"]
+        return vote["details"]
+
+    assert vote_details("auditor_city")["choice"] == "reject"
+    assert "choice" not in vote_details("reviewer_city") and "jury_id" in vote_details("reviewer_city")
