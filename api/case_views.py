@@ -19,7 +19,7 @@ from engine.audit import AuditEvent, case_events
 from engine.cases import Case, due_of, event_label, sees_internal_comments
 from engine.db import utcnow
 from engine.definitions import STATE_KIND_LABELS, Definition, definition_by_hash
-from engine.forms import masked_personal_data
+from engine.forms import masked_changes, masked_personal_data
 from engine.machines import available_actions
 from engine.org import LEVEL_LABELS, ROLE_LABELS, Actor, OrgUnit
 from engine.permissions import sees_personal_data
@@ -164,9 +164,7 @@ def _state_label(definition: Definition, state_id: str | None) -> str | None:
 def _changes(definition: Definition, changes: dict | None, full: bool) -> dict | None:
     if not changes or full:
         return changes
-    before = masked_personal_data(definition.fields, {name: change["before"] for name, change in changes.items()})
-    after = masked_personal_data(definition.fields, {name: change["after"] for name, change in changes.items()})
-    return {name: {"before": before[name], "after": after[name]} for name in changes}
+    return masked_changes(definition.fields, changes)
 
 
 def _outcome(definition: Definition, outcome: dict, full: bool) -> dict:

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from api.auth import current_actor
 from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchema, case_summary, case_view
-from api.errors import handle_domain_error
+from api.errors import domain_error_body
 from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
 from api.schemas import MAX_ROW_ID, ApiSchema, ErrorBodySchema, ErrorSchema, RowId
 from engine.cases import get_case, my_cases
@@ -225,7 +225,5 @@ def _batch_item(outcome: BatchOutcome) -> dict:
         return {"case_id": outcome.case_id, "ok": True, "status": 200, "version": outcome.case.version,
                 "state": outcome.case.state}
     # The error body and status the single action would have answered with.
-    response = handle_domain_error(outcome.error)
-    error = response.get_json()["error"]
-    error["field_messages"] = error.pop("fields")
-    return {"case_id": outcome.case_id, "ok": False, "status": response.status_code, "error": error}
+    status, error = domain_error_body(outcome.error)
+    return {"case_id": outcome.case_id, "ok": False, "status": status, "error": error}

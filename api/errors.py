@@ -121,17 +121,22 @@ def _field_messages(data: dict) -> dict[str, list[str]]:
     return flat
 
 
-def handle_domain_error(err: UnionflowError):
+def domain_error_body(err: UnionflowError) -> tuple[int, dict]:
+    """A domain error's status and the inside of its ``{"error": …}`` body (also one batch item's)."""
     status, code = next((status, code) for cls, status, code in DOMAIN_ERRORS if isinstance(err, cls))
+    body = {"code": code, "message": err.message, "fields": err.fields if isinstance(err, ValidationFailed) else {}}
+    if isinstance(err, Conflict) and err.current_version is not None:
+        body["current_version"] = err.current_version
+    if isinstance(err, ConditionFailed):
+        body["reasons"] = err.reasons
+    return status, body
+
+
+def handle_domain_error(err: UnionflowError):
+    status, body = domain_error_body(err)
     if not is_api_request():
         return err.message, status
-    extra = {}
-    if isinstance(err, Conflict) and err.current_version is not None:
-        extra["current_version"] = err.current_version
-    if isinstance(err, ConditionFailed):
-        extra["reasons"] = err.reasons
-    fields = err.fields if isinstance(err, ValidationFailed) else None
-    return error_response(status, code, err.message, fields, **extra)
+    return error_response(status, **body)
 
 
 def handle_unexpected_error(err: Exception):

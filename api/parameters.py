@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask_smorest import Blueprint
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validates_schema
 
 from api.auth import current_actor
 from api.fields import LocalDateTime, local_timezone

@@ -78,7 +78,7 @@ def _nul_places(node, place: str) -> list[str]:
 class ErrorBodySchema(ApiSchema):
     code = fields.String(required=True, metadata={"description": "稳定的机器可读错误码，如 not_found、validation_failed"})
     message = fields.String(required=True, metadata={"description": "给人看的中文说明"})
-    field_messages = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True, data_key="fields",
+    field_messages = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True, data_key="fields", attribute="fields",
                          metadata={"description": "字段名 → 该字段的错误提示；输入无误时为空"})
     current_version = fields.Integer(metadata={"description": "版本冲突（409）时案件的当前版本"})
     reasons = fields.List(fields.String(), metadata={"description": "规则拒绝（422）时的各条原因"})

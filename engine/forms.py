@@ -273,6 +273,13 @@ def mask_account(value: str | None) -> str | None:
     return "*" * max(len(value) - 4, 0) + value[-4:]
 
 
+def masked_changes(specs: tuple[FieldSpec, ...], changes: dict) -> dict:
+    """An audit event's ``{name: {"before", "after"}}`` with personal data masked on both sides."""
+    before = masked_personal_data(specs, {name: change.get("before") for name, change in changes.items()})
+    after = masked_personal_data(specs, {name: change.get("after") for name, change in changes.items()})
+    return {name: {**change, "before": before[name], "after": after[name]} for name, change in changes.items()}
+
+
 def masked_personal_data(specs: tuple[FieldSpec, ...], values: dict) -> dict:
     """``values`` with ID numbers and fields marked ``sensitive`` masked, for people who may not
     see them in full (see permissions.sees_personal_data)."""

@@ -15,7 +15,7 @@ from engine.audit import AuditEvent, case_events
 from engine.cases import get_case
 from engine.definitions import Definition, FieldSpec, definition_by_hash
 from engine.errors import PermissionDenied
-from engine.forms import masked_personal_data
+from engine.forms import masked_changes, masked_personal_data
 from engine.org import Actor
 from engine.permissions import covers, sees_personal_data
 
@@ -44,7 +44,7 @@ def _shown(event: AuditEvent, masked_by: Definition | None, *, ballots: bool) ->
     if masked_by is None:
         return shown
     if event.changes:
-        shown["changes"] = _masked_changes(masked_by.fields, event.changes)
+        shown["changes"] = masked_changes(masked_by.fields, event.changes)
     details = dict(shown["details"] or {})
     if "data" in details and details.get("record_type") in {spec.type for spec in masked_by.records}:
         details["data"] = masked_personal_data(masked_by.record(details["record_type"]).fields, details["data"])
@@ -52,12 +52,6 @@ def _shown(event: AuditEvent, masked_by: Definition | None, *, ballots: bool) ->
         details["inputs"] = masked_personal_data(_input_specs(masked_by, event), details["inputs"])
     shown["details"] = details or None
     return shown
-
-
-def _masked_changes(specs: tuple[FieldSpec, ...], changes: dict) -> dict:
-    before = masked_personal_data(specs, {name: change.get("before") for name, change in changes.items()})
-    after = masked_personal_data(specs, {name: change.get("after") for name, change in changes.items()})
-    return {name: {**change, "before": before[name], "after": after[name]} for name, change in changes.items()}
 
 
 def _input_specs(definition: Definition, event: AuditEvent) -> tuple[FieldSpec, ...]:
