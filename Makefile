@@ -3,7 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+CATALOG := web/translations/en/LC_MESSAGES/messages
+
+.PHONY: demo test bench clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +15,21 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The English pages: compiled from the committed catalog.
+$(CATALOG).mo: $(CATALOG).po $(STAMP)
+	$(BIN)/pybabel compile --statistics -d web/translations
+
+# After changing page texts: extract them and merge into the catalog, then translate the new entries.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output -o web/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching -i web/translations/messages.pot -d web/translations
+	rm web/translations/messages.pot
+
+demo: $(STAMP) $(CATALOG).mo
 	$(BIN)/unionflow demo setup
 	$(BIN)/unionflow run --host 127.0.0.1 --port 5000
 
-test: $(STAMP)
+test: $(STAMP) $(CATALOG).mo
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

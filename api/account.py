@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from api.auth import current_actor, optional_actor, public, session_csrf_token, sign_in, sign_out
+from api.auth import current_actor, optional_actor, public
+from web.auth import session_csrf_token, sign_in, sign_out
 from api.fields import LocalDateTime
-from api.limits import configured_limit, limiter
+from api.limits import sign_in_limits
 from api.schemas import ApiSchema
 from engine.accounts import MAX_TOKEN_NAME_LENGTH, authenticate, create_api_token, list_api_tokens, revoke_api_token
 from engine.org import LEVEL_LABELS, ROLE_LABELS
@@ -69,7 +70,7 @@ def _me(actor, csrf_token):
 
 @blp.route("/session", methods=["POST"])
 @public
-@limiter.limit(configured_limit("LOGIN_RATE_LIMIT"))
+@sign_in_limits
 @blp.arguments(CredentialsSchema)
 @blp.response(200, MeSchema)
 @unit_of_work

@@ -16,14 +16,12 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from engine.accounts import actor_for_token
-from engine.errors import NotFound
-from engine.org import Actor, load_actor
+from engine.org import Actor
 from web import request_session
+from web.auth import SESSION_CSRF_KEY, session_actor
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
-SESSION_USER_KEY = "user_id"
-SESSION_CSRF_KEY = "csrf_token"
 # Blueprints open to anyone: the OpenAPI document and its page.
 PUBLIC_BLUEPRINTS = frozenset({"api-docs", "api-docs-page"})
 
@@ -85,30 +83,7 @@ def _token_actor() -> Actor | None:
 
 
 def _session_actor() -> Actor | None:
-    user_id = cookie_session.get(SESSION_USER_KEY)
-    if user_id is None:
-        return None
-    try:
-        actor = load_actor(request_session(), user_id)
-    except NotFound:  # deactivated since signing in
-        cookie_session.clear()
-        return None
-    g.signed_in_by = "session"
+    actor = session_actor()
+    if actor is not None:
+        g.signed_in_by = "session"
     return actor
-
-
-def sign_in(actor: Actor) -> str:
-    """Start a browser session for the actor; returns its CSRF token."""
-    cookie_session.clear()
-    cookie_session[SESSION_USER_KEY] = actor.user_id
-    cookie_session[SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
-    cookie_session.permanent = True
-    return cookie_session[SESSION_CSRF_KEY]
-
-
-def sign_out() -> None:
-    cookie_session.clear()
-
-
-def session_csrf_token() -> str | None:
-    return cookie_session.get(SESSION_CSRF_KEY)

@@ -25,6 +25,7 @@ from engine.errors import (
     UnionflowError,
     ValidationFailed,
 )
+from web.errors import error_page, http_error_page
 
 API_PREFIX = "/api/"
 
@@ -71,7 +72,7 @@ def handle_http_error(err: HTTPException):
     """Werkzeug's errors (404, 405, 400 for bad JSON, 500 for crashes) and webargs' parsing
     errors (422 with field messages) as JSON on /api/ paths."""
     if not is_api_request():
-        return err
+        return http_error_page(err)
     status = err.code or 500
     code, message = HTTP_ERRORS.get(status, (f"http_{status}", err.name))
     if err.description and err.description != type(err).description and _is_chinese(err.description):
@@ -135,7 +136,7 @@ def domain_error_body(err: UnionflowError) -> tuple[int, dict]:
 def handle_domain_error(err: UnionflowError):
     status, body = domain_error_body(err)
     if not is_api_request():
-        return err.message, status
+        return error_page(status, err.message)
     return error_response(status, **body)
 
 
@@ -143,7 +144,7 @@ def handle_unexpected_error(err: Exception):
     """A crash: logged with its traceback, answered as a plain 500 (JSON on /api/ paths)."""
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     if not is_api_request():
-        return InternalServerError()
+        return error_page(500)
     return handle_http_error(InternalServerError())
 
 

@@ -132,18 +132,16 @@ def test_app_keeps_engine_and_session_factory_for_the_configured_database(make_a
     assert state.session_factory.kw["bind"] is state.engine
 
 
-def test_home_page_is_chinese_and_lists_every_loaded_kind_with_its_states(make_app, demo_url):
-    html = make_app(demo_url).test_client().get("/").get_data(as_text=True)
-    assert 'lang="zh-CN"' in html and 'name="viewport"' in html
-    assert "后续版本" in html  # says plainly that the applicant/reviewer pages come later
-    for definition in DEFINITIONS.values():
-        assert definition.label in html and definition.kind in html
-        assert all(state.label in html for state in definition.states)
+def test_the_home_page_sends_visitors_to_the_chinese_login_page(make_app, demo_url):
+    client = make_app(demo_url).test_client()
+    assert client.get("/").location == "/login?next=/"
+    html = client.get("/login").get_data(as_text=True)
+    assert 'lang="zh-CN"' in html and 'name="viewport"' in html and "用户名" in html
 
 
 def test_demo_accounts_and_password_are_shown_only_in_demo_mode(make_app, demo_url):
-    demo_html = make_app(demo_url, DEMO=True).test_client().get("/").get_data(as_text=True)
-    plain_html = make_app(demo_url).test_client().get("/").get_data(as_text=True)
+    demo_html = make_app(demo_url, DEMO=True).test_client().get("/login").get_data(as_text=True)
+    plain_html = make_app(demo_url).test_client().get("/login").get_data(as_text=True)
     for username, display_name, _role, _unit in DEMO_USERS:
         assert username in demo_html and display_name in demo_html
         assert username not in plain_html

@@ -1,4 +1,4 @@
-"""The Flask application: factory, request-scoped database session, home page.
+"""The Flask application: factory, request-scoped database session, units of work.
 
 The engine knows nothing of Flask; this package wires it to HTTP. Views that read use
 ``request_session()``; a view that writes is wrapped in ``unit_of_work`` so the request
@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import os
 import secrets
+from importlib import import_module
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from flask import Flask, current_app, g, render_template
+from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import bootstrap
 from engine.config import Settings
 from engine.db import make_engine, make_session_factory
-from engine.definitions import STATE_KIND_LABELS, list_kinds
-from engine.org import LEVEL_LABELS
+from engine.definitions import STATE_KIND_LABELS
 
 SECRET_KEY_FILE = "secret_key"
+# The first is the default.
+LANGUAGES = ("zh_CN", "en")
+# One module per area under web/views, each with its blueprint ``bp``.
+PAGE_MODULES: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,30 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from api import register_api  # imported here: api imports request_session from this module
 
     register_api(app)
-    app.add_url_rule("/", "home", home)
-    app.jinja_env.globals.update(LEVEL_LABELS=LEVEL_LABELS, STATE_KIND_LABELS=STATE_KIND_LABELS)
+    _register_pages(app)
     return app
+
+
+def _register_pages(app: Flask) -> None:
+    from flask_babel import Babel
+
+    from web import auth
+    from web.nav import navigation
+    from web.views.start import home
+
+    app.config.setdefault("LANGUAGES", LANGUAGES)
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", LANGUAGES[0])
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    Babel(app, locale_selector=auth.selected_language)
+    app.register_blueprint(auth.bp)
+    for name in PAGE_MODULES:
+        app.register_blueprint(import_module(f"web.views.{name}").bp)
+    app.add_url_rule("/", "home", home)
+    app.before_request(auth.check_csrf)
+    app.context_processor(auth.header_context)
+    app.context_processor(lambda: {"navigation": navigation})
+    app.jinja_env.globals.update(STATE_KIND_LABELS=STATE_KIND_LABELS,
+                                 has_page=lambda endpoint: endpoint in app.view_functions)
 
 
 def _secret_key(app: Flask) -> str:
@@ -110,29 +136,23 @@ def unit_of_work(view: Callable) -> Callable:
 
     @wraps(view)
     def run_and_commit(*args, **kwargs):
-        session = request_session()
-        try:
-            response = view(*args, **kwargs)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        return response
+        with committing():
+            return view(*args, **kwargs)
 
     return run_and_commit
 
 
-# --- Pages ------------------------------------------------------------------------------------------
+@contextmanager
+def committing() -> Iterator[Session]:
+    """One unit of work inside a view: commit when the block ends, roll back on any error.
 
-def home():
-    from web.demo import DEMO_PASSWORD, demo_accounts
-
+    Pages use it around the engine operation so that a refused operation can still answer
+    with the form and its messages, after the rollback.
+    """
     session = request_session()
-    demo = current_app.config["DEMO"]
-    return render_template(
-        "home.html",
-        definitions=list_kinds(session),
-        demo=demo,
-        accounts=demo_accounts(session) if demo else [],
-        demo_password=DEMO_PASSWORD if demo else None,
-    )
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

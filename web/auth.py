@@ -1,0 +1,270 @@
+"""Signing in to the web pages, the role one is acting in, and CSRF protection of forms.
+
+The browser session (a signed cookie) holds the user's id, a CSRF token and the grant they
+chose in the header's switcher. A person with several roles or units acts in one of them
+at a time: ``current_actor()`` is the signed-in person narrowed to that grant, so the inbox,
+the buttons and the engine's checks all follow the switcher. The JSON API uses the same
+session (``session_actor``) with all of the person's grants.
+
+Every form that changes something carries the session's CSRF token in a hidden
+``csrf_token`` field, checked before any view runs.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from functools import wraps
+from typing import Callable
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session as cookie_session,
+    url_for,
+)
+from flask_babel import gettext as _
+from werkzeug.exceptions import BadRequest, Forbidden
+
+from api.limits import sign_in_limits
+from engine.accounts import authenticate
+from engine.errors import NotFound
+from engine.org import LEVEL_LABELS, ROLE_LABELS, Actor, Grant, load_actor
+from web import request_session, unit_of_work
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_USER_KEY = "user_id"
+SESSION_CSRF_KEY = "csrf_token"
+SESSION_GRANT_KEY = "grant"
+SESSION_LANGUAGE_KEY = "language"
+CSRF_FIELD = "csrf_token"
+
+bp = Blueprint("auth", __name__)
+
+
+# --- The session ---------------------------------------------------------------------------------
+
+def sign_in(actor: Actor) -> str:
+    """Start a browser session for the actor (a fresh cookie, against fixation); returns its CSRF token."""
+    language = cookie_session.get(SESSION_LANGUAGE_KEY)
+    cookie_session.clear()
+    if language:
+        cookie_session[SESSION_LANGUAGE_KEY] = language
+    cookie_session[SESSION_USER_KEY] = actor.user_id
+    cookie_session[SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
+    cookie_session.permanent = True
+    return cookie_session[SESSION_CSRF_KEY]
+
+
+def sign_out() -> None:
+    language = cookie_session.get(SESSION_LANGUAGE_KEY)
+    cookie_session.clear()
+    if language:
+        cookie_session[SESSION_LANGUAGE_KEY] = language
+
+
+def session_csrf_token() -> str | None:
+    return cookie_session.get(SESSION_CSRF_KEY)
+
+
+def session_actor() -> Actor | None:
+    """The person signed in with this browser session, with all their grants (None if nobody)."""
+    if "session_actor" in g:
+        return g.session_actor
+    actor = None
+    user_id = cookie_session.get(SESSION_USER_KEY)
+    if user_id is not None:
+        try:
+            actor = load_actor(request_session(), user_id)
+        except NotFound:  # deactivated since signing in
+            sign_out()
+    g.session_actor = actor
+    return actor
+
+
+# --- The grant one acts in -----------------------------------------------------------------------
+
+def grant_key(grant: Grant) -> str:
+    return f"{grant.role}:{grant.unit_id}"
+
+
+def grant_label(grant: Grant) -> str:
+    return f"{grant.unit_name} · {_(ROLE_LABELS[grant.role])}"
+
+
+def active_grant(actor: Actor) -> Grant | None:
+    """The grant chosen in the switcher, else the person's first; None for someone with no role."""
+    chosen = cookie_session.get(SESSION_GRANT_KEY)
+    for grant in actor.grants:
+        if grant_key(grant) == chosen:
+            return grant
+    return actor.grants[0] if actor.grants else None
+
+
+def current_actor() -> Actor:
+    """The signed-in person acting in their chosen grant only (pages need ``login_required``)."""
+    actor = session_actor()
+    grant = active_grant(actor)
+    return replace(actor, grants=(grant,) if grant else ())
+
+
+def current_role() -> str | None:
+    actor = session_actor()
+    grant = active_grant(actor) if actor else None
+    return grant.role if grant else None
+
+
+def login_required(view: Callable) -> Callable:
+    """Send anonymous visitors to the login page, and back here afterwards."""
+
+    @wraps(view)
+    def checked(*args, **kwargs):
+        if session_actor() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return checked
+
+
+def role_required(*roles: str) -> Callable:
+    """A page for people acting in one of ``roles``; others get a 403 that says which role to switch to."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if current_role() not in roles:
+                needed = "、".join(_(ROLE_LABELS[role]) for role in roles)
+                held = [grant for grant in session_actor().grants if grant.role in roles]
+                hint = _("请在页面顶部切换身份。") if held else ""
+                raise Forbidden(description=_("此页面需要以%(roles)s身份使用。", roles=needed) + hint)
+            return view(*args, **kwargs)
+
+        return login_required(checked)
+
+    return decorate
+
+
+# --- CSRF -----------------------------------------------------------------------------------------
+
+def csrf_token() -> str:
+    """The session's CSRF token (created for anonymous visitors too: the login and objection forms)."""
+    token = cookie_session.get(SESSION_CSRF_KEY)
+    if not token:
+        token = cookie_session[SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf() -> None:
+    """Before every page request that changes something: the form must carry the session's token.
+
+    The API checks its own header (api.auth); its paths are left to it.
+    """
+    if request.method in SAFE_METHODS or request.path.startswith("/api/"):
+        return
+    expected = cookie_session.get(SESSION_CSRF_KEY)
+    presented = request.form.get(CSRF_FIELD, "")
+    if not expected or not secrets.compare_digest(presented, expected):
+        raise BadRequest(description=_("页面已过期或来源不明（CSRF 校验失败）。请返回上一页刷新后重新提交。"))
+
+
+# --- Pages ----------------------------------------------------------------------------------------
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: a ``next`` pointing elsewhere would make the login page an open redirect."""
+    if not target:
+        return url_for("home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("home")
+    return target
+
+
+@bp.route("/login", methods=["GET"])
+def login():
+    if session_actor() is not None:
+        return redirect(_safe_next(request.args.get("next")))
+    return _login_page()
+
+
+def _login_page(username: str = "", error: str | None = None, status: int = 200):
+    from web.demo import DEMO_PASSWORD, demo_accounts
+
+    demo = current_app.config["DEMO"]
+    page = render_template(
+        "login.html", username=username, error=error, next=request.args.get("next", ""),
+        accounts=demo_accounts(request_session()) if demo else [],
+        demo_password=DEMO_PASSWORD if demo else None,
+    )
+    return page, status
+
+
+@bp.route("/login", methods=["POST"])
+@sign_in_limits
+@unit_of_work
+def login_submit():
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    if not username or not password:
+        return _login_page(username, _("请输入用户名和密码"), 422)
+    actor = authenticate(request_session(), username, password)
+    if actor is None:
+        return _login_page(username, _("用户名或密码不正确"), 401)
+    sign_in(actor)
+    return redirect(_safe_next(request.args.get("next")))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    sign_out()
+    flash(_("您已退出登录"), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/switch-role", methods=["POST"])
+@login_required
+def switch_role():
+    """Act in another of one's grants (the header's switcher)."""
+    wanted = request.form.get("grant", "")
+    grant = next((grant for grant in session_actor().grants if grant_key(grant) == wanted), None)
+    if grant is None:
+        flash(_("您没有这个身份"), "error")
+    else:
+        cookie_session[SESSION_GRANT_KEY] = wanted
+        flash(_("已切换为：%(grant)s", grant=grant_label(grant)), "info")
+    return redirect(url_for("home"))
+
+
+@bp.route("/language", methods=["POST"])
+def switch_language():
+    language = request.form.get("language", "")
+    if language in current_app.config["LANGUAGES"]:
+        cookie_session[SESSION_LANGUAGE_KEY] = language
+    return redirect(_safe_next(request.form.get("next")))
+
+
+def selected_language() -> str:
+    """Flask-Babel's locale: the visitor's choice, else Chinese."""
+    language = cookie_session.get(SESSION_LANGUAGE_KEY)
+    return language if language in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def header_context() -> dict:
+    """What the header of every page shows: who is signed in, the chosen grant and the others."""
+    actor = session_actor() if request.endpoint != "static" else None
+    grant = active_grant(actor) if actor else None
+    return {
+        "signed_in": actor,
+        "active_grant": grant,
+        "grant_key": grant_key,
+        "grant_label": grant_label,
+        "current_role": grant.role if grant else None,
+        "csrf_token": csrf_token,
+        "language": selected_language(),
+        "LEVEL_LABELS": LEVEL_LABELS,
+        "ROLE_LABELS": ROLE_LABELS,
+    }

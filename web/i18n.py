@@ -1,0 +1,31 @@
+"""Translations of the pages (Flask-Babel). Chinese is the source language; the English
+catalog is web/translations/en/LC_MESSAGES/messages.po, compiled by ``make``.
+
+The engine names roles, levels and states in Chinese dictionaries that the extractor
+cannot read, so their values are listed here once, as literals, to be extracted
+(``N_`` marks without translating). tests/pages/test_i18n.py checks this list against the
+engine's dictionaries. Labels written in workflow definitions stay as the definition says.
+"""
+from __future__ import annotations
+
+
+def N_(text: str) -> str:  # noqa: N802 (the gettext convention for "mark only")
+    return text
+
+
+ENGINE_LABELS = (
+    # engine.org.ROLE_LABELS
+    N_("申报人"), N_("审核人"), N_("审计人员"), N_("管理员"),
+    # engine.org.LEVEL_LABELS
+    N_("市总工会"), N_("县（区）总工会"), N_("镇（街道）总工会"), N_("基层工会"),
+    # engine.org.UNIT_KIND_LABELS
+    N_("总工会"), N_("工会"), N_("联合工会"),
+    # engine.definitions.STATE_KIND_LABELS
+    N_("填报"), N_("审核"), N_("公示"), N_("办结"),
+    # engine.cases.EVENT_LABELS
+    N_("创建"), N_("修改表单"), N_("发表意见"), N_("上传附件"), N_("添加记录"), N_("作废记录"),
+    N_("导入表格"), N_("评审投票"), N_("收到异议"), N_("撤销荣誉"),
+    # engine.notices.OBJECTOR_KINDS and STATUS_LABELS
+    N_("个人"), N_("单位"),
+    N_("调查中"), N_("已答复待裁定"), N_("异议成立"), N_("异议不成立"), N_("逾期未答复"),
+)

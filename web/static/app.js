@@ -1,0 +1,23 @@
+// Small progressive enhancements; every page works without this file.
+(function () {
+  "use strict";
+  // The header's role switcher submits on change (its button stays for keyboards without JS).
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+  // "Select all" boxes for batch actions: <input type=checkbox data-select-all="name">.
+  document.querySelectorAll("input[data-select-all]").forEach(function (all) {
+    var boxes = function () {
+      return document.querySelectorAll('input[type=checkbox][name="' + all.dataset.selectAll + '"]');
+    };
+    all.addEventListener("change", function () {
+      boxes().forEach(function (box) { box.checked = all.checked; });
+    });
+  });
+  // Buttons with data-confirm ask before submitting (rejections, withdrawals).
+  document.querySelectorAll("[data-confirm]").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      if (!window.confirm(button.dataset.confirm)) { event.preventDefault(); }
+    });
+  });
+})();
