@@ -29,7 +29,7 @@ SECRET_KEY_FILE = "secret_key"
 # The first is the default.
 LANGUAGES = ("zh_CN", "en")
 # One module per area under web/views, each with its blueprint ``bp``.
-PAGE_MODULES: tuple[str, ...] = ()
+PAGE_MODULES = ("applicant", "cases", "inbox", "public", "auditor", "dashboard", "admin")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ NAVIGATION = (
     NavEntry("applicant.new_case", _l("新建申报"), ("applicant",)),
     NavEntry("applicant.my_cases", _l("我的申报"), ("applicant",)),
     NavEntry("inbox.inbox", _l("待办"), ("reviewer",)),
-    NavEntry("inbox.jury_duties", _l("评审投票"), ("reviewer", "applicant", "auditor", "admin")),
+    NavEntry("cases.jury_duties", _l("评审投票"), ("reviewer", "applicant", "auditor", "admin")),
     NavEntry("auditor.search", _l("审计查询"), ("auditor",)),
     NavEntry("dashboard.dashboard", _l("统计"), ("reviewer", "admin", "auditor")),
     NavEntry("admin.index", _l("管理"), ("admin",)),
