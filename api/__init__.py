@@ -36,6 +36,19 @@ class UnionflowApi(Api):
     def _register_pagination_header(self):
         """Not ours: lists page by keyset (api.pagination), not by flask-smorest's header."""
 
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """Flask knows the API's blueprints as ``api_<name>``, leaving the plain names (cases,
+        inbox, admin) to the pages' blueprints; the document keeps the plain name as the tag."""
+        for endpoint_docs in blp._docs.values():  # flask-smorest's per-view doc store
+            for method, operation in endpoint_docs.items():
+                if method != "parameters" and operation.get("tags") is None:
+                    operation["tags"] = [blp.name]
+        flask_name = f"api_{blp.name}"
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][flask_name] = self
+        self._app.register_blueprint(blp, name=flask_name, **options)
+        blp.register_views_in_doc(self, self._app, self.spec, name=flask_name, parameters=parameters)
+        self.spec.tag({"name": blp.name, "description": blp.description})
+
 
 class RowIdConverter(IntegerConverter):
     """``<int:…>`` in every URL: an id the database's integer columns can hold.

@@ -61,7 +61,7 @@ class NoticeSchema(ApiSchema):
     @pre_dump
     def _for_the_public(self, entry: dict, **kwargs) -> dict:
         how_to_object = {
-            "accepted": entry["accepts_objections"], "url": url_for("notices.lodge", case_id=entry["case_id"]),
+            "accepted": entry["accepts_objections"], "url": url_for("api_notices.lodge", case_id=entry["case_id"]),
             "objector_kinds": [{"value": value, "label": label} for value, label in OBJECTOR_KINDS.items()],
             "deadline": entry["notice_ends"], "instructions": HOW_TO_OBJECT,
         }

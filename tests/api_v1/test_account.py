@@ -133,6 +133,19 @@ def test_repeated_failed_logins_are_rate_limited(app, api, password):
     assert error_of(limited)["code"] == "too_many_requests"
 
 
+def test_failures_for_one_username_lock_it_whatever_the_address(app, api, password):
+    app.config["LOGIN_LOCKOUT_LIMIT"] = "2 per 15 minutes"
+    for address in ("10.0.0.1", "10.0.0.2"):
+        failed = api().post("session", json={"username": "applicant_A1a", "password": "bad"},
+                            environ_base={"REMOTE_ADDR": address})
+        assert failed.status_code == 401
+    locked = api().post("session", json={"username": "applicant_A1a", "password": password},
+                        environ_base={"REMOTE_ADDR": "10.0.0.3"})
+    assert locked.status_code == 429 and "锁定" in error_of(locked)["message"]
+    assert api().post("session", json={"username": "reviewer_A1", "password": password},
+                      environ_base={"REMOTE_ADDR": "10.0.0.3"}).status_code != 429
+
+
 @pytest.mark.parametrize("method, path, status, code", [
     ("GET", "/api/v1/no-such-thing", 404, "not_found"),
     ("GET", "/api/no-version", 404, "not_found"),
