@@ -121,3 +121,11 @@ def test_the_start_page_lists_every_loaded_kind_with_its_states(pages):
     for _path, definition in read_definition_files(SETTINGS.workflows_dir):
         assert definition.label in page
         assert all(state.label in page for state in definition.states)
+
+
+def test_pages_forbid_framing_and_foreign_scripts(pages):
+    response = pages().get("/login")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
