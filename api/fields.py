@@ -32,26 +32,3 @@ class MoneyString(fields.String):
         if value is None:
             return None
         return str(Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-# marshmallow's English messages, in the words the rest of unionflow uses. Set once on the
-# base classes, so every schema of the API (and webargs' parsing) speaks Chinese.
-CHINESE_MESSAGES = {
-    fields.Field: {"required": "此项为必填项", "null": "此项不能为空", "validator_failed": "此项的值不符合要求"},
-    fields.String: {"invalid": "应为文字"},
-    fields.Integer: {"invalid": "应为整数", "too_large": "数字过大"},
-    fields.Number: {"invalid": "应为数字", "too_large": "数字过大"},
-    fields.Decimal: {"special": "应为有限的数字"},
-    fields.Boolean: {"invalid": "应为 true 或 false"},
-    fields.DateTime: {"invalid": "应为 ISO 8601 格式的时间", "invalid_awareness": "时间须带时区"},
-    fields.Date: {"invalid": "应为 YYYY-MM-DD 格式的日期"},
-    fields.List: {"invalid": "应为列表"},
-    fields.Dict: {"invalid": "应为对象"},
-    fields.Nested: {"type": "应为对象"},
-    fields.Email: {"invalid": "电子邮箱格式不正确"},
-}
-
-
-def use_chinese_messages() -> None:
-    for field_class, messages in CHINESE_MESSAGES.items():
-        field_class.default_error_messages = {**field_class.default_error_messages, **messages}

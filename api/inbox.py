@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
-from api.schemas import ApiSchema, ErrorSchema, RowId
+from api.schemas import MAX_ROW_ID, ApiSchema, ErrorSchema, RowId
 from engine.forms import PlainText
 from engine.errors import ValidationFailed
 from engine.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, DUE_FILTERS, InboxFilter, inbox_counts, inbox_page
@@ -71,7 +71,7 @@ class InboxCountsSchema(ApiSchema):
     counts = fields.List(fields.Nested(InboxCountSchema))
 
 
-def _cursor_key(cursor: str | None) -> tuple[datetime | None, int] | None:
+def inbox_cursor_key(cursor: str | None) -> tuple[datetime | None, int] | None:
     """The (due_dt, case_id) a cursor holds; anything else is a 422 on ``cursor``."""
     key = decode_cursor(cursor, 2)
     if key is None:
@@ -82,12 +82,12 @@ def _cursor_key(cursor: str | None) -> tuple[datetime | None, int] | None:
     except (TypeError, ValueError):
         due_dt = False
     if due_dt is False or (due_dt is not None and due_dt.tzinfo is None) \
-            or isinstance(case_id, bool) or not isinstance(case_id, int):
+            or isinstance(case_id, bool) or not isinstance(case_id, int) or not 0 <= case_id <= MAX_ROW_ID:
         raise ValidationFailed({"cursor": [BAD_CURSOR]})
     return due_dt, case_id
 
 
-def _key_of(entry) -> list:
+def inbox_key_of(entry) -> list:
     return [entry.due_dt.isoformat() if entry.due_dt else None, entry.case_id]
 
 
@@ -99,9 +99,9 @@ def list_inbox(query):
     """我的待办：按到期时间排序（无期限的在后），游标分页；新到的案件不会使已取的页重复或遗漏。"""
     wanted = InboxFilter(role=query["role"], kind=query["kind"], round_id=query["round_id"], state=query["state"],
                          unit_id=query["unit_id"], due=query["due"], due_soon_working_days=query["due_soon_days"])
-    entries = inbox_page(request_session(), current_actor(), wanted, after=_cursor_key(query["cursor"]),
+    entries = inbox_page(request_session(), current_actor(), wanted, after=inbox_cursor_key(query["cursor"]),
                          limit=query["limit"] + 1)
-    return page(entries, query["limit"], _key_of)
+    return page(entries, query["limit"], inbox_key_of)
 
 
 @blp.route("/inbox/counts")

@@ -11,11 +11,9 @@ from decimal import Decimal
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
-from api.fields import use_chinese_messages
 from engine.definitions import STATE_KIND_LABELS, ASSIGNEE, TransitionSpec
 from engine.org import LEVEL_LABELS
 
-use_chinese_messages()
 
 # Every integer column is 32-bit; PostgreSQL refuses a larger number in a query.
 MAX_ROW_ID = 2**31 - 1

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from engine.config import Settings
+from engine.messages import use_chinese_messages
+
+use_chinese_messages()  # before any schema is built (see engine.messages)
 
 
 def bootstrap(settings: Settings) -> None:

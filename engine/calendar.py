@@ -50,8 +50,14 @@ class WorkingCalendar:
     entered_years: frozenset[int]
     # (start, count) -> result: chinesecalendar scans its whole table per day asked.
     _memo: dict[tuple[date, int], date] = field(default_factory=dict, compare=False, repr=False)
+    _days: dict[date, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def is_working_day(self, day: date) -> bool:
+        if day not in self._days:
+            self._days[day] = self._look_up(day)
+        return self._days[day]
+
+    def _look_up(self, day: date) -> bool:
         if day in self.overrides:
             return self.overrides[day]
         try:
@@ -60,6 +66,15 @@ class WorkingCalendar:
             if day.year in self.entered_years:
                 return day.weekday() < 5  # an entered year lists its holidays and make-up days
             raise CalendarNotCovered(day.year) from None
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days after ``start`` up to and including ``end``, counted as deadlines count
+        them (``add_working_days``): a stay of N working days met a deadline of N."""
+        days, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            days += self.is_working_day(day)
+        return days
 
     def add_working_days(self, start: date, count: int) -> date:
         """The ``count``-th working day after ``start`` (the start day itself does not count)."""

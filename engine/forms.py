@@ -175,6 +175,8 @@ def _field_for(spec: FieldSpec) -> fields.Field:
 
 
 class _FormSchema(Schema):
+    error_messages = {"unknown": "表单中没有此项"}
+
     class Meta:
         unknown = RAISE
 
@@ -211,7 +213,7 @@ def clean_fields(specs: tuple[FieldSpec, ...], data: object, *, partial: bool = 
     try:
         values = fields_schema(specs).load(data, partial=True)
     except ValidationError as err:
-        raise ValidationFailed(_chinese_unknown(err.normalized_messages())) from None
+        raise ValidationFailed(_flat_messages(err.normalized_messages())) from None
     if not partial:
         missing = missing_in(specs, dump_fields(specs, values))
         if missing:
@@ -225,12 +227,10 @@ def dump_fields(specs: tuple[FieldSpec, ...], values: dict) -> dict:
     return {name: value for name, value in dumped.items() if value not in (None, "", [])}
 
 
-def _chinese_unknown(messages: dict) -> dict[str, list[str]]:
+def _flat_messages(messages: dict) -> dict[str, list[str]]:
     out = {}
     for name, value in messages.items():
-        if value == ["Unknown field."]:
-            out[name] = ["表单中没有此项"]
-        elif isinstance(value, dict):  # list fields report per item
+        if isinstance(value, dict):  # list fields report per item
             out[name] = [m for item in value.values() for m in (item if isinstance(item, list) else [str(item)])]
         else:
             out[name] = list(value)

@@ -128,6 +128,7 @@ def test_anonymous_is_401(api):
     ("cursor=not-a-cursor", "cursor"),
     (f"cursor={encode_cursor(['yesterday', 1])}", "cursor"),
     (f"cursor={encode_cursor(['2026-03-09T02:00:00', 1])}", "cursor"),  # no offset
+    (f"cursor={encode_cursor([None, 2 ** 70])}", "cursor"),  # beyond the id column
     (f"cursor={encode_cursor([None, 'one'])}", "cursor"),
     (f"cursor={encode_cursor([None])}", "cursor"),
 ])
