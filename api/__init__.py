@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter, UnicodeConverter
 from api.auth import SECURITY, SECURITY_SCHEMES, authenticate_request
 from api.docs import ChineseResponses, docs_page
 from api.errors import register_error_handlers
-from api.limits import configure_limits
+from web.limits import configure_limits
 from api.schemas import MAX_ROW_ID, ErrorSchema
 
 API_PREFIX = "/api/v1"

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 from api.auth import current_actor, optional_actor, public
 from web.auth import session_csrf_token, sign_in, sign_out
 from api.fields import LocalDateTime
-from api.limits import sign_in_limits
+from web.limits import sign_in_limits
 from api.schemas import ApiSchema
 from engine.accounts import MAX_TOKEN_NAME_LENGTH, authenticate, create_api_token, list_api_tokens, revoke_api_token
 from engine.org import LEVEL_LABELS, ROLE_LABELS

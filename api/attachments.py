@@ -25,6 +25,7 @@ from engine.attachments import FileStore, attach_file, attachments_of, get_attac
 from engine.cases import get_case
 from engine.definitions import MAX_FILE_SIZE_MB
 from web import request_session, unit_of_work
+from web.errors import request_too_large_message
 
 MB = 1024 * 1024
 # The largest file a definition may allow, plus room for the multipart envelope and form fields.
@@ -46,7 +47,7 @@ class MultipartParser(FlaskParser):
         try:
             return MultiDictProxy(CombinedMultiDict([req.files, req.form]), schema)
         except RequestEntityTooLarge:
-            raise RequestEntityTooLarge(description=request_too_large_message()) from None
+            raise RequestEntityTooLarge(description=str(request_too_large_message())) from None
 
 
 class MultipartBlueprint(Blueprint):
@@ -65,12 +66,6 @@ class UploadedFile(Upload):
         if not value.filename:
             raise ValidationError("请选择要上传的文件")
         return value
-
-
-def request_too_large_message() -> str:
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    shown = f"{limit / MB:g} MB" if limit >= MB else f"{max(limit // 1024, 1)} KB"
-    return f"请求内容过大，单次上传不能超过 {shown}"
 
 
 def configure_request_size(app: Flask) -> None:

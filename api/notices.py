@@ -12,7 +12,7 @@ from marshmallow import fields, pre_dump
 
 from api.auth import current_actor, public
 from api.fields import LocalDateTime
-from api.limits import configured_limit, limiter
+from web.limits import configured_limit, limiter
 from api.schemas import ApiSchema, ErrorSchema
 from engine.notices import OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, lodge_objection, notice_of
 from web import request_session, unit_of_work

@@ -142,10 +142,34 @@ def test_the_home_page_sends_visitors_to_the_chinese_login_page(make_app, demo_u
 def test_demo_accounts_and_password_are_shown_only_in_demo_mode(make_app, demo_url):
     demo_html = make_app(demo_url, DEMO=True).test_client().get("/login").get_data(as_text=True)
     plain_html = make_app(demo_url).test_client().get("/login").get_data(as_text=True)
-    for username, display_name, _role, _unit in DEMO_USERS:
+    for username, display_name, _grants in DEMO_USERS:
         assert username in demo_html and display_name in demo_html
         assert username not in plain_html
     assert DEMO_PASSWORD in demo_html and DEMO_PASSWORD not in plain_html
+
+
+def test_the_demo_person_with_two_roles_is_listed_with_both(make_app, demo_url):
+    from web.demo import MULTI_ROLE_USER
+
+    html = make_app(demo_url, DEMO=True).test_client().get("/login").get_data(as_text=True)
+    row = html[html.index(f"<code>{MULTI_ROLE_USER}</code>"):].split("</tr>")[0]
+    assert "和平街道总工会 · 审核人" in row and "东城区总工会 · 审计人员" in row
+
+
+def test_every_juror_of_the_demo_jury_is_a_demo_account_who_can_sign_in(make_app, demo_url):
+    import re
+
+    from engine.juries import JuryMember
+
+    app = make_app(demo_url, DEMO=True)
+    with app.extensions["unionflow"].session_factory() as session:
+        jurors = set(session.scalars(select(User.username).join(JuryMember, JuryMember.user_id == User.id)))
+    assert jurors and jurors <= {username for username, *_rest in DEMO_USERS}
+    for username in sorted(jurors):
+        client = app.test_client()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True))[1]
+        response = client.post("/login", data={"csrf_token": token, "username": username, "password": DEMO_PASSWORD})
+        assert response.status_code == 302, username
 
 
 def test_demo_mode_generates_a_secret_key_once_and_keeps_it_in_instance(tmp_path, monkeypatch, demo_url):
@@ -319,7 +343,8 @@ def test_demo_setup_seeds_every_unit_user_and_case_through_the_engine(demo_url):
     grassroots = sum(len(units) for _k, _n, townships in COUNTIES for _t, _tn, units in townships)
     townships = sum(len(townships) for _k, _n, townships in COUNTIES)
     assert count(demo_url, OrgUnit) == 1 + len(COUNTIES) + townships + grassroots
-    assert count(demo_url, User) == count(demo_url, RoleAssignment) == len(DEMO_USERS)
+    assert count(demo_url, User) == len(DEMO_USERS)
+    assert count(demo_url, RoleAssignment) == sum(len(grants) for _u, _n, grants in DEMO_USERS)
 
 
 @pytest.mark.parametrize("kind", sorted(DEFINITIONS))

@@ -75,6 +75,7 @@ def _register_pages(app: Flask) -> None:
     from flask_babel import Babel
 
     from web import auth
+    from web.forms import limits_text
     from web.nav import navigation
     from web.views.start import home
 
@@ -90,7 +91,9 @@ def _register_pages(app: Flask) -> None:
     app.after_request(_security_headers)
     app.context_processor(auth.header_context)
     app.context_processor(lambda: {"navigation": navigation})
-    app.jinja_env.globals.update(STATE_KIND_LABELS=STATE_KIND_LABELS,
+    # Globals, not context: imported macros (macros.html) see them too.
+    app.jinja_env.globals.update(STATE_KIND_LABELS=STATE_KIND_LABELS, csrf_token=auth.csrf_token,
+                                 field_limits=limits_text,  # used by the fields macro (_fields.html)
                                  has_page=lambda endpoint: endpoint in app.view_functions)
 
 

@@ -29,13 +29,14 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from werkzeug.exceptions import BadRequest, Forbidden
+from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
 
-from api.limits import sign_in_limits
+from web.limits import sign_in_limits
 from engine.accounts import authenticate
 from engine.errors import NotFound
 from engine.org import LEVEL_LABELS, ROLE_LABELS, Actor, Grant, load_actor
 from web import request_session, unit_of_work
+from web.errors import request_too_large_message
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_USER_KEY = "user_id"
@@ -167,7 +168,10 @@ def check_csrf() -> None:
     if request.method in SAFE_METHODS or request.path.startswith("/api/"):
         return
     expected = cookie_session.get(SESSION_CSRF_KEY)
-    presented = request.form.get(CSRF_FIELD, "")
+    try:
+        presented = request.form.get(CSRF_FIELD, "")
+    except RequestEntityTooLarge:  # the body is refused unread: say what the limit is
+        raise RequestEntityTooLarge(description=str(request_too_large_message())) from None
     if not expected or not secrets.compare_digest(presented, expected):
         raise BadRequest(description=_("页面已过期或来源不明（CSRF 校验失败）。请返回上一页刷新后重新提交。"))
 
@@ -263,7 +267,6 @@ def header_context() -> dict:
         "grant_key": grant_key,
         "grant_label": grant_label,
         "current_role": grant.role if grant else None,
-        "csrf_token": csrf_token,
         "language": selected_language(),
         "LEVEL_LABELS": LEVEL_LABELS,
         "ROLE_LABELS": ROLE_LABELS,

@@ -60,38 +60,42 @@ COUNTIES = (
     )),
 )
 
-# username, display name, role, unit key
+# A township reviewer who is also the county's auditor.
+MULTI_ROLE_USER = "reviewer_heping_auditor_dongcheng"
+# username, display name, ((role, unit key), ...): one grant each, but for MULTI_ROLE_USER.
 DEMO_USERS = (
-    ("admin", "赵敏", "admin", "city"),
-    ("reviewer_city", "钱学明", "reviewer", "city"),
-    ("auditor_city", "孙丽", "auditor", "city"),
-    ("reviewer_dongcheng", "李伟", "reviewer", "dongcheng"),
-    ("applicant_dongcheng", "田野", "applicant", "dongcheng"),
-    ("auditor_dongcheng", "吴静", "auditor", "dongcheng"),
-    ("reviewer_xicheng", "周强", "reviewer", "xicheng"),
-    ("applicant_xicheng", "石磊", "applicant", "xicheng"),
-    ("reviewer_heping", "郑华", "reviewer", "heping"),
-    ("reviewer_anding", "王磊", "reviewer", "anding"),
-    ("reviewer_xinhua", "冯雪", "reviewer", "xinhua"),
-    ("reviewer_changan", "陈刚", "reviewer", "changan"),
-    ("reviewer_jixie", "严敏", "reviewer", "jixie"),
-    ("reviewer_weisheng", "华英", "reviewer", "weisheng"),
-    ("reviewer_shipin", "金浩", "reviewer", "shipin"),
-    ("reviewer_xiaoxue", "魏芳", "reviewer", "xiaoxue"),
-    ("reviewer_lianhe", "陶然", "reviewer", "lianhe"),
-    ("reviewer_wuliu", "姜宁", "reviewer", "wuliu"),
-    ("reviewer_shangchang", "戚云", "reviewer", "shangchang"),
-    ("reviewer_fangzhi", "谢军", "reviewer", "fangzhi"),
-    ("reviewer_weishengyuan", "邹燕", "reviewer", "weishengyuan"),
-    ("applicant_jixie", "褚红", "applicant", "jixie"),
-    ("applicant_weisheng", "卫东", "applicant", "weisheng"),
-    ("applicant_shipin", "蒋涛", "applicant", "shipin"),
-    ("applicant_xiaoxue", "沈梅", "applicant", "xiaoxue"),
-    ("applicant_lianhe", "韩冰", "applicant", "lianhe"),
-    ("applicant_wuliu", "杨帆", "applicant", "wuliu"),
-    ("applicant_shangchang", "朱琳", "applicant", "shangchang"),
-    ("applicant_fangzhi", "秦勇", "applicant", "fangzhi"),
-    ("applicant_weishengyuan", "许丹", "applicant", "weishengyuan"),
+    ("admin", "赵敏", (("admin", "city"),)),
+    ("reviewer_city", "钱学明", (("reviewer", "city"),)),
+    ("auditor_city", "孙丽", (("auditor", "city"),)),
+    ("reviewer_dongcheng", "李伟", (("reviewer", "dongcheng"),)),
+    ("applicant_dongcheng", "田野", (("applicant", "dongcheng"),)),
+    ("auditor_dongcheng", "吴静", (("auditor", "dongcheng"),)),
+    ("reviewer_xicheng", "周强", (("reviewer", "xicheng"),)),
+    ("applicant_xicheng", "石磊", (("applicant", "xicheng"),)),
+    ("reviewer_heping", "郑华", (("reviewer", "heping"),)),
+    ("reviewer_anding", "王磊", (("reviewer", "anding"),)),
+    ("reviewer_xinhua", "冯雪", (("reviewer", "xinhua"),)),
+    ("reviewer_changan", "陈刚", (("reviewer", "changan"),)),
+    ("reviewer_jixie", "严敏", (("reviewer", "jixie"),)),
+    ("reviewer_weisheng", "华英", (("reviewer", "weisheng"),)),
+    ("reviewer_shipin", "金浩", (("reviewer", "shipin"),)),
+    ("reviewer_xiaoxue", "魏芳", (("reviewer", "xiaoxue"),)),
+    ("reviewer_lianhe", "陶然", (("reviewer", "lianhe"),)),
+    ("reviewer_wuliu", "姜宁", (("reviewer", "wuliu"),)),
+    ("reviewer_shangchang", "戚云", (("reviewer", "shangchang"),)),
+    ("reviewer_fangzhi", "谢军", (("reviewer", "fangzhi"),)),
+    ("reviewer_weishengyuan", "邹燕", (("reviewer", "weishengyuan"),)),
+    ("applicant_jixie", "褚红", (("applicant", "jixie"),)),
+    ("applicant_weisheng", "卫东", (("applicant", "weisheng"),)),
+    ("applicant_shipin", "蒋涛", (("applicant", "shipin"),)),
+    ("applicant_xiaoxue", "沈梅", (("applicant", "xiaoxue"),)),
+    ("applicant_lianhe", "韩冰", (("applicant", "lianhe"),)),
+    ("applicant_wuliu", "杨帆", (("applicant", "wuliu"),)),
+    ("applicant_shangchang", "朱琳", (("applicant", "shangchang"),)),
+    ("applicant_fangzhi", "秦勇", (("applicant", "fangzhi"),)),
+    ("applicant_weishengyuan", "许丹", (("applicant", "weishengyuan"),)),
+    # One person, two hats: the header's switcher changes which of them the pages act in.
+    (MULTI_ROLE_USER, "蔡明", (("reviewer", "heping"), ("auditor", "dongcheng"))),
 )
 
 @dataclass(frozen=True)
@@ -113,9 +117,10 @@ def seed_demo_org(session: Session) -> tuple[int, int]:
     # One published password, so one hash: argon2 is slow on purpose, and salting
     # each copy of a password printed on the home page would protect nothing.
     password_hash = PasswordHasher().hash(DEMO_PASSWORD)
-    for username, display_name, role, unit_key in DEMO_USERS:
+    for username, display_name, grants in DEMO_USERS:
         user = create_user(session, username=username, display_name=display_name, password_hash=password_hash)
-        assign_role(session, user, role, units[unit_key])
+        for role, unit_key in grants:
+            assign_role(session, user, role, units[unit_key])
     session.flush()
     return len(units), len(DEMO_USERS)
 
@@ -196,7 +201,9 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
     accounts = [
         DemoAccount(
             user.username, user.display_name,
-            tuple((ROLE_LABELS[a.role], a.org_unit.name) for a in user.assignments),
+            # In the order of the header's switcher (engine.org.load_actor's).
+            tuple((ROLE_LABELS[a.role], a.org_unit.name)
+                  for a in sorted(user.assignments, key=lambda a: (a.role, a.org_unit_id))),
         )
         for user in users
     ]

@@ -6,7 +6,7 @@ signed-out visitor who reaches a page that needs signing in is sent to the login
 """
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
@@ -23,6 +23,14 @@ GENERIC_MESSAGES = {
     500: _l("服务器内部错误，请稍后再试；如果问题持续，请联系管理员"),
     503: _l("服务暂时不可用"),
 }
+
+
+def request_too_large_message() -> str:
+    """What a 413 for the whole request says: the app-wide limit, in MB or KB."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    mb = 1024 * 1024
+    shown = f"{limit / mb:g} MB" if limit >= mb else f"{max(limit // 1024, 1)} KB"
+    return _l("请求内容过大，单次上传不能超过 %(limit)s", limit=shown)
 
 
 def error_page(status: int, message: str | None = None):

@@ -1,18 +1,21 @@
 """Web page test fixtures: the app on the test's connection (see tests/api_v1/conftest.py)
 and browser-like clients signed in as one world user.
 
-``pages("reviewer_A1")`` is a test client signed in through the real login form;
-``pages()`` is anonymous. ``client.csrf`` is the session's CSRF token for form posts, and
+``pages("reviewer_A1")`` is a test client signed in as that user (its session cookie set as
+the login form sets it: the form itself is tested in test_auth.py, and argon2 on every
+test would cost minutes); ``pages()`` is anonymous. The user's password is PASSWORD. ``client.csrf`` is the session's CSRF token for form posts, and
 ``client.submit(url, data)`` posts a form with it.
 """
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from flask.testing import FlaskClient
 
 from engine.accounts import hash_password
+from web.auth import SESSION_CSRF_KEY, SESSION_USER_KEY
 from tests.api_v1.conftest import app  # noqa: F401 (the same app fixture)
 
 PASSWORD = "correct horse 2026"
@@ -49,11 +52,13 @@ def pages(app, session, world):  # noqa: F811
         client = app.test_client()
         if username is None:
             return client
-        world.users[username].password_hash = PASSWORD_HASH
+        user = world.users[username]
+        user.password_hash = PASSWORD_HASH
         session.flush()
-        response = client.submit("/login", {"username": username, "password": PASSWORD})
-        assert response.status_code == 302, response.get_data(as_text=True)[:500]
-        client.get("/")  # picks up the signed-in session's CSRF token
+        client.csrf = secrets.token_urlsafe(32)
+        with client.session_transaction() as cookie:
+            cookie.update({SESSION_USER_KEY: user.id, SESSION_CSRF_KEY: client.csrf})
+            cookie.permanent = True
         return client
 
     return client_for

@@ -129,3 +129,10 @@ def test_pages_forbid_framing_and_foreign_scripts(pages):
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_body_over_the_limit_is_refused_with_the_limit_named(app, pages):
+    client = pages("applicant_A1a")
+    app.config["MAX_CONTENT_LENGTH"] = 2048
+    response = client.submit("/logout", {"filler": "x" * 4096})
+    assert response.status_code == 413 and "单次上传不能超过 2 KB" in text_of(response)

@@ -1,4 +1,394 @@
-"""Placeholder until the applicant pages land (issue 5)."""
-from flask import Blueprint
+"""Applicant pages: start a case from its definition's form, fill in and resubmit a draft,
+upload files, and follow one's own cases.
+
+Each POST is one unit of work (``committing``): creating a case and submitting it, or saving
+a draft, uploading its new files and resubmitting it, either all happen or nothing is
+written and the form comes back with the engine's messages next to the fields.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage
+
+from api.attachments import file_store, read_upload
+from api.case_views import case_view
+from engine.attachments import FileTooLarge, UnsupportedFileType, attach_file, attachments_of
+from engine.cases import Case, get_case, my_cases
+from engine.db import utcnow
+from engine.definitions import (
+    RETURN_POINT,
+    Definition,
+    TransitionSpec,
+    definition_by_hash,
+    list_kinds,
+)
+from engine.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
+from engine.forms import masked_personal_data
+from engine.inbox import InboxItem
+from engine.operations import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
+from engine.org import Actor, OrgUnit, unit_chain
+from engine.permissions import sees_personal_data
+from engine.rounds import Round, visible_rounds
+from web import committing, request_session
+from web.auth import current_actor, role_required
+from web.forms import chosen_files, display_values, file_lists, read_form
+from workflows.honours import REVOCATION_KIND
 
 bp = Blueprint("applicant", __name__)
+# The form macro (templates/_fields.html) shows each field's limits; every page area uses it.
+
+PAGE_SIZE = 20
+# Kinds started from another case, never from a blank form (a revocation from its nomination).
+STARTED_FROM_A_CASE = frozenset({REVOCATION_KIND})
+
+
+# --- Starting a case ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Startable:
+    definition: Definition
+    rounds: list[Round]  # the open rounds a case of a kind with rounds may go into
+
+
+@bp.route("/cases/new")
+@role_required("applicant")
+def new_case():
+    session, actor = request_session(), current_actor()
+    return render_template("applicant/new_case.html", kinds=_startable_kinds(session, actor), local_time=_local,
+                           unit_name=actor.grants[0].unit_name)
+
+
+@bp.route("/cases/new/<kind>", methods=["GET", "POST"])
+@role_required("applicant")
+def start_case(kind: str):
+    session, actor = request_session(), current_actor()
+    startable = _startable(session, actor, kind)
+    definition = startable.definition
+    if request.method == "GET":
+        return _start_page(startable, values={"round_id": request.args.get("round", "")})
+    values = read_form(definition.fields, request.form)
+    uploads = chosen_files(definition.fields, request.files)
+    submit = request.form.get("intent") == "submit"
+    try:
+        with committing() as session:
+            case = create_draft(session, actor, kind, form=values, round_id=_round_id(request.form.get("round_id")))
+            _upload(session, actor, case, uploads)
+            if submit:
+                _send_on(session, actor, case, expected_version=case.version)
+    except ValidationFailed as err:
+        return _start_page(startable, values=request.form, errors=err.fields, problem=err.message,
+                           uploads_lost=bool(uploads), status=_status_of(err))
+    except ConditionFailed as err:
+        return _start_page(startable, values=request.form, problem=err.message, reasons=err.reasons,
+                           uploads_lost=bool(uploads), status=422)
+    if submit:
+        flash(_("已提交：%(title)s", title=case.title), "success")
+        return redirect(_case_url(case.id))
+    flash(_("草稿已保存，可以继续填写或上传附件"), "success")
+    return redirect(url_for("applicant.edit_case", case_id=case.id))
+
+
+def _start_page(startable: Startable, *, values, errors=None, problem=None, reasons=(), uploads_lost=False,
+                status=200):
+    definition = startable.definition
+    return render_template(
+        "applicant/case_form.html", definition=definition, case=None, rounds=startable.rounds,
+        values=values, errors=errors or {}, problem=problem, reasons=reasons, uploads_lost=uploads_lost,
+        files=None, notes={}, returned=None, forward=_forward_transition(definition, definition.initial_state.id),
+        action=url_for("applicant.start_case", kind=definition.kind), comment_required=False,
+        max_comment=MAX_COMMENT_LENGTH,
+    ), status
+
+
+def _startable_kinds(session: Session, actor: Actor) -> list[Startable]:
+    grant = actor.grants[0]
+    unit = session.get(OrgUnit, grant.unit_id)
+    levels = set(unit_chain(session, unit))
+    kinds = []
+    for definition in list_kinds(session):
+        if definition.kind in STARTED_FROM_A_CASE or definition.origin_level != grant.unit_level:
+            continue
+        # create_draft refuses a kind whose chain needs a level this unit has no superior at.
+        if not definition.levels_used() <= levels:
+            continue
+        kinds.append(Startable(definition, _open_rounds(session, actor, definition, unit)))
+    return kinds
+
+
+def _startable(session: Session, actor: Actor, kind: str) -> Startable:
+    for startable in _startable_kinds(session, actor):
+        if startable.definition.kind == kind:
+            return startable
+    raise NotFound(_("没有这种业务，或您当前的身份不能发起它"))
+
+
+def _open_rounds(session: Session, actor: Actor, definition: Definition, unit: OrgUnit) -> list[Round]:
+    """The rounds open now that a case started at ``unit`` may go into (see rounds.round_open_for)."""
+    if not definition.uses_rounds:
+        return []
+    now = utcnow()
+    rounds = []
+    for round_ in visible_rounds(session, actor, definition.kind):
+        opener = session.get(OrgUnit, round_.unit_id)
+        if unit.path.startswith(opener.path) and round_.opens_dt <= now < round_.closes_dt:
+            rounds.append(round_)
+    return rounds
+
+
+def _round_id(raw: str | None) -> int | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 10:
+        raise ValidationFailed({"round_id": [_("请选择评选批次")]})
+    return int(text)
+
+
+# --- Editing a draft or a returned case -----------------------------------------------------------
+
+@bp.route("/cases/<int:case_id>/edit", methods=["GET", "POST"])
+@role_required("applicant")
+def edit_case(case_id: int):
+    session, actor = request_session(), current_actor()
+    case = get_case(session, actor, case_id)
+    definition = definition_by_hash(session, case.definition_hash)
+    if not _editable(definition, case):
+        flash(_("案件处于「%(state)s」，不能再修改", state=definition.state(case.state).label), "warning")
+        return redirect(_case_url(case.id))
+    if request.method == "GET":
+        return _edit_page(session, actor, case, definition)
+    return _save(session, actor, case, definition, submit=request.form.get("intent") == "submit")
+
+
+@bp.route("/cases/<int:case_id>/attachments", methods=["POST"])
+@role_required("applicant")
+def upload(case_id: int):
+    """Upload into a draft's file field(s): the edit form's 上传 button posts here (its other
+    changes are saved with it); a bare ``field``, ``version`` and files work as well."""
+    session, actor = request_session(), current_actor()
+    case = get_case(session, actor, case_id)
+    definition = definition_by_hash(session, case.definition_hash)
+    if not _editable(definition, case):
+        flash(_("案件处于「%(state)s」，不能再上传附件", state=definition.state(case.state).label), "warning")
+        return redirect(_case_url(case.id))
+    field = request.form.get("field", "")
+    if not any(spec.name == field and spec.type == "file" for spec in definition.fields):
+        flash(_("请选择要上传到哪一项附件"), "error")
+        return redirect(url_for("applicant.edit_case", case_id=case.id))
+    if not chosen_files(definition.fields, request.files):
+        return _edit_page(session, actor, case, definition, submitted=request.form,
+                          errors={field: [_("请选择要上传的文件")]}, status=422)
+    return _save(session, actor, case, definition, submit=False, anchor=f"f-{field}")
+
+
+def _save(session: Session, actor: Actor, case: Case, definition: Definition, *, submit: bool, anchor: str = ""):
+    values = _kept_personal_data(actor, case, definition, read_form(definition.fields, request.form))
+    uploads = chosen_files(definition.fields, request.files)
+    comment = request.form.get("comment")
+    try:
+        version = int(request.form.get("version", ""))
+    except ValueError:
+        abort(400, description=_("表单缺少案件版本号，请刷新页面后重新填写"))
+    try:
+        with committing() as session:
+            update_draft(session, actor, case, values, expected_version=version)
+            _upload(session, actor, case, uploads)
+            if submit:
+                _send_on(session, actor, case, expected_version=case.version, comment=comment)
+    except ValidationFailed as err:
+        return _edit_page(session, actor, case, definition, submitted=request.form, errors=err.fields,
+                          problem=err.message, uploads_lost=bool(uploads), status=_status_of(err))
+    except ConditionFailed as err:
+        return _edit_page(session, actor, case, definition, submitted=request.form, problem=err.message,
+                          reasons=err.reasons, uploads_lost=bool(uploads), status=422)
+    except Conflict as err:
+        # Shown again with what they typed; saving once more applies it to the current version.
+        return _edit_page(session, actor, case, definition, submitted=request.form,
+                          problem=err.message + _("。您填写的内容仍在下面，请核对后重新保存。"),
+                          uploads_lost=bool(uploads), status=409)
+    if submit:
+        flash(_("已提交：%(title)s", title=case.title), "success")
+        return redirect(_case_url(case.id))
+    if uploads:
+        flash(_("已保存，上传了 %(n)s 个文件", n=sum(len(files) for files in uploads.values())), "success")
+    else:
+        flash(_("草稿已保存"), "success")
+    target = url_for("applicant.edit_case", case_id=case.id)
+    return redirect(f"{target}#{anchor}" if anchor else target)
+
+
+def _edit_page(session: Session, actor: Actor, case: Case, definition: Definition, *, submitted=None,
+               errors=None, problem=None, reasons=(), uploads_lost=False, status=200):
+    view = case_view(session, actor, case)
+    full = sees_personal_data(actor, case)
+    stored = case.form_data if full else masked_personal_data(definition.fields, case.form_data)
+    notes = {}
+    if not full:
+        # The applicant reads ID numbers back masked: the input stays empty and keeps the stored value.
+        for spec in definition.fields:
+            if spec.is_personal and case.form_data.get(spec.name):
+                stored = {name: value for name, value in stored.items() if name != spec.name}
+                notes[spec.name] = _("已填写：%(masked)s；留空则保持不变", masked=view["form"][spec.name])
+    values = submitted if submitted is not None else display_values(definition.fields, stored)
+    files = file_lists(definition.fields, case.form_data, attachments_of(session, actor, case), submitted)
+    forward = _forward_transition(definition, case.state)
+    return render_template(
+        "applicant/case_form.html", definition=definition, case=case, view=view, rounds=[],
+        values=values, errors=errors or {}, problem=problem, reasons=reasons, uploads_lost=uploads_lost,
+        files=files, notes=notes, returned=_returned(view, case), forward=forward,
+        action=url_for("applicant.edit_case", case_id=case.id),
+        comment_required=bool(forward and forward.comment_required), max_comment=MAX_COMMENT_LENGTH,
+    ), status
+
+
+def _editable(definition: Definition, case: Case) -> bool:
+    return definition.state(case.state).kind == "draft"
+
+
+def _kept_personal_data(actor: Actor, case: Case, definition: Definition, values: dict) -> dict:
+    """A masked field left empty keeps its stored value (the applicant never saw it in full)."""
+    if sees_personal_data(actor, case):
+        return values
+    return {name: value for name, value in values.items()
+            if not (value is None and definition.field(name).is_personal and case.form_data.get(name))}
+
+
+@dataclass(frozen=True)
+class Returned:
+    reason: str | None
+    by: str
+    at: datetime
+    state_label: str
+
+
+def _returned(view: dict, case: Case) -> Returned | None:
+    """Why a returned case is back with the applicant: the transition that sent it back."""
+    if view["state_kind"] != "draft" or case.return_state is None:
+        return None
+    arrival = next((entry for entry in reversed(view["timeline"])
+                    if entry["to_state"] == case.state and entry["from_state"] != case.state), None)
+    if arrival is None:
+        return None
+    who = "".join(part for part in (arrival["unit_name"], arrival["actor_role_label"]) if part)
+    if arrival["actor_name"]:
+        who = f"{who} {arrival['actor_name']}".strip()
+    return Returned(arrival["comment"], who, _local(arrival["at"]), arrival["from_state_label"] or "")
+
+
+# --- Engine calls shared by the forms -------------------------------------------------------------
+
+def _forward_transition(definition: Definition, state_id: str) -> TransitionSpec | None:
+    """The transition by which the applicant sends a draft on for review (submit, resubmit...):
+    from this draft state, fired by an applicant, to a review state rather than a final one."""
+    for spec in definition.transitions:
+        if state_id not in spec.sources or spec.timer:
+            continue
+        if not any(getattr(party, "role", None) == "applicant" for party in definition.parties_for(spec, state_id)):
+            continue
+        if spec.dest == RETURN_POINT or definition.state(spec.dest).kind in ("review", "notice"):
+            return spec
+    return None
+
+
+def _send_on(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None = None) -> None:
+    definition = definition_by_hash(session, case.definition_hash)
+    forward = _forward_transition(definition, case.state)
+    if forward is None:
+        raise ValidationFailed({"_form": [_("此案件在当前环节不能提交")]})
+    perform_action(session, actor, case, forward.trigger, expected_version=expected_version, comment=comment)
+
+
+def _upload(session: Session, actor: Actor, case: Case, uploads: dict[str, list[FileStorage]]) -> None:
+    store = file_store()
+    for field_name, files in uploads.items():
+        for upload in files:
+            filename, content_type, data = read_upload(upload)
+            attach_file(session, actor, case, field_name, filename=filename, content_type=content_type,
+                        data=data, store=store, expected_version=case.version)
+
+
+def _status_of(err: ValidationFailed) -> int:
+    if isinstance(err, FileTooLarge):
+        return 413
+    if isinstance(err, UnsupportedFileType):
+        return 415
+    return 422
+
+
+# --- My cases -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CaseRow:
+    case: Case
+    kind_label: str
+    state_label: str
+    state_kind: str
+    updated: str
+    due: str | None
+    overdue: bool
+    editable: bool
+    returned: bool
+
+
+@bp.route("/my/cases", endpoint="my_cases")
+@role_required("applicant")
+def my_cases_page():
+    session, actor = request_session(), current_actor()
+    kinds = {definition.kind: definition for definition in list_kinds(session)}
+    kind = request.args.get("kind") or None
+    state = request.args.get("state") or None
+    if kind is not None and kind not in kinds:
+        kind = None
+    before = request.args.get("before", "")
+    before_id = int(before) if before.isdigit() and len(before) <= 10 else None
+    cases = my_cases(session, actor, kind=kind, state=state, before_id=before_id, limit=PAGE_SIZE + 1)
+    more = len(cases) > PAGE_SIZE
+    cases = cases[:PAGE_SIZE]
+    rows = _rows(session, cases)
+    states = {}
+    for definition in ([kinds[kind]] if kind else kinds.values()):
+        for spec in definition.states:
+            states.setdefault(spec.id, spec.label)
+    next_url = None
+    if more:
+        next_url = url_for("applicant.my_cases", kind=kind, state=state, before=cases[-1].id)
+    return render_template("applicant/my_cases.html", rows=rows, kinds=kinds, states=states, kind=kind,
+                           state=state, next_url=next_url, first_page=before_id is None,
+                           first_url=url_for("applicant.my_cases", kind=kind, state=state))
+
+
+
+def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
+    due = dict(session.execute(select(InboxItem.case_id, InboxItem.due_dt)
+                               .where(InboxItem.case_id.in_([case.id for case in cases]))).all()) if cases else {}
+    now = utcnow()
+    rows = []
+    for case in cases:
+        definition = definition_by_hash(session, case.definition_hash)
+        state = definition.state(case.state)
+        due_dt = due.get(case.id) if state.kind in ("review", "notice") else None
+        rows.append(CaseRow(
+            case, definition.label, state.label, state.kind, _local(case.updated_dt),
+            _local(due_dt) if due_dt else None, bool(due_dt and due_dt < now), state.kind == "draft",
+            state.kind == "draft" and case.return_state is not None,
+        ))
+    return rows
+
+
+# --- Helpers --------------------------------------------------------------------------------------
+
+def _case_url(case_id: int) -> str:
+    if "cases.case" in current_app.view_functions:
+        return url_for("cases.case", case_id=case_id)
+    return url_for("applicant.my_cases")
+
+
+def _local(moment: datetime) -> str:
+    timezone = current_app.extensions["unionflow"].settings.timezone
+    return moment.astimezone(timezone).strftime("%Y-%m-%d %H:%M")

@@ -1,4 +1,407 @@
-"""Placeholder until the cases pages land (issue 5)."""
-from flask import Blueprint
+"""The case page and what is done from it: actions, records, comments, downloads, jury votes.
+
+Thin views over the engine, as the JSON API is (api/cases.py, api/case_views.py,
+api/records.py, api/attachments.py, api/juries.py): the page shows the case as the acting
+grant may read it (``case_view``: personal data masked, internal comments hidden, juror
+names hidden) and offers exactly the actions the engine would accept from it now.
+A refused form answers 422 with the page and the messages next to the fields, after the
+rollback: nothing was written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage
+
+from api.attachments import file_store, read_upload
+from api.case_views import case_view
+from api.records import shown as shown_records
+from engine import rules
+from engine.attachments import attach_file, attachments_of, get_attachment
+from engine.cases import Case, get_case, sees_internal_comments
+from engine.db import utcnow
+from engine.definitions import Definition, FieldSpec, RecordSpec, TransitionSpec, definition_by_hash
+from engine.errors import ConditionFailed, Conflict, NotFound, PermissionDenied, UnionflowError, ValidationFailed
+from engine.juries import CHOICES, cast_vote, jury_duties, jury_for, jury_of_case
+from engine.machines import AvailableAction, compiled
+from engine.notices import case_objections
+from engine.operations import MAX_COMMENT_LENGTH, comment_on_case, perform_action
+from engine.org import Actor, Grant
+from engine.permissions import can_view_case, first_grant, participant_grant
+from engine.records import add_record, records_of
+from engine.rounds import QuotaStatus, Round, quota_status
+from web import committing, request_session
+from web.auth import current_actor, current_role, login_required, session_actor
+from web.forms import chosen_files, read_form
 
 bp = Blueprint("cases", __name__)
+
+# The engine's vote choices (engine.juries.CHOICES), as the ballot shows them.
+VOTE_LABELS = {"approve": _l("同意"), "reject": _l("不同意"), "abstain": _l("弃权")}
+if VOTE_LABELS.keys() != CHOICES.keys():
+    raise RuntimeError("a vote choice of engine.juries has no label on the ballot")
+# Rule and action names of engine.rounds: a transition citing one of them draws on a quota.
+QUOTA_NAMES = ("quota_available", "consume_quota")
+
+
+# --- What the page shows ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActionForm:
+    """One button of the page: the action the engine allows, the fields it asks for, and
+    (forwarding within a quota) the places left to the unit it forwards for."""
+
+    trigger: str
+    label: str
+    comment_required: bool
+    inputs: tuple[FieldSpec, ...]
+    quota: QuotaStatus | None
+    quota_unit: str | None
+
+    @property
+    def danger(self) -> bool:
+        """Definitions ask a reason for the decisions that go against the applicant (return, reject)."""
+        return self.comment_required
+
+
+@dataclass(frozen=True)
+class BlockedAction:
+    """An action the actor's grant would fire, refused now by a rule, with the rule's words."""
+
+    label: str
+    reasons: list[str]
+    quota: QuotaStatus | None
+    quota_unit: str | None
+
+
+@dataclass(frozen=True)
+class RecordForm:
+    spec: RecordSpec
+    fields: tuple[FieldSpec, ...]
+
+    @property
+    def has_files(self) -> bool:
+        return any(field.type == "file" for field in self.fields)
+
+
+@dataclass
+class Problems:
+    """A refused form of the page: which one, its messages by field, and what was typed."""
+
+    form: str  # "action:<trigger>", "record:<type>", "comment"
+    message: str | None = None
+    fields: dict[str, list[str]] | None = None
+    values: Any = None
+
+    def errors_for(self, form: str) -> dict[str, list[str]]:
+        return (self.fields or {}) if self.form == form else {}
+
+    def values_for(self, form: str):
+        return self.values if self.form == form and self.values is not None else {}
+
+
+def local_time(moment: datetime | None) -> str:
+    """A stored UTC moment as local wall time (Asia/Shanghai by default)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(current_app.extensions["unionflow"].settings.timezone).strftime("%Y-%m-%d %H:%M")
+
+
+def render_case(session: Session, actor: Actor, case: Case, problems: Problems | None = None, status: int = 200):
+    definition = definition_by_hash(session, case.definition_hash)
+    now = utcnow()
+    view = case_view(session, actor, case)
+    actions = [_action_form(session, definition, case, action) for action in view["available_actions"]]
+    attachments = attachments_of(session, actor, case)
+    problems = problems or Problems("")
+    page = render_template(
+        "cases/case.html", case=case, view=view, definition=definition, state=definition.state(case.state),
+        form_rows=_form_rows(definition, view["form"]), outcome_rows=_outcome_rows(definition, view["outcome"]),
+        attachments=attachments, attachments_by_id={a.id: a for a in attachments},
+        records=_record_groups(session, actor, case, definition),
+        record_forms=_record_forms(actor, case, definition),
+        actions=actions, blocked=_blocked_actions(session, actor, case, definition, now, view["available_actions"]),
+        objections=_objections(session, actor, case, definition),
+        jury=_jury(session, actor, case),
+        may_comment=participant_grant(actor, case) is not None,
+        may_edit=_may_edit(actor, case, definition),
+        internal_shown=sees_internal_comments(actor, case),
+        overdue=view["due_at"] is not None and view["due_at"] < now and not definition.state(case.state).is_final,
+        problems=problems, action_others=_messages_elsewhere(definition, problems, actions),
+        local_time=local_time, max_comment=MAX_COMMENT_LENGTH,
+        choice_label=choice_label,
+    )
+    return page, status
+
+
+def _messages_elsewhere(definition: Definition, problems: Problems, actions: list[ActionForm]) -> list[str]:
+    """A refused action's messages that have no input of their own on the page (a submit
+    refused for the form's missing fields; an action no longer offered), with their labels."""
+    if not problems.form.startswith("action:"):
+        return []
+    trigger = problems.form.partition(":")[2]
+    shown = next(({"comment", *(spec.name for spec in action.inputs)} for action in actions
+                  if action.trigger == trigger), set())
+    labels = {spec.name: spec.label for spec in definition.fields} | {"comment": _("办理意见")}
+    return [f"{labels.get(name, name)}：{'；'.join(messages)}"
+            for name, messages in (problems.fields or {}).items() if name not in shown]
+
+
+def choice_label(spec: FieldSpec, value) -> str:
+    return dict(spec.choices).get(value, value) if spec.type == "choice" else value
+
+
+def _form_rows(definition: Definition, form: dict) -> list[tuple[FieldSpec, Any]]:
+    return [(spec, form.get(spec.name)) for spec in definition.fields]
+
+
+def _outcome_rows(definition: Definition, outcome: dict) -> list[tuple[FieldSpec, Any]]:
+    """What the transitions' inputs decided (decision number, amount...), by their labels."""
+    specs = {spec.name: spec for transition in definition.transitions for spec in transition.inputs}
+    return [(specs[name], value) for name, value in outcome.items() if name in specs and value not in (None, "")]
+
+
+def _transition_spec(definition: Definition, case: Case, trigger: str) -> TransitionSpec:
+    return compiled(definition).candidates(trigger, case.state)[0].spec
+
+
+def _draws_on_quota(spec: TransitionSpec) -> bool:
+    return any(name in QUOTA_NAMES for name in (*spec.conditions, *spec.actions))
+
+
+def _quota_for(session: Session, definition: Definition, case: Case, spec: TransitionSpec,
+               grant: Grant | None) -> QuotaStatus | None:
+    """The places left to the unit the actor forwards for (None: not a forward within a quota)."""
+    if grant is None or case.round_id is None or not _draws_on_quota(spec):
+        return None
+    category = case.form_data.get(definition.round_category_field)
+    return quota_status(session, session.get(Round, case.round_id), grant.unit_id, category)
+
+
+def _action_form(session: Session, definition: Definition, case: Case, action: AvailableAction) -> ActionForm:
+    spec = _transition_spec(definition, case, action.trigger)
+    return ActionForm(action.trigger, action.label, action.comment_required, tuple(action.inputs),
+                      _quota_for(session, definition, case, spec, action.grant), action.grant.unit_name)
+
+
+def _blocked_actions(session: Session, actor: Actor, case: Case, definition: Definition, now: datetime,
+                     available: list[AvailableAction]) -> list[BlockedAction]:
+    """Actions the actor's grant may fire in this state but a rule refuses now (a quota used up,
+    the jury's count), with the reasons the engine would answer if they tried."""
+    workflow = compiled(definition)
+    offered = {action.trigger for action in available}
+    blocked = []
+    for trigger in workflow.triggers_from(case.state):
+        if trigger in offered:
+            continue
+        transition = workflow.candidates(trigger, case.state)[0]
+        grant = first_grant(actor, case, transition.parties)
+        if grant is None or not transition.spec.conditions:
+            continue
+        context = rules.RuleContext(session, actor, case, now, grant)
+        reasons = []
+        for name in transition.spec.conditions:
+            try:
+                reason = rules.check(name, context)
+            except UnionflowError as err:
+                reason = err.message
+            if reason:
+                reasons.append(reason)
+        if reasons:
+            blocked.append(BlockedAction(transition.spec.label, reasons,
+                                         _quota_for(session, definition, case, transition.spec, grant),
+                                         grant.unit_name))
+    return blocked
+
+
+def _record_groups(session: Session, actor: Actor, case: Case, definition: Definition) -> list[dict]:
+    """The case's records by type, values masked as the actor may read them."""
+    rows = shown_records(session, actor, case, records_of(session, case))
+    return [{"spec": spec, "rows": [row for row in rows if row["type"] == spec.type]} for spec in definition.records
+            if any(row["type"] == spec.type for row in rows)]
+
+
+def _record_forms(actor: Actor, case: Case, definition: Definition) -> list[RecordForm]:
+    """The records the actor may add in this state."""
+    forms = []
+    for spec in definition.records:
+        if case.state in spec.states and first_grant(actor, case, spec.by) is not None:
+            forms.append(RecordForm(spec, spec.fields))
+    return forms
+
+
+def _objections(session: Session, actor: Actor, case: Case, definition: Definition) -> list[dict] | None:
+    """Objections against a kind with a public notice, for the case's reviewers and auditors."""
+    if not any(state.on_objection for state in definition.states):
+        return None
+    try:
+        return case_objections(session, actor, case.id)
+    except PermissionDenied:
+        return None
+
+
+def _jury(session: Session, actor: Actor, case: Case):
+    """The jury's progress for the case's reviewers and auditors (never who voted how)."""
+    if jury_for(session, case) is None or not sees_internal_comments(actor, case):
+        return None
+    return jury_of_case(session, actor, case.id)
+
+
+def _may_edit(actor: Actor, case: Case, definition: Definition) -> bool:
+    state = definition.state(case.state)
+    if state.kind != "draft" or state.waits_for is None:
+        return False
+    return first_grant(actor, case, (state.waits_for,)) is not None
+
+
+# --- The case page ----------------------------------------------------------------------------------
+
+@bp.route("/cases/<int:case_id>")
+@login_required
+def case(case_id: int):
+    session, actor = request_session(), current_actor()
+    return render_case(session, actor, get_case(session, actor, case_id))
+
+
+@bp.route("/cases/<int:case_id>/actions/<trigger>", methods=["POST"])
+@login_required
+def act(case_id: int, trigger: str):
+    """Fire one transition with the version the page showed, the comment and the inputs."""
+    actor = current_actor()
+    form_name = f"action:{trigger}"
+    version = request.form.get("version", type=int) or 0
+    try:
+        with committing() as session:
+            case = get_case(session, actor, case_id)
+            definition = definition_by_hash(session, case.definition_hash)
+            candidates = compiled(definition).candidates(trigger, case.state)
+            specs = candidates[0].spec.inputs if candidates else ()
+            inputs = read_form(specs, request.form, prefix=_prefix(form_name)) if specs else None
+            event = perform_action(session, actor, case, trigger, expected_version=version,
+                                   comment=request.form.get("comment"), inputs=inputs)
+    except Conflict as err:
+        flash(err.message, "error")
+        return redirect(url_for(".case", case_id=case_id))
+    except ValidationFailed as err:
+        return _refused(case_id, Problems(form_name, err.message, err.fields, request.form))
+    except ConditionFailed as err:
+        return _refused(case_id, Problems(form_name, err.message, {}, request.form))
+    flash(_("已办理：%(action)s", action=event.details.get("label", trigger)), "success")
+    if current_role() == "reviewer" and "inbox.inbox" in current_app.view_functions:
+        return redirect(url_for("inbox.inbox"))
+    return redirect(url_for(".case", case_id=case_id))
+
+
+@bp.route("/cases/<int:case_id>/records/<record_type>", methods=["POST"], endpoint="add_record")
+@login_required
+def add_case_record(case_id: int, record_type: str):
+    """Add a record; files picked in its file fields are uploaded first, in the same unit of work."""
+    actor = current_actor()
+    form_name = f"record:{record_type}"
+    prefix = _prefix(form_name)
+    try:
+        with committing() as session:
+            case = get_case(session, actor, case_id)
+            definition = definition_by_hash(session, case.definition_hash)
+            try:
+                spec = definition.record(record_type)
+            except KeyError:
+                raise NotFound(_("此业务没有这类记录")) from None
+            values = read_form([field for field in spec.fields if field.type != "file"], request.form, prefix=prefix)
+            for name, uploads in chosen_files(spec.fields, request.files, prefix=prefix).items():
+                values[name] = [_upload(session, actor, case, f"{record_type}.{name}", upload).id
+                                for upload in uploads]
+            record = add_record(session, actor, case, record_type, values)
+    except ValidationFailed as err:
+        return _refused(case_id, Problems(form_name, err.message, _by_record_field(record_type, err.fields),
+                                          request.form))
+    flash(_("已登记：%(record)s", record=spec.label), "success")
+    return redirect(url_for(".case", case_id=case_id, _anchor=f"record-{record.id}"))
+
+
+def _upload(session: Session, actor: Actor, case: Case, field: str, upload: FileStorage):
+    filename, content_type, data = read_upload(upload)
+    return attach_file(session, actor, case, field, filename=filename, content_type=content_type, data=data,
+                       store=file_store(), expected_version=case.version)
+
+
+def _by_record_field(record_type: str, fields: dict[str, list[str]]) -> dict[str, list[str]]:
+    """An upload's messages name the field "type.name" (or "filename"); the form shows them by name."""
+    return {name.removeprefix(f"{record_type}."): messages for name, messages in fields.items()}
+
+
+@bp.route("/cases/<int:case_id>/comments", methods=["POST"])
+@login_required
+def comment(case_id: int):
+    actor = current_actor()
+    try:
+        with committing() as session:
+            comment_on_case(session, actor, get_case(session, actor, case_id), request.form.get("comment", ""))
+    except ValidationFailed as err:
+        return _refused(case_id, Problems("comment", err.message, err.fields, request.form))
+    flash(_("意见已发表"), "success")
+    return redirect(url_for(".case", case_id=case_id, _anchor="timeline"))
+
+
+@bp.route("/cases/<int:case_id>/attachments/<int:attachment_id>")
+@login_required
+def download(case_id: int, attachment_id: int):
+    """A file of a case, for those who may see the case (as the API's download)."""
+    attachment = get_attachment(request_session(), current_actor(), attachment_id, case_id=case_id)
+    response = send_file(file_store().path_for(attachment.sha256), mimetype=attachment.content_type,
+                         as_attachment=True, download_name=attachment.filename, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _prefix(form_name: str) -> str:
+    return form_name.replace(":", "-") + "-"
+
+
+def _refused(case_id: int, problems: Problems):
+    """The page again with the refused form's messages (the block rolled back: nothing written)."""
+    session, actor = request_session(), current_actor()
+    return render_case(session, actor, get_case(session, actor, case_id), problems, 422)
+
+
+# --- Jury votes ---------------------------------------------------------------------------------------
+
+@bp.route("/jury", endpoint="jury_duties")
+@login_required
+def jury_duties_page():
+    return _duties_page()
+
+
+def _duties_page(errors: dict[int, list[str]] | None = None, status: int = 200):
+    """Jurors vote as themselves, whatever grant the header shows: all their grants count."""
+    session, person = request_session(), session_actor()
+    duties = [{
+        "duty": duty, "kind_label": definition_by_hash(session, duty.case.definition_hash).label,
+        "state": definition_by_hash(session, duty.case.definition_hash).state(duty.case.state),
+        "viewable": can_view_case(person, duty.case),
+    } for duty in jury_duties(session, person)]
+    return render_template("cases/jury.html", duties=duties, choices=VOTE_LABELS, errors=errors or {}), status
+
+
+@bp.route("/cases/<int:case_id>/vote", methods=["POST"])
+@login_required
+def vote(case_id: int):
+    person = session_actor()
+    try:
+        with committing() as session:
+            case = session.get(Case, case_id)
+            if case is None:
+                raise NotFound("案件不存在或您无权查看")
+            cast_vote(session, person, case, request.form.get("choice", ""))
+    except ValidationFailed as err:
+        return _duties_page({case_id: [m for messages in err.fields.values() for m in messages]}, 422)
+    flash(_("已投票：%(title)s", title=case.title), "success")
+    return redirect(url_for(".jury_duties"))

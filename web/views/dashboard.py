@@ -1,4 +1,122 @@
-"""Placeholder until the dashboard pages land (issue 5)."""
-from flask import Blueprint
+"""The dashboard (统计): figures for the subtree of the unit one acts at, as charts and tables.
+
+Reviewers, admins and auditors see open cases per stage and unit, cases waiting and overdue
+per unit, and the median working days per review stage (engine.statistics), filtered by
+kind and by the dates the cases were created.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from engine.definitions import list_kinds
+from engine.errors import ValidationFailed
+from engine.statistics import (
+    KindDurations,
+    StageCounts,
+    StatisticsFilter,
+    UnitRef,
+    UnitWaiting,
+    check_filter,
+    open_cases_by_stage,
+    stage_durations,
+    statistics_scope,
+    waiting_by_unit,
+)
+from web import request_session
+from web.auth import current_actor, role_required
+from web.charts import bar_chart, format_number, stacked_bar_chart
 
 bp = Blueprint("dashboard", __name__)
+
+DATE_FIELDS = ("created_from", "created_to")
+
+
+@bp.route("/dashboard")
+@role_required("reviewer", "admin", "auditor")
+def dashboard():
+    session, actor = request_session(), current_actor()
+    page = {"scope": statistics_scope(session, actor), "kinds": list_kinds(session), "values": request.args,
+            "unit_name": unit_name, "format_number": format_number}
+    try:
+        wanted = _filter_from(session, request.args)
+    except ValidationFailed as err:
+        return render_template("dashboard/dashboard.html", errors=err.fields, **page), 422
+    stages = open_cases_by_stage(session, actor, wanted)
+    waiting = waiting_by_unit(session, actor, wanted)
+    durations = stage_durations(session, actor, wanted)
+    return render_template(
+        "dashboard/dashboard.html", errors={}, waiting=waiting, waiting_chart=_waiting_chart(waiting),
+        sections=_sections(page["kinds"], stages, durations), **page,
+    )
+
+
+def _filter_from(session, args) -> StatisticsFilter:
+    """The query arguments as a filter; bad dates and an unknown kind are reported by field."""
+    errors, dates = {}, {}
+    for name in DATE_FIELDS:
+        text = args.get(name, "").strip()
+        try:
+            dates[name] = date.fromisoformat(text) if text else None
+        except ValueError:
+            errors[name] = [_("请按 年-月-日 填写日期，例如 2026-05-01")]
+            dates[name] = None
+    wanted = StatisticsFilter(kind=args.get("kind", "").strip() or None, **dates)
+    try:
+        check_filter(session, wanted)
+    except ValidationFailed as err:
+        errors = {**err.fields, **errors}
+    if errors:
+        raise ValidationFailed(errors)
+    return wanted
+
+
+def unit_name(unit: UnitRef) -> str:
+    return _("%(name)s（本级）", name=unit.name) if unit.is_scope else unit.name
+
+
+def _sections(kinds, stages: list[StageCounts], durations: list[KindDurations]) -> list[dict]:
+    """One section per kind with figures, in the order of the kinds."""
+    stages_of = {counts.kind: counts for counts in stages}
+    durations_of = {figures.kind: figures for figures in durations}
+    sections = []
+    for definition in kinds:
+        counts, times = stages_of.get(definition.kind), durations_of.get(definition.kind)
+        if counts is None and times is None:
+            continue
+        sections.append({
+            "kind": definition.kind, "label": definition.label, "stages": counts, "durations": times,
+            "stages_chart": _stages_chart(counts) if counts else None,
+            "durations_chart": _durations_chart(times) if times else None,
+        })
+    return sections
+
+
+def _stages_chart(counts: StageCounts) -> Markup:
+    return stacked_bar_chart(
+        f"stages-{counts.kind}", _("%(kind)s：在办案件（按环节与单位）", kind=counts.kind_label),
+        _("各单位在办案件数，按所处环节分段"),
+        [state.label for state in counts.states],
+        [(unit_name(unit), [counts.count(unit.id, state.id) for state in counts.states]) for unit in counts.units],
+        empty_text=_("暂无在办案件"), total_label=_("合计"),
+    )
+
+
+def _waiting_chart(waiting: list[UnitWaiting]) -> Markup:
+    return bar_chart(
+        "overdue", _("逾期未办（按办理单位）"), _("各单位已超过办理期限的待审核案件数"),
+        [(unit_name(row.unit), row.overdue) for row in waiting], empty_text=_("暂无数据"),
+    )
+
+
+def _durations_chart(times: KindDurations) -> Markup:
+    measured = [stage for stage in times.stages if stage.median_days is not None]
+    return bar_chart(
+        f"durations-{times.kind}", _("%(kind)s：各环节办理用时中位数（工作日）", kind=times.kind_label),
+        _("各环节办理用时的中位数，单位为工作日"),
+        [(stage.state.label, stage.median_days) for stage in measured],
+        empty_text=_("暂无已办结的环节"),
+    )

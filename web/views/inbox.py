@@ -1,4 +1,315 @@
-"""Placeholder until the inbox pages land (issue 5)."""
-from flask import Blueprint
+"""The reviewer's inbox: cases waiting at their unit and level, filtered and paged by due date,
+with a batch action on the chosen rows.
+
+The list is ``engine.inbox.inbox_page`` (one query for the rows) plus a bounded number of
+queries per page, never one per row: the rows' versions and definition versions in one
+query, and the engine's available actions for one case per (definition version, state) on
+the page, which is what the batch select offers. Each chosen case is then acted on alone
+by ``perform_batch_action``, so a stale or refused case fails by itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import UnprocessableEntity
+
+from api.inbox import inbox_cursor_key, inbox_key_of
+from api.pagination import encode_cursor
+from api.schemas import MAX_ROW_ID
+from engine.calendar import LOCAL_TZ, WorkingCalendar, due_after, working_calendar
+from engine.cases import Case
+from engine.db import utcnow
+from engine.definitions import Definition, StateSpec, definition_by_hash, list_kinds
+from engine.errors import CalendarNotCovered, ConditionFailed, UnionflowError, ValidationFailed
+from engine.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, InboxEntry, InboxFilter, InboxItem, inbox_counts, inbox_page
+from engine.machines import AvailableAction, available_actions
+from engine.operations import BatchOutcome, perform_batch_action
+from engine.org import Actor
+from engine.rounds import Round, visible_rounds
+from web import committing, request_session
+from web.auth import current_actor, role_required
 
 bp = Blueprint("inbox", __name__)
+
+PAGE_SIZE = 50
+ROLE = "reviewer"
+# The query arg ``due`` → the engine's due filter.
+DUE_CHOICES = {"soon": "due_soon", "overdue": "overdue"}
+# Beyond this the row just says "overdue": counting is a walk over calendar days.
+MAX_COUNTED_OVERDUE_DAYS = 3660
+
+
+# --- Reading the filters --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """What the filter form offers the reviewer (and what the query args are checked against)."""
+
+    kinds: list[Definition]
+    rounds: list[Round]
+    units: list[tuple[int, str]]
+
+    def states(self, kind: str | None) -> list[tuple[Definition, list[StateSpec]]]:
+        """Per kind, the states that wait for a reviewer (only the chosen kind's, if one is chosen)."""
+        return [(definition, [state for state in definition.states
+                              if state.waits_for is not None and state.waits_for.role == ROLE])
+                for definition in self.kinds if kind is None or definition.kind == kind]
+
+
+def _choices(session: Session, actor: Actor, kind: str | None) -> FilterChoices:
+    units = sorted({(grant.unit_id, grant.unit_name) for grant in actor.grants_for(ROLE)})
+    kinds = list_kinds(session)
+    known_kind = kind if any(definition.kind == kind for definition in kinds) else None
+    return FilterChoices(kinds, visible_rounds(session, actor, known_kind), units)
+
+
+def _read_filters(args, choices: FilterChoices) -> tuple[InboxFilter, dict[str, list[str]]]:
+    """The query args as an engine filter, and the messages for those that are not valid."""
+    errors: dict[str, list[str]] = {}
+    kind = args.get("kind") or None
+    if kind is not None and not any(definition.kind == kind for definition in choices.kinds):
+        errors["kind"] = [_("没有这种业务类型")]
+        kind = None
+    state = args.get("state") or None
+    if state is not None and not any(spec.id == state for _definition, states in choices.states(kind)
+                                     for spec in states):
+        errors["state"] = [_("所选业务没有这个审核环节")]
+        state = None
+    round_id = _positive_int(args.get("round"))
+    if args.get("round") and round_id not in {round_.id for round_ in choices.rounds}:
+        errors["round"] = [_("评选批次不存在或不在您的范围内")]
+        round_id = None
+    unit_id = _positive_int(args.get("unit"))
+    if args.get("unit") and unit_id is None:
+        errors["unit"] = [_("单位无效")]
+    due = args.get("due") or "any"
+    if due != "any" and due not in DUE_CHOICES:
+        errors["due"] = [_("到期筛选只能是“即将到期”或“已逾期”")]
+        due = "any"
+    wanted = InboxFilter(role=ROLE, kind=kind, round_id=round_id, state=state, unit_id=unit_id,
+                         due=DUE_CHOICES.get(due, "any"))
+    return wanted, errors
+
+
+def _positive_int(value: str | None) -> int | None:
+    if not value or not value.isdigit() or len(value) > 12:
+        return None
+    return int(value) or None
+
+
+def _after(cursor: str | None) -> tuple[datetime | None, int] | None:
+    """The sort key a "下一页" link carries; ValidationFailed on ``after`` if it is not one we made."""
+    try:
+        key = inbox_cursor_key(cursor)
+    except (ValidationFailed, UnprocessableEntity):
+        key = False
+    # A case id beyond what the column holds would fail in the database, not here.
+    if key is False or (key is not None and not 0 <= key[1] <= MAX_ROW_ID):
+        raise ValidationFailed({"after": [_("分页参数无效，请从第一页重新查看")]})
+    return key
+
+
+# --- The rows -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One waiting case as the inbox shows it."""
+
+    entry: InboxEntry
+    version: int
+    state: StateSpec
+    received_day: date
+    due_day: date | None  # the last day of the deadline, local time
+    due_soon: bool
+    overdue_days: int | None  # working days late, when the calendar knows
+
+    @property
+    def case_id(self) -> int:
+        return self.entry.case_id
+
+
+@dataclass(frozen=True)
+class BatchChoice:
+    """One trigger offered for the batch: its labels (they differ by stage) and whether it needs a comment."""
+
+    trigger: str
+    labels: tuple[str, ...]
+    comment_required: bool
+
+
+def _rows(session: Session, entries: list[InboxEntry], now: datetime) -> tuple[list[InboxRow], dict[int, str]]:
+    """The page's rows with their versions, in one query; and each row's definition version."""
+    pinned = {case_id: (version, definition_hash) for case_id, version, definition_hash in session.execute(
+        select(Case.id, Case.version, Case.definition_hash).where(Case.id.in_([e.case_id for e in entries])))}
+    calendar = working_calendar(session)
+    soon_until = due_after(session, now, DEFAULT_DUE_SOON_WORKING_DAYS)
+    rows, hashes = [], {}
+    for entry in entries:
+        version, definition_hash = pinned[entry.case_id]
+        hashes[entry.case_id] = definition_hash
+        due = entry.due_dt
+        rows.append(InboxRow(
+            entry=entry, version=version, state=definition_by_hash(session, definition_hash).state(entry.state),
+            received_day=entry.entered_dt.astimezone(LOCAL_TZ).date(),
+            # A deadline ends at midnight after its last day: that last day is what people read.
+            due_day=(due.astimezone(LOCAL_TZ) - timedelta(microseconds=1)).date() if due else None,
+            due_soon=bool(due and not entry.overdue and soon_until and due < soon_until),
+            overdue_days=_working_days_late(calendar, due, now) if entry.overdue else None,
+        ))
+    return rows, hashes
+
+
+def _working_days_late(calendar: WorkingCalendar, due: datetime, now: datetime) -> int | None:
+    """Working days from the day the deadline passed to today, both counted."""
+    first, today = due.astimezone(LOCAL_TZ).date(), now.astimezone(LOCAL_TZ).date()
+    span = (today - first).days + 1
+    if span > MAX_COUNTED_OVERDUE_DAYS:
+        return None
+    try:
+        return calendar.working_days_between(first - timedelta(days=1), today)
+    except CalendarNotCovered:
+        return None
+
+
+def _batch_choices(session: Session, actor: Actor, rows: list[InboxRow], hashes: dict[int, str],
+                   now: datetime) -> list[BatchChoice]:
+    """The triggers the engine offers on every (definition version, state) of the page, asked of
+    one case of each: the cases of one group wait at the same unit and stage, so they are offered
+    the same actions (rules may still refuse one case; the batch then reports it). Actions
+    whose transition asks for input fields are done case by case on the case page."""
+    sample: dict[tuple[str, str], int] = {}
+    for row in rows:
+        sample.setdefault((hashes[row.case_id], row.entry.state), row.case_id)
+    if not sample:
+        return []
+    cases = session.scalars(select(Case).where(Case.id.in_(sample.values()))).all()
+    offered: list[dict[str, AvailableAction]] = [
+        {action.trigger: action for action in available_actions(session, actor, case, now) if not action.inputs}
+        for case in cases]
+    common = [trigger for trigger in offered[0] if all(trigger in group for group in offered[1:])]
+    return [BatchChoice(trigger, tuple(dict.fromkeys(group[trigger].label for group in offered)),
+                        any(group[trigger].comment_required for group in offered))
+            for trigger in common]
+
+
+# --- The inbox page -------------------------------------------------------------------------------
+
+@bp.route("/inbox")
+@role_required(ROLE)
+def inbox():
+    session, actor, now = request_session(), current_actor(), utcnow()
+    args = request.args
+    choices = _choices(session, actor, args.get("kind") or None)
+    wanted, errors = _read_filters(args, choices)
+    entries: list[InboxEntry] = []
+    if not errors:
+        try:
+            entries = inbox_page(session, actor, wanted, after=_after(args.get("after") or None),
+                                 limit=PAGE_SIZE + 1, now=now)
+        except ValidationFailed as err:  # a unit that is not the reviewer's, a bad page link
+            errors = {"unit" if name == "unit_id" else name: messages for name, messages in err.fields.items()}
+    more = len(entries) > PAGE_SIZE
+    entries = entries[:PAGE_SIZE]
+    rows, hashes = _rows(session, entries, now) if entries else ([], {})
+    filters = {name: args[name] for name in ("kind", "round", "state", "unit", "due") if args.get(name)}
+    counts = inbox_counts(session, actor, ROLE, now=now)
+    # The stages of the chosen kind, else of the kinds that have cases waiting.
+    waiting_kinds = {count.kind for count in counts}
+    state_groups = [(definition, states) for definition, states in choices.states(wanted.kind)
+                    if states and (wanted.kind or definition.kind in waiting_kinds)]
+    page = render_template(
+        "inbox/inbox.html", rows=rows, choices=choices, filters=filters, errors=errors, counts=counts,
+        state_groups=state_groups,
+        batch_choices=_batch_choices(session, actor, rows, hashes, now),
+        next_url=url_for("inbox.inbox", **filters, after=encode_cursor(inbox_key_of(entries[-1]))) if more else None,
+        first_url=url_for("inbox.inbox", **filters) if args.get("after") else None,
+    )
+    return page, 422 if errors else 200
+
+
+# --- Batch action ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchResultRow:
+    case_id: int
+    title: str | None
+    ok: bool
+    state_label: str | None = None
+    reason: str | None = None
+
+
+@bp.route("/inbox/batch", methods=["POST"])
+@role_required(ROLE)
+def batch():
+    """Act on the chosen cases one by one, each at the version the inbox showed."""
+    form = request.form
+    back = _inbox_url(form.get("back"))
+    raw_ids = form.getlist("case_id")
+    case_ids = [_positive_int(value) for value in raw_ids]
+    trigger = (form.get("trigger") or "").strip()
+    if not raw_ids:
+        flash(_("请先勾选要办理的案件"), "error")
+        return redirect(back)
+    if None in case_ids:
+        flash(_("所选案件无效，请刷新待办后重试"), "error")
+        return redirect(back)
+    if not trigger:
+        flash(_("请选择要执行的操作"), "error")
+        return redirect(back)
+    # A missing version cannot match the case's: the engine reports that case as changed meanwhile.
+    refs = [(case_id, _positive_int(form.get(f"version_{case_id}")) or 0) for case_id in case_ids]
+    session, actor = request_session(), current_actor()
+    try:
+        with committing():
+            outcomes = perform_batch_action(session, actor, refs, trigger, comment=form.get("comment"))
+            results = _results(session, actor, outcomes)
+    except ValidationFailed as err:  # the list itself: too many, a case twice
+        flash("；".join(message for messages in err.fields.values() for message in messages) or err.message, "error")
+        return redirect(back)
+    done = sum(result.ok for result in results)
+    return render_template("inbox/batch_result.html", results=results, done=done,
+                           failed=len(results) - done, back=back)
+
+
+def _results(session: Session, actor: Actor, outcomes: list[BatchOutcome]) -> list[BatchResultRow]:
+    """One line per case; titles of refused cases come from the reviewer's own inbox rows only,
+    so a case they may not see stays unnamed."""
+    unit_ids = [grant.unit_id for grant in actor.grants_for(ROLE)]
+    titles = dict(session.execute(
+        select(InboxItem.case_id, InboxItem.title).where(
+            InboxItem.case_id.in_([outcome.case_id for outcome in outcomes if not outcome.ok]),
+            InboxItem.role == ROLE, InboxItem.unit_id.in_(unit_ids)))
+        .all()) if any(not outcome.ok for outcome in outcomes) else {}
+    results = []
+    for outcome in outcomes:
+        if outcome.ok:
+            case = outcome.case
+            state = definition_by_hash(session, case.definition_hash).state(case.state)
+            results.append(BatchResultRow(case.id, case.title, True, state_label=state.label))
+        else:
+            results.append(BatchResultRow(outcome.case_id, titles.get(outcome.case_id), False,
+                                          reason=reason_of(outcome.error)))
+    return results
+
+
+def reason_of(err: UnionflowError) -> str:
+    """An engine refusal as one Chinese sentence: the message, with a rule's reasons or the
+    field messages when there are any."""
+    if isinstance(err, ConditionFailed) and err.reasons:
+        return f"{err.message}：{'；'.join(err.reasons)}"
+    if isinstance(err, ValidationFailed):
+        messages = [message for messages in err.fields.values() for message in messages]
+        return "；".join(messages) if messages else err.message
+    return err.message
+
+
+def _inbox_url(back: str | None) -> str:
+    """Where "返回待办" leads: the inbox page (with its filters) the form was on, nothing else."""
+    if back and (back == "/inbox" or back.startswith("/inbox?")) and "\\" not in back:
+        return back
+    return url_for("inbox.inbox")

@@ -1,4 +1,109 @@
-"""Placeholder until the public pages land (issue 5)."""
-from flask import Blueprint
+"""Public notice pages (公示), open to anyone without signing in, and the objection form (异议).
+
+Only what engine.notices lets the public see is shown: a definition's public fields, masked
+where sensitive, the unit and the notice period. Objections go through the engine's own
+schema and operation; the form is CSRF-protected (anonymous visitors have a session token)
+and rate-limited per address like the API's.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, current_app, redirect, render_template, request, session as cookie_session, url_for
+from flask_babel import gettext as _
+
+from web.limits import configured_limit, limiter
+from engine.definitions import list_kinds
+from engine.errors import NotFound, ValidationFailed
+from engine.notices import OBJECTOR_KINDS, ObjectionSchema, cases_on_notice, lodge_objection, notice_of
+from web import committing, request_session
 
 bp = Blueprint("public", __name__)
+
+OBJECTION_FIELDS = tuple(ObjectionSchema().fields)
+RECEIPT_KEY = "objection_receipt"
+
+
+def local_timezone():
+    return current_app.extensions["unionflow"].settings.timezone
+
+
+@bp.app_template_filter("notice_day")
+def notice_day(value: datetime | None, *, last: bool = False) -> str:
+    """A notice's start (or, with ``last``, its last day: the deadline is the midnight after it) as a local date."""
+    if value is None:
+        return ""
+    if last:
+        value -= timedelta(microseconds=1)
+    return value.astimezone(local_timezone()).date().isoformat()
+
+
+def _notice_kinds():
+    """The kinds that have a public notice in their procedure (the list's filter)."""
+    return [definition for definition in list_kinds(request_session())
+            if any(state.kind == "notice" for state in definition.states)]
+
+
+@bp.route("/notices")
+def notices():
+    kind = request.args.get("kind") or None
+    errors: dict = {}
+    try:
+        entries = cases_on_notice(request_session(), kind)
+    except ValidationFailed as err:
+        entries, errors = [], err.fields
+    page = render_template("public/notices.html", entries=entries, kinds=_notice_kinds(), kind=kind or "",
+                           errors=errors)
+    return page, 422 if errors else 200
+
+
+@bp.route("/notices/<int:case_id>")
+def notice(case_id: int):
+    try:
+        entry = notice_of(request_session(), case_id)
+    except NotFound:
+        return _notice_gone(case_id)
+    return _notice_page(entry, values={"objector_kind": "person"}, errors={})
+
+
+@bp.route("/notices/<int:case_id>/objections", methods=["POST"], endpoint="object")
+@limiter.limit(configured_limit("OBJECTION_RATE_LIMIT"), error_message="提交异议过于频繁，请一小时后再试")
+def lodge(case_id: int):
+    # Only the schema's fields; a blank one counts as not given, so its "required" message shows.
+    data = {name: request.form[name] for name in OBJECTION_FIELDS if request.form.get(name, "").strip()}
+    try:
+        with committing() as session:
+            objection = lodge_objection(session, case_id, data)
+    except ValidationFailed as err:  # rolled back: nothing was written
+        try:
+            entry = notice_of(request_session(), case_id)
+        except NotFound:
+            return _notice_gone(case_id)
+        return _notice_page(entry, values=request.form, errors=err.fields, status=422)
+    except NotFound:
+        return _notice_gone(case_id)
+    cookie_session[RECEIPT_KEY] = {"case_id": case_id, "reference": objection.id,
+                                   "received": objection.lodged_dt.isoformat()}
+    return redirect(url_for("public.received", case_id=case_id))
+
+
+@bp.route("/notices/<int:case_id>/objections/received")
+def received(case_id: int):
+    """The confirmation after lodging (POST/redirect/GET): the reference, kept in this browser's session."""
+    receipt = cookie_session.get(RECEIPT_KEY)
+    if not receipt or receipt.get("case_id") != case_id:
+        return redirect(url_for("public.notices"))
+    received_dt = datetime.fromisoformat(receipt["received"]).astimezone(local_timezone())
+    return render_template("public/received.html", case_id=case_id, reference=receipt["reference"],
+                           received=received_dt.strftime("%Y-%m-%d %H:%M"))
+
+
+def _notice_page(entry: dict, *, values, errors: dict, status: int = 200):
+    page = render_template("public/notice.html", entry=entry, values=values, errors=errors,
+                           objector_kinds=OBJECTOR_KINDS)
+    return page, status
+
+
+def _notice_gone(case_id: int):
+    message = _("该公示不存在或公示期已结束，不再受理异议。")
+    return render_template("public/gone.html", case_id=case_id, message=message), 404

@@ -1,0 +1,215 @@
+"""The pages in a real browser: the paths people take through them, end to end.
+
+Each scenario starts its own cases (nominees named after the test), so the scenarios
+share the served database without depending on each other. Labels and button texts are
+the definitions' own (workflows/honours.yaml) or the pages' Chinese texts.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import id_number
+
+ROUND_TITLE = "浏览器测试评选"
+# workflows/honours.yaml: the forwarding buttons of each level, and the jury's tally.
+TOWNSHIP_APPROVE = "审核通过，报县（区）总工会"
+COUNTY_APPROVE = "审核通过，报市总工会"
+CITY_APPROVE = "初审通过，提交评审委员会"
+PASS_JURY = "计票：评审通过，进入公示"
+RETURN = "退回修改"
+RESUBMIT = "修改后重新提交"
+
+
+def labelled(page, label: str):
+    """The input of a generated form field by its label (a required one ends in （必填）)."""
+    return page.get_by_label(re.compile(rf"^{re.escape(label)}(（必填）)?$"))
+
+
+def case_id_of(page) -> int:
+    found = re.search(r"/cases/(\d+)", page.url)
+    assert found, page.url
+    return int(found.group(1))
+
+
+def follow(page, target) -> None:
+    """Click a link or a submit button and wait for the page it leads to."""
+    with page.expect_navigation():
+        target.click()
+
+
+def open_from_inbox(page, title: str) -> None:
+    page.goto("/inbox")
+    follow(page, page.get_by_role("link", name=title, exact=True))
+
+
+def act(page, button: str, comment: str | None = None) -> None:
+    """Press one of the case page's action buttons (its own form), with a comment if given."""
+    form = page.locator("form.action-form").filter(has=page.get_by_role("button", name=button, exact=True))
+    if comment is not None:
+        form.get_by_label(re.compile("^办理意见")).fill(comment)
+    follow(page, form.get_by_role("button", name=button, exact=True))
+
+
+def assert_flash(page, text: str) -> None:
+    assert page.locator(".flash.success").filter(has_text=text).count() == 1, page.content()[:3000]
+
+
+def test_honours_nomination_through_three_levels_to_notice_and_audit_trail(browse, live_db):
+    """An applicant submits, three levels forward, the jury passes it: the notice shows it
+    masked and the auditor finds its trail."""
+    nominee, id_no = "浏览器甲", id_number(1)
+
+    # The applicant, on a phone, starts a nomination into the open round and submits it.
+    applicant = browse.signed_in("applicant_A1a", "phone")
+    applicant.goto("/cases/new")
+    browse.shot(applicant, "new-case")
+    follow(applicant, applicant.get_by_role("link", name=ROUND_TITLE))
+    labelled(applicant, "推荐荣誉").select_option(label="五一劳动奖章")
+    labelled(applicant, "姓名（集体名称）").fill(nominee)
+    labelled(applicant, "性别").select_option(label="男")
+    labelled(applicant, "身份证号码").fill(id_no)
+    labelled(applicant, "工作单位").fill("A1a公司")
+    labelled(applicant, "岗位（工种）").fill("数控车工")
+    labelled(applicant, "单位所有制").select_option(label="公有制")
+    labelled(applicant, "主要事迹摘要").fill("扎根一线二十年，带出徒弟三十余名。")
+    browse.shot(applicant, "form-filled")
+    follow(applicant, applicant.get_by_role("button", name="提交推荐"))
+    assert_flash(applicant, "已提交")
+    case_id = case_id_of(applicant)
+    assert applicant.get_by_role("heading", level=1).inner_text() == nominee
+    browse.shot(applicant, "submitted")
+    assert live_db.case(case_id).state == "township_review"
+
+    # Township (on a phone), county and city reviewers find it in their inboxes and forward it.
+    for username, button, viewport, next_state in (
+            ("reviewer_A1", TOWNSHIP_APPROVE, "phone", "county_review"),
+            ("reviewer_A", COUNTY_APPROVE, "desktop", "city_review")):
+        reviewer = browse.signed_in(username, viewport)
+        open_from_inbox(reviewer, nominee)
+        browse.shot(reviewer, f"{username}-case")
+        act(reviewer, button)
+        assert_flash(reviewer, button)
+        assert live_db.case(case_id).state == next_state
+
+    # The city has the discipline body's opinion (a record: not this page's point), then sends
+    # the nomination to the jury; the jurors vote, the city reviewer on the jury page.
+    live_db.add_background_opinion(case_id)
+    city = browse.signed_in("reviewer_city", "desktop")
+    open_from_inbox(city, nominee)
+    act(city, CITY_APPROVE)
+    assert_flash(city, CITY_APPROVE)
+    assert live_db.case(case_id).state == "jury_vote"
+    live_db.jury_votes(case_id, jurors=("reviewer_A", "reviewer_B"))
+    city.goto("/jury")
+    duty = city.locator(f"#duty-{case_id}")
+    duty.get_by_label("同意", exact=True).check()
+    follow(city, duty.get_by_role("button", name="投票"))
+    assert "您已投票" in city.locator(f"#duty-{case_id}").inner_text()
+    open_from_inbox(city, nominee)
+    browse.shot(city, "jury-tally")
+    act(city, PASS_JURY)
+    assert live_db.case(case_id).state == "public_notice"
+
+    # Anyone, without signing in, sees the notice: the permitted fields, never the ID number.
+    for viewport in ("phone", "desktop"):
+        visitor = browse.anonymous(viewport)
+        visitor.goto("/notices")
+        row = visitor.get_by_role("row").filter(has_text=nominee)
+        assert "数控车工" in row.inner_text() and "A1a公司" in row.inner_text()
+        # Not the ID number, nor its middle (birth date) that a masked one hides.
+        assert id_no not in visitor.content() and id_no[6:14] not in visitor.content()
+        browse.shot(visitor, f"notices-{viewport}")
+        follow(visitor, row.get_by_role("link"))
+        assert nominee in visitor.content() and id_no[6:14] not in visitor.content()
+        browse.shot(visitor, f"notice-{viewport}")
+
+    # The auditor finds the case among the audit events and reads its whole trail.
+    auditor = browse.signed_in("auditor_city", "desktop")
+    auditor.goto("/audit")
+    browse.shot(auditor, "audit-search")
+    follow(auditor, auditor.get_by_role("link", name=f"#{case_id}", exact=True).first)
+    assert auditor.url.endswith(f"/audit/cases/{case_id}")
+    trail = auditor.locator("main").inner_text()
+    for step in ("提交推荐", TOWNSHIP_APPROVE, COUNTY_APPROVE, CITY_APPROVE, PASS_JURY):
+        assert step in trail, step
+    for who in ("applicant_A1a", "reviewer_A1", "reviewer_A", "reviewer_city"):  # the world's display names
+        assert re.search(rf"{who}\b", trail), who
+    browse.shot(auditor, "audit-trail")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_batch_approval_from_the_inbox(browse, live_db, viewport):
+    """A township reviewer ticks three cases, approves them at once and sees each one's result."""
+    nominees = [f"批量{viewport}{i}" for i in range(3)]
+    case_ids = [live_db.submitted_nomination(nominee) for nominee in nominees]
+    untouched = live_db.submitted_nomination(f"批量{viewport}未选")
+
+    reviewer = browse.signed_in("reviewer_A1", viewport)
+    reviewer.goto("/inbox")
+    for nominee in nominees:
+        reviewer.get_by_label(f"选择「{nominee}」").check()
+    reviewer.get_by_label("操作", exact=True).select_option("approve")
+    reviewer.get_by_label("意见", exact=True).fill("材料齐全，同意推荐")
+    browse.shot(reviewer, "selected")
+    follow(reviewer, reviewer.get_by_role("button", name="批量办理"))
+
+    assert "已办理 3 件，未办理 0 件" in reviewer.get_by_role("status").inner_text()
+    for case_id, nominee in zip(case_ids, nominees):
+        result = reviewer.locator(f"#result-{case_id}")
+        assert nominee in result.inner_text() and "县（区）总工会审核" in result.inner_text()
+        assert live_db.case(case_id).state == "county_review"
+    assert live_db.case(untouched).state == "township_review"
+    browse.shot(reviewer, "results")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_returned_nomination_corrected_and_resubmitted(browse, live_db, viewport):
+    """A returned nomination shows the reason above the form; corrected and resubmitted, it is
+    back in the reviewer's inbox."""
+    nominee = f"退回{viewport}"
+    case_id = live_db.submitted_nomination(nominee)
+    reason = "请补充近三年的主要业绩数据"
+
+    reviewer = browse.signed_in("reviewer_A1", viewport)
+    open_from_inbox(reviewer, nominee)
+    act(reviewer, RETURN, comment=reason)
+    assert live_db.case(case_id).state == "returned"
+    assert reviewer.get_by_role("link", name=nominee, exact=True).count() == 0  # no longer waiting here
+
+    applicant = browse.signed_in("applicant_A1a", viewport)
+    applicant.goto("/my/cases")
+    follow(applicant, applicant.get_by_role("link", name=nominee).first)
+    if "/edit" not in applicant.url:
+        follow(applicant, applicant.get_by_role("link", name="修改表单"))
+    returned = applicant.locator(".returned")
+    assert reason in returned.inner_text()
+    # The reason comes first: above the form.
+    assert returned.bounding_box()["y"] < labelled(applicant, "主要事迹摘要").bounding_box()["y"]
+    browse.shot(applicant, "returned")
+    labelled(applicant, "主要事迹摘要").fill("近三年完成技术革新五项，节约成本二百万元。")
+    follow(applicant, applicant.get_by_role("button", name=RESUBMIT))
+    assert_flash(applicant, "已提交")
+    case = live_db.case(case_id)
+    assert case.state == "township_review" and case.form_data["merits_summary"].startswith("近三年完成技术革新五项")
+
+    open_from_inbox(reviewer, nominee)
+    assert "近三年完成技术革新五项" in reviewer.locator("main").inner_text()
+    assert reviewer.get_by_role("button", name=TOWNSHIP_APPROVE).is_visible()
+    browse.shot(reviewer, "back-in-inbox")
+
+
+def test_header_switcher_changes_whose_inbox_one_reads(browse, live_db):
+    """A person who reviews for a township and its county switches hats in the header."""
+    nominee = "切换身份"
+    live_db.submitted_nomination(nominee)  # waits for township A1
+    person = browse.signed_in("reviewer_A1_and_A", "phone")
+    for unit, sees_it in (("A1街道总工会", True), ("A区总工会", False), ("A1街道总工会", True)):
+        with person.expect_navigation():
+            person.get_by_label("当前身份").select_option(label=f"{unit} · 审核人")  # submits on change
+        assert person.locator(".flash").filter(has_text=f"已切换为：{unit} · 审核人").count() == 1
+        person.goto("/inbox")
+        assert unit in person.locator("main").inner_text()
+        assert (person.get_by_role("link", name=nominee, exact=True).count() == 1) is sees_it, unit
+    browse.shot(person, "switched")

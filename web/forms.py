@@ -1,0 +1,158 @@
+"""Forms generated from definition fields: reading a submitted HTML form into the raw values
+the engine validates, and showing stored values (and uploaded files) in inputs again.
+
+The engine does all checking (engine.forms): this module only turns browser strings into
+the shape the API would send. An emptied input is ``None``, so the engine clears the field
+on a draft and reports a required one with its own message.
+
+Naming in the HTML (templates/_fields.html): the input of field ``name`` is called
+``prefix + name``; a file field's new files come in ``request.files`` under that name, and
+the files it keeps are checkboxes of that name carrying attachment ids.
+
+Usage in a view (a transition's inputs, a record, a case form)::
+
+    values = read_form(spec.inputs, request.form, prefix="in-")
+    uploads = chosen_files(spec.inputs, request.files, prefix="in-")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from werkzeug.datastructures import FileStorage, MultiDict
+
+from engine.definitions import FieldSpec
+
+MB = 1024 * 1024
+
+
+def read_form(specs: Iterable[FieldSpec], form: Mapping, files: Mapping | None = None, *,
+              prefix: str = "") -> dict:
+    """The submitted values of ``specs`` as the engine's ``form`` / ``inputs`` expect them.
+
+    Scalar fields: the stripped string, ``None`` when blank, absent when the form does not
+    carry the input at all (so a partial form changes only what it shows). File fields: the
+    attachment ids the form keeps (its checkboxes), ``[]`` when every file was unticked,
+    absent when the form listed none; ``files`` is not read here (see ``chosen_files``:
+    new files become ids only once uploaded into a case).
+    """
+    form = form if isinstance(form, MultiDict) else MultiDict(form)
+    values: dict = {}
+    for spec in specs:
+        key = prefix + spec.name
+        if key not in form:
+            continue
+        if spec.type == "file":
+            values[spec.name] = [_attachment_id(raw) for raw in form.getlist(key) if raw.strip()]
+            continue
+        text = form.get(key, "")
+        # Browsers send CRLF in textareas; stored text uses plain newlines.
+        text = text.replace("\r\n", "\n").strip()
+        values[spec.name] = text or None
+    return values
+
+
+def chosen_files(specs: Iterable[FieldSpec], files: Mapping | None, *,
+                 prefix: str = "") -> dict[str, list[FileStorage]]:
+    """The new files picked in each file field's ``<input type=file multiple>`` (empty picks left out)."""
+    if not files:
+        return {}
+    chosen = {}
+    for spec in specs:
+        if spec.type != "file":
+            continue
+        picked = [upload for upload in files.getlist(prefix + spec.name) if upload and upload.filename]
+        if picked:
+            chosen[spec.name] = picked
+    return chosen
+
+
+def display_values(specs: Iterable[FieldSpec], stored: Mapping | None, *, prefix: str = "") -> dict[str, str]:
+    """Stored form data (JSON: strings, numbers, ISO dates) as the strings inputs show, keyed
+    by input name like a submitted form. File fields are left out (see ``file_lists``)."""
+    stored = stored or {}
+    shown = {}
+    for spec in specs:
+        value = stored.get(spec.name)
+        if spec.type == "file" or value is None:
+            continue
+        shown[prefix + spec.name] = str(value)
+    return shown
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """A file already in a file field, shown as a ticked checkbox (untick to take it out)."""
+
+    id: int
+    filename: str
+    size_bytes: int
+    kept: bool
+
+    @property
+    def size_label(self) -> str:
+        if self.size_bytes >= MB / 10:
+            return f"{self.size_bytes / MB:.1f} MB"
+        return f"{max(self.size_bytes // 1024, 1)} KB"
+
+
+def file_lists(specs: Iterable[FieldSpec], stored: Mapping | None, attachments: Iterable,
+               submitted: Mapping | None = None, *, prefix: str = "") -> dict[str, list[ListedFile]]:
+    """Per file field, the files it holds now (``stored`` ids, described by ``attachments``,
+    e.g. engine.attachments.attachments_of). With ``submitted`` (a form shown again after an
+    error), a file is ticked only if that form kept it."""
+    stored = stored or {}
+    by_id = {attachment.id: attachment for attachment in attachments}
+    if submitted is not None and not isinstance(submitted, MultiDict):
+        submitted = MultiDict(submitted)
+    lists = {}
+    for spec in specs:
+        if spec.type != "file":
+            continue
+        kept = None
+        if submitted is not None and prefix + spec.name in submitted:
+            kept = {raw.strip() for raw in submitted.getlist(prefix + spec.name)}
+        lists[spec.name] = [
+            ListedFile(attachment.id, attachment.filename, attachment.size_bytes,
+                       kept is None or str(attachment.id) in kept)
+            for attachment_id in stored.get(spec.name) or []
+            if (attachment := by_id.get(attachment_id)) is not None
+        ]
+    return lists
+
+
+def limits_text(spec: FieldSpec) -> list[str]:
+    """What the field accepts, in words: format, length, range, file limits (for the hint line)."""
+    from flask_babel import gettext as _
+
+    shown = []
+    if spec.type in ("text", "longtext") and spec.max_length:
+        shown.append(_("最多 %(n)s 个字", n=spec.max_length))
+    elif spec.type == "id_number":
+        shown.append(_("18 位居民身份证号码，最后一位可为 X"))
+    elif spec.type == "phone":
+        shown.append(_("11 位手机号，或带区号的固定电话"))
+    elif spec.type == "date":
+        shown.append(_("格式：年-月-日，例如 2026-05-01"))
+    elif spec.type == "integer":
+        shown.append(_("整数"))
+    elif spec.type == "money":
+        shown.append(_("单位：元，最多两位小数"))
+    elif spec.type == "decimal":
+        shown.append(_("最多 %(n)s 位小数", n=spec.places))
+    elif spec.type == "file":
+        shown += [_("最多 %(n)s 个文件", n=spec.max_files), _("每个不超过 %(mb)s MB", mb=spec.max_size_mb),
+                  _("格式：%(types)s", types="、".join(spec.accept))]
+    if spec.min is not None and spec.max is not None:
+        shown.append(_("范围：%(low)s 至 %(high)s", low=spec.min, high=spec.max))
+    elif spec.min is not None:
+        shown.append(_("不小于 %(low)s", low=spec.min))
+    elif spec.max is not None:
+        shown.append(_("不大于 %(high)s", high=spec.max))
+    return shown
+
+
+def _attachment_id(raw: str):
+    text = raw.strip()
+    # A non-number goes to the engine as it is, which answers "附件编号不正确".
+    return int(text) if text.isdigit() else text
