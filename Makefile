@@ -22,7 +22,7 @@ $(CATALOG).mo: $(CATALOG).po $(STAMP)
 # After changing page texts: extract them and merge into the catalog, then translate the new entries.
 translations: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --no-location --sort-output -o web/translations/messages.pot .
-	$(BIN)/pybabel update --no-fuzzy-matching -i web/translations/messages.pot -d web/translations
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i web/translations/messages.pot -d web/translations
 	rm web/translations/messages.pot
 
 demo: $(STAMP) $(CATALOG).mo

@@ -13,7 +13,7 @@ from sqlalchemy import exists, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from engine.accounts import set_password
-from engine.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from engine.errors import Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.org import (
     Actor,
     OrgUnit,
@@ -180,10 +180,14 @@ def grant_role(session: Session, actor: Actor, user_id: int, *, role: str, unit_
 
 
 def revoke_role(session: Session, actor: Actor, user_id: int, assignment_id: int) -> None:
-    """Take back one of a managed person's roles."""
+    """Take back one of a managed person's roles; never an admin's own last admin role, which
+    would leave them unable to manage their unit (a higher admin does that)."""
     user = get_user(session, actor, user_id)
     assignment = next((a for a in user.assignments if a.id == assignment_id), None)
     if assignment is None:
         raise NotFound("该角色授予不存在")
+    if user.id == actor.user_id and assignment.role == "admin" \
+            and sum(a.role == "admin" for a in user.assignments) == 1:
+        raise InvalidAction("不能收回您自己仅有的管理员角色，否则将无法再管理本单位；请由上级管理员办理")
     user.assignments.remove(assignment)  # delete-orphan: the row goes
     session.flush()

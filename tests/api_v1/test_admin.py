@@ -264,6 +264,14 @@ def test_admin_grants_and_revokes_a_role(api, session, world):
     assert client.delete(f"users/{user_id}/roles/{grant['id']}").status_code == 404
 
 
+def test_an_admin_cannot_revoke_their_own_last_admin_role(api, session, world):
+    admin = world.users["admin"]
+    own = next(a for a in admin.assignments if a.role == "admin")
+    refused = api("admin").delete(f"users/{admin.id}/roles/{own.id}")
+    assert refused.status_code == 409 and "仅有的管理员角色" in error_of(refused)["message"]
+    assert session.get(RoleAssignment, own.id) is not None
+
+
 def test_the_same_grant_twice_is_409(api, session, world):
     user = world.users["reviewer_A1"]
     before = count(session, RoleAssignment)
