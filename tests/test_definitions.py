@@ -93,7 +93,7 @@ def unknown_dest_state(doc):
 def unknown_key_in_state(doc):
     i = state_index(doc, "township_review")
     doc["states"][i]["colour"] = "red"
-    return f"states[{i}].colour", "Unknown"
+    return f"states[{i}].colour", "不认识的字段"
 
 
 def unreachable_state(doc):
@@ -262,12 +262,12 @@ def first_state_not_draft(doc):
 
 def unknown_top_level_key(doc):
     doc["quota"] = 20
-    return "quota", "Unknown field"
+    return "quota", "不认识的字段"
 
 
 def missing_label(doc):
     del doc["label"]
-    return "label", "required"
+    return "label", "必填"
 
 
 BAD_DEFINITIONS = [
