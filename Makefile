@@ -34,6 +34,7 @@ test: $(STAMP) $(CATALOG).mo
 
 bench: $(STAMP)
 	$(BIN)/python bench/approvals.py
+	$(BIN)/python bench/inbox_page.py
 
 clean:
 	rm -rf $(VENV) instance *.egg-info
