@@ -6,14 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from flask import current_app
 from marshmallow import fields
 
+from web.localtime import local_timezone
+
 CENT = Decimal("0.01")
-
-
-def local_timezone():
-    return current_app.extensions["unionflow"].settings.timezone
 
 
 class LocalDateTime(fields.DateTime):

@@ -11,7 +11,8 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validates_schema
 
 from api.auth import current_actor
-from api.fields import LocalDateTime, local_timezone
+from api.fields import LocalDateTime
+from web.localtime import local_timezone
 from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.db import utcnow
 from engine.parameters import (

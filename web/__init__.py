@@ -76,6 +76,7 @@ def _register_pages(app: Flask) -> None:
 
     from web import auth
     from web.forms import limits_text
+    from web.localtime import local_day, local_time
     from web.nav import navigation
     from web.views.start import home
 
@@ -92,7 +93,9 @@ def _register_pages(app: Flask) -> None:
     app.context_processor(auth.header_context)
     app.context_processor(lambda: {"navigation": navigation})
     # Globals, not context: imported macros (macros.html) see them too.
+    app.jinja_env.filters.update(local_time=local_time, local_day=local_day)
     app.jinja_env.globals.update(STATE_KIND_LABELS=STATE_KIND_LABELS, csrf_token=auth.csrf_token,
+                                 local_time=local_time, local_day=local_day,
                                  field_limits=limits_text,  # used by the fields macro (_fields.html)
                                  has_page=lambda endpoint: endpoint in app.view_functions)
 

@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from api.admin import NewUserSchema
-from api.fields import local_timezone
+from web.localtime import local_timezone
 from api.rounds import MAX_PLACES
 from engine.admin import (
     add_org_unit,

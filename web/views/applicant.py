@@ -38,6 +38,7 @@ from engine.rounds import Round, visible_rounds
 from web import committing, request_session
 from web.auth import current_actor, role_required
 from web.forms import chosen_files, display_values, file_lists, read_form
+from web.localtime import local_time
 from workflows.honours import REVOCATION_KIND
 
 bp = Blueprint("applicant", __name__)
@@ -60,7 +61,7 @@ class Startable:
 @role_required("applicant")
 def new_case():
     session, actor = request_session(), current_actor()
-    return render_template("applicant/new_case.html", kinds=_startable_kinds(session, actor), local_time=_local,
+    return render_template("applicant/new_case.html", kinds=_startable_kinds(session, actor),
                            unit_name=actor.grants[0].unit_name)
 
 
@@ -278,7 +279,7 @@ def _returned(view: dict, case: Case) -> Returned | None:
     who = "".join(part for part in (arrival["unit_name"], arrival["actor_role_label"]) if part)
     if arrival["actor_name"]:
         who = f"{who} {arrival['actor_name']}".strip()
-    return Returned(arrival["comment"], who, _local(arrival["at"]), arrival["from_state_label"] or "")
+    return Returned(arrival["comment"], who, local_time(arrival["at"]), arrival["from_state_label"] or "")
 
 
 # --- Engine calls shared by the forms -------------------------------------------------------------
@@ -374,8 +375,8 @@ def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
         state = definition.state(case.state)
         due_dt = due.get(case.id) if state.kind in ("review", "notice") else None
         rows.append(CaseRow(
-            case, definition.label, state.label, state.kind, _local(case.updated_dt),
-            _local(due_dt) if due_dt else None, bool(due_dt and due_dt < now), state.kind == "draft",
+            case, definition.label, state.label, state.kind, local_time(case.updated_dt),
+            local_time(due_dt) if due_dt else None, bool(due_dt and due_dt < now), state.kind == "draft",
             state.kind == "draft" and case.return_state is not None,
         ))
     return rows
@@ -387,8 +388,3 @@ def _case_url(case_id: int) -> str:
     if "cases.case" in current_app.view_functions:
         return url_for("cases.case", case_id=case_id)
     return url_for("applicant.my_cases")
-
-
-def _local(moment: datetime) -> str:
-    timezone = current_app.extensions["unionflow"].settings.timezone
-    return moment.astimezone(timezone).strftime("%Y-%m-%d %H:%M")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 
 from engine.audit import verify_audit_chain
@@ -28,17 +28,9 @@ from engine.org import LEVELS, ROLE_LABELS
 from engine.trail import readable_audit_trail
 from web import request_session
 from web.auth import current_actor, role_required
+from web.localtime import local_timezone
 
 bp = Blueprint("auditor", __name__)
-
-
-def local_timezone():
-    return current_app.extensions["unionflow"].settings.timezone
-
-
-@bp.app_template_filter("audit_local_time")
-def audit_local_time(value: datetime | None) -> str:
-    return value.astimezone(local_timezone()).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 @bp.route("/audit")

@@ -106,13 +106,6 @@ class Problems:
         return self.values if self.form == form and self.values is not None else {}
 
 
-def local_time(moment: datetime | None) -> str:
-    """A stored UTC moment as local wall time (Asia/Shanghai by default)."""
-    if moment is None:
-        return ""
-    return moment.astimezone(current_app.extensions["unionflow"].settings.timezone).strftime("%Y-%m-%d %H:%M")
-
-
 def render_case(session: Session, actor: Actor, case: Case, problems: Problems | None = None, status: int = 200):
     definition = definition_by_hash(session, case.definition_hash)
     now = utcnow()
@@ -134,7 +127,7 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
         internal_shown=sees_internal_comments(actor, case),
         overdue=view["due_at"] is not None and view["due_at"] < now and not definition.state(case.state).is_final,
         problems=problems, action_others=_messages_elsewhere(definition, problems, actions),
-        local_time=local_time, max_comment=MAX_COMMENT_LENGTH,
+        max_comment=MAX_COMMENT_LENGTH,
         choice_label=choice_label,
     )
     return page, status

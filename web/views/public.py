@@ -7,35 +7,22 @@ and rate-limited per address like the API's.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from flask import Blueprint, current_app, redirect, render_template, request, session as cookie_session, url_for
+from flask import Blueprint, redirect, render_template, request, session as cookie_session, url_for
 from flask_babel import gettext as _
 
-from web.limits import configured_limit, limiter
 from engine.definitions import list_kinds
 from engine.errors import NotFound, ValidationFailed
 from engine.notices import OBJECTOR_KINDS, ObjectionSchema, cases_on_notice, lodge_objection, notice_of
 from web import committing, request_session
+from web.limits import configured_limit, limiter
+from web.localtime import local_time
 
 bp = Blueprint("public", __name__)
 
 OBJECTION_FIELDS = tuple(ObjectionSchema().fields)
 RECEIPT_KEY = "objection_receipt"
-
-
-def local_timezone():
-    return current_app.extensions["unionflow"].settings.timezone
-
-
-@bp.app_template_filter("notice_day")
-def notice_day(value: datetime | None, *, last: bool = False) -> str:
-    """A notice's start (or, with ``last``, its last day: the deadline is the midnight after it) as a local date."""
-    if value is None:
-        return ""
-    if last:
-        value -= timedelta(microseconds=1)
-    return value.astimezone(local_timezone()).date().isoformat()
 
 
 def _notice_kinds():
@@ -93,9 +80,8 @@ def received(case_id: int):
     receipt = cookie_session.get(RECEIPT_KEY)
     if not receipt or receipt.get("case_id") != case_id:
         return redirect(url_for("public.notices"))
-    received_dt = datetime.fromisoformat(receipt["received"]).astimezone(local_timezone())
     return render_template("public/received.html", case_id=case_id, reference=receipt["reference"],
-                           received=received_dt.strftime("%Y-%m-%d %H:%M"))
+                           received=local_time(datetime.fromisoformat(receipt["received"])))
 
 
 def _notice_page(entry: dict, *, values, errors: dict, status: int = 200):
