@@ -24,6 +24,7 @@ from transitions import EventData, Machine, Transition
 
 from engine import rules
 from engine.definitions import RETURN_POINT, Definition, FieldSpec, Party, TransitionSpec, definition_by_hash
+from engine.errors import UnionflowError
 from engine.org import Actor, Grant
 from engine.permissions import first_grant
 
@@ -164,3 +165,39 @@ def available_actions(session: Session, actor: Actor, case, now: datetime) -> li
                                                spec.inputs))
                 break
     return actions
+
+
+@dataclass(frozen=True)
+class RefusedAction:
+    """A trigger the actor's grant would fire in this state that a rule refuses now."""
+
+    spec: TransitionSpec
+    grant: Grant
+    reasons: list[str]
+
+
+def refused_actions(session: Session, actor: Actor, case, now: datetime, *, offered: set[str]) -> list[RefusedAction]:
+    """The triggers not in ``offered`` (what ``available_actions`` gave) that the actor is a party
+    to but a rule refuses now (a quota used up, the jury's count), with the reasons firing would
+    answer. A rule that cannot be checked now answers with its error's message."""
+    workflow = compiled(definition_by_hash(session, case.definition_hash))
+    refused = []
+    for trigger in workflow.triggers_from(case.state):
+        if trigger in offered:
+            continue
+        transition = workflow.candidates(trigger, case.state)[0]
+        grant = first_grant(actor, case, transition.parties)
+        if grant is None or not transition.spec.conditions:
+            continue
+        context = rules.RuleContext(session, actor, case, now, grant)
+        reasons = [reason for name in transition.spec.conditions if (reason := _refusal_reason(name, context))]
+        if reasons:
+            refused.append(RefusedAction(transition.spec, grant, reasons))
+    return refused
+
+
+def _refusal_reason(name: str, context: rules.RuleContext) -> str | None:
+    try:
+        return rules.check(name, context)
+    except UnionflowError as err:
+        return err.message

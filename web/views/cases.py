@@ -22,14 +22,13 @@ from werkzeug.datastructures import FileStorage
 from api.attachments import file_store, read_upload
 from api.case_views import case_view
 from api.records import shown as shown_records
-from engine import rules
 from engine.attachments import attach_file, attachments_of, get_attachment
 from engine.cases import Case, get_case, sees_internal_comments
 from engine.db import utcnow
 from engine.definitions import Definition, FieldSpec, RecordSpec, TransitionSpec, definition_by_hash
-from engine.errors import ConditionFailed, Conflict, NotFound, PermissionDenied, UnionflowError, ValidationFailed
+from engine.errors import ConditionFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
 from engine.juries import CHOICES, cast_vote, jury_duties, jury_for, jury_of_case
-from engine.machines import AvailableAction, compiled
+from engine.machines import AvailableAction, compiled, refused_actions
 from engine.notices import case_objections
 from engine.operations import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.org import Actor, Grant
@@ -185,32 +184,11 @@ def _action_form(session: Session, definition: Definition, case: Case, action: A
 
 def _blocked_actions(session: Session, actor: Actor, case: Case, definition: Definition, now: datetime,
                      available: list[AvailableAction]) -> list[BlockedAction]:
-    """Actions the actor's grant may fire in this state but a rule refuses now (a quota used up,
-    the jury's count), with the reasons the engine would answer if they tried."""
-    workflow = compiled(definition)
-    offered = {action.trigger for action in available}
-    blocked = []
-    for trigger in workflow.triggers_from(case.state):
-        if trigger in offered:
-            continue
-        transition = workflow.candidates(trigger, case.state)[0]
-        grant = first_grant(actor, case, transition.parties)
-        if grant is None or not transition.spec.conditions:
-            continue
-        context = rules.RuleContext(session, actor, case, now, grant)
-        reasons = []
-        for name in transition.spec.conditions:
-            try:
-                reason = rules.check(name, context)
-            except UnionflowError as err:
-                reason = err.message
-            if reason:
-                reasons.append(reason)
-        if reasons:
-            blocked.append(BlockedAction(transition.spec.label, reasons,
-                                         _quota_for(session, definition, case, transition.spec, grant),
-                                         grant.unit_name))
-    return blocked
+    """Actions the actor's grant may fire in this state but a rule refuses now, with the quota they draw on."""
+    refused = refused_actions(session, actor, case, now, offered={action.trigger for action in available})
+    return [BlockedAction(action.spec.label, action.reasons,
+                          _quota_for(session, definition, case, action.spec, action.grant), action.grant.unit_name)
+            for action in refused]
 
 
 def _record_groups(session: Session, actor: Actor, case: Case, definition: Definition) -> list[dict]:
