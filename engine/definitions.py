@@ -171,6 +171,8 @@ class Definition:
     records: tuple[RecordSpec, ...] = ()
     # Triggers (and "comment") whose reviewers' comments are internal: not shown to applicants.
     internal_comments: tuple[str, ...] = ()
+    # Started from another case (create_draft with linked_case), so pages offer no blank form for it.
+    started_from_case: bool = False
     # The file's text as read, stored with the version (not part of equality or hashing).
     source_text: str = field(default="", compare=False, repr=False)
 
@@ -361,6 +363,7 @@ class DefinitionSchema(Schema):
     public_fields = fields.List(fields.String(), load_default=list)
     records = fields.List(fields.Nested(RecordSchema), load_default=list)
     internal_comments = fields.List(fields.String(), load_default=list)
+    started_from_case = fields.Boolean(load_default=False)
 
 
 def _flatten(messages, prefix: str = "") -> list[str]:
@@ -692,6 +695,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
         round_category_field=rounds["category_field"] if rounds else None,
         public_fields=tuple(raw["public_fields"]), records=tuple(records),
         internal_comments=tuple(dict.fromkeys(raw["internal_comments"])),
+        started_from_case=raw["started_from_case"],
     )
     if not enforce_policy:
         return definition

@@ -39,14 +39,10 @@ from web import committing, request_session
 from web.auth import current_actor, role_required
 from web.forms import chosen_files, display_values, file_lists, read_form
 from web.localtime import local_time
-from workflows.honours import REVOCATION_KIND
 
 bp = Blueprint("applicant", __name__)
-# The form macro (templates/_fields.html) shows each field's limits; every page area uses it.
 
 PAGE_SIZE = 20
-# Kinds started from another case, never from a blank form (a revocation from its nomination).
-STARTED_FROM_A_CASE = frozenset({REVOCATION_KIND})
 
 
 # --- Starting a case ------------------------------------------------------------------------------
@@ -113,7 +109,7 @@ def _startable_kinds(session: Session, actor: Actor) -> list[Startable]:
     levels = set(unit_chain(session, unit))
     kinds = []
     for definition in list_kinds(session):
-        if definition.kind in STARTED_FROM_A_CASE or definition.origin_level != grant.unit_level:
+        if definition.started_from_case or definition.origin_level != grant.unit_level:
             continue
         # create_draft refuses a kind whose chain needs a level this unit has no superior at.
         if not definition.levels_used() <= levels:
