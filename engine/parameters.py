@@ -39,6 +39,11 @@ def register_parameters(name: str, label: str, schema: type[Schema]) -> None:
     _kinds[name] = ParameterKind(name, label, schema)
 
 
+def parameter_kinds() -> list[ParameterKind]:
+    """Every registered parameter set kind, by name."""
+    return sorted(_kinds.values(), key=lambda kind: kind.name)
+
+
 def parameter_kind(name: str) -> ParameterKind:
     try:
         return _kinds[name]

@@ -35,7 +35,7 @@ from engine.definitions import current_definition, list_kinds
 from engine.errors import Conflict, InvalidAction, ValidationFailed
 from engine.juries import Jury, JuryMember, form_jury
 from engine.org import LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS, OrgUnit, User, path_ids
-from engine.parameters import ParameterKind, existing_unit, parameter_kind, parameter_versions, set_parameters
+from engine.parameters import ParameterKind, existing_unit, parameter_kind, parameter_kinds, parameter_versions, set_parameters
 from engine.rounds import get_round, open_round, quota_table, set_quota, visible_rounds
 from web import committing, request_session
 from web.auth import current_actor, role_required
@@ -70,7 +70,7 @@ def index():
     session, actor = request_session(), current_actor()
     return render_template("admin/index.html", unit_count=len(list_org_units(session, actor)),
                            round_count=len(visible_rounds(session, actor)),
-                           parameter_count=len(_parameter_kinds()))
+                           parameter_count=len(parameter_kinds()))
 
 
 def _own_unit() -> OrgUnit:
@@ -528,19 +528,12 @@ def _fraction(form, prefix: str) -> tuple[int, int]:
 
 # --- Parameter sets --------------------------------------------------------------------------------
 
-def _parameter_kinds() -> list[ParameterKind]:
-    # engine.parameters keeps its registry private; a public listing is asked of the lead.
-    from engine.parameters import _kinds
-
-    return sorted(_kinds.values(), key=lambda kind: kind.name)
-
-
 @bp.get("/parameters")
 @role_required("admin")
 def parameters():
     session, actor = request_session(), current_actor()
     unit_names = dict(session.execute(select(OrgUnit.id, OrgUnit.name)).all())
-    listing = [(kind, parameter_versions(session, actor, kind.name)) for kind in _parameter_kinds()]
+    listing = [(kind, parameter_versions(session, actor, kind.name)) for kind in parameter_kinds()]
     return render_template("admin/parameters.html", listing=listing, unit_names=unit_names,
                            pretty=lambda values: json.dumps(values, ensure_ascii=False, indent=2))
 
