@@ -19,6 +19,8 @@ class Settings:
     attachments_dir: Path
     # Where rate-limit counters live: memory in one process, Redis when several web processes serve.
     rate_limit_storage: str = "memory://"
+    # How many calendar days before the working-day calendar runs out admins are warned.
+    calendar_warning_days: int = 90
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -30,6 +32,7 @@ class Settings:
             timezone=ZoneInfo(os.environ.get("UNIONFLOW_TIMEZONE", "Asia/Shanghai")),
             attachments_dir=Path(os.environ.get("UNIONFLOW_ATTACHMENTS_DIR", "instance/attachments")),
             rate_limit_storage=os.environ.get("UNIONFLOW_RATELIMIT_STORAGE_URI", "memory://"),
+            calendar_warning_days=int(os.environ.get("UNIONFLOW_CALENDAR_WARNING_DAYS", "90")),
         )
 
 
@@ -39,3 +42,40 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How the deadline worker runs and how notifications are mailed."""
+
+    # Celery broker (Redis in production); None runs the tasks in-process (the embedded profile).
+    broker_url: str | None = None
+    # Local hour at which reminders of a day go out.
+    reminder_hour: int = 9
+    # No SMTP server: notifications stay in the web pages only.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "unionflow@localhost"
+    # The site's address, for the link to the case in each mail.
+    base_url: str = "http://127.0.0.1:5000"
+
+    @classmethod
+    def from_env(cls) -> "DeliverySettings":
+        env = os.environ.get
+        hour = int(env("UNIONFLOW_REMINDER_HOUR", "9"))
+        if not 0 <= hour <= 23:
+            raise ValueError(f"UNIONFLOW_REMINDER_HOUR must be 0 to 23, not {hour}")
+        return cls(
+            broker_url=env("UNIONFLOW_BROKER_URL") or None,
+            reminder_hour=hour,
+            smtp_host=env("UNIONFLOW_SMTP_HOST") or None,
+            smtp_port=int(env("UNIONFLOW_SMTP_PORT", "25")),
+            smtp_user=env("UNIONFLOW_SMTP_USER") or None,
+            smtp_password=env("UNIONFLOW_SMTP_PASSWORD") or None,
+            smtp_starttls=env("UNIONFLOW_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
+            mail_from=env("UNIONFLOW_MAIL_FROM", "unionflow@localhost"),
+            base_url=env("UNIONFLOW_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        )

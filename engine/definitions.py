@@ -81,6 +81,16 @@ class StateSpec:
     deadline_working_days: int | None
     # Notice states: the system trigger an objection fires (e.g. into investigation).
     on_objection: str | None = None
+    # A named deadline rule (engine.rules.deadline) instead of a count of working days: the
+    # round's closing time, a claim's filing window...
+    deadline_at: str | None = None
+    # Reminders, in working days before the deadline's last day (0: on the day); None: the
+    # definition's own list.
+    remind_working_days_before: tuple[int, ...] | None = None
+
+    @property
+    def has_deadline(self) -> bool:
+        return self.deadline_working_days is not None or self.deadline_at is not None
 
     @property
     def is_final(self) -> bool:
@@ -173,8 +183,16 @@ class Definition:
     internal_comments: tuple[str, ...] = ()
     # Started from another case (create_draft with linked_case), so pages offer no blank form for it.
     started_from_case: bool = False
+    # When the people a deadline concerns are reminded: working days before its last day.
+    remind_working_days_before: tuple[int, ...] = ()
     # The file's text as read, stored with the version (not part of equality or hashing).
     source_text: str = field(default="", compare=False, repr=False)
+
+    def reminders_for(self, state: StateSpec) -> tuple[int, ...]:
+        """Reminder offsets of ``state``, furthest from the deadline first."""
+        offsets = self.remind_working_days_before if state.remind_working_days_before is None \
+            else state.remind_working_days_before
+        return tuple(sorted(set(offsets), reverse=True))
 
     def state(self, state_id: str) -> StateSpec:
         for state in self.states:
@@ -270,6 +288,11 @@ Identifier = lambda **kw: fields.String(  # noqa: E731 - a field factory reads b
 )
 
 
+ReminderOffset = lambda: fields.Integer(  # noqa: E731
+    strict=True, validate=validate.Range(min=0, max=MAX_DEADLINE_WORKING_DAYS,
+                                         error="a reminder is 0 (on the last day) to {max} working days before it"))
+
+
 class StateSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -279,6 +302,8 @@ class StateSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(STATE_KINDS))
     waits_for = PartyField()
     deadline_working_days = fields.Raw()
+    deadline_at = fields.String()
+    remind_working_days_before = fields.List(ReminderOffset())
     on_objection = Identifier()
 
 
@@ -364,6 +389,7 @@ class DefinitionSchema(Schema):
     records = fields.List(fields.Nested(RecordSchema), load_default=list)
     internal_comments = fields.List(fields.String(), load_default=list)
     started_from_case = fields.Boolean(load_default=False)
+    remind_working_days_before = fields.List(ReminderOffset(), load_default=list)
 
 
 def _flatten(messages, prefix: str = "") -> list[str]:
@@ -415,10 +441,22 @@ def _check_states(raw: dict, problems: list[str]) -> dict[str, StateSpec]:
                     f"expected a whole number of working days from 1 to {MAX_DEADLINE_WORKING_DAYS}"
                 )
                 deadline = None
+        deadline_at = state.get("deadline_at")
+        if deadline_at is not None:
+            if deadline is not None:
+                problems.append(f"{where}.deadline_at: a state has deadline_working_days or deadline_at, not both")
+            elif state["kind"] == "final":
+                problems.append(f"{where}.deadline_at: a final state has no deadline")
+            elif not rules.is_deadline_rule(deadline_at):
+                problems.append(f'{where}.deadline_at: unknown deadline rule "{deadline_at}"')
+        if state.get("remind_working_days_before") and deadline is None and deadline_at is None:
+            problems.append(f"{where}.remind_working_days_before: the state has no deadline to remind of")
         if state.get("on_objection") and state["kind"] != "notice":
             problems.append(f"{where}.on_objection: only a notice state takes objections")
+        reminders = state.get("remind_working_days_before")
         states[state["id"]] = StateSpec(state["id"], state["label"], state["kind"], waits_for, deadline,
-                                        state.get("on_objection"))
+                                        state.get("on_objection"), deadline_at,
+                                        tuple(reminders) if reminders is not None else None)
     first = raw["states"][0]
     if first["kind"] != "draft":
         problems.append(f'states[0].kind: the first state ("{first["id"]}") starts every case and must be a draft state')
@@ -461,8 +499,8 @@ def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[s
             if item["by"] != (SYSTEM_PARTY,):
                 problems.append(f"{where}.timer: a timer transition must be `by: system`")
             for source in item["source"]:
-                if source in states and states[source].deadline_working_days is None:
-                    problems.append(f'{where}.timer: "{source}" has no deadline_working_days to time out on')
+                if source in states and not states[source].has_deadline:
+                    problems.append(f'{where}.timer: "{source}" has no deadline_working_days or deadline_at to time out on')
         inputs = _check_fields(item["inputs"], f"{where}.inputs", problems)
         if ASSIGNEE in item["by"]:
             for source in item["source"]:
@@ -696,6 +734,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
         public_fields=tuple(raw["public_fields"]), records=tuple(records),
         internal_comments=tuple(dict.fromkeys(raw["internal_comments"])),
         started_from_case=raw["started_from_case"],
+        remind_working_days_before=tuple(raw["remind_working_days_before"]),
     )
     if not enforce_policy:
         return definition

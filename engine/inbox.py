@@ -15,6 +15,7 @@ from sqlalchemy.orm.util import identity_key
 from engine.calendar import due_after
 from engine.cases import Case
 from engine.db import Base, UTCDateTime, utcnow
+from engine.deadlines import track_deadline
 from engine.definitions import Definition, current_definition, definition_by_hash
 from engine.errors import PermissionDenied, ValidationFailed
 from engine.org import ROLE_LABELS, Actor, OrgUnit
@@ -38,20 +39,23 @@ class InboxItem(Base):
 
 
 def refresh_inbox(session: Session, case, definition: Definition, now: datetime, *, state_changed: bool) -> None:
-    """Make the case's inbox row match its state: one UPDATE in the common case."""
+    """Make the case's inbox row (and its deadline row) match its state: one UPDATE in the common case."""
+    due = track_deadline(session, case, definition, now, state_changed=state_changed)
     state = definition.state(case.state)
     if state.waits_for is None:
         session.execute(delete(InboxItem).where(InboxItem.case_id == case.id))
         return
     values = {"kind": case.kind, "state": case.state, "title": case.title}
     if not state_changed and _update_row(session, _RETITLE_ROW, case.id, values):
+        if state.deadline_at is not None:  # a form change may move such a deadline
+            session.execute(update(InboxItem).where(InboxItem.case_id == case.id).values(due_dt=due))
         return
     values |= {
         "role": state.waits_for.role,
         "unit_id": case.unit_at(state.waits_for.level),
         "origin_unit_id": case.origin_unit_id,
         "entered_dt": now,
-        "due_dt": due_after(session, now, state.deadline_working_days) if state.deadline_working_days else None,
+        "due_dt": due,
     }
     if not _update_row(session, _MOVE_ROW, case.id, values):
         session.add(InboxItem(case_id=case.id, **values))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import effects, rules
@@ -18,6 +17,7 @@ from engine.audit import AuditEvent, append_event, register_case
 from engine.attachments import unknown_attachment_ids
 from engine.cases import Case, check_version, conflict_on_stale, get_case, require_visible
 from engine.db import utcnow
+from engine.deadlines import open_deadline
 from engine.definitions import RETURN_POINT, Definition, Party, TransitionSpec, current_definition, definition_by_hash
 from engine.errors import (
     ConditionFailed,
@@ -36,7 +36,7 @@ from engine.forms import (
     missing_required,
     to_stored,
 )
-from engine.inbox import InboxItem, refresh_inbox
+from engine.inbox import refresh_inbox
 from engine.machines import ActionContext, compiled
 from engine.org import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_chain
 from engine.permissions import draft_editor_grant, first_grant, participant_grant
@@ -147,8 +147,7 @@ def perform_action(
         who = "或".join(party.label for party in parties)
         raise PermissionDenied(f"案件处于「{definition.state(case.state).label}」，只有{who}可以执行「{spec.label}」")
     comment = _clean_comment(comment, required=spec.comment_required)
-    if spec.timer:
-        _check_deadline_passed(session, definition, case, now)
+    deadline = _check_deadline_passed(session, definition, case, now) if spec.timer else None
     values = clean_fields(spec.inputs, inputs) if spec.inputs or inputs else {}
     from_state = case.state
     # A draft may be withdrawn half-filled; only sending it on for review needs a complete form.
@@ -170,6 +169,8 @@ def perform_action(
         details = {"label": spec.label, "revision_round": case.revision_round}
         if stored_inputs:
             details["inputs"] = stored_inputs
+        if deadline is not None:
+            details["deadline"] = deadline
         if spec.conditions:
             details["rules"] = [{"rule": name, "version": rules.rule_version(name)} for name in spec.conditions]
         if outcomes:
@@ -353,14 +354,17 @@ def _action_for(workflow, definition: Definition, case: Case, trigger: str) -> t
     return candidates[0].spec, candidates[0].parties
 
 
-def _check_deadline_passed(session: Session, definition: Definition, case: Case, now: datetime) -> None:
-    """A timer transition fires only once the state's deadline has passed."""
-    due = session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
+def _check_deadline_passed(session: Session, definition: Definition, case: Case, now: datetime) -> dict:
+    """A timer transition fires only once the state's deadline has passed; returns the deadline
+    as the audit event records it (which rule set it, and when it fell due)."""
+    row = open_deadline(session, case.id)
     state = definition.state(case.state)
-    if due is None:
+    if row is None or row.due_dt is None:
         raise InvalidAction(f"「{state.label}」的期限无法确定（工作日历未覆盖），不能自动处理")
-    if now < due:
+    if now < row.due_dt:
         raise InvalidAction(f"「{state.label}」期限未到，不能自动处理")
+    rule = state.deadline_at or f"{state.deadline_working_days} 个工作日"
+    return {"state": state.id, "rule": rule, "due": row.due_dt.isoformat()}
 
 
 def _closes_case(definition: Definition, spec: TransitionSpec) -> bool:

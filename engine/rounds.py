@@ -25,7 +25,7 @@ from engine.definitions import Definition, current_definition
 from engine.errors import ConditionFailed, NotFound, PermissionDenied, ValidationFailed
 from engine.org import Actor, OrgUnit
 from engine.parameters import in_reach, reach_clause, schema_errors, storable_document
-from engine.rules import RuleContext, action, rule
+from engine.rules import RuleContext, action, deadline, rule
 
 
 class Round(Base):
@@ -271,6 +271,12 @@ def quota_table(session: Session, actor: Actor, round_: Round) -> list[QuotaRow]
 
 
 # --- Rules and actions definitions cite -----------------------------------------------------------
+
+@deadline("round_close")
+def round_closes(ctx: RuleContext) -> datetime | None:
+    """A draft in a round must be submitted before the round's window closes."""
+    return _case_round(ctx).closes_dt if ctx.case.round_id is not None else None
+
 
 def _case_round(ctx: RuleContext) -> Round:
     if ctx.case.round_id is None:

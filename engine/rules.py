@@ -48,6 +48,7 @@ class Registered:
 
 _rules: dict[str, Registered] = {}
 _actions: dict[str, Registered] = {}
+_deadlines: dict[str, Registered] = {}
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,13 @@ def action(name: str, *, version: str = "1") -> Callable[[ActionFunction], Actio
     return _register(_actions, "action", name, version)
 
 
+def deadline(name: str, *, version: str = "1") -> Callable[[Callable], Callable]:
+    """A **deadline rule** (a state's ``deadline_at:``) returns when the state's time runs out for
+    this case (a datetime), or None when no deadline applies to it. It only reads; a date the
+    working-day calendar does not cover raises CalendarNotCovered."""
+    return _register(_deadlines, "deadline rule", name, version)
+
+
 def _body(function: Callable) -> tuple:
     return function.__code__.co_code, function.__code__.co_consts
 
@@ -107,6 +115,14 @@ def is_registered(name: str) -> bool:
 
 def is_action(name: str) -> bool:
     return name in _actions
+
+
+def is_deadline_rule(name: str) -> bool:
+    return name in _deadlines
+
+
+def deadline_of(name: str, context: RuleContext):
+    return _lookup(_deadlines, name).function(context)
 
 
 def _lookup(table: dict[str, Registered], name: str) -> Registered:

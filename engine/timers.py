@@ -2,8 +2,9 @@
 
 A definition marks a transition ``timer: true`` (and ``by: system``): once the source
 state's deadline has passed, the clock fires it, e.g. a public notice ending with no open
-objection, or an objection left unanswered. ``fire_due_timers`` takes an explicit ``now``
-so tests and operators drive it; the scheduled scan (Celery) calls the same function.
+objection, an objection left unanswered, a draft locked when its round closes. The deadline
+scan (engine.deadlines) fires them; ``fire_due_timers`` fires every due one at an explicit
+``now``, for tests and operators.
 """
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.cases import Case
-from engine.definitions import definition_by_hash
+from engine.definitions import Definition, definition_by_hash
 from engine.errors import UnionflowError
-from engine.inbox import InboxItem
 from engine.org import SYSTEM_ACTOR
 
 
@@ -28,29 +28,36 @@ class TimerResult:
     reason: str | None = None
 
 
-def fire_due_timers(session: Session, now: datetime) -> list[TimerResult]:
-    """Fire every timer transition whose state's deadline has passed by ``now``.
+def fire_timer(session: Session, case: Case, definition: Definition, now: datetime) -> TimerResult | None:
+    """Fire the timer transition leaving the case's state, if it has one, as the system.
 
-    Each case is its own savepoint: one refused (an objection still open, a reviewer acting
-    on it at the same moment) is reported and left as it is, and the others go ahead. The
-    caller commits.
+    In its own savepoint: a refusal (an objection still open, a rule) is reported and leaves
+    the case as it was. The audit event names the deadline and the rules checked.
     """
     from engine.operations import perform_action
 
-    due = session.execute(select(InboxItem.case_id, InboxItem.state).where(InboxItem.due_dt <= now)
-                          .order_by(InboxItem.due_dt, InboxItem.case_id)).all()
+    timer = next((t for t in definition.transitions if t.timer and case.state in t.sources), None)
+    if timer is None:
+        return None
+    try:
+        with session.begin_nested():
+            perform_action(session, SYSTEM_ACTOR, case, timer.trigger, expected_version=case.version, now=now,
+                           comment="期限届满，系统自动处理")
+    except UnionflowError as err:  # a rule refused, or someone moved the case meanwhile
+        return TimerResult(case.id, timer.trigger, False, err.message)
+    return TimerResult(case.id, timer.trigger, True)
+
+
+def fire_due_timers(session: Session, now: datetime) -> list[TimerResult]:
+    """Fire every timer transition whose state's deadline has passed by ``now``; the caller commits."""
+    from engine.deadlines import Deadline
+
+    due = session.scalars(select(Deadline.case_id).where(Deadline.closed_dt.is_(None), Deadline.due_dt <= now)
+                          .order_by(Deadline.due_dt, Deadline.case_id)).all()
     results = []
-    for case_id, state in due:
+    for case_id in due:
         case = session.get(Case, case_id)
-        definition = definition_by_hash(session, case.definition_hash)
-        timer = next((t for t in definition.transitions if t.timer and state in t.sources), None)
-        if timer is None:
-            continue
-        try:
-            with session.begin_nested():
-                perform_action(session, SYSTEM_ACTOR, case, timer.trigger, expected_version=case.version, now=now,
-                               comment="期限届满，系统自动处理")
-            results.append(TimerResult(case_id, timer.trigger, True))
-        except UnionflowError as err:  # a rule refused, or someone moved the case meanwhile
-            results.append(TimerResult(case_id, timer.trigger, False, err.message))
+        result = fire_timer(session, case, definition_by_hash(session, case.definition_hash), now)
+        if result is not None:
+            results.append(result)
     return results

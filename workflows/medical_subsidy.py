@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import calendar as month_calendar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -25,7 +25,7 @@ from engine.errors import CalendarNotCovered, ConditionFailed
 from engine.forms import Money, from_stored
 from engine.ledgers import draw
 from engine.parameters import ParameterSet, parameters_for, register_parameters, require_parameters
-from engine.rules import RuleContext, action, rule
+from engine.rules import RuleContext, action, deadline, rule
 
 SCHEMES = "medical_subsidy.schemes"
 CENT = Decimal("0.01")
@@ -267,6 +267,19 @@ def filing_deadline(ctx: RuleContext, scheme: Scheme, discharge: date, filed: da
         if filed.year < err.year:
             return None
         raise
+
+
+@deadline("medical_subsidy_filing_deadline")
+def filing_window_closes(ctx: RuleContext) -> datetime | None:
+    """A draft claim's filing window ends with its last working day (local midnight); None while
+    the draft lacks the scheme or the discharge date, or the scheme is not configured."""
+    form = claim_form(ctx)
+    scheme = None if incomplete(form, "scheme", "discharge_date") else scheme_of(ctx, form)
+    if scheme is None:
+        return None
+    last_day = working_calendar(ctx.session).add_working_days(form["discharge_date"],
+                                                              scheme.figures["filing_working_days"])
+    return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=LOCAL_TZ)
 
 
 @action("medical_subsidy_record_filing")

@@ -85,8 +85,25 @@ def seed(session: Session, demo: DemoWorld) -> int:
     for i, (nominee, state) in enumerate(REVOCATIONS):
         clock = Clock(demo.now - timedelta(days=12) + timedelta(hours=5 * i))
         _revoke(session, demo, clock, nominations[nominee], state)
+    _lapsed_draft(session, demo)
     session.flush()
-    return len(NOMINATIONS) + len(REVOCATIONS)
+    return len(NOMINATIONS) + len(REVOCATIONS) + 1
+
+
+def _lapsed_draft(session: Session, demo: DemoWorld) -> None:
+    """An earlier, closed round: a nomination left as a draft was locked when it closed."""
+    year = demo.now.astimezone(LOCAL_TZ).year
+    closed = open_round(
+        session, None, kind="honours", unit=demo.units["city"], title=f"{year}年度示范市模范职工之家补充推荐", year=year,
+        opens_dt=demo.now - timedelta(days=60), closes_dt=demo.now - timedelta(days=20), categories=["model_home"],
+        settings=ROUND_SETTINGS,
+    )
+    case = create_draft(session, demo.actors["applicant_lianhe"], "honours", round_id=closed.id,
+                        form={"award_type": "model_home", "nominee_name": "城南联合工会职工之家",
+                              "employer": "城南联合工会", "ownership": "non_public"},
+                        now=demo.now - timedelta(days=30))
+    perform_action(session, SYSTEM_ACTOR, case, "lock_draft", expected_version=case.version, now=closed.closes_dt,
+                   comment="期限届满，系统自动处理")
 
 
 def _open_round(session: Session, demo: DemoWorld):

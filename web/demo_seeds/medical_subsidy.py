@@ -17,8 +17,9 @@ from stdnum.cn import ric
 
 from engine.calendar import LOCAL_TZ
 from engine.operations import create_draft, perform_action
+from engine.org import SYSTEM_ACTOR
 from engine.parameters import set_parameters
-from web.demo_seeds import DemoWorld
+from web.demo_seeds import DemoWorld, due_of
 
 # The figures published by one city (domain.md §3), as the demo city's configuration.
 SCHEMES = {"schemes": {
@@ -83,6 +84,10 @@ CLAIMS = (
     ("applicant_lianhe", "dongcheng", "韩晓军", "19881209019", 20,
      dict(scheme="mutual_aid", diagnosis="左胫骨骨折", self_paid_in_catalogue="5200.00"),
      (("submit", None), ("withdraw", "已由工伤保险报销，撤回申请"))),
+    # A draft left past the 30-working-day filing window: the system marks it as needing the explanation.
+    ("applicant_jixie", "dongcheng", "高翠兰", "19890622048", 70,
+     dict(scheme="mutual_aid", diagnosis="膝关节置换术", self_paid_in_catalogue="15600.00"),
+     (("filing_overdue", None),)),
 )
 
 
@@ -106,6 +111,10 @@ def _seed_claim(session: Session, demo: DemoWorld, number: int, applicant: str, 
     case = create_draft(session, applicant_actor, "medical_subsidy",
                         form=_form(patient, birth_and_sequence, discharge, figures), now=clock)
     for trigger, comment in steps:
+        if trigger == "filing_overdue":  # the deadline scan's own step, when the window closes
+            perform_action(session, SYSTEM_ACTOR, case, trigger, expected_version=case.version,
+                           comment="期限届满，系统自动处理", now=due_of(session, case))
+            continue
         clock += timedelta(days=1)
         actor = applicant_actor if trigger in ("submit", "resubmit", "withdraw") else demo.actors[REVIEWER[county]]
         inputs = {"paid_on": clock.astimezone(LOCAL_TZ).date().isoformat(),

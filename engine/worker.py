@@ -1,0 +1,152 @@
+"""The one Celery app: the deadline scan every minute, and notification mail.
+
+Production: UNIONFLOW_BROKER_URL names Redis; run ``celery -A engine.worker worker`` (as many
+as wanted) and one ``celery -A engine.worker beat``. The beat's scan passes ids of due rows
+to ``process_deadlines`` tasks; those lock the rows (FOR UPDATE SKIP LOCKED), act once per
+row and mail after their commit by notification id, retried with backoff.
+
+Embedded (no broker, the demo): the same tasks run in-process (``task_always_eager``), and
+``unionflow run`` calls the scan every minute from a thread.
+
+Tasks find the database through ``use_database`` (the web app and the CLI call it with
+theirs); a worker process opens the one in UNIONFLOW_DATABASE_URL.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import threading
+from datetime import datetime, timedelta
+
+from celery import Celery
+from celery.signals import worker_process_init
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from engine import effects
+from engine.config import DeliverySettings, Settings
+from engine.db import make_engine, make_session_factory, utcnow
+from engine.deadlines import due_deadline_ids, process_deadlines
+from engine.mail import failed_attempt, send_notification_mail
+from engine.notifications import pending_email_ids
+
+log = logging.getLogger(__name__)
+
+SCAN_EVERY_SECONDS = 60
+IDS_PER_TASK = 200
+# Mail never tried this long after its notification was stored was lost on the way to the
+# broker (down at the time): the scan queues it again.
+REQUEUE_MAIL_AFTER = timedelta(minutes=5)
+MAIL_RETRIES = 8
+# Seconds before the first retry of a mail; each next one waits twice as long, at most an hour.
+# (Tests shorten it with UNIONFLOW_MAIL_RETRY_SECONDS.)
+MAIL_RETRY_SECONDS = int(os.environ.get("UNIONFLOW_MAIL_RETRY_SECONDS", "30"))
+
+celery_app = Celery("unionflow")
+_state: dict = {"factory": None, "delivery": None, "mail_subscribed": False}
+_state_lock = threading.Lock()
+
+
+def configure(delivery: DeliverySettings) -> Celery:
+    _state["delivery"] = delivery
+    _forget_broker_connections()
+    if delivery.broker_url:
+        celery_app.conf.update(
+            broker_url=delivery.broker_url, task_always_eager=False, task_ignore_result=True,
+            task_acks_late=True, worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True,
+            beat_schedule={"scan-deadlines": {"task": "unionflow.scan_deadlines", "schedule": SCAN_EVERY_SECONDS}},
+        )
+    else:
+        celery_app.conf.update(broker_url="memory://", task_always_eager=True, task_ignore_result=True,
+                               task_eager_propagates=False)
+    return celery_app
+
+
+def _forget_broker_connections() -> None:
+    """Once a task was sent, Celery keeps its connection and producer pools for the broker of that
+    moment: without this, a second ``configure`` would still send to the first broker."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+def use_database(engine: Engine) -> None:
+    """Tasks run against ``engine``; mail for new notifications is queued after each commit."""
+    with _state_lock:
+        _state["factory"] = make_session_factory(engine)
+        if not _state["mail_subscribed"]:
+            effects.subscribe("notification_emails", _queue_mail)
+            _state["mail_subscribed"] = True
+
+
+def session_factory() -> sessionmaker:
+    if _state["factory"] is None:
+        from engine import bootstrap, load_models
+
+        settings = Settings.from_env()
+        bootstrap(settings)
+        load_models()
+        use_database(make_engine(settings.database_url))
+    return _state["factory"]
+
+
+def delivery_settings() -> DeliverySettings:
+    return _state["delivery"]
+
+
+@worker_process_init.connect
+def _open_database(**_kwargs) -> None:
+    session_factory()
+
+
+def _queue_mail(notification_ids: list[int]) -> None:
+    for notification_id in notification_ids:
+        send_notification_email.delay(notification_id)
+
+
+# --- Tasks ----------------------------------------------------------------------------------------
+
+@celery_app.task(name="unionflow.scan_deadlines")
+def scan_deadlines(now: str | None = None) -> dict:
+    """Hand every due deadline to ``process_deadlines`` by id, and lost mail to the mailer."""
+    moment = datetime.fromisoformat(now) if now else utcnow()
+    queued, after_id = 0, 0
+    with session_factory()() as session:
+        while ids := due_deadline_ids(session, moment, limit=IDS_PER_TASK, after_id=after_id):
+            process_deadlines_task.delay(ids, moment.isoformat())
+            queued, after_id = queued + len(ids), ids[-1]
+        lost_mail = pending_email_ids(session, stored_before=moment - REQUEUE_MAIL_AFTER)
+    _queue_mail(lost_mail)
+    return {"deadlines": queued, "mail": len(lost_mail)}
+
+
+@celery_app.task(name="unionflow.process_deadlines")
+def process_deadlines_task(deadline_ids: list[int], now: str) -> dict:
+    with session_factory()() as session:
+        report = process_deadlines(session, deadline_ids, datetime.fromisoformat(now))
+        session.commit()
+    return {"reminders": report.reminders, "escalations": report.escalations,
+            "transitions": len(report.transitions), "skipped_locked": report.skipped_locked}
+
+
+@celery_app.task(name="unionflow.send_notification_email", bind=True, max_retries=MAIL_RETRIES)
+def send_notification_email(self, notification_id: int) -> str:
+    factory = session_factory()
+    try:
+        with factory() as session:
+            outcome = send_notification_mail(session, notification_id, delivery_settings())
+            session.commit()
+        return outcome
+    except (OSError, smtplib.SMTPException) as err:
+        with factory() as session:
+            failed_attempt(session, notification_id, final=self.request.retries >= self.max_retries)
+            session.commit()
+        if self.request.retries >= self.max_retries:
+            log.error("mail for notification %s given up: %s", notification_id, err)
+            return "failed"
+        # 30 s, 1 min, 2 min ... up to an hour between tries.
+        countdown = min(3600, MAIL_RETRY_SECONDS * 2 ** self.request.retries)
+        raise self.retry(exc=err, countdown=countdown) from None
+
+
+configure(DeliverySettings.from_env())
