@@ -35,6 +35,7 @@ test: $(STAMP) $(CATALOG).mo
 bench: $(STAMP)
 	$(BIN)/python bench/approvals.py
 	$(BIN)/python bench/inbox_page.py
+	$(BIN)/python bench/deadline_scan.py
 
 clean:
 	rm -rf $(VENV) instance *.egg-info

@@ -22,7 +22,8 @@ from api.schemas import MAX_ROW_ID, ErrorSchema
 
 API_PREFIX = "/api/v1"
 # One module per resource, each with its flask-smorest blueprint ``blp``.
-RESOURCE_MODULES = ("account", "definitions", "attachments", "records", "cases", "inbox", "rounds", "juries", "parameters", "notices", "admin", "audit")
+RESOURCE_MODULES = ("account", "definitions", "attachments", "records", "cases", "inbox", "rounds", "juries", "parameters", "notices", "admin", "audit", "calendar",
+                    "notifications")
 
 
 class UnionflowApi(Api):

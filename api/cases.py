@@ -10,10 +10,10 @@ from marshmallow import fields, validate
 from api.auth import current_actor
 from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchema, case_summary, case_view
 from api.errors import domain_error_body
-from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
+from api.pagination import PageQuerySchema, id_cursor, page, page_schema
 from api.schemas import MAX_ROW_ID, ApiSchema, ErrorBodySchema, ErrorSchema, RowId
 from engine.cases import get_case, my_cases
-from engine.errors import ValidationFailed
+from engine.forms import PlainText
 from engine.operations import (
     MAX_BATCH_SIZE,
     MAX_COMMENT_LENGTH,
@@ -25,6 +25,7 @@ from engine.operations import (
     perform_joint_action,
     update_draft,
 )
+from engine.urging import MAX_URGE_NOTE_LENGTH, urge_case
 from web import request_session, unit_of_work
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="案件：填报、查看、审核操作")
@@ -64,6 +65,18 @@ class ActionSchema(ApiSchema):
 
 class CommentSchema(ApiSchema):
     comment = Comment(required=True)
+
+
+class UrgeSchema(ApiSchema):
+    note = PlainText(allow_none=True, validate=validate.Length(
+        max=MAX_URGE_NOTE_LENGTH, error=f"催办说明不能超过 {MAX_URGE_NOTE_LENGTH} 个字"),
+        metadata={"description": "催办说明（选填），随通知发给审核人"})
+
+
+class UrgeResultSchema(ApiSchema):
+    case_id = fields.Integer()
+    work_day = fields.Date(metadata={"description": "这次催办计入的工作日（非工作日催办计入下一个工作日）"})
+    notified = fields.Integer(metadata={"description": "收到通知的审核人数"})
 
 
 class CaseRefSchema(ApiSchema):
@@ -125,7 +138,7 @@ def list_my_cases(query):
     """我的案件（我发起的，以及系统为我所在申报单位预填的），按新建先后倒序，可按业务种类和环节筛选。"""
     session = request_session()
     cases = my_cases(session, current_actor(), kind=query["kind"], state=query["state"],
-                     before_id=_cursor_case_id(query["cursor"]), limit=query["limit"] + 1)
+                     before_id=id_cursor(query["cursor"]), limit=query["limit"] + 1)
     result = page(cases, query["limit"], lambda case: [case.id])
     return result | {"items": [case_summary(session, case) for case in result["items"]]}
 
@@ -179,6 +192,19 @@ def add_comment(data, case_id):
     return _with_event(case_view(session, actor, case), event.seq)
 
 
+@blp.route("/cases/<int:case_id>/urge", methods=["POST"])
+@blp.arguments(UrgeSchema)
+@blp.response(201, UrgeResultSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="只有申请人或上级单位审核人可以催办")
+@blp.alt_response(404, schema=ErrorSchema, description="案件不存在或您无权查看")
+@blp.alt_response(409, schema=ErrorSchema, description="本工作日已催办过，或案件不在审核中")
+@unit_of_work
+def urge(data, case_id):
+    """催办：通知案件当前环节的审核人；申请人或上级单位审核人可用，每件案件每个工作日一次。"""
+    session, actor = request_session(), current_actor()
+    return urge_case(session, actor, get_case(session, actor, case_id), note=data.get("note"))
+
+
 @blp.route("/batch-actions", methods=["POST"])
 @blp.arguments(ManyCasesActionSchema)
 @blp.response(200, BatchResultSchema)
@@ -206,15 +232,6 @@ def joint_action(data):
 
 
 # --- Helpers --------------------------------------------------------------------------------------
-
-def _cursor_case_id(cursor: str | None) -> int | None:
-    key = decode_cursor(cursor, 1)
-    if key is None:
-        return None
-    if isinstance(key[0], bool) or not isinstance(key[0], int):
-        raise ValidationFailed({"cursor": ["游标无效，请从第一页重新获取"]})
-    return key[0]
-
 
 def _with_event(view: dict, seq: int) -> dict:
     return {"case": view, "event": next(entry for entry in view["timeline"] if entry["seq"] == seq)}

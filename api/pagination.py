@@ -14,6 +14,7 @@ from marshmallow import fields, validate
 from werkzeug.exceptions import UnprocessableEntity
 
 from api.schemas import ApiSchema
+from engine.errors import ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -50,6 +51,16 @@ def decode_cursor(cursor: str | None, length: int) -> list | None:
         error.data = {"messages": {"query": {"cursor": ["游标无效，请从第一页重新获取"]}}}
         raise error
     return key
+
+
+def id_cursor(cursor: str | None) -> int | None:
+    """The row id a cursor of a list ordered by id holds (made by ``page(rows, limit, lambda row: [row.id])``)."""
+    key = decode_cursor(cursor, 1)
+    if key is None:
+        return None
+    if isinstance(key[0], bool) or not isinstance(key[0], int):
+        raise ValidationFailed({"cursor": ["游标无效，请从第一页重新获取"]})
+    return key[0]
 
 
 def page(rows: list, limit: int, key_of) -> dict:

@@ -5,24 +5,34 @@ The chinesecalendar package knows the State Council's published schedules. The
 day) and whole years published after the installed package (marked in
 ``calendar_years``). A date in a year that neither covers raises CalendarNotCovered:
 never a silent weekends-only guess.
+
+The city federation's admins keep the table (``enter_calendar_days``, typed in or read from a
+CSV/Excel table by ``parse_calendar_table``), and ``calendar_coverage`` tells them, well ahead,
+when the calendar is about to run out.
 """
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta
+from pathlib import PurePath
 
 import chinese_calendar
 from sqlalchemy import Boolean, Date, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.config import Settings
-from engine.db import Base
-from engine.errors import CalendarNotCovered
+from engine.db import Base, utcnow
+from engine.errors import CalendarNotCovered, NotFound, PermissionDenied, ValidationFailed
+from engine.org import Actor, Grant, path_ids
 
 CACHE_SECONDS = 60
 LOCAL_TZ = Settings.from_env().timezone
+NOTE_MAX = 100  # calendar_days.note
+SOURCE_MAX = 200  # calendar_years.source
+NUL = "\x00"
 
 
 class CalendarDay(Base):
@@ -113,9 +123,14 @@ def working_calendar(session: Session) -> WorkingCalendar:
 
 def last_covered_year(session: Session) -> int:
     """The last year whose working days are known: the package's or one an admin entered."""
-    package_last = max(day.year for day in chinese_calendar.holidays)
+    package_last = package_last_year()
     entered_last = session.scalar(select(func.max(CalendarYear.year)))
     return max(package_last, entered_last or package_last)
+
+
+def package_last_year() -> int:
+    """The last year the installed chinesecalendar knows."""
+    return max(day.year for day in chinese_calendar.holidays)
 
 
 def forget_cached_calendars() -> None:
@@ -147,3 +162,313 @@ def set_calendar_day(session: Session, day: date, is_working: bool, note: str = 
     session.flush()
     forget_cached_calendars()
     return row
+
+
+# --- Administration: the days the package does not know ------------------------------------------
+
+CALENDAR_KEEPERS_ONLY = "工作日历全市统一，只有市总工会的管理员可以维护"
+# What people write in the 类型 column (lower-cased): False for a day off, True for a working day.
+DAY_TYPES = {
+    "休": False, "休息": False, "休息日": False, "假": False, "节假日": False, "放假": False,
+    "holiday": False, "off": False,
+    "班": True, "上班": True, "补班": True, "工作日": True, "workday": True, "work": True,
+}
+# Column headings of an imported calendar table (lower-cased), by the entry field they fill.
+CALENDAR_HEADINGS = {
+    "day": ("日期", "date", "day"),
+    "type": ("类型", "type"),
+    "note": ("说明", "备注", "note"),
+}
+MAX_FILE_ROWS = 1000  # a year has at most 366 days; a file may hold a few years
+MAX_FILE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    """One day to enter: a working day or a day off, with a note ("春节", "调休上班").
+    ``line`` is the row of the imported file it came from, for messages."""
+
+    day: date
+    is_working: bool
+    note: str = ""
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class CalendarEntryResult:
+    added: int
+    changed: int
+    unchanged: int
+    year: int | None  # the whole year entered, if one was
+
+
+@dataclass(frozen=True)
+class CalendarCoverage:
+    """How far the working-day calendar reaches, as of ``today``."""
+
+    today: date
+    package_last_year: int
+    last_covered_year: int
+    entered_years: tuple[CalendarYear, ...]
+    warning_days: int
+
+    @property
+    def covered_until(self) -> date:
+        return date(self.last_covered_year, 12, 31)
+
+    @property
+    def next_year(self) -> int:
+        return self.last_covered_year + 1
+
+    @property
+    def days_left(self) -> int:
+        """Calendar days from today to the last covered day (negative once past it)."""
+        return (self.covered_until - self.today).days
+
+    @property
+    def warn(self) -> bool:
+        return self.days_left <= self.warning_days
+
+    @property
+    def message(self) -> str:
+        until = f"{self.covered_until.year} 年 12 月 31 日"
+        if self.days_left < 0:
+            return (f"工作日历仅覆盖至 {until}，此后的期限无法计算，"
+                    f"请管理员尽快录入 {self.next_year} 年的节假日和调休安排")
+        if self.warn:
+            return f"工作日历仅覆盖至 {until}，请管理员在此之前录入 {self.next_year} 年的节假日和调休安排"
+        return f"工作日历已覆盖至 {until}"
+
+
+def union_wide(grant: Grant) -> bool:
+    """A grant at the city federation: the unit at the top of the tree, without a parent."""
+    return len(path_ids(grant.unit_path)) == 1
+
+
+def may_keep_calendar(actor: Actor | None) -> bool:
+    """The calendar is one for the whole union: kept by the admins of the city federation, or
+    by the operator on the command line (no actor)."""
+    return actor is None or any(union_wide(grant) for grant in actor.grants_for("admin"))
+
+
+def _require_keeper(actor: Actor | None) -> None:
+    if not may_keep_calendar(actor):
+        raise PermissionDenied(CALENDAR_KEEPERS_ONLY)
+
+
+def enter_calendar_days(
+    session: Session, actor: Actor | None, rows: Iterable[CalendarEntry | tuple], *, year: int | None = None,
+    source: str = "",
+) -> CalendarEntryResult:
+    """Store working days and days off, replacing what was stored for those dates.
+
+    With ``year`` the rows are that year's published schedule (its holidays and make-up
+    working days): every row must lie in it, and from then on its other weekdays count as
+    working days. Years must follow one another (a gap would leave dates unknown), and a year
+    the package covers is adjusted day by day, not entered whole. ``actor`` None: the operator
+    on the command line.
+    """
+    _require_keeper(actor)
+    entries = [row if isinstance(row, CalendarEntry) else CalendarEntry(*row) for row in rows]
+    source = (source or "").strip()
+    errors = _entry_problems(entries, year)
+    if year is not None:
+        errors |= _year_problems(session, year)
+    if len(source) > SOURCE_MAX:
+        errors["source"] = [f"来源说明不能超过 {SOURCE_MAX} 个字"]
+    elif NUL in source:  # PostgreSQL's text cannot hold one
+        errors["source"] = ["来源说明不能包含空字符（U+0000）"]
+    if errors:
+        raise ValidationFailed(errors)
+    counts = {"added": 0, "changed": 0, "unchanged": 0}
+    for entry in entries:
+        counts[_store_day(session, entry)] += 1
+    if year is not None:
+        entered = session.get(CalendarYear, year) or CalendarYear(year=year, source="")
+        entered.source = source or entered.source
+        session.add(entered)
+    session.flush()
+    forget_cached_calendars()
+    _deadlines_follow(session, [entry.day for entry in entries])
+    return CalendarEntryResult(year=year, **counts)
+
+
+def _deadlines_follow(session: Session, days: list[date]) -> None:
+    """Open deadlines counted over a changed day (or not countable before) are worked out again."""
+    from engine.deadlines import recompute_deadlines  # deadlines are counted on this calendar
+
+    recompute_deadlines(session, utcnow(), days)
+
+
+def _place(entry: CalendarEntry, index: int) -> str:
+    return f"第 {entry.line} 行" if entry.line is not None else f"第 {index + 1} 条"
+
+
+def _entry_problems(entries: list[CalendarEntry], year: int | None) -> dict[str, list[str]]:
+    """Problems by field, "days.<index>.<field>" (as the API names a list's items), each
+    message naming the file's line or the item (unless a single day was entered by hand)."""
+    if not entries:
+        return {"days": ["请至少录入一天"]}
+    errors: dict[str, list[str]] = {}
+    first_at: dict[date, int] = {}
+    alone = len(entries) == 1 and entries[0].line is None
+
+    def problem(index: int, field: str, message: str) -> None:
+        prefix = "" if alone else f"{_place(entries[index], index)}："
+        errors.setdefault(f"days.{index}.{field}", []).append(prefix + message)
+
+    for index, entry in enumerate(entries):
+        if len(entry.note) > NOTE_MAX:
+            problem(index, "note", f"说明不能超过 {NOTE_MAX} 个字")
+        if NUL in entry.note:
+            problem(index, "note", "说明不能包含空字符（U+0000）")
+        if year is not None and entry.day.year != year:
+            problem(index, "day", f"{entry.day.isoformat()} 不在 {year} 年内")
+        if entry.day in first_at:
+            earlier = first_at[entry.day]
+            problem(index, "day", f"{entry.day.isoformat()} 与{_place(entries[earlier], earlier)}重复")
+        else:
+            first_at[entry.day] = index
+    return errors
+
+
+def _year_problems(session: Session, year: int) -> dict[str, list[str]]:
+    package_last = package_last_year()
+    if year <= package_last:
+        return {"year": [(f"{year} 年的节假日安排已包含在 chinesecalendar 中，不能整年录入；"
+                          "个别日期的调整请逐日录入（不填年度）")]}
+    following = last_covered_year(session) + 1
+    if year > following:
+        return {"year": [f"请先录入 {following} 年的安排：工作日历须逐年连续"]}
+    return {}
+
+
+def _store_day(session: Session, entry: CalendarEntry) -> str:
+    row = session.get(CalendarDay, entry.day)
+    if row is None:
+        session.add(CalendarDay(day=entry.day, is_working=entry.is_working, note=entry.note))
+        return "added"
+    if (row.is_working, row.note) == (entry.is_working, entry.note):
+        return "unchanged"
+    row.is_working, row.note = entry.is_working, entry.note
+    return "changed"
+
+
+def remove_calendar_day(session: Session, actor: Actor | None, day: date) -> None:
+    """Forget what was entered for ``day``: the package (or, in an entered year, the weekday)
+    decides again."""
+    _require_keeper(actor)
+    row = session.get(CalendarDay, day)
+    if row is None:
+        raise NotFound(f"{day.isoformat()} 没有录入过")
+    session.delete(row)
+    session.flush()
+    forget_cached_calendars()
+    _deadlines_follow(session, [day])
+
+
+def calendar_days(session: Session, year: int | None = None) -> list[CalendarDay]:
+    """The entered days, in date order; only those of ``year`` if given."""
+    query = select(CalendarDay).order_by(CalendarDay.day)
+    if year is not None:
+        query = query.where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
+    return list(session.scalars(query))
+
+
+def calendar_coverage(session: Session, today: date, warning_days: int) -> CalendarCoverage:
+    """How far the calendar reaches; ``warn`` within ``warning_days`` of its end, or past it."""
+    return CalendarCoverage(
+        today=today, package_last_year=package_last_year(), last_covered_year=last_covered_year(session),
+        entered_years=tuple(session.scalars(select(CalendarYear).order_by(CalendarYear.year))),
+        warning_days=warning_days,
+    )
+
+
+# --- Reading a calendar table ----------------------------------------------------------------------
+
+def parse_calendar_table(data: bytes, filename: str) -> list[CalendarEntry]:
+    """The days of a CSV or Excel table with the columns 日期, 类型 (休/班) and optionally 说明
+    (other columns are ignored). Every problem is reported at once, by the file's line (the
+    header is line 1): ValidationFailed({"file": ["第 3 行：……"]})."""
+    (header_line, header), *body = _table_rows(data, filename)
+    columns = _calendar_columns(header_line, header)
+    entries, problems = [], []
+    for line, cells in body:
+        entry, messages = _calendar_entry(line, cells, columns)
+        problems.extend(f"第 {line} 行：{message}" for message in messages)
+        if entry is not None:
+            entries.append(entry)
+    if problems:
+        raise ValidationFailed({"file": problems})
+    if not entries:
+        raise ValidationFailed({"file": ["文件中只有表头，没有数据行"]})
+    return entries
+
+
+def _table_rows(data: bytes, filename: str) -> list[tuple[int, list]]:
+    """(line, cells) of the non-blank rows, read as the record import reads its tables."""
+    # Imported here (also below): engine.tabular_import reaches engine.inbox, which needs this module.
+    from engine.tabular_import import TableImportFailed, _read_rows
+
+    name = PurePath((filename or "").replace("\\", "/")).name
+    try:
+        return _read_rows(name, data, max_rows=MAX_FILE_ROWS, max_bytes=MAX_FILE_BYTES)
+    except TableImportFailed as err:
+        raise ValidationFailed({"file": [problem.message for problem in err.problems]}) from None
+
+
+def _calendar_columns(line: int, header: list) -> dict[str, int]:
+    columns = {}
+    for index, cell in enumerate(header):
+        heading = str(cell or "").strip().lower()
+        for name, headings in CALENDAR_HEADINGS.items():
+            if heading in headings and name not in columns:
+                columns[name] = index
+    missing = [CALENDAR_HEADINGS[name][0] for name in ("day", "type") if name not in columns]
+    if missing:
+        raise ValidationFailed({"file": [(f"第 {line} 行：表头缺少「{'」「'.join(missing)}」列；"
+                                          "表头应为：日期、类型、说明（说明可省略）")]})
+    return columns
+
+
+def _calendar_entry(line: int, cells: list, columns: dict[str, int]) -> tuple[CalendarEntry | None, list[str]]:
+    """The row as an entry, or None and every problem of the row."""
+    def cell(name: str):
+        index = columns.get(name)
+        value = cells[index] if index is not None and index < len(cells) else None
+        return value.strip() if isinstance(value, str) else value
+
+    messages = []
+    try:
+        day = _cell_day(cell("day"))
+    except ValueError as err:
+        messages.append(str(err))
+    kind = cell("type")
+    if kind in (None, ""):
+        messages.append("缺少类型（休或班）")
+    elif str(kind).lower() not in DAY_TYPES:
+        messages.append(f"类型「{kind}」无法识别，应为「休」或「班」")
+    if messages:
+        return None, messages
+    note = cell("note")
+    return CalendarEntry(day, DAY_TYPES[str(kind).lower()], "" if note is None else str(note), line), []
+
+
+def _cell_day(value) -> date:
+    from engine.tabular_import import (
+        DATE_TEXT,  # "2027-02-10", "2027/2/10", "2027年2月10日"
+    )
+
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if value in (None, ""):
+        raise ValueError("缺少日期")
+    found = DATE_TEXT.match(str(value))
+    if not found:
+        raise ValueError("日期格式应为 YYYY-MM-DD")
+    try:
+        return date(*(int(part) for part in found.groups()))
+    except ValueError:
+        raise ValueError(f"日期「{value}」不存在") from None

@@ -17,9 +17,10 @@ has a key, so a second scanner or a retried task never sends one twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime, timedelta
+from datetime import date, datetime, time as dtime, timedelta
+from typing import Iterable
 
-from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy import ForeignKey, Index, String, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine import rules
@@ -115,21 +116,30 @@ def _due_for(session: Session, case: Case, state: StateSpec, now: datetime) -> t
     return due is not None, due
 
 
-def recompute_unknown_deadlines(session: Session, now: datetime) -> int:
-    """Work out the due times the calendar could not cover before (an admin entered a year)."""
-    rows = session.scalars(select(Deadline).where(Deadline.closed_dt.is_(None), Deadline.due_dt.is_(None))).all()
-    known = 0
+def recompute_deadlines(session: Session, now: datetime, changed_days: Iterable[date] = ()) -> int:
+    """Work due times out again after the working-day calendar changed: those it could not
+    cover before (an admin entered the year), and open ones whose span holds a changed day.
+    Returns how many due times changed."""
+    changed_days = sorted(changed_days)
+    affected = [Deadline.due_dt.is_(None)]
+    if changed_days:
+        first = datetime.combine(changed_days[0], dtime(0), tzinfo=LOCAL_TZ)
+        after_last = datetime.combine(changed_days[-1] + timedelta(days=1), dtime(0), tzinfo=LOCAL_TZ)
+        affected.append(and_(Deadline.entered_dt < after_last, Deadline.due_dt >= first))
+    rows = session.scalars(select(Deadline).where(Deadline.closed_dt.is_(None), or_(*affected))).all()
+    moved = 0
     for row in rows:
         case = session.get(Case, row.case_id)
         definition = definition_by_hash(session, case.definition_hash)
         state = definition.state(row.state)
         applies, due = _due_for(session, case, state, row.entered_dt)
-        if applies and due is not None:
-            row.due_dt, known = due, known + 1
-            _schedule(session, definition, state, row, now, skip_past=False)
-            _set_inbox_due(session, row)
+        if not applies or due == row.due_dt:
+            continue
+        row.due_dt, row.reminders_done, moved = due, 0, moved + 1
+        _schedule(session, definition, state, row, now, skip_past=True)
+        _set_inbox_due(session, row)
     session.flush()
-    return known
+    return moved
 
 
 def _set_inbox_due(session: Session, row: Deadline) -> None:
@@ -187,7 +197,8 @@ class ScanReport:
     transitions: list[tuple[int, str]] = field(default_factory=list)  # (case id, trigger)
     refused: list[tuple[int, str, str]] = field(default_factory=list)  # (case id, trigger, reason)
     notifications: int = 0
-    skipped_locked: int = 0
+    # Handed over but not acted on: locked by another scanner, or no longer due.
+    skipped: int = 0
 
     def add(self, other: "ScanReport") -> None:
         self.reminders += other.reminders
@@ -195,7 +206,7 @@ class ScanReport:
         self.transitions += other.transitions
         self.refused += other.refused
         self.notifications += other.notifications
-        self.skipped_locked += other.skipped_locked
+        self.skipped += other.skipped
 
 
 def due_deadline_ids(session: Session, now: datetime, *, limit: int = 1000, after_id: int = 0) -> list[int]:
@@ -219,7 +230,7 @@ def process_deadlines(session: Session, deadline_ids: list[int], now: datetime) 
         .where(Deadline.id.in_(deadline_ids), Deadline.next_check_dt <= now)
         .order_by(Deadline.id).with_for_update(skip_locked=True)
     ).all()
-    report.skipped_locked = len(set(deadline_ids)) - len(locked)
+    report.skipped = len(set(deadline_ids)) - len(locked)
     outbox: list[tuple[int, Message]] = []
     people = _People(session)
     for row, case in locked:
@@ -228,7 +239,8 @@ def process_deadlines(session: Session, deadline_ids: list[int], now: datetime) 
         if row.due_dt is not None and now >= row.due_dt:
             _on_due(session, row, case, definition, state, now, people, outbox, report)
         else:
-            _remind(session, row, case, definition, state, now, people, outbox, report)
+            with session.no_autoflush:  # the rows' changes go out together at the end
+                _remind(session, row, case, definition, state, now, people, outbox, report)
     report.notifications += len(notify(session, outbox, now))
     session.flush()
     return report
@@ -260,7 +272,8 @@ def _on_due(session, row: Deadline, case: Case, definition: Definition, state: S
         report.refused.append((case.id, fired.trigger, fired.reason))
     row.overdue_dt, row.next_check_dt = now, None
     report.escalations += 1
-    outbox += _escalation_messages(session, row, case, state, people)
+    with session.no_autoflush:
+        outbox += _escalation_messages(session, row, case, state, people)
 
 
 # --- What people are told ---------------------------------------------------------------------------
@@ -271,6 +284,12 @@ class _People:
     def __init__(self, session: Session):
         self.session = session
         self._holders: dict[tuple[str, int], list[int]] = {}
+        self._units: dict[int, OrgUnit] = {}  # held here: the session keeps only weak references
+
+    def unit(self, unit_id: int) -> OrgUnit:
+        if unit_id not in self._units:
+            self._units[unit_id] = self.session.get(OrgUnit, unit_id)
+        return self._units[unit_id]
 
     def at(self, role: str, unit_id: int) -> list[int]:
         if (role, unit_id) not in self._holders:
@@ -308,7 +327,7 @@ def _reminder_message(row: Deadline, case: Case, definition: Definition, state: 
 def _escalation_messages(session: Session, row: Deadline, case: Case, state: StateSpec,
                          people: _People) -> list[tuple[int, Message]]:
     definition = definition_by_hash(session, case.definition_hash)
-    unit = session.get(OrgUnit, row.unit_id)
+    unit = people.unit(row.unit_id)
     waiting_for = f"{unit.name}{ROLE_LABELS.get(row.role, row.role)}"
     line, due = _case_line(case, definition), _local(row.due_dt)
     to_them = Message(

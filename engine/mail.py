@@ -62,10 +62,13 @@ def send_notification_mail(session: Session, notification_id: int, settings: Del
     return "sent"
 
 
-def failed_attempt(session: Session, notification_id: int, *, final: bool) -> None:
-    """Count a failed try; after the last one the notification stays in the web pages only."""
+def failed_attempt(session: Session, notification_id: int, *, final_after: int) -> int:
+    """Count a failed try; after ``final_after`` tries the notification stays in the web pages
+    only (marked failed). Returns the tries so far."""
     notification = session.get(Notification, notification_id)
-    if notification is not None and notification.email_status == "pending":
-        notification.email_attempts += 1
-        if final:
-            notification.email_status = "failed"
+    if notification is None or notification.email_status != "pending":
+        return 0
+    notification.email_attempts += 1
+    if notification.email_attempts >= final_after:
+        notification.email_status = "failed"
+    return notification.email_attempts

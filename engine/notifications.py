@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from engine import effects
 from engine.db import Base, UTCDateTime, utcnow
 from engine.errors import NotFound, PermissionDenied, ValidationFailed
+from engine.forms import has_unstorable_characters
 from engine.org import Actor, RoleAssignment, User
 
 KINDS = ("reminder", "overdue", "escalation", "urge", "automatic")
@@ -90,23 +91,26 @@ def notify(session: Session, deliveries: list[tuple[int, Message]], now: datetim
         "email_status": "pending" if user_id in mailable else "none", "email_attempts": 0,
     } for user_id, message in deliveries]
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (dialect.insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["user_id", "key"])
+    # The rows go as parameters of one cached statement (batched by the driver), not as a
+    # VALUES list compiled afresh for every batch.
+    statement = (dialect.insert(Notification).on_conflict_do_nothing(index_elements=["user_id", "key"])
                  .returning(Notification.id, Notification.email_status))
-    inserted = session.execute(statement).all()
+    inserted = session.execute(statement, rows).all()
     to_mail = [row_id for row_id, status in inserted if status == "pending"]
     if to_mail:
         effects.publish(session, "notification_emails", notification_ids=to_mail)
     return [row_id for row_id, _ in inserted]
 
 
-def pending_email_ids(session: Session, *, stored_before: datetime, limit: int = 500) -> list[int]:
+def pending_email_ids(session: Session, *, stored_before: datetime, tried_too: bool = False,
+                      limit: int = 500) -> list[int]:
     """Mail never tried for notifications stored before ``stored_before``: queued while the broker
-    was down, so lost. The scan hands them to the worker again. (Mail that failed is retried
-    by its own task, with backoff.)"""
+    was down, so lost. The scan hands them to the worker again. Mail that failed is retried by
+    its own task, with backoff, where a broker holds the retry; ``tried_too`` includes it."""
+    never_tried = [] if tried_too else [Notification.email_attempts == 0]
     return list(session.scalars(
         select(Notification.id)
-        .where(Notification.email_status == "pending", Notification.email_attempts == 0,
-               Notification.created_dt < stored_before)
+        .where(Notification.email_status == "pending", Notification.created_dt < stored_before, *never_tried)
         .order_by(Notification.id).limit(limit)
     ))
 
@@ -172,7 +176,8 @@ def set_preferences(session: Session, actor: Actor, *, email: str | None, email_
     if user is None:
         raise PermissionDenied("只有登录用户可以设置通知")
     email = (email or "").strip() or None
-    if email is not None and (len(email) > MAX_EMAIL_LENGTH or "@" not in email.strip("@") or " " in email):
+    if email is not None and (len(email) > MAX_EMAIL_LENGTH or "@" not in email.strip("@") or " " in email
+                              or has_unstorable_characters(email)):
         raise ValidationFailed({"email": ["请填写有效的电子邮箱地址，例如 name@example.org"]})
     if email_notifications and email is None:
         raise ValidationFailed({"email": ["开启邮件通知需要填写电子邮箱地址"]})

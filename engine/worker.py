@@ -17,6 +17,7 @@ import logging
 import os
 import smtplib
 import threading
+import time
 from datetime import datetime, timedelta
 
 from celery import Celery
@@ -115,7 +116,9 @@ def scan_deadlines(now: str | None = None) -> dict:
         while ids := due_deadline_ids(session, moment, limit=IDS_PER_TASK, after_id=after_id):
             process_deadlines_task.delay(ids, moment.isoformat())
             queued, after_id = queued + len(ids), ids[-1]
-        lost_mail = pending_email_ids(session, stored_before=moment - REQUEUE_MAIL_AFTER)
+        # In-process there is no broker to hold a retry: the scan is the retry, once a minute.
+        lost_mail = pending_email_ids(session, stored_before=moment - REQUEUE_MAIL_AFTER,
+                                      tried_too=celery_app.conf.task_always_eager)
     _queue_mail(lost_mail)
     return {"deadlines": queued, "mail": len(lost_mail)}
 
@@ -126,7 +129,7 @@ def process_deadlines_task(deadline_ids: list[int], now: str) -> dict:
         report = process_deadlines(session, deadline_ids, datetime.fromisoformat(now))
         session.commit()
     return {"reminders": report.reminders, "escalations": report.escalations,
-            "transitions": len(report.transitions), "skipped_locked": report.skipped_locked}
+            "transitions": len(report.transitions), "skipped": report.skipped}
 
 
 @celery_app.task(name="unionflow.send_notification_email", bind=True, max_retries=MAIL_RETRIES)
@@ -139,14 +142,31 @@ def send_notification_email(self, notification_id: int) -> str:
         return outcome
     except (OSError, smtplib.SMTPException) as err:
         with factory() as session:
-            failed_attempt(session, notification_id, final=self.request.retries >= self.max_retries)
+            attempts = failed_attempt(session, notification_id, final_after=MAIL_RETRIES + 1)
             session.commit()
-        if self.request.retries >= self.max_retries:
+        if attempts > MAIL_RETRIES:
             log.error("mail for notification %s given up: %s", notification_id, err)
             return "failed"
+        if celery_app.conf.task_always_eager:  # in-process: never block the caller; the next scan retries
+            return "retry"
         # 30 s, 1 min, 2 min ... up to an hour between tries.
         countdown = min(3600, MAIL_RETRY_SECONDS * 2 ** self.request.retries)
         raise self.retry(exc=err, countdown=countdown) from None
+
+
+def start_embedded_beat() -> threading.Thread:
+    """The embedded profile's beat: the scan task every minute, in-process, from a daemon thread."""
+    def beat() -> None:
+        while True:
+            try:
+                scan_deadlines.delay()
+            except Exception:  # a failed scan must not stop the next one
+                log.exception("deadline scan failed")
+            time.sleep(SCAN_EVERY_SECONDS)
+
+    thread = threading.Thread(target=beat, name="unionflow-beat", daemon=True)
+    thread.start()
+    return thread
 
 
 configure(DeliverySettings.from_env())

@@ -27,3 +27,25 @@ def test_unreachable_postgresql_fails_in_ci_and_skips_elsewhere(ci, fails):
     else:
         assert result.returncode == 0, result.stdout
         assert "1 passed, 1 skipped" in result.stdout
+
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # port 1: nothing listens
+
+
+@pytest.mark.parametrize(("ci", "fails"), [("true", True), ("", False)])
+def test_unreachable_redis_fails_the_worker_tests_in_ci_and_skips_them_elsewhere(ci, fails):
+    # PostgreSQL stays unreachable too: the subprocess must never touch this session's database.
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_worker_integration.py"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "UNIONFLOW_TEST_DATABASE_URL": UNREACHABLE, "UNIONFLOW_TEST_REDIS_URL": UNREACHABLE_REDIS,
+             "CI": ci},
+    )
+    if fails:
+        assert result.returncode != 0
+        assert f"Redis is required in CI: cannot reach Redis at {UNREACHABLE_REDIS}" in result.stdout
+        assert " passed" not in result.stdout and " skipped" not in result.stdout
+    else:
+        assert result.returncode == 0, result.stdout
+        assert f"cannot reach Redis at {UNREACHABLE_REDIS}" in result.stdout
+        assert " passed" not in result.stdout and "4 skipped" in result.stdout

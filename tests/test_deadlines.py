@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from engine.audit import case_events
-from engine.calendar import LOCAL_TZ, CalendarYear, forget_cached_calendars
+from engine.calendar import LOCAL_TZ, enter_calendar_days, forget_cached_calendars, remove_calendar_day
 from engine.cases import Case
-from engine.deadlines import Deadline, open_deadline, process_deadlines, recompute_unknown_deadlines, scan_deadlines
+from engine.deadlines import Deadline, open_deadline, process_deadlines, scan_deadlines
 from engine.definitions import parse_definition
 from engine.errors import ConditionFailed, Conflict, DefinitionError, InvalidAction, PermissionDenied, ValidationFailed
 from engine.inbox import InboxItem
@@ -273,16 +273,25 @@ def test_a_due_time_in_an_uncovered_year_is_unknown_until_an_admin_enters_the_ye
     honours.act("reviewer_city", case, "approve", now=late_december)  # 5 working days: into 2027
     row = open_deadline(session, case.id)
     assert (row.due_dt, row.next_check_dt) == (None, None)
-    session.add(CalendarYear(year=2027, source="国务院办公厅通知（测试）"))
-    session.flush()
-    forget_cached_calendars()
     try:
-        assert recompute_unknown_deadlines(session, late_december) == 1
-        # 30, 31 December, then 1 January is an ordinary weekday in an entered year without overrides:
-        # Friday 1, Monday 4 and Tuesday 5 January.
-        assert row.due_dt == local(2027, 1, 6)
+        enter_calendar_days(session, None, [(date(2027, 1, 1), False, "元旦")], year=2027, source="国务院办公厅通知")
+        # 30, 31 December, (New Year's Day off), Monday 4, Tuesday 5 and Wednesday 6 January.
+        assert row.due_dt == local(2027, 1, 7)
         assert session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id)) == row.due_dt
-        assert row.next_check_dt is not None
+        assert row.next_check_dt == local(2027, 1, 4, 9)  # two working days before the last day
+    finally:
+        forget_cached_calendars()
+
+
+def test_a_local_closure_day_moves_the_deadlines_it_falls_in(session, world, honours):
+    case = honours.submitted()  # Monday 9 March: due at the end of Thursday 12 March
+    other = honours.at_city()   # city review: 10 working days, ending Monday 23 March
+    try:
+        enter_calendar_days(session, None, [(date(2026, 3, 11), False, "本地停工")])
+        assert open_deadline(session, case.id).due_dt == local(2026, 3, 14)
+        assert open_deadline(session, other.id).due_dt == local(2026, 3, 25)
+        remove_calendar_day(session, None, date(2026, 3, 11))
+        assert open_deadline(session, case.id).due_dt == local(2026, 3, 13)
     finally:
         forget_cached_calendars()
 

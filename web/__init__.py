@@ -24,12 +24,14 @@ from engine import bootstrap
 from engine.config import Settings
 from engine.db import make_engine, make_session_factory
 from engine.definitions import STATE_KIND_LABELS
+from engine.worker import use_database
 
 SECRET_KEY_FILE = "secret_key"
 # The first is the default.
 LANGUAGES = ("zh_CN", "en")
 # One module per area under web/views, each with its blueprint ``bp``.
-PAGE_MODULES = ("applicant", "cases", "inbox", "public", "auditor", "dashboard", "admin")
+PAGE_MODULES = ("applicant", "cases", "inbox", "public", "auditor", "dashboard", "admin", "calendar_admin",
+                "notifications")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
     engine = make_engine(settings.database_url)
     app.extensions["unionflow"] = UnionflowState(settings, engine, make_session_factory(engine))
+    use_database(engine)  # deadline tasks and notification mail run against the app's database
     app.teardown_appcontext(_close_request_session)
 
     from api import register_api  # imported here: api imports request_session from this module

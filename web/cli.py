@@ -1,4 +1,5 @@
-"""The ``unionflow`` command: database schema, definitions, demo data, audit checks, the demo server.
+"""The ``unionflow`` command: database schema, definitions, demo data, audit checks, the working-day
+calendar, the deadline scan, the demo server.
 
 Every command reads the deployment settings from the environment (see engine.config);
 ``--db URL`` points one command at another database. Domain errors end the command
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -19,12 +21,15 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from engine import bootstrap, load_models
 from engine.audit import verify_database
+from engine.calendar import calendar_coverage, enter_calendar_days, parse_calendar_table
 from engine.config import Settings, normalize_database_url
-from engine.db import make_engine, make_session_factory
+from engine.db import make_engine, make_session_factory, utcnow
+from engine.deadlines import scan_deadlines
 from engine.definitions import read_definition_files, sync_definitions
-from engine.errors import DefinitionError, UnionflowError
+from engine.errors import DefinitionError, UnionflowError, ValidationFailed
 from engine.migrate import alembic_config, upgrade
 from engine.rules import load_rule_modules
+from engine.worker import delivery_settings, start_embedded_beat, use_database
 
 
 class UnionflowGroup(click.Group):
@@ -208,6 +213,9 @@ def run(host: str, port: int, database_url: str | None) -> None:
 
     app = create_app(load_settings(database_url), DEMO=True)
     require_current_schema(app.extensions["unionflow"].engine)
+    if delivery_settings().broker_url is None:  # embedded: no beat process, the scan runs here
+        start_embedded_beat()
+        click.echo("deadline scan: every minute, in this process")
     click.echo(f"unionflow demo on http://{host}:{port}/")
     app.run(host=host, port=port, debug=False, use_reloader=False)
 
@@ -233,6 +241,96 @@ def audit_verify(database_url: str | None) -> None:
         click.echo(f"{len(report.problems)} problem(s) found")
         raise click.exceptions.Exit(1)
     click.echo("audit trail intact")
+
+
+@cli.group()
+def calendar() -> None:
+    """The working-day calendar: years and days the chinesecalendar package does not know."""
+
+
+@calendar.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--year", type=int, help="The whole year the file holds (its holidays and make-up working days).")
+@click.option("--source", default="", help="Where the schedule was published, e.g. the State Council notice.")
+@database_option
+def calendar_import(file: Path, year: int | None, source: str, database_url: str | None) -> None:
+    """Enter the days of a CSV or Excel table (columns 日期, 类型 休/班, 说明): all or none."""
+    settings = load_settings(database_url)
+    with problems_listed():
+        entries = parse_calendar_table(file.read_bytes(), file.name)
+        with connected(settings) as engine:
+            require_current_schema(engine)
+            with make_session_factory(engine)() as session:
+                # No actor: the operator at the command line keeps the calendar.
+                result = enter_calendar_days(session, None, entries, year=year, source=source)
+                session.commit()
+    entered = f"year {result.year} entered; " if result.year else ""
+    click.echo(f"{entered}{result.added} days added, {result.changed} changed, {result.unchanged} unchanged "
+               f"in {shown_url(settings.database_url)}")
+
+
+@contextmanager
+def problems_listed() -> Iterator[None]:
+    """A refused input ends the command with every message, by line, not just the summary."""
+    try:
+        yield
+    except ValidationFailed as err:
+        lines = [message for messages in err.fields.values() for message in messages]
+        raise click.ClickException("\n  ".join([err.message, *lines])) from None
+
+
+@calendar.command("status")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), help="Check as of this day (default: today).")
+@database_option
+def calendar_status(today, database_url: str | None) -> None:
+    """How far the working-day calendar reaches, and the warning admins see."""
+    settings = load_settings(database_url)
+    day = today.date() if today else utcnow().astimezone(settings.timezone).date()
+    with connected(settings) as engine:
+        require_current_schema(engine)
+        with make_session_factory(engine)() as session:
+            coverage = calendar_coverage(session, day, settings.calendar_warning_days)
+    click.echo(f"package (chinesecalendar) covers up to {coverage.package_last_year}")
+    for entered in coverage.entered_years:
+        click.echo(f"entered: {entered.year}" + (f" ({entered.source})" if entered.source else ""))
+    click.echo(f"covered until {coverage.covered_until.isoformat()} ({coverage.days_left} days from {day.isoformat()})")
+    click.echo(("warning: " if coverage.warn else "") + coverage.message)
+
+
+@cli.group()
+def deadlines() -> None:
+    """Deadlines: reminders, automatic steps and escalation."""
+
+
+@deadlines.command("scan")
+@click.option("--now", "moment", metavar="DATETIME",
+              help="Scan as of this moment, e.g. 2026-05-10T00:00 (local time unless it names an offset); "
+                   "default: now.")
+@database_option
+def deadlines_scan(moment: str | None, database_url: str | None) -> None:
+    """Act once on every deadline due: send reminders, fire automatic steps, escalate the overdue."""
+    settings = load_settings(database_url)
+    now = parse_moment(moment, settings) if moment else utcnow()
+    bootstrap(settings)
+    with connected(settings) as engine:
+        require_current_schema(engine)
+        use_database(engine)  # mail for the notifications goes out after each batch's commit
+        report = scan_deadlines(make_session_factory(engine), now)
+    click.echo(f"deadlines due by {now.astimezone(settings.timezone):%Y-%m-%d %H:%M}: {report.reminders} reminders, "
+               f"{len(report.transitions)} automatic steps, {report.escalations} escalations, "
+               f"{report.notifications} notifications")
+    for case_id, trigger in report.transitions:
+        click.echo(f"case {case_id}: {trigger}")
+    for case_id, trigger, reason in report.refused:
+        click.echo(f"case {case_id}: {trigger} refused ({reason}), escalated")
+
+
+def parse_moment(text: str, settings: Settings) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date and time such as 2026-05-10T00:00", param_hint="--now") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=settings.timezone)
 
 
 def main() -> None:

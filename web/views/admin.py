@@ -39,6 +39,7 @@ from engine.parameters import ParameterKind, existing_unit, parameter_kind, para
 from engine.rounds import get_round, open_round, quota_table, set_quota, visible_rounds
 from web import committing, request_session
 from web.auth import current_actor, role_required
+from web.views.calendar_admin import calendar_warning
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -70,7 +71,7 @@ def index():
     session, actor = request_session(), current_actor()
     return render_template("admin/index.html", unit_count=len(list_org_units(session, actor)),
                            round_count=len(visible_rounds(session, actor)),
-                           parameter_count=len(parameter_kinds()))
+                           parameter_count=len(parameter_kinds()), calendar_warning=calendar_warning())
 
 
 def _own_unit() -> OrgUnit:

@@ -31,6 +31,7 @@ from engine.definitions import (
 from engine.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
 from engine.forms import masked_personal_data
 from engine.inbox import InboxItem
+from engine.notification_views import overdue_case_ids
 from engine.operations import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
 from engine.org import Actor, OrgUnit, unit_chain
 from engine.permissions import sees_personal_data
@@ -365,6 +366,7 @@ def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
     due = dict(session.execute(select(InboxItem.case_id, InboxItem.due_dt)
                                .where(InboxItem.case_id.in_([case.id for case in cases]))).all()) if cases else {}
     now = utcnow()
+    overdue = overdue_case_ids(session, [case.id for case in cases], now)
     rows = []
     for case in cases:
         definition = definition_by_hash(session, case.definition_hash)
@@ -372,7 +374,8 @@ def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
         due_dt = due.get(case.id) if state.kind in ("review", "notice") else None
         rows.append(CaseRow(
             case, definition.label, state.label, state.kind, local_time(case.updated_dt),
-            local_time(due_dt) if due_dt else None, bool(due_dt and due_dt < now), state.kind == "draft",
+            local_time(due_dt) if due_dt else None, case.id in overdue or bool(due_dt and due_dt < now),
+            state.kind == "draft",
             state.kind == "draft" and case.return_state is not None,
         ))
     return rows

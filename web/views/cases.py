@@ -26,15 +26,19 @@ from engine.attachments import attach_file, attachments_of, get_attachment
 from engine.cases import Case, get_case, sees_internal_comments
 from engine.db import utcnow
 from engine.definitions import Definition, FieldSpec, RecordSpec, TransitionSpec, definition_by_hash
-from engine.errors import ConditionFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
+from engine.errors import (
+    CalendarNotCovered, ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed,
+)
 from engine.juries import CHOICES, cast_vote, jury_duties, jury_for, jury_of_case
 from engine.machines import AvailableAction, compiled, refused_actions
 from engine.notices import case_objections
+from engine.notification_views import overdue_deadline
 from engine.operations import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.org import Actor, Grant
 from engine.permissions import can_view_case, first_grant, participant_grant
 from engine.records import add_record, records_of
 from engine.rounds import QuotaStatus, Round, quota_status
+from engine.urging import MAX_URGE_NOTE_LENGTH, Urge, last_urge, urge_case, urge_grant, urge_work_day
 from web import committing, request_session
 from web.auth import current_actor, current_role, login_required, session_actor
 from web.forms import chosen_files, read_form
@@ -93,7 +97,7 @@ class RecordForm:
 class Problems:
     """A refused form of the page: which one, its messages by field, and what was typed."""
 
-    form: str  # "action:<trigger>", "record:<type>", "comment"
+    form: str  # "action:<trigger>", "record:<type>", "comment", "urge"
     message: str | None = None
     fields: dict[str, list[str]] | None = None
     values: Any = None
@@ -125,11 +129,31 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
         may_edit=_may_edit(actor, case, definition),
         internal_shown=sees_internal_comments(actor, case),
         overdue=view["due_at"] is not None and view["due_at"] < now and not definition.state(case.state).is_final,
+        deadline=overdue_deadline(session, case.id, now), **_urging(session, actor, case, now),
         problems=problems, action_others=_messages_elsewhere(definition, problems, actions),
         max_comment=MAX_COMMENT_LENGTH,
         choice_label=choice_label,
     )
     return page, status
+
+
+def _urging(session: Session, actor: Actor, case: Case, now: datetime) -> dict:
+    """The urge box: whether the actor may urge, whether the case was urged this working day
+    already (the form would be refused), and the last urge of the current stage (an earlier
+    stage's is moot)."""
+    urge = last_urge(session, case.id)
+    if urge is not None and urge.state != case.state:
+        urge = None
+    return {"may_urge": urge_grant(session, actor, case) is not None, "last_urge": urge,
+            "urged_today": urge is not None and _same_work_day(session, urge, now),
+            "max_urge_note": MAX_URGE_NOTE_LENGTH}
+
+
+def _same_work_day(session: Session, urge: Urge, now: datetime) -> bool:
+    try:
+        return urge.work_day == urge_work_day(session, now)
+    except CalendarNotCovered:  # the engine says so when one urges; the page still shows
+        return False
 
 
 def _messages_elsewhere(definition: Definition, problems: Problems, actions: list[ActionForm]) -> list[str]:
@@ -320,6 +344,23 @@ def comment(case_id: int):
     return redirect(url_for(".case", case_id=case_id, _anchor="timeline"))
 
 
+@bp.route("/cases/<int:case_id>/urge", methods=["POST"])
+@login_required
+def urge(case_id: int):
+    """Urge the case's reviewers (the applicant, or a reviewer above them); once per working day."""
+    actor = current_actor()
+    try:
+        with committing() as session:
+            result = urge_case(session, actor, get_case(session, actor, case_id), note=request.form.get("note"))
+    except ValidationFailed as err:
+        return _refused(case_id, Problems("urge", err.message, err.fields, request.form))
+    except (Conflict, InvalidAction) as err:  # already urged today; no longer under review
+        flash(err.message, "error")
+        return _refused(case_id, Problems("urge", values=request.form), 409)
+    flash(_("已催办，已通知 %(count)s 位审核人", count=result.notified), "success")
+    return redirect(url_for(".case", case_id=case_id))
+
+
 @bp.route("/cases/<int:case_id>/attachments/<int:attachment_id>")
 @login_required
 def download(case_id: int, attachment_id: int):
@@ -337,10 +378,10 @@ def _prefix(form_name: str) -> str:
     return form_name.replace(":", "-") + "-"
 
 
-def _refused(case_id: int, problems: Problems):
+def _refused(case_id: int, problems: Problems, status: int = 422):
     """The page again with the refused form's messages (the block rolled back: nothing written)."""
     session, actor = request_session(), current_actor()
-    return render_case(session, actor, get_case(session, actor, case_id), problems, 422)
+    return render_case(session, actor, get_case(session, actor, case_id), problems, status)
 
 
 # --- Jury votes ---------------------------------------------------------------------------------------

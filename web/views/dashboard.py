@@ -29,6 +29,7 @@ from engine.statistics import (
 from web import request_session
 from web.auth import current_actor, role_required
 from web.charts import bar_chart, format_number, stacked_bar_chart
+from web.views.calendar_admin import calendar_warning
 
 bp = Blueprint("dashboard", __name__)
 
@@ -40,7 +41,7 @@ DATE_FIELDS = ("created_from", "created_to")
 def dashboard():
     session, actor = request_session(), current_actor()
     page = {"scope": statistics_scope(session, actor), "kinds": list_kinds(session), "values": request.args,
-            "unit_name": unit_name, "format_number": format_number}
+            "unit_name": unit_name, "format_number": format_number, "calendar_warning": calendar_warning()}
     try:
         wanted = _filter_from(session, request.args)
     except ValidationFailed as err:
