@@ -105,6 +105,28 @@ def open_deadline(session: Session, case_id: int) -> Deadline | None:
     return session.scalar(select(Deadline).where(Deadline.case_id == case_id, Deadline.closed_dt.is_(None)))
 
 
+# A stage is overdue once its open deadline has passed: by the clock, or as the scan found it
+# and escalated (``overdue_dt``: the supervising unit was told then).
+
+def is_overdue(deadline: Deadline, now: datetime) -> bool:
+    return deadline.overdue_dt is not None or (deadline.due_dt is not None and deadline.due_dt < now)
+
+
+def overdue_deadline(session: Session, case_id: int, now: datetime) -> Deadline | None:
+    """The case's open deadline, when it has passed."""
+    deadline = open_deadline(session, case_id)
+    return deadline if deadline is not None and is_overdue(deadline, now) else None
+
+
+def overdue_case_ids(session: Session, case_ids: list[int], now: datetime) -> set[int]:
+    """Which of ``case_ids`` wait past their open deadline (one query, for a page of cases)."""
+    if not case_ids:
+        return set()
+    return set(session.scalars(select(Deadline.case_id).where(
+        Deadline.case_id.in_(case_ids), Deadline.closed_dt.is_(None),
+        or_(Deadline.overdue_dt.is_not(None), Deadline.due_dt < now))))
+
+
 def _due_for(session: Session, case: Case, state: StateSpec, now: datetime) -> tuple[bool, datetime | None]:
     """(whether a deadline applies, its due time); the time is None when the calendar does not cover it."""
     if state.deadline_working_days is not None:

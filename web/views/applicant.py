@@ -21,6 +21,7 @@ from api.case_views import case_view
 from engine.attachments import FileTooLarge, UnsupportedFileType, attach_file, attachments_of
 from engine.cases import Case, get_case, my_cases
 from engine.db import utcnow
+from engine.deadlines import overdue_case_ids
 from engine.definitions import (
     RETURN_POINT,
     Definition,
@@ -31,7 +32,6 @@ from engine.definitions import (
 from engine.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
 from engine.forms import masked_personal_data
 from engine.inbox import InboxItem
-from engine.notification_views import overdue_case_ids
 from engine.operations import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
 from engine.org import Actor, OrgUnit, unit_chain
 from engine.permissions import sees_personal_data

@@ -25,6 +25,7 @@ from api.records import shown as shown_records
 from engine.attachments import attach_file, attachments_of, get_attachment
 from engine.cases import Case, get_case, sees_internal_comments
 from engine.db import utcnow
+from engine.deadlines import overdue_deadline
 from engine.definitions import Definition, FieldSpec, RecordSpec, TransitionSpec, definition_by_hash
 from engine.errors import (
     CalendarNotCovered, ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed,
@@ -32,7 +33,6 @@ from engine.errors import (
 from engine.juries import CHOICES, cast_vote, jury_duties, jury_for, jury_of_case
 from engine.machines import AvailableAction, compiled, refused_actions
 from engine.notices import case_objections
-from engine.notification_views import overdue_deadline
 from engine.operations import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.org import Actor, Grant
 from engine.permissions import can_view_case, first_grant, participant_grant
