@@ -59,6 +59,8 @@ class DeliverySettings:
     smtp_password: str | None = None
     smtp_starttls: bool = False
     mail_from: str = "unionflow@localhost"
+    # Seconds before the first retry of a failed mail; each next one waits twice as long.
+    mail_retry_seconds: int = 30
     # The site's address, for the link to the case in each mail.
     base_url: str = "http://127.0.0.1:5000"
 
@@ -77,5 +79,6 @@ class DeliverySettings:
             smtp_password=env("UNIONFLOW_SMTP_PASSWORD") or None,
             smtp_starttls=env("UNIONFLOW_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
             mail_from=env("UNIONFLOW_MAIL_FROM", "unionflow@localhost"),
+            mail_retry_seconds=int(env("UNIONFLOW_MAIL_RETRY_SECONDS", "30")),
             base_url=env("UNIONFLOW_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         )

@@ -14,7 +14,6 @@ theirs); a worker process opens the one in UNIONFLOW_DATABASE_URL.
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 import threading
 import time
@@ -40,9 +39,6 @@ IDS_PER_TASK = 200
 # broker (down at the time): the scan queues it again.
 REQUEUE_MAIL_AFTER = timedelta(minutes=5)
 MAIL_RETRIES = 8
-# Seconds before the first retry of a mail; each next one waits twice as long, at most an hour.
-# (Tests shorten it with UNIONFLOW_MAIL_RETRY_SECONDS.)
-MAIL_RETRY_SECONDS = int(os.environ.get("UNIONFLOW_MAIL_RETRY_SECONDS", "30"))
 
 celery_app = Celery("unionflow")
 _state: dict = {"factory": None, "delivery": None, "mail_subscribed": False}
@@ -150,7 +146,7 @@ def send_notification_email(self, notification_id: int) -> str:
         if celery_app.conf.task_always_eager:  # in-process: never block the caller; the next scan retries
             return "retry"
         # 30 s, 1 min, 2 min ... up to an hour between tries.
-        countdown = min(3600, MAIL_RETRY_SECONDS * 2 ** self.request.retries)
+        countdown = min(3600, delivery_settings().mail_retry_seconds * 2 ** self.request.retries)
         raise self.retry(exc=err, countdown=countdown) from None
 
 
