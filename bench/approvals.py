@@ -23,7 +23,6 @@ import cProfile
 import io
 import os
 import pstats
-import resource
 import sys
 import tempfile
 import threading
@@ -62,6 +61,7 @@ from engine.definitions import sync_definitions
 from engine.migrate import upgrade
 from engine.operations import approve_case, create_draft, submit_case
 from engine.org import Actor, assign_role, create_org_unit, create_user, load_actor
+from measure import peak_rss_mib, server_version
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/uf_bench"
 REVIEWERS = ("reviewer_A1", "reviewer_A", "reviewer_city")
@@ -115,10 +115,6 @@ class DatabaseResult:
         return self.engine.per_second / self.limit.per_second
 
 
-def peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux (bytes on macOS).
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 # --- Databases ------------------------------------------------------------------------------------
@@ -145,11 +141,6 @@ def fresh_postgres(url: str) -> Engine:
     return engine
 
 
-def server_version(engine: Engine) -> str:
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            return "SQLite " + conn.scalar(text("SELECT sqlite_version()"))
-        return "PostgreSQL " + conn.scalar(text("SHOW server_version")).split()[0]
 
 
 def migrate(engine: Engine, settings: Settings) -> sessionmaker[Session]:

@@ -42,10 +42,7 @@ import argparse
 import contextlib
 import cProfile
 import os
-import platform
 import pstats
-import resource
-import sys
 import tempfile
 import threading
 import time
@@ -71,6 +68,7 @@ from engine.notifications import Notification
 from engine.operations import create_draft, submit_case
 from engine.org import assign_role, create_org_unit, create_user, load_actor
 from engine.rounds import open_round
+from measure import machine, peak_rss_mib, server_version
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "uf_bench_scan"
@@ -107,11 +105,6 @@ def fresh_postgres(server_url: str) -> tuple[Engine, Callable[[], None]]:
     return engine, drop
 
 
-def server_version(engine: Engine) -> str:
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            return "SQLite " + conn.scalar(text("SELECT sqlite_version()"))
-        return "PostgreSQL " + conn.scalar(text("SHOW server_version")).split()[0]
 
 
 def migrate(engine: Engine, settings: Settings) -> sessionmaker[Session]:
@@ -331,9 +324,6 @@ def check_seed(factory: sessionmaker[Session], open_rows: int, due: int) -> None
 
 # --- Timing ---------------------------------------------------------------------------------------
 
-def peak_rss_mib() -> float:
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: KiB on Linux, bytes on macOS
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 class StatementTimer:
@@ -455,10 +445,6 @@ def run(engine: Engine, settings: Settings, open_rows: int, due: int, profile: b
     return result
 
 
-def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{platform.node()} ({os.cpu_count()} cores, {memory:.0f} GiB), Python {platform.python_version()}, "
-            f"load average {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:

@@ -40,8 +40,6 @@ JSON inbox GET /api/v1/inbox is timed instead, and the output says so.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
 import statistics
 import tempfile
@@ -66,6 +64,7 @@ from engine.migrate import upgrade
 from engine.operations import create_draft, perform_action
 from engine.org import assign_role, create_org_unit, create_user, load_actor
 from engine.rounds import open_round
+from measure import machine, server_version
 
 COUNTIES, TOWNSHIPS_PER_COUNTY, UNIONS_PER_TOWNSHIP = 2, 10, 10
 DEFAULT_PG_TOTAL = 1_000_000
@@ -92,11 +91,6 @@ def fresh_database(url: str | None, directory: Path) -> Engine:
     return engine
 
 
-def server_version(engine: Engine) -> str:
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            return "SQLite " + conn.scalar(text("SELECT sqlite_version()"))
-        return "PostgreSQL " + conn.scalar(text("SHOW server_version")).split()[0]
 
 
 # --- Setup through the engine ---------------------------------------------------------------------
@@ -334,10 +328,6 @@ def profile_requests(client, url: str, count: int) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
 
 
-def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{platform.node()} ({os.cpu_count()} cores, {memory:.0f} GiB), Python {platform.python_version()}, "
-            f"load average {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:

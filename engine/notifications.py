@@ -24,7 +24,6 @@ from engine.forms import has_unstorable_characters
 from engine.org import Actor, RoleAssignment, User
 
 KINDS = ("reminder", "overdue", "escalation", "urge", "automatic")
-EMAIL_STATUSES = ("none", "pending", "sent", "failed")
 MAX_EMAIL_LENGTH = 254
 
 
