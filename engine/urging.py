@@ -18,7 +18,7 @@ from engine.calendar import LOCAL_TZ, working_calendar
 from engine.cases import Case, require_visible
 from engine.db import Base, UTCDateTime, utcnow
 from engine.definitions import definition_by_hash
-from engine.errors import Conflict, InvalidAction, PermissionDenied, ValidationFailed
+from engine.errors import CalendarNotCovered, Conflict, InvalidAction, PermissionDenied, ValidationFailed
 from engine.notifications import Message, holders_of, notify
 from engine.forms import UNSTORABLE_MESSAGE, has_unstorable_characters
 from engine.org import Actor, Grant, OrgUnit
@@ -86,6 +86,21 @@ def urge_work_day(session: Session, now: datetime) -> date:
 
 def last_urge(session: Session, case_id: int) -> Urge | None:
     return session.scalar(select(Urge).where(Urge.case_id == case_id).order_by(Urge.id.desc()).limit(1))
+
+
+def urge_of_stage(session: Session, case: Case) -> Urge | None:
+    """The last urge of the case's current stage (an earlier stage's is moot)."""
+    urge = last_urge(session, case.id)
+    return urge if urge is not None and urge.state == case.state else None
+
+
+def urged_this_work_day(session: Session, urge: Urge | None, now: datetime) -> bool:
+    """Whether ``urge`` counts for the working day of ``now``: another one would be refused.
+    False when the calendar cannot tell (urging then says why)."""
+    try:
+        return urge is not None and urge.work_day == urge_work_day(session, now)
+    except CalendarNotCovered:
+        return False
 
 
 def urge_case(session: Session, actor: Actor, case: Case, *, note: str | None = None,

@@ -28,7 +28,7 @@ from engine.db import utcnow
 from engine.deadlines import overdue_deadline
 from engine.definitions import Definition, FieldSpec, RecordSpec, TransitionSpec, definition_by_hash
 from engine.errors import (
-    CalendarNotCovered, ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed,
+    ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed,
 )
 from engine.juries import CHOICES, cast_vote, jury_duties, jury_for, jury_of_case
 from engine.machines import AvailableAction, compiled, refused_actions
@@ -38,7 +38,7 @@ from engine.org import Actor, Grant
 from engine.permissions import can_view_case, first_grant, participant_grant
 from engine.records import add_record, records_of
 from engine.rounds import QuotaStatus, Round, quota_status
-from engine.urging import MAX_URGE_NOTE_LENGTH, Urge, last_urge, urge_case, urge_grant, urge_work_day
+from engine.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant, urge_of_stage, urged_this_work_day
 from web import committing, request_session
 from web.auth import current_actor, current_role, login_required, session_actor
 from web.forms import chosen_files, read_form
@@ -139,21 +139,10 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
 
 def _urging(session: Session, actor: Actor, case: Case, now: datetime) -> dict:
     """The urge box: whether the actor may urge, whether the case was urged this working day
-    already (the form would be refused), and the last urge of the current stage (an earlier
-    stage's is moot)."""
-    urge = last_urge(session, case.id)
-    if urge is not None and urge.state != case.state:
-        urge = None
+    already (the form would be refused), and the last urge of the current stage."""
+    urge = urge_of_stage(session, case)
     return {"may_urge": urge_grant(session, actor, case) is not None, "last_urge": urge,
-            "urged_today": urge is not None and _same_work_day(session, urge, now),
-            "max_urge_note": MAX_URGE_NOTE_LENGTH}
-
-
-def _same_work_day(session: Session, urge: Urge, now: datetime) -> bool:
-    try:
-        return urge.work_day == urge_work_day(session, now)
-    except CalendarNotCovered:  # the engine says so when one urges; the page still shows
-        return False
+            "urged_today": urged_this_work_day(session, urge, now), "max_urge_note": MAX_URGE_NOTE_LENGTH}
 
 
 def _messages_elsewhere(definition: Definition, problems: Problems, actions: list[ActionForm]) -> list[str]:
