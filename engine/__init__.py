@@ -18,6 +18,6 @@ def bootstrap(settings: Settings) -> None:
 def load_models() -> None:
     """Import every model module so the metadata is complete (migrations, create_all)."""
     from engine import (  # noqa: F401
-        accounts, attachments, audit, calendar, cases, deadlines, definitions, inbox, juries, ledgers, notices,
-        notifications, org, parameters, records, rounds, urging,
+        accounts, attachments, audit, audit_log, calendar, cases, deadlines, definitions, inbox, juries, ledgers,
+        notices, notifications, org, parameters, records, rounds, signing, urging,
     )

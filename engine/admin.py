@@ -165,8 +165,10 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> 
     return user
 
 
-def grant_role(session: Session, actor: Actor, user_id: int, *, role: str, unit_id: int) -> RoleAssignment:
-    """Give a managed person a role at a unit the actor administers; the same grant twice is a conflict."""
+def grant_role(session: Session, actor: Actor, user_id: int, *, role: str, unit_id: int,
+               full_data: bool = False) -> RoleAssignment:
+    """Give a managed person a role at a unit the actor administers; the same grant twice is a
+    conflict. ``full_data`` (auditors only) lets them export personal data unmasked."""
     paths = admin_paths(actor)
     user = get_user(session, actor, user_id)
     unit = session.get(OrgUnit, unit_id)
@@ -176,7 +178,7 @@ def grant_role(session: Session, actor: Actor, user_id: int, *, role: str, unit_
         raise PermissionDenied("只能在您管理的单位授予角色")
     if any(a.role == role and a.org_unit_id == unit_id for a in user.assignments):
         raise Conflict("该用户在该单位已有此角色")
-    return assign_role(session, user, role, unit)
+    return assign_role(session, user, role, unit, full_data=full_data)
 
 
 def revoke_role(session: Session, actor: Actor, user_id: int, assignment_id: int) -> None:

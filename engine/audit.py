@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
-from engine.db import Base, JSONDocument, UTCDateTime
+from engine.db import Base, JSONDocument, PathString, UTCDateTime
 from engine.org import Actor, Grant
 
 GENESIS_HASH = "0" * 64
@@ -83,10 +83,30 @@ class CaseLedgerEntry(Base):
 
     shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), unique=True)
+    # No foreign key: the entry outlives a case lawfully purged (its tombstone answers for it).
+    case_id: Mapped[int] = mapped_column(Integer, unique=True)
     genesis_hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class CaseTombstone(Base):
+    """What remains of a case purged after its retention period: enough to keep the case ledger
+    verifiable (its first event's hash) and to show that its whole trail existed (its head).
+    The purge itself is an event of the system log (``purge_event_seq``)."""
+
+    __tablename__ = "case_tombstones"
+
+    case_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(63))
+    origin_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    origin_path: Mapped[str] = mapped_column(PathString)
+    closed_dt: Mapped[datetime] = mapped_column(UTCDateTime)
+    purged_dt: Mapped[datetime] = mapped_column(UTCDateTime)
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    audit_head: Mapped[str] = mapped_column(String(64))
+    genesis_hash: Mapped[str] = mapped_column(String(64))
+    purge_event_seq: Mapped[int] = mapped_column(Integer)
 
 
 def ledger_head_rows() -> list[dict]:
@@ -261,6 +281,7 @@ class ChainProblem:
 class ChainReport:
     cases_checked: int = 0
     events_checked: int = 0
+    system_events_checked: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
 
     @property
@@ -345,6 +366,10 @@ def verify_audit_chain(session: Session, case_ids: Iterable[int] | None = None) 
         if case_id not in cases_with_events:
             report.problems.append(ChainProblem(case_id, None, "case has no audit events (trail deleted)"))
     _verify_ledger(session, report, heads, genesis, wanted)
+    if wanted is None:
+        from engine.audit_log import verify_system_log  # the system log is built on this module
+
+        verify_system_log(session, report)
     return report
 
 

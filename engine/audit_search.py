@@ -26,12 +26,13 @@ from engine.cases import Case, event_label
 from engine.definitions import Definition, definition_by_hash, list_kinds
 from engine.errors import PermissionDenied, ValidationFailed
 from engine.org import ROLE_LABELS, Actor, OrgUnit, User, subtree_clause
+from engine.rounds import Round
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 500
 ACTOR_QUERY_MAX = 64
 # The search's query arguments, in the order a form shows them.
-FILTER_ARGS = ("date_from", "date_to", "kind", "unit", "actor", "case_id")
+FILTER_ARGS = ("date_from", "date_to", "kind", "round", "unit", "actor", "case_id")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class AuditFilter:
     unit_id: int | None = None
     actor: str | None = None  # part of the actor's name as recorded, or of their username
     case_id: int | None = None
+    round_id: int | None = None
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> AuditFilter:
@@ -80,7 +82,7 @@ class AuditFilter:
         if actor is not None and len(actor) > ACTOR_QUERY_MAX:
             errors["actor"] = [f"操作人不能超过{ACTOR_QUERY_MAX}个字"]
         found = cls(date_from=date_from, date_to=date_to, kind=text("kind"), unit_id=number("unit"),
-                    actor=actor, case_id=number("case_id"))
+                    actor=actor, case_id=number("case_id"), round_id=number("round"))
         if errors:
             raise ValidationFailed(errors)
         return found
@@ -88,7 +90,7 @@ class AuditFilter:
     def as_args(self) -> dict[str, str]:
         """The filter as query arguments (only those set), for links to other pages of it."""
         values = {"date_from": self.date_from, "date_to": self.date_to, "kind": self.kind, "unit": self.unit_id,
-                  "actor": self.actor, "case_id": self.case_id}
+                  "actor": self.actor, "case_id": self.case_id, "round": self.round_id}
         return {name: str(value) for name, value in values.items() if value is not None}
 
 
@@ -177,9 +179,11 @@ def audit_search(session: Session, actor: Actor, flt: AuditFilter, *, tz: tzinfo
             errors["unit"] = ["该单位不在您的审计范围内"]
         else:
             unit_path = unit.path
+    if flt.round_id is not None and session.get(Round, flt.round_id) is None:
+        errors["round"] = ["评选批次不存在"]
     if errors:
         raise ValidationFailed(errors)
-    return AuditSearch(session, _filtered(flt, paths, unit_path, tz), flt)
+    return AuditSearch(session, _filtered(flt, paths, unit_path, tz), flt, paths, unit_path, tz)
 
 
 def _filtered(flt: AuditFilter, paths: list[str], unit_path: str | None, tz: tzinfo) -> Select:
@@ -193,10 +197,19 @@ def _filtered(flt: AuditFilter, paths: list[str], unit_path: str | None, tz: tzi
         .outerjoin(User, User.id == AuditEvent.actor_id)
         .where(or_(*(subtree_clause(Case.origin_path, path) for path in paths)))
     )
+    query = filtered_events(query, flt, unit_path, tz)
+    return query.order_by(AuditEvent.occurred_dt.desc(), AuditEvent.id.desc())
+
+
+def filtered_events(query: Select, flt: AuditFilter, unit_path: str | None, tz: tzinfo) -> Select:
+    """``query`` (over audit events joined to their cases, and to users when ``flt.actor`` is
+    set) narrowed by the filter's conditions; the auditor's scope is the caller's."""
     if unit_path is not None:
         query = query.where(subtree_clause(Case.origin_path, unit_path))
     if flt.kind is not None:
         query = query.where(Case.kind == flt.kind)
+    if flt.round_id is not None:
+        query = query.where(Case.round_id == flt.round_id)
     if flt.case_id is not None:
         query = query.where(AuditEvent.case_id == flt.case_id)
     if flt.date_from is not None:
@@ -206,7 +219,7 @@ def _filtered(flt: AuditFilter, paths: list[str], unit_path: str | None, tz: tzi
     if flt.actor is not None:
         query = query.where(or_(AuditEvent.actor_name.contains(flt.actor, autoescape=True),
                                 User.username.contains(flt.actor, autoescape=True)))
-    return query.order_by(AuditEvent.occurred_dt.desc(), AuditEvent.id.desc())
+    return query
 
 
 def local_midnight(day: date, tz: tzinfo) -> datetime:
@@ -216,10 +229,15 @@ def local_midnight(day: date, tz: tzinfo) -> datetime:
 class AuditSearch:
     """A checked search: pages of rows, or every row in batches."""
 
-    def __init__(self, session: Session, query: Select, flt: AuditFilter):
+    def __init__(self, session: Session, query: Select, flt: AuditFilter, paths: list[str], unit_path: str | None,
+                 tz: tzinfo):
         self.session = session
         self.query = query
         self.filter = flt
+        # The checked scope, for exports that query the events their own way.
+        self.paths = paths
+        self.unit_path = unit_path
+        self.tz = tz
 
     def page(self, after: Cursor | None = None, limit: int = PAGE_SIZE) -> AuditPage:
         rows = self._batch(after, limit + 1)

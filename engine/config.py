@@ -17,6 +17,8 @@ class Settings:
     workflows_dir: Path
     timezone: ZoneInfo
     attachments_dir: Path
+    # The Ed25519 private key that signs audit exports (created by `unionflow audit create-key`).
+    signing_key_file: Path = Path("instance") / "audit-signing-key.pem"
     # Where rate-limit counters live: memory in one process, Redis when several web processes serve.
     rate_limit_storage: str = "memory://"
     # How many calendar days before the working-day calendar runs out admins are warned.
@@ -31,6 +33,7 @@ class Settings:
             workflows_dir=Path(os.environ.get("UNIONFLOW_WORKFLOWS_DIR", Path(workflows.__file__).parent)),
             timezone=ZoneInfo(os.environ.get("UNIONFLOW_TIMEZONE", "Asia/Shanghai")),
             attachments_dir=Path(os.environ.get("UNIONFLOW_ATTACHMENTS_DIR", "instance/attachments")),
+            signing_key_file=Path(os.environ.get("UNIONFLOW_SIGNING_KEY_FILE", "instance/audit-signing-key.pem")),
             rate_limit_storage=os.environ.get("UNIONFLOW_RATELIMIT_STORAGE_URI", "memory://"),
             calendar_warning_days=int(os.environ.get("UNIONFLOW_CALENDAR_WARNING_DAYS", "90")),
         )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     select,
+    false,
     true,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
@@ -83,12 +84,15 @@ class RoleAssignment(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "role", "org_unit_id"),
         CheckConstraint(f"role IN {ROLES}", name="role_known"),
+        CheckConstraint("role = 'auditor' OR NOT full_data", name="full_data_for_auditors"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(20))
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    # An auditor who may export ID numbers and bank accounts in full (each use is logged).
+    full_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     user: Mapped[User] = relationship(back_populates="assignments")
     org_unit: Mapped[OrgUnit] = relationship()
@@ -118,6 +122,8 @@ class Grant:
     unit_level: str
     unit_path: str
     unit_name: str
+    # Auditors only: may export personal data unmasked (RoleAssignment.full_data).
+    full_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,7 @@ def load_actor(session: Session, user_id: int) -> Actor:
     if user is None:
         raise NotFound("用户不存在或已停用")
     grants = tuple(
-        Grant(a.role, a.org_unit_id, a.org_unit.level, a.org_unit.path, a.org_unit.name)
+        Grant(a.role, a.org_unit_id, a.org_unit.level, a.org_unit.path, a.org_unit.name, a.full_data)
         for a in sorted(user.assignments, key=lambda a: (a.role, a.org_unit_id))
     )
     return Actor(user_id=user.id, name=user.display_name, grants=grants)
@@ -193,10 +199,12 @@ def create_user(
     return user
 
 
-def assign_role(session: Session, user: User, role: str, unit: OrgUnit) -> RoleAssignment:
+def assign_role(session: Session, user: User, role: str, unit: OrgUnit, *, full_data: bool = False) -> RoleAssignment:
     if role not in ROLES:
         raise ValidationFailed({"role": [f"未知角色「{role}」"]})
-    assignment = RoleAssignment(user=user, role=role, org_unit=unit)
+    if full_data and role != "auditor":
+        raise ValidationFailed({"full_data": ["只有审计人员可以授予查看完整个人信息的权限"]})
+    assignment = RoleAssignment(user=user, role=role, org_unit=unit, full_data=full_data)
     session.add(assignment)
     session.flush()
     return assignment

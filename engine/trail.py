@@ -41,20 +41,29 @@ def _shown(event: AuditEvent, masked_by: Definition | None, *, ballots: bool) ->
     shown["unit"] = {"id": event.actor_unit_id, "name": event.actor_unit_name} if event.actor_unit_id else None
     if event.action == "vote" and not ballots:
         shown["details"] = {key: value for key, value in (event.details or {}).items() if key not in BALLOT_DETAILS}
-    if masked_by is None:
-        return shown
-    if event.changes:
-        shown["changes"] = masked_changes(masked_by.fields, event.changes)
-    details = dict(shown["details"] or {})
-    if "data" in details and details.get("record_type") in {spec.type for spec in masked_by.records}:
-        details["data"] = masked_personal_data(masked_by.record(details["record_type"]).fields, details["data"])
-    if "inputs" in details:
-        details["inputs"] = masked_personal_data(_input_specs(masked_by, event), details["inputs"])
-    shown["details"] = details or None
+    if masked_by is not None:
+        shown["changes"], shown["details"] = masked_event_data(
+            masked_by, event.action, event.from_state, event.changes, shown["details"])
     return shown
 
 
-def _input_specs(definition: Definition, event: AuditEvent) -> tuple[FieldSpec, ...]:
+def masked_event_data(definition: Definition, action: str, from_state: str | None, changes: dict | None,
+                      details: dict | None) -> tuple[dict | None, dict | None]:
+    """An event's ``changes`` and ``details`` with the personal data the definition names masked:
+    in form changes, in record data and in transition inputs (copies; the arguments are kept)."""
+    if changes:
+        changes = masked_changes(definition.fields, changes)
+    if not details:
+        return changes, details or None
+    details = dict(details)
+    if "data" in details and details.get("record_type") in {spec.type for spec in definition.records}:
+        details["data"] = masked_personal_data(definition.record(details["record_type"]).fields, details["data"])
+    if "inputs" in details:
+        details["inputs"] = masked_personal_data(_input_specs(definition, action, from_state), details["inputs"])
+    return changes, details
+
+
+def _input_specs(definition: Definition, action: str, from_state: str | None) -> tuple[FieldSpec, ...]:
     """The input fields of the transition the event records."""
     return next((spec.inputs for spec in definition.transitions
-                 if spec.trigger == event.action and event.from_state in spec.sources), ())
+                 if spec.trigger == action and from_state in spec.sources), ())

@@ -21,6 +21,7 @@ from engine.db import Base, make_engine, make_session_factory
 from engine.definitions import sync_definitions
 from engine.migrate import upgrade
 from engine.org import Actor, assign_role, create_org_unit, create_user, load_actor
+from engine.signing import Signer, create_signing_key, load_signer
 
 SETTINGS = Settings.from_env()
 bootstrap(SETTINGS)
@@ -103,12 +104,13 @@ def committed_db(database):
 
 
 def wipe(engine) -> None:
-    keep = {"definition_versions", "workflow_kinds", "alembic_version", "case_ledger_heads"}
+    keep = {"definition_versions", "workflow_kinds", "alembic_version", "case_ledger_heads", "system_log_head"}
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name not in keep:
                 conn.execute(table.delete())
         conn.execute(text("UPDATE case_ledger_heads SET seq = 0, hash = :h"), {"h": "0" * 64})
+        conn.execute(text("UPDATE system_log_head SET seq = 0, hash = :h"), {"h": "0" * 64})
 
 
 # --- Organisation factory -------------------------------------------------------------------------
@@ -170,3 +172,16 @@ def build_world(session: Session) -> World:
 @pytest.fixture
 def world(session) -> World:
     return build_world(session)
+
+
+# Where the app fixture (tests/api_v1/conftest.py) looks for the signing key, under tmp_path.
+SIGNING_KEY_FILE = "audit-signing-key.pem"
+
+
+@pytest.fixture
+def signer(session, tmp_path) -> Signer:
+    """The deployment's audit-export signing key: published in the test's database, its private
+    half in the file the test app reads."""
+    create_signing_key(session, None, tmp_path / SIGNING_KEY_FILE, now=NOW)
+    session.flush()
+    return load_signer(tmp_path / SIGNING_KEY_FILE)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine.accounts import create_api_token
 from engine.config import Settings
-from tests.conftest import SETTINGS
+from tests.conftest import SETTINGS, SIGNING_KEY_FILE
 from web import create_app
 
 
@@ -25,6 +25,7 @@ def app(session, database, tmp_path):
         workflows_dir=SETTINGS.workflows_dir,
         timezone=ZoneInfo("Asia/Shanghai"),
         attachments_dir=tmp_path / "attachments",
+        signing_key_file=tmp_path / SIGNING_KEY_FILE,
     )
     app = create_app(settings, SECRET_KEY="test-secret", TESTING=True)
     connection = session.connection()

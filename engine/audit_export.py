@@ -1,0 +1,238 @@
+"""Exports of audit events for auditors: CSV and XLSX to read, JSON Lines to verify.
+
+An export is one search (``AuditFilter``, within the auditor's subtree) written out whole.
+Starting it is a unit of work of its own: the filters are checked, the matching events
+counted and the export recorded in the system log (who, which filters, how many events,
+whether personal data is in full) — committed before the first byte leaves, so no export
+goes unrecorded. The events are then streamed from the database in batches: memory stays flat
+however many there are.
+
+The JSON Lines format (documented in README.md, "Audit export format") carries each event
+with its chain hashes, links every line to the one before it by the SHA-256 of its bytes, and
+ends with a manifest signed with the deployment's Ed25519 key; ``engine.export_verify``
+checks such a file offline.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
+from typing import IO, Iterator
+
+from openpyxl import Workbook
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.audit import GENESIS_HASH, AuditEvent, canonical_bytes, format_dt
+from engine.audit_log import SystemEvent, append_system_event
+from engine.audit_search import (
+    CSV_HEADERS,
+    AuditFilter,
+    AuditRow,
+    AuditSearch,
+    audit_search,
+    csv_cells,
+    csv_lines,
+    filtered_events,
+)
+from engine.cases import Case
+from engine.definitions import Definition, definition_by_hash
+from engine.errors import PermissionDenied, ValidationFailed
+from engine.org import Actor, Grant, User, subtree_clause
+from engine.signing import Signer
+from engine.trail import masked_event_data
+
+EXPORT_FORMAT = "unionflow-audit-export/1"
+FORMATS = ("jsonl", "csv", "xlsx")
+FORMAT_LABELS = {"jsonl": "JSON Lines（含哈希链与签名，可独立验证）", "csv": "CSV（Excel 可直接打开）", "xlsx": "Excel（XLSX）"}
+MEDIA_TYPES = {
+    "jsonl": "application/jsonl",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+STREAM_BATCH = 2000
+# A worksheet holds 1,048,576 rows; the header takes one, the rest continue on the next sheet.
+XLSX_ROWS_PER_SHEET = 1_048_575
+
+
+@dataclass(frozen=True)
+class AuditExport:
+    """A started export: what it covers, as recorded in the system log."""
+
+    export_id: str
+    format: str
+    search: AuditSearch
+    actor: Actor
+    grant: Grant
+    full_data: bool
+    started_dt: datetime
+    # Events counted when the export started; the stream holds none newer than ``last_event_id``.
+    expected_count: int
+    last_event_id: int
+    log_event: SystemEvent
+    signer: Signer | None
+    tz: tzinfo
+
+    @property
+    def filename(self) -> str:
+        return f"audit-events-{self.started_dt.astimezone(self.tz):%Y%m%d-%H%M%S}.{self.format}"
+
+
+def begin_audit_export(
+    session: Session, actor: Actor, flt: AuditFilter, *, fmt: str, full_data: bool, now: datetime, tz: tzinfo,
+    signer: Signer | None = None,
+) -> AuditExport:
+    """Check and record an export; the caller commits, then streams it (``jsonl_lines`` etc.).
+
+    Full personal data needs an auditor grant that holds it, and then covers only the subtrees
+    of such grants. A JSON Lines export needs the signing key (``signer``).
+    """
+    if fmt not in FORMATS:
+        raise ValidationFailed({"format": [f"导出格式应为 {'、'.join(FORMATS)} 之一"]})
+    if full_data:
+        actor = replace(actor, grants=tuple(g for g in actor.grants if g.role != "auditor" or g.full_data))
+        if not actor.grants_for("auditor"):
+            raise PermissionDenied("导出完整个人信息需要“审计人员（可查看完整个人信息）”权限")
+    search = audit_search(session, actor, flt, tz=tz)  # the auditor's scope and the filters, checked
+    if fmt == "jsonl" and signer is None:
+        raise ValueError("a JSON Lines export is signed: pass the signer")
+    counted = _scoped(search, select(func.count(), func.max(AuditEvent.id)))
+    expected, last_id = session.execute(counted).one()
+    grant = actor.grants_for("auditor")[0]
+    export_id = uuid.uuid4().hex
+    log_event = append_system_event(session, actor=actor, grant=grant, action="export", now=now, details={
+        "export_id": export_id, "format": fmt, "filters": flt.as_args(), "full_data": full_data,
+        "rows": expected,
+    })
+    return AuditExport(export_id, fmt, search, actor, grant, full_data, now, expected, last_id or 0, log_event,
+                       signer, tz)
+
+
+def _scoped(search: AuditSearch, query: Select) -> Select:
+    """``query`` over the events the search finds (its scope and filters), in no order."""
+    query = query.select_from(AuditEvent).join(Case, Case.id == AuditEvent.case_id)
+    if search.filter.actor is not None:
+        query = query.outerjoin(User, User.id == AuditEvent.actor_id)
+    query = query.where(or_(*(subtree_clause(Case.origin_path, path) for path in search.paths)))
+    return filtered_events(query, search.filter, search.unit_path, search.tz)
+
+
+# --- JSON Lines -------------------------------------------------------------------------------------
+
+_EVENT_COLUMNS = [column for column in AuditEvent.__table__.columns if column.name != "id"]
+
+
+def jsonl_lines(session: Session, export: AuditExport) -> Iterator[bytes]:
+    """The export as JSON Lines: one line per event, by case and sequence, then the signed manifest."""
+    query = _scoped(export.search, select(*_EVENT_COLUMNS, Case.kind, Case.definition_hash))
+    query = query.where(AuditEvent.id <= export.last_event_id).order_by(AuditEvent.case_id, AuditEvent.seq)
+    masking = _Masking(session, enabled=not export.full_data)
+    prev, first, count, masked = GENESIS_HASH, None, 0, 0
+    for row in session.execute(query.execution_options(yield_per=STREAM_BATCH)):
+        count += 1
+        event = {
+            "case_id": row.case_id, "seq": row.seq, "action": row.action, "from_state": row.from_state,
+            "to_state": row.to_state, "actor_id": row.actor_id, "actor_name": row.actor_name,
+            "actor_role": row.actor_role, "actor_unit_id": row.actor_unit_id,
+            "actor_unit_name": row.actor_unit_name, "comment": row.comment, "changes": row.changes,
+            "details": row.details, "occurred_dt": format_dt(row.occurred_dt), "prev_hash": row.prev_hash,
+            "hash": row.hash,
+        }
+        is_masked = masking.apply(row.definition_hash, event)
+        masked += is_masked
+        line = canonical_bytes({"event": event, "kind": row.kind, "line": count, "masked": is_masked, "prev": prev})
+        prev = hashlib.sha256(line).hexdigest()
+        first = first or prev
+        yield line + b"\n"
+    manifest = export_manifest(export, count=count, masked=masked, first_hash=first or GENESIS_HASH,
+                               last_hash=prev)
+    yield canonical_bytes({"manifest": manifest, "signature": export.signer.sign(canonical_bytes(manifest))}) + b"\n"
+
+
+def export_manifest(export: AuditExport, *, count: int, masked: int, first_hash: str, last_hash: str) -> dict:
+    grant = export.grant
+    return {
+        "format": EXPORT_FORMAT,
+        "export_id": export.export_id,
+        "exported_at": format_dt(export.started_dt),
+        "exported_by": {"id": export.actor.user_id, "name": export.actor.name, "role": grant.role,
+                        "unit_id": grant.unit_id, "unit_name": grant.unit_name},
+        "filters": export.search.filter.as_args(),
+        "full_data": export.full_data,
+        "count": count,
+        "masked_count": masked,
+        "first_hash": first_hash,
+        "last_hash": last_hash,
+        "log_event": {"seq": export.log_event.seq, "hash": export.log_event.hash},
+        "key_id": export.signer.key_id,
+    }
+
+
+class _Masking:
+    """Masks personal data in an event (in place) unless the export is in full; says whether
+    anything was masked. Definitions without personal fields are never looked at again."""
+
+    def __init__(self, session: Session, *, enabled: bool):
+        self.session = session
+        self.enabled = enabled
+        self._personal: dict[str, Definition | None] = {}
+
+    def apply(self, definition_hash: str, event: dict) -> bool:
+        if not self.enabled or not (event["changes"] or event["details"]):
+            return False
+        if definition_hash not in self._personal:
+            definition = definition_by_hash(self.session, definition_hash)
+            self._personal[definition_hash] = definition if _has_personal_data(definition) else None
+        definition = self._personal[definition_hash]
+        if definition is None:
+            return False
+        changes, details = masked_event_data(definition, event["action"], event["from_state"], event["changes"],
+                                             event["details"])
+        if changes == event["changes"] and details == event["details"]:
+            return False
+        event["changes"], event["details"] = changes, details
+        return True
+
+
+def _has_personal_data(definition: Definition) -> bool:
+    specs = [*definition.fields, *(f for r in definition.records for f in r.fields),
+             *(f for t in definition.transitions for f in t.inputs)]
+    return any(spec.is_personal for spec in specs)
+
+
+# --- CSV and XLSX: the search's columns, newest first ------------------------------------------------
+
+def export_rows(export: AuditExport) -> Iterator[AuditRow]:
+    bounded = AuditSearch(export.search.session, export.search.query.where(AuditEvent.id <= export.last_event_id),
+                          export.search.filter, export.search.paths, export.search.unit_path, export.search.tz)
+    return bounded.rows()
+
+
+def csv_bytes(export: AuditExport) -> Iterator[bytes]:
+    return (line.encode("utf-8") for line in csv_lines(export_rows(export), export.tz))
+
+
+def write_xlsx(export: AuditExport, out: IO[bytes]) -> int:
+    """Write the workbook to ``out`` with openpyxl's write-only (constant-memory) mode; returns
+    the number of events. Past a sheet's last row the events go on in a new sheet."""
+    workbook = Workbook(write_only=True)
+    sheet, on_sheet, count = None, XLSX_ROWS_PER_SHEET, 0
+    for row in export_rows(export):
+        if on_sheet == XLSX_ROWS_PER_SHEET:
+            sheet = workbook.create_sheet(f"审计记录{len(workbook.worksheets) + 1}" if count else "审计记录")
+            sheet.append(CSV_HEADERS)
+            on_sheet = 0
+        cells = csv_cells(row, export.tz)
+        sheet.append([_as_text(cell) for cell in cells])
+        on_sheet += 1
+        count += 1
+    if sheet is None:
+        workbook.create_sheet("审计记录").append(CSV_HEADERS)
+    workbook.save(out)
+    return count
+
+
+def _as_text(cell: str) -> str:
+    """openpyxl writes a string starting with "=" as a formula: such a cell is written as text."""
+    return "'" + cell if cell.startswith("=") else cell
