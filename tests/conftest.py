@@ -7,6 +7,7 @@ on a silently missing service.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,6 +24,9 @@ from engine.migrate import upgrade
 from engine.org import Actor, assign_role, create_org_unit, create_user, load_actor
 from engine.signing import Signer, create_signing_key, load_signer
 
+# Commands run by the tests (`unionflow demo setup` makes a signing key) never write the
+# developer's own key in instance/.
+os.environ.setdefault("UNIONFLOW_SIGNING_KEY_FILE", str(Path(tempfile.mkdtemp(prefix="unionflow-key-")) / "key.pem"))
 SETTINGS = Settings.from_env()
 bootstrap(SETTINGS)
 load_models()
