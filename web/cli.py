@@ -7,6 +7,7 @@ with their message and exit status 1, never a traceback.
 """
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -16,19 +17,32 @@ from typing import Iterator
 import click
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from engine import bootstrap, load_models
 from engine.audit import verify_database
+from engine.audit_export import FORMATS, begin_audit_export, csv_bytes, jsonl_lines, write_xlsx
+from engine.audit_search import AuditFilter
 from engine.calendar import calendar_coverage, enter_calendar_days, parse_calendar_table
 from engine.config import Settings, normalize_database_url
 from engine.db import make_engine, make_session_factory, utcnow
 from engine.deadlines import scan_deadlines
 from engine.definitions import read_definition_files, sync_definitions
 from engine.errors import DefinitionError, UnionflowError, ValidationFailed
+from engine.export_verify import public_keys_by_id, verify_export_file
 from engine.migrate import alembic_config, upgrade
+from engine.org import User, load_actor
 from engine.rules import load_rule_modules
+from engine.signing import (
+    SigningKeyMissing,
+    create_signing_key,
+    current_signer,
+    parse_public_key,
+    public_key_pem,
+    published_keys,
+)
 from engine.worker import delivery_settings, start_embedded_beat, use_database
 
 
@@ -200,7 +214,20 @@ def demo_setup(database_url: str | None) -> None:
             cases = seed_demo_cases(session)
             session.commit()
         click.echo(f"demo cases: {cases} created" if cases else "demo cases: already present")
+        with factory() as session:
+            key = ensure_demo_signing_key(session, settings.signing_key_file)
+            session.commit()
+        click.echo(f"audit export signing key: {key} ({settings.signing_key_file})")
     click.echo(f"demo password for every account: {DEMO_PASSWORD}")
+
+
+def ensure_demo_signing_key(session, path: Path) -> str:
+    """The demo signs its exports too: a key is made unless the file holds the published one."""
+    try:
+        key_id = current_signer(session, path).key_id
+    except SigningKeyMissing:
+        return f"{create_signing_key(session, None, path, now=utcnow(), replace=True).key_id} created"
+    return f"{key_id} present"
 
 
 @cli.command()
@@ -226,21 +253,159 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--public-key", "public_keys", multiple=True, metavar="PEM_FILE|BASE64",
+              help="A trusted public key (PEM file, or base64 of the 32 raw bytes); may be repeated. "
+                   "Default: the keys this deployment publishes (read from the database).")
 @database_option
-def audit_verify(database_url: str | None) -> None:
-    """Recompute every case's audit chain and the case ledger; exit 1 on any problem."""
+def audit_verify(file: Path | None, public_keys: tuple[str, ...], database_url: str | None) -> None:
+    """Check an exported FILE.jsonl offline (hashes, links, count, signature), or, without FILE,
+    recompute every audit chain, the case ledger and the system log of the database (--db).
+    Exit 1 on any problem."""
     settings = load_settings(database_url)
+    if file is not None:
+        verify_export_command(file, public_keys, settings)
+        return
     with connected(settings) as engine:
         require_current_schema(engine)
         report = verify_database(engine)
-    click.echo(f"checked {report.cases_checked} cases and {report.events_checked} audit events "
-               f"in {shown_url(settings.database_url)}")
+    click.echo(f"checked {report.cases_checked} cases, {report.events_checked} audit events and "
+               f"{report.system_events_checked} system log events in {shown_url(settings.database_url)}")
     for problem in report.problems:
         click.echo(f"problem: {problem}")
     if not report.ok:
         click.echo(f"{len(report.problems)} problem(s) found")
         raise click.exceptions.Exit(1)
     click.echo("audit trail intact")
+
+
+def verify_export_command(file: Path, key_args: tuple[str, ...], settings: Settings) -> None:
+    keys = public_keys_by_id(trusted_key(arg) for arg in key_args) if key_args else deployment_keys(settings)
+    report = verify_export_file(file, keys)
+    manifest = report.manifest or {}
+    click.echo(f"{file}: {report.lines} lines, {report.events} events"
+               + (f" ({report.masked} with personal data masked: their hashes cannot be recomputed)"
+                  if report.masked else ""))
+    if manifest:
+        by = manifest.get("exported_by") or {}
+        click.echo(f"export {manifest.get('export_id')} by {by.get('name')} ({by.get('unit_name')}) "
+                   f"at {manifest.get('exported_at')}, filters {json.dumps(manifest.get('filters'), ensure_ascii=False)}, "
+                   f"signed with key {manifest.get('key_id')}")
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    if not report.ok:
+        more = report.problem_count - len(report.problems)
+        click.echo(f"{report.problem_count} problem(s) found" + (f" ({more} not listed)" if more else "")
+                   + (f"; the first bad line is {report.problems[0].line}" if report.problems[0].line else ""))
+        raise click.exceptions.Exit(1)
+    click.echo("export intact: every hash, link, the count and the signature check out")
+
+
+def trusted_key(arg: str):
+    """``--public-key``: a PEM file, or the key itself as base64."""
+    path = Path(arg)
+    text = path.read_text() if path.is_file() else arg
+    try:
+        return parse_public_key(text)
+    except ValidationFailed:
+        raise click.BadParameter(f"{arg!r} is neither a PEM public-key file nor a base64 Ed25519 key",
+                                 param_hint="--public-key") from None
+
+
+def deployment_keys(settings: Settings) -> dict:
+    try:
+        with connected(settings) as engine, make_session_factory(engine)() as session:
+            published = published_keys(session)
+    except (OperationalError, ProgrammingError):
+        published = []
+    if not published:
+        raise click.ClickException(
+            f"no published keys in {shown_url(settings.database_url)}: pass the deployment's key with --public-key")
+    return public_keys_by_id(parse_public_key(key.public_key) for key in published)
+
+
+@audit.command("export")
+@click.option("--as", "username", required=True, help="The auditor exporting (a username); the export covers "
+                                                       "their units' subtrees and is recorded under their name.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
+@click.option("--out", "out", required=True, metavar="FILE", help="Where to write; - for standard output.")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Events on or after this day (local time).")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Events on or before this day (local time).")
+@click.option("--kind", help="Cases of this kind (e.g. hardship_aid).")
+@click.option("--round", "round_id", metavar="ID", help="Cases of this round.")
+@click.option("--unit", "unit_id", metavar="ID", help="Cases originating in this unit's subtree.")
+@click.option("--actor", help="Part of the acting person's name or username.")
+@click.option("--case", "case_id", metavar="ID", help="One case.")
+@click.option("--full-data", is_flag=True, help="ID numbers and bank accounts unmasked (needs the permission; recorded).")
+@database_option
+def audit_export(username: str, fmt: str, out: str, full_data: bool, database_url: str | None, **filters) -> None:
+    """Export the audit events an auditor may read, filtered, as JSON Lines (signed), CSV or XLSX."""
+    settings = load_settings(database_url)
+    args = {"date_from": filters["date_from"], "date_to": filters["date_to"], "kind": filters["kind"],
+            "round": filters["round_id"], "unit": filters["unit_id"], "actor": filters["actor"],
+            "case_id": filters["case_id"]}
+    bootstrap(settings)
+    with problems_listed(), connected(settings) as engine:
+        require_current_schema(engine)
+        with make_session_factory(engine)() as session:
+            actor = load_actor(session, user_id_of(session, username))
+            signer = current_signer(session, settings.signing_key_file) if fmt == "jsonl" else None
+            export = begin_audit_export(session, actor, AuditFilter.from_args(args), fmt=fmt, full_data=full_data,
+                                        now=utcnow(), tz=settings.timezone, signer=signer)
+            session.commit()  # recorded before a byte is written
+            with click.open_file(out, "wb") as target:
+                count = write_export(session, export, target)
+    click.echo(f"exported {count} audit events as {fmt} to {out} (export {export.export_id}, "
+               f"system log event {export.log_event.seq})", err=out == "-")
+
+
+def write_export(session, export, target) -> int:
+    """Write the export; the number of events (the pieces but the CSV header or the JSONL manifest)."""
+    if export.format == "xlsx":
+        return write_xlsx(export, target)
+    written = 0
+    for piece in jsonl_lines(session, export) if export.format == "jsonl" else csv_bytes(export):
+        target.write(piece)
+        written += 1
+    return written - 1
+
+
+def user_id_of(session, username: str) -> int:
+    user_id = session.scalar(select(User.id).where(User.username == username))
+    if user_id is None:
+        raise click.ClickException(f"no user {username!r}")
+    return user_id
+
+
+@audit.command("create-key")
+@click.option("--replace", is_flag=True, help="Replace an existing key; the old public key stays published.")
+@database_option
+def audit_create_key(replace: bool, database_url: str | None) -> None:
+    """Create the Ed25519 key that signs JSON Lines exports (private key: UNIONFLOW_SIGNING_KEY_FILE)."""
+    settings = load_settings(database_url)
+    with connected(settings) as engine:
+        require_current_schema(engine)
+        with make_session_factory(engine)() as session:
+            key = create_signing_key(session, None, settings.signing_key_file, now=utcnow(), replace=replace)
+            session.commit()
+    click.echo(f"signing key {key.key_id} created; private key in {settings.signing_key_file} (keep it secret, "
+               "back it up)")
+    click.echo(f"public key (base64): {key.public_key}")
+    click.echo(public_key_pem(key.public_key), nl=False)
+
+
+@audit.command("public-key")
+@database_option
+def audit_public_key(database_url: str | None) -> None:
+    """Print the current public key (PEM), to hand to whoever verifies exports."""
+    settings = load_settings(database_url)
+    with connected(settings) as engine:
+        require_current_schema(engine)
+        with make_session_factory(engine)() as session:
+            keys = [key for key in published_keys(session) if key.retired_dt is None]
+    if not keys:
+        raise click.ClickException("no signing key yet: run `unionflow audit create-key`")
+    click.echo(public_key_pem(keys[0].public_key), nl=False)
 
 
 @cli.group()
