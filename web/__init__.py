@@ -31,7 +31,7 @@ SECRET_KEY_FILE = "secret_key"
 LANGUAGES = ("zh_CN", "en")
 # One module per area under web/views, each with its blueprint ``bp``.
 PAGE_MODULES = ("applicant", "cases", "inbox", "public", "auditor", "dashboard", "admin", "calendar_admin",
-                "notifications")
+                "notifications", "about")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ NAVIGATION = (
     NavEntry("inbox.inbox", _l("待办"), ("reviewer",)),
     NavEntry("cases.jury_duties", _l("评审投票"), ("reviewer", "applicant", "auditor", "admin")),
     NavEntry("auditor.search", _l("审计查询"), ("auditor",)),
+    NavEntry("auditor.system_log", _l("审计操作记录"), ("auditor",)),
     NavEntry("dashboard.dashboard", _l("统计"), ("reviewer", "admin", "auditor")),
     NavEntry("admin.index", _l("管理"), ("admin",)),
     NavEntry("public.notices", _l("公示"), None),

@@ -6,6 +6,7 @@ too: a county admin sees and changes only the county's subtree.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -168,6 +169,37 @@ def test_an_admin_creates_a_user_grants_a_role_and_revokes_it(pages, session, wo
 
     reviewer = sign_in(pages, "li.ming", "initial pass 1")
     assert reviewer is not None and "李明" in text_of(reviewer.get("/"))
+
+
+def test_an_admin_grants_an_auditor_the_full_data_permission(pages, session, world):
+    person = world.users["reviewer_A2"]
+    client = pages("admin")
+    form = text_of(client.get(f"/admin/users/{person.id}"))
+    assert '<input type="checkbox" id="full_data" name="full_data" value="1"' in form
+    assert "可导出完整个人信息（仅限审计人员）" in form and "可导出完整个人信息</span>" not in form
+
+    granted = client.submit(f"/admin/users/{person.id}/roles",
+                            {"role": "auditor", "unit_id": world.unit("A").id, "full_data": "1"})
+    assert granted.status_code == 302
+    plain = client.submit(f"/admin/users/{person.id}/roles", {"role": "auditor", "unit_id": world.unit("B").id})
+    assert plain.status_code == 302
+    session.refresh(person)
+    held = {(a.role, a.org_unit_id): a.full_data for a in person.assignments}
+    assert held == {("reviewer", world.unit("A2").id): False, ("auditor", world.unit("A").id): True,
+                    ("auditor", world.unit("B").id): False}
+    page = text_of(client.get(granted.location))
+    rows = re.findall(r"<tr>\s*<td data-label=\"角色\">.*?</tr>", page, re.S)
+    marked = [row for row in rows if "可导出完整个人信息</span>" in row]
+    assert len(marked) == 1 and "A区总工会" in marked[0]
+
+    refused = client.submit(f"/admin/users/{person.id}/roles",
+                            {"role": "reviewer", "unit_id": world.unit("A1").id, "full_data": "1"})
+    page = text_of(refused)
+    assert refused.status_code == 422
+    assert 'id="full_data-error">只有审计人员可以授予查看完整个人信息的权限</p>' in page
+    assert re.search(r'name="full_data" value="1"\s*checked', page)  # the choice is kept
+    session.refresh(person)
+    assert len(person.assignments) == 3
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [

@@ -1,5 +1,6 @@
 """The auditor's pages: search within one's subtree, a case's trail with the chain check,
-the CSV export; read-only, and for auditors only."""
+the CSV export; for auditors only. The other formats, the system log of exports and the
+public keys: test_audit_exports_pages.py."""
 from __future__ import annotations
 
 import csv
@@ -166,9 +167,11 @@ def test_the_trail_masks_personal_data_and_shows_objections_with_the_contact_mas
 def test_the_export_is_the_current_search_as_csv_with_a_bom(pages, seeded):
     client = pages("auditor_A")
     page = text_of(client.get("/audit?date_from=2026-03-02&date_to=2026-03-03"))
-    export_url = re.search(r'<a class="button" href="([^"]+)">导出 CSV</a>', page).group(1).replace("&amp;", "&")
-    assert export_url.startswith("/audit/export.csv?") and "date_from=2026-03-02" in export_url
-    response = client.get(export_url)
+    form = re.search(r'<form class="stacked" method="get" action="/audit/export.csv".*?</form>', page, re.S).group(0)
+    args = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form))
+    assert args == {"date_from": "2026-03-02", "date_to": "2026-03-03"}
+    assert 'formaction="/audit/export.csv">导出 CSV</button>' in form
+    response = client.get("/audit/export.csv", query_string=args)
     assert response.status_code == 200 and response.is_streamed
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"].startswith('attachment; filename="audit-events-')

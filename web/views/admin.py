@@ -273,7 +273,8 @@ def grant(user_id: int):
     try:
         unit_id = _whole_number(form.get("unit_id"), "unit_id", _("请选择单位"))
         with committing() as session:
-            grant_role(session, current_actor(), user_id, role=form.get("role", ""), unit_id=unit_id)
+            grant_role(session, current_actor(), user_id, role=form.get("role", ""), unit_id=unit_id,
+                       full_data=form.get("full_data") == "1")
     except ValidationFailed as err:
         return _user_page(user_id, form, err.fields, 422)
     except Conflict as err:

@@ -1,15 +1,29 @@
 """Auditor pages: search the audit events of one's subtree, read a case's full trail with its
-chain check, and export a search as CSV. Read-only: the search is a GET form, nothing here
-changes anything. The queries live in engine.audit_search and engine.trail.
+chain check, export a search (CSV, XLSX, signed JSON Lines) and read the system log of
+exports. The search and the trail are read-only; an export is recorded in the system log
+(engine.audit_export) and committed before its first byte is sent. The queries live in
+engine.audit_search, engine.audit_export, engine.audit_log and engine.trail.
 """
 from __future__ import annotations
 
-from datetime import datetime
+import tempfile
 
-from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from engine.audit import verify_audit_chain
+from engine.audit_export import FORMATS, MEDIA_TYPES, begin_audit_export, csv_bytes, jsonl_lines, write_xlsx
+from engine.audit_log import SYSTEM_EVENT_LABELS, system_log_page
 from engine.audit_search import (
     FILTER_ARGS,
     PAGE_SIZE,
@@ -18,19 +32,46 @@ from engine.audit_search import (
     Cursor,
     audit_search,
     auditable_units,
-    csv_lines,
+    auditor_paths,
 )
 from engine.cases import event_label, get_case
+from engine.db import utcnow
 from engine.definitions import definition_by_hash, list_kinds
 from engine.errors import ValidationFailed
 from engine.notices import case_objections
 from engine.org import LEVELS, ROLE_LABELS
+from engine.rounds import visible_rounds
+from engine.signing import SigningKeyMissing, current_signer
 from engine.trail import readable_audit_trail
-from web import request_session
+from web import committing, request_session
 from web.auth import current_actor, role_required
+from web.i18n import N_
 from web.localtime import local_timezone
 
 bp = Blueprint("auditor", __name__)
+
+LOG_PAGE_SIZE = 50
+# The export buttons, in the order the page offers them.
+EXPORT_BUTTONS = {
+    "csv": _l("导出 CSV"),
+    "xlsx": _l("导出 Excel（XLSX）"),
+    "jsonl": _l("导出 JSON Lines（可验证）"),
+}
+# engine.audit_log.SYSTEM_EVENT_LABELS, as literals for the extractor (a test compares them).
+SYSTEM_EVENT_TEXTS = (N_("导出审计记录"), N_("创建签名密钥"), N_("依法销毁到期案件"))
+# The search's query arguments as the system log names them.
+FILTER_LABELS = {
+    "date_from": _l("开始日期"), "date_to": _l("结束日期"), "kind": _l("业务种类"), "round": _l("评选批次"),
+    "unit": _l("案件所属单位"), "actor": _l("操作人"), "case_id": _l("案件编号"),
+}
+
+
+def _filter_choices(session, actor) -> dict:
+    """The pickers of the search form (and the names the system log shows for filter values)."""
+    kinds = list_kinds(session)
+    known = {definition.kind for definition in kinds}
+    return {"kinds": kinds, "units": auditable_units(session, actor),
+            "rounds": [round_ for round_ in visible_rounds(session, actor) if round_.kind in known]}
 
 
 @bp.route("/audit")
@@ -47,11 +88,14 @@ def search():
         errors = err.fields
     context = {
         "values": {name: request.args.get(name, "") for name in FILTER_ARGS}, "errors": errors, "page": page,
-        "kinds": list_kinds(session), "units": auditable_units(session, actor), "LEVELS": LEVELS,
+        **_filter_choices(session, actor), "LEVELS": LEVELS,
         "filtered": any(request.args.get(name) for name in FILTER_ARGS),
         "next_url": url_for("auditor.search", **page.filter.as_args(), after=page.next_cursor.token())
         if page.next_cursor else None,
-        "export_url": url_for("auditor.export", **page.filter.as_args()) if not errors else None,
+        # The export form repeats the checked search; none while the search has errors.
+        "export_args": page.filter.as_args() if not errors else None,
+        "export_buttons": [(fmt, EXPORT_BUTTONS[fmt]) for fmt in EXPORT_BUTTONS if fmt in FORMATS],
+        "may_export_full_data": any(grant.full_data for grant in actor.grants_for("auditor")),
     }
     return render_template("auditor/search.html", **context), 422 if errors else 200
 
@@ -74,21 +118,78 @@ def case_trail(case_id: int):
     )
 
 
-@bp.route("/audit/export.csv")
+# --- Exports -----------------------------------------------------------------------------------------
+
+@bp.route("/audit/export.<any(csv, xlsx, jsonl):fmt>")
 @role_required("auditor")
-def export():
-    """The current search as CSV, streamed: rows are read in keyset batches as they are sent."""
-    session, actor, tz = request_session(), current_actor(), local_timezone()
+def export(fmt: str):
+    """The current search, whole, in one format. The export is checked and recorded in the
+    system log, and that committed, before anything is sent; then CSV and JSON Lines stream
+    from the database in batches, and XLSX is written to a temporary file and sent from it."""
+    actor, tz = current_actor(), local_timezone()
+    full_data = request.args.get("full_data") == "1"
     try:
-        found = audit_search(session, actor, AuditFilter.from_args(request.args), tz=tz)
+        flt = AuditFilter.from_args(request.args)
+        with committing() as session:
+            signer = current_signer(session, _settings().signing_key_file) if fmt == "jsonl" else None
+            started = begin_audit_export(session, actor, flt, fmt=fmt, full_data=full_data, now=utcnow(), tz=tz,
+                                         signer=signer)
     except ValidationFailed as err:
         # Only a hand-made link gets here (the page offers export for valid searches only).
         messages = "；".join(message for field in err.fields.values() for message in field)
         return render_template("error.html", status=422, heading=_("查询条件有误"), message=messages), 422
-    stamp = datetime.now(tz).strftime("%Y%m%d-%H%M%S")
-    lines = (line.encode("utf-8") for line in csv_lines(found.rows(), tz))
-    return Response(stream_with_context(lines), mimetype="text/csv", headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="audit-events-{stamp}.csv"',
-        "Cache-Control": "no-store",
-    })
+    except SigningKeyMissing as err:
+        current_app.logger.warning("JSON Lines audit export refused: %s", err.message)
+        message = err.message + " " + _("CSV 和 Excel 格式不需要签名密钥，仍可导出。")
+        return render_template("error.html", status=503, heading=_("暂不能导出可验证的 JSON Lines 文件"),
+                               message=message), 503
+    # PermissionDenied (full personal data without the permission) is the app's 403 page.
+    headers = {"Content-Disposition": f'attachment; filename="{started.filename}"', "Cache-Control": "no-store"}
+    if fmt == "xlsx":
+        workbook = tempfile.TemporaryFile()  # on disk: memory stays flat however many events there are
+        try:
+            write_xlsx(started, workbook)
+            workbook.seek(0)
+        except BaseException:
+            workbook.close()
+            raise
+        response = send_file(workbook, mimetype=MEDIA_TYPES[fmt], as_attachment=True,
+                             download_name=started.filename, etag=False, max_age=0)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    pieces = jsonl_lines(request_session(), started) if fmt == "jsonl" else csv_bytes(started)
+    return Response(stream_with_context(pieces), content_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def _settings():
+    return current_app.extensions["unionflow"].settings
+
+
+# --- The system log ------------------------------------------------------------------------------------
+
+@bp.route("/audit/log")
+@role_required("auditor")
+def system_log():
+    """审计操作记录: exports, signing keys and purges within one's scope, newest first."""
+    session, actor = request_session(), current_actor()
+    before = _sequence(request.args.get("before"))
+    found = system_log_page(session, auditor_paths(actor), before_seq=before, limit=LOG_PAGE_SIZE)
+    choices = _filter_choices(session, actor)
+    names = {
+        "kind": {definition.kind: definition.label for definition in choices["kinds"]},
+        "unit": {str(unit.id): unit.name for unit in choices["units"]},
+        "round": {str(round_.id): round_.title for round_ in choices["rounds"]},
+    }
+    return render_template(
+        "auditor/log.html", events=found.events, labels=SYSTEM_EVENT_LABELS, names=names,
+        filter_labels=FILTER_LABELS, ROLE_LABELS=ROLE_LABELS,
+        next_url=url_for("auditor.system_log", before=found.next_before) if found.next_before else None,
+        first_url=url_for("auditor.system_log") if before is not None else None,
+    )
+
+
+def _sequence(value: str | None) -> int | None:
+    """A page link's ``before``; anything else starts from the newest."""
+    if not value or not value.isdigit() or len(value) > 10:
+        return None
+    return int(value) or None
