@@ -103,7 +103,7 @@ def begin_audit_export(
     export_id = uuid.uuid4().hex
     log_event = append_system_event(session, actor=actor, grant=grant, action="export", now=now, details={
         "export_id": export_id, "format": fmt, "filters": flt.as_args(), "full_data": full_data,
-        "rows": expected,
+        "rows": expected, **({"key_id": signer.key_id} if signer else {}),
     })
     return AuditExport(export_id, fmt, search, actor, grant, full_data, now, expected, last_id or 0, log_event,
                        signer, tz)

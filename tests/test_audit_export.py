@@ -25,7 +25,7 @@ from engine.org import assign_role, create_user, load_actor
 from engine.rounds import Round
 from engine.signing import SigningKey, SigningKeyMissing, create_signing_key, current_signer, load_signer
 from tests.conftest import NOW
-from tests.test_audit import FORM, _at, _returned_case, _reviewed_case
+from tests.test_audit import _at, _returned_case, _reviewed_case
 
 TZ = ZoneInfo("Asia/Shanghai")
 ID_NUMBER = "11010519491231002X"
@@ -78,6 +78,7 @@ def test_a_jsonl_export_holds_every_event_by_case_and_verifies(session, world, t
     assert manifest["count"] == len(lines) - 1 == export.expected_count
     assert manifest["key_id"] == signer.key_id
     assert manifest["log_event"] == {"seq": export.log_event.seq, "hash": export.log_event.hash}
+    assert export.log_event.details["key_id"] == signer.key_id
     report = verify_export(io.BytesIO(data), public_keys_by_id([signer.private_key.public_key()]))
     assert report.ok, [str(p) for p in report.problems]
     assert report.events == manifest["count"]

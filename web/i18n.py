@@ -28,4 +28,6 @@ ENGINE_LABELS = (
     # engine.notices.OBJECTOR_KINDS and STATUS_LABELS
     N_("个人"), N_("单位"),
     N_("调查中"), N_("已答复待裁定"), N_("异议成立"), N_("异议不成立"), N_("逾期未答复"),
+    # engine.audit_log.SYSTEM_EVENT_LABELS
+    N_("导出审计记录"), N_("创建签名密钥"), N_("依法销毁到期案件"),
 )

@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from sqlalchemy import select, update
 
-from engine.audit_log import SYSTEM_EVENT_LABELS, SystemEvent
+from engine.audit_log import SystemEvent
 from engine.audit_search import CSV_HEADERS
 from engine.cases import Case
 from engine.export_verify import public_keys_by_id, verify_export
@@ -24,7 +24,6 @@ from tests.conftest import NOW, SIGNING_KEY_FILE
 from tests.pages.conftest import text_of
 from tests.test_audit_search import Seeded, seed
 from tests.test_hardship_aid import ACCOUNT, id_number
-from web.views.auditor import SYSTEM_EVENT_TEXTS
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -308,10 +307,6 @@ def test_the_log_shows_only_the_auditors_scope_and_pages_by_sequence(pages, monk
 def test_the_log_links_in_the_auditors_header_only(pages):
     assert 'href="/audit/log"' in text_of(pages("auditor_A").get("/"))
     assert 'href="/audit/log"' not in text_of(pages("reviewer_A1").get("/"))
-
-
-def test_every_system_event_label_is_marked_for_translation():
-    assert set(SYSTEM_EVENT_LABELS.values()) <= set(SYSTEM_EVENT_TEXTS)
 
 
 # --- Who may -------------------------------------------------------------------------------------------

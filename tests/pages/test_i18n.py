@@ -7,6 +7,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+from engine.audit_log import SYSTEM_EVENT_LABELS
 from engine.cases import EVENT_LABELS
 from engine.definitions import STATE_KIND_LABELS
 from engine.notices import OBJECTOR_KINDS, STATUS_LABELS
@@ -19,7 +20,7 @@ CATALOG = Path(__file__).resolve().parents[2] / "web/translations/en/LC_MESSAGES
 def test_every_engine_label_shown_on_pages_is_marked_for_translation():
     engine_labels = {*ROLE_LABELS.values(), *LEVEL_LABELS.values(), *UNIT_KIND_LABELS.values(),
                      *STATE_KIND_LABELS.values(), *EVENT_LABELS.values(), *OBJECTOR_KINDS.values(),
-                     *STATUS_LABELS.values()}
+                     *STATUS_LABELS.values(), *SYSTEM_EVENT_LABELS.values()}
     assert engine_labels - set(ENGINE_LABELS) == set()
 
 

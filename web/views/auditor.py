@@ -45,7 +45,6 @@ from engine.signing import SigningKeyMissing, current_signer
 from engine.trail import readable_audit_trail
 from web import committing, request_session
 from web.auth import current_actor, role_required
-from web.i18n import N_
 from web.localtime import local_timezone
 
 bp = Blueprint("auditor", __name__)
@@ -57,8 +56,6 @@ EXPORT_BUTTONS = {
     "xlsx": _l("导出 Excel（XLSX）"),
     "jsonl": _l("导出 JSON Lines（可验证）"),
 }
-# engine.audit_log.SYSTEM_EVENT_LABELS, as literals for the extractor (a test compares them).
-SYSTEM_EVENT_TEXTS = (N_("导出审计记录"), N_("创建签名密钥"), N_("依法销毁到期案件"))
 # The search's query arguments as the system log names them.
 FILTER_LABELS = {
     "date_from": _l("开始日期"), "date_to": _l("结束日期"), "kind": _l("业务种类"), "round": _l("评选批次"),
