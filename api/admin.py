@@ -91,6 +91,7 @@ class RoleAssignmentSchema(ApiSchema):
     unit_id = fields.Integer(attribute="org_unit_id")
     unit_name = fields.Function(lambda assignment: assignment.org_unit.name)
     unit_level = fields.Function(lambda assignment: assignment.org_unit.level)
+    full_data = fields.Boolean(metadata={"description": "审计人员可否导出不遮蔽的完整个人信息（每次使用都记入系统日志）"})
 
 
 class UserSchema(ApiSchema):
@@ -130,6 +131,8 @@ class UserChangesSchema(ApiSchema):
 class RoleRequestSchema(ApiSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES, error="应为以下之一：{choices}"))
     unit_id = fields.Integer(required=True, metadata={"description": "须在您的管理范围内"})
+    full_data = fields.Boolean(load_default=False, metadata={
+        "description": "仅审计人员：可导出不遮蔽的身份证号、银行卡号等完整个人信息"})
 
 
 @blp.route("/users")
@@ -173,10 +176,12 @@ def change_person(changes, user_id):
 @blp.response(201, RoleAssignmentSchema)
 @blp.alt_response(403, schema=ErrorSchema, description="单位不在您的管理范围内")
 @blp.alt_response(409, schema=ErrorSchema, description="此人在该单位已有此角色")
+@blp.alt_response(422, schema=ErrorSchema, description="角色或单位有误；或给审计人员以外的角色 full_data")
 @unit_of_work
 def grant(data, user_id):
-    """在我管理的单位授予此人一个角色。"""
-    return grant_role(request_session(), current_actor(), user_id, role=data["role"], unit_id=data["unit_id"])
+    """在我管理的单位授予此人一个角色；审计人员可同时授予查看完整个人信息的权限。"""
+    return grant_role(request_session(), current_actor(), user_id, role=data["role"], unit_id=data["unit_id"],
+                      full_data=data["full_data"])
 
 
 @blp.route("/users/<int:user_id>/roles/<int:assignment_id>", methods=["DELETE"])

@@ -257,11 +257,46 @@ def test_admin_grants_and_revokes_a_role(api, session, world):
     assert response.status_code == 201, response.get_json()
     grant = response.get_json()
     assert grant | {"id": 0} == {"id": 0, "role": "reviewer", "role_label": "审核人", "unit_id": world.unit("A2").id,
-                                 "unit_name": "A2街道总工会", "unit_level": "township"}
+                                 "unit_name": "A2街道总工会", "unit_level": "township", "full_data": False}
     assert [role["id"] for role in client.get(f"users/{user_id}").get_json()["roles"]] == [grant["id"]]
     assert client.delete(f"users/{user_id}/roles/{grant['id']}").status_code == 204
     assert session.get(RoleAssignment, grant["id"]) is None
     assert client.delete(f"users/{user_id}/roles/{grant['id']}").status_code == 404
+
+
+def test_an_auditor_may_be_granted_full_personal_data(api, session, world):
+    client = api("admin")
+    user_id = client.post("users", json={"username": "full_auditor", "display_name": "完整审计"}).get_json()["id"]
+    response = client.post(f"users/{user_id}/roles",
+                           json={"role": "auditor", "unit_id": world.unit("A").id, "full_data": True})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json() | {"id": 0} == {"id": 0, "role": "auditor", "role_label": "审计人员",
+                                               "unit_id": world.unit("A").id, "unit_name": "A区总工会",
+                                               "unit_level": "county", "full_data": True}
+    assert session.get(RoleAssignment, response.get_json()["id"]).full_data is True
+    plain = client.post(f"users/{user_id}/roles", json={"role": "auditor", "unit_id": world.unit("B").id})
+    assert plain.get_json()["full_data"] is False  # the default
+    shown = client.get(f"users/{user_id}").get_json()["roles"]
+    assert sorted((role["unit_name"], role["full_data"]) for role in shown) == [("A区总工会", True), ("B区总工会", False)]
+    listed = client.get("users", query_string={"q": "full_auditor"}).get_json()["items"]
+    assert [role["full_data"] for role in listed[0]["roles"]] == [role["full_data"] for role in shown]
+
+
+@pytest.mark.parametrize("role", ["reviewer", "applicant", "admin"])
+def test_full_data_for_a_role_other_than_auditor_is_422_and_nothing_is_written(api, session, world, role):
+    before = count(session, RoleAssignment)
+    response = api("admin").post(f"users/{world.users['applicant_A1b'].id}/roles",
+                                 json={"role": role, "unit_id": world.unit("A2").id, "full_data": True})
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "validation_failed" and set(error["fields"]) == {"full_data"}
+    assert count(session, RoleAssignment) == before
+
+
+def test_full_data_must_be_a_boolean(api, world):
+    response = api("admin").post(f"users/{world.users['applicant_A1b'].id}/roles",
+                                 json={"role": "auditor", "unit_id": world.unit("A2").id, "full_data": "maybe"})
+    assert response.status_code == 422 and set(error_of(response)["fields"]) == {"full_data"}
 
 
 def test_an_admin_cannot_revoke_their_own_last_admin_role(api, session, world):
