@@ -15,6 +15,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine.attachments import FileTooLarge, UnsupportedFileType
+from engine.signing import SigningKeyMissing
 from engine.errors import (
     CalendarNotCovered,
     ConditionFailed,
@@ -40,6 +41,7 @@ DOMAIN_ERRORS: tuple[tuple[type[UnionflowError], int, str], ...] = (
     (ValidationFailed, 422, "validation_failed"),
     (ConditionFailed, 422, "condition_failed"),
     (CalendarNotCovered, 503, "calendar_not_covered"),
+    (SigningKeyMissing, 503, "signing_key_missing"),
     (UnionflowError, 400, "bad_request"),
 )
 

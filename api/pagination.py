@@ -13,7 +13,7 @@ import json
 from marshmallow import fields, validate
 from werkzeug.exceptions import UnprocessableEntity
 
-from api.schemas import ApiSchema
+from api.schemas import MAX_ROW_ID, ApiSchema
 from engine.errors import ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50
@@ -58,7 +58,7 @@ def id_cursor(cursor: str | None) -> int | None:
     key = decode_cursor(cursor, 1)
     if key is None:
         return None
-    if isinstance(key[0], bool) or not isinstance(key[0], int):
+    if isinstance(key[0], bool) or not isinstance(key[0], int) or not 1 <= key[0] <= MAX_ROW_ID:
         raise ValidationFailed({"cursor": ["游标无效，请从第一页重新获取"]})
     return key[0]
 

@@ -12,6 +12,7 @@ from engine.definitions import parse_definition
 from engine.errors import DefinitionError
 from engine.operations import comment_on_case, create_draft, perform_action
 from engine.org import SYSTEM_ACTOR
+from api.pagination import encode_cursor
 from tests.api_v1.conftest import error_of
 from tests.conftest import NOW, TEST_DEFINITIONS
 
@@ -179,7 +180,9 @@ def test_my_cases_newest_first_in_pages_with_filters(api, session, world):
 
 
 @pytest.mark.parametrize("query, field", [({"limit": 0}, "limit"), ({"limit": "many"}, "limit"),
-                                          ({"cursor": "not-a-cursor"}, "cursor"), ({"cursor": "WyJ4Il0"}, "cursor")])
+                                          ({"cursor": "not-a-cursor"}, "cursor"), ({"cursor": "WyJ4Il0"}, "cursor"),
+                                          ({"cursor": encode_cursor([10**30])}, "cursor"),
+                                          ({"cursor": encode_cursor([0])}, "cursor")])
 def test_bad_list_queries_are_422(api, query, field):
     response = api("applicant_A1a").get("cases", query_string=query)
     assert response.status_code == 422
