@@ -282,6 +282,8 @@ class ChainReport:
     cases_checked: int = 0
     events_checked: int = 0
     system_events_checked: int = 0
+    # Ledger entries whose case was lawfully purged: a tombstone with the same first-event hash.
+    cases_purged: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
 
     @property
@@ -291,7 +293,8 @@ class ChainReport:
 
 def verify_audit_chain(session: Session, case_ids: Iterable[int] | None = None) -> ChainReport:
     """Recompute every hash and link; detect edited, deleted, inserted or reordered events,
-    a case's deleted latest events (head mismatch) and a wholly deleted case (ledger).
+    a case's deleted latest events (head mismatch) and a wholly deleted case (ledger). A case
+    gone with a tombstone matching its ledger entry and its purge event was lawfully purged.
 
     With ``case_ids`` only those cases (and their ledger entries) are checked. Rows are
     always read from the database, never from the session's copies of them, so that the
@@ -365,7 +368,12 @@ def verify_audit_chain(session: Session, case_ids: Iterable[int] | None = None) 
         # whatever its head now says.
         if case_id not in cases_with_events:
             report.problems.append(ChainProblem(case_id, None, "case has no audit events (trail deleted)"))
-    _verify_ledger(session, report, heads, genesis, wanted)
+    from engine.retention import purges_in_system_log, verify_tombstones  # retention is built on this module
+
+    tombstones = _tombstones(session, wanted)
+    purges = purges_in_system_log(session)
+    _verify_ledger(session, report, heads, genesis, wanted, tombstones, purges)
+    verify_tombstones(report, heads, tombstones, purges)
     if wanted is None:
         from engine.audit_log import verify_system_log  # the system log is built on this module
 
@@ -386,7 +394,15 @@ def verify_database(engine) -> ChainReport:
         return verify_audit_chain(session)
 
 
-def _verify_ledger(session: Session, report: ChainReport, heads, genesis: dict[int, str], wanted: set[int] | None):
+def _tombstones(session: Session, wanted: set[int] | None) -> dict[int, CaseTombstone]:
+    query = select(CaseTombstone).execution_options(populate_existing=True)
+    if wanted is not None:
+        query = query.where(CaseTombstone.case_id.in_(wanted))
+    return {tombstone.case_id: tombstone for tombstone in session.scalars(query)}
+
+
+def _verify_ledger(session: Session, report: ChainReport, heads, genesis: dict[int, str], wanted: set[int] | None,
+                   tombstones: dict[int, CaseTombstone], purges: dict):
     entries = select(CaseLedgerEntry).order_by(CaseLedgerEntry.shard, CaseLedgerEntry.seq)
     if wanted is not None:
         entries = entries.where(CaseLedgerEntry.case_id.in_(wanted))
@@ -395,7 +411,7 @@ def _verify_ledger(session: Session, report: ChainReport, heads, genesis: dict[i
     for entry in session.scalars(entries.execution_options(yield_per=2000, populate_existing=True)):
         registered.add(entry.case_id)
         if entry.case_id not in heads:
-            report.problems.append(ChainProblem(entry.case_id, None, "case registered in the ledger no longer exists (deleted)"))
+            _verify_purged(report, entry, tombstones.get(entry.case_id), purges)
         elif entry.case_id not in genesis:
             report.problems.append(ChainProblem(entry.case_id, 1, "first event, registered in the ledger, is missing"))
         elif genesis[entry.case_id] != entry.genesis_hash:
@@ -434,3 +450,21 @@ def _verify_ledger(session: Session, report: ChainReport, heads, genesis: dict[i
     for case_id in heads:
         if case_id not in registered:
             report.problems.append(ChainProblem(case_id, None, "case is missing from the case ledger"))
+    for case_id in tombstones:
+        if case_id not in registered:
+            report.problems.append(ChainProblem(
+                case_id, None, "tombstone of a case the ledger does not register (forged tombstone or ledger entry deleted)"))
+
+
+def _verify_purged(report: ChainReport, entry: CaseLedgerEntry, tombstone: CaseTombstone | None, purges: dict) -> None:
+    """A registered case that is gone: lawfully purged only if its tombstone keeps its first event's hash."""
+    from engine.retention import missing_tombstone
+
+    if tombstone is None:
+        report.problems.append(ChainProblem(entry.case_id, None, missing_tombstone(purges, entry.case_id)))
+    elif tombstone.genesis_hash != entry.genesis_hash:
+        report.problems.append(ChainProblem(
+            entry.case_id, None, "tombstone's first-event hash differs from the one registered in the ledger "
+                                 "(tombstone or ledger edited)"))
+    else:
+        report.cases_purged += 1

@@ -39,6 +39,8 @@ FREE_COMMENT = "comment"        # in `internal_comments`: comments made outside 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DEFAULT_MAX_LENGTH = {"text": 100, "longtext": 2000}
 MAX_DEADLINE_WORKING_DAYS = 250
+# Retention of closed cases, in calendar years after closing: long archival periods, not centuries.
+MAX_RETENTION_YEARS = 100
 # File fields: what a definition gets unless it says otherwise (max_size_mb, accept).
 DEFAULT_FILE_SIZE_MB = 10
 MAX_FILE_SIZE_MB = 100
@@ -185,6 +187,9 @@ class Definition:
     started_from_case: bool = False
     # When the people a deadline concerns are reminded: working days before its last day.
     remind_working_days_before: tuple[int, ...] = ()
+    # How many calendar years a closed case is kept before it may be purged (engine.retention);
+    # None: kept for ever.
+    retention_years: int | None = None
     # The file's text as read, stored with the version (not part of equality or hashing).
     source_text: str = field(default="", compare=False, repr=False)
 
@@ -372,6 +377,14 @@ class RoundsSchema(Schema):
     category_field = fields.String(required=True)
 
 
+class RetentionSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    # Raw, checked in _check_retention: marshmallow's Integer takes true for 1.
+    years_after_closing = fields.Raw(required=True)
+
+
 class DefinitionSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -390,6 +403,7 @@ class DefinitionSchema(Schema):
     internal_comments = fields.List(fields.String(), load_default=list)
     started_from_case = fields.Boolean(load_default=False)
     remind_working_days_before = fields.List(ReminderOffset(), load_default=list)
+    retention = fields.Nested(RetentionSchema)
 
 
 def _flatten(messages, prefix: str = "") -> list[str]:
@@ -615,6 +629,18 @@ def _check_internal_comments(raw: dict, transitions: list[TransitionSpec], probl
                             f'definition or "{FREE_COMMENT}"')
 
 
+def _check_retention(raw: dict, problems: list[str]) -> int | None:
+    """Years a closed case is kept: a whole number from 1 to MAX_RETENTION_YEARS, or None (for ever)."""
+    if "retention" not in raw:
+        return None
+    years = raw["retention"]["years_after_closing"]
+    if isinstance(years, bool) or not isinstance(years, int) or not 1 <= years <= MAX_RETENTION_YEARS:
+        problems.append(f"retention.years_after_closing: 保存期限应为 1 至 {MAX_RETENTION_YEARS} 之间的整数（年），"
+                        f"而不是 {years!r}")
+        return None
+    return years
+
+
 def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[FieldSpec]:
     specs: list[FieldSpec] = []
     names: set[str] = set()
@@ -724,6 +750,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
     form = _check_form(raw, problems)
     records = _check_records(raw, states, problems)
     _check_internal_comments(raw, transitions, problems)
+    retention_years = _check_retention(raw, problems)
     rounds = raw.get("rounds")
     definition = Definition(
         kind=raw["kind"], label=raw["label"], origin_level=raw["origin_level"], title_field=raw["title_field"],
@@ -735,6 +762,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
         internal_comments=tuple(dict.fromkeys(raw["internal_comments"])),
         started_from_case=raw["started_from_case"],
         remind_working_days_before=tuple(raw["remind_working_days_before"]),
+        retention_years=retention_years,
     )
     if not enforce_policy:
         return definition

@@ -279,6 +279,65 @@ def audit_verify(file: Path | None, public_keys: tuple[str, ...], database_url: 
     click.echo("audit trail intact")
 
 
+@audit.command("purge")
+@click.option("--kind", metavar="KIND", help="Every case of this kind whose retention period has run out.")
+@click.option("--case", "case_ids", metavar="ID", type=int, multiple=True,
+              help="A case to purge (repeat for more): all are purged, or none if one is refused.")
+@click.option("--reason", default="", help="Why, and on what legal basis: kept in the system log (needed unless --dry-run).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be purged and what is refused; change nothing.")
+@click.option("--now", "moment", metavar="DATETIME",
+              help="Purge as of this moment, e.g. 2036-05-10T00:00 (local time unless it names an offset); default: now.")
+@database_option
+def audit_purge(kind: str | None, case_ids: tuple[int, ...], reason: str, dry_run: bool, moment: str | None,
+                database_url: str | None) -> None:
+    """Purge closed cases past their retention period, leaving tombstones that keep the audit trail
+    verifiable, and delete the attachment files no other case cites. Exit 1 if a named case is refused."""
+    from engine.attachments import FileStore
+    from engine.retention import PurgeRefused, delete_freed_files, plan_purge, purge_cases
+
+    if not kind and not case_ids:
+        raise click.UsageError("name the cases (--case ID) or a kind (--kind KIND) to purge")
+    if not dry_run and not reason.strip():
+        raise click.UsageError("--reason is required: why, and on what legal basis, the cases are purged")
+    settings = load_settings(database_url)
+    now = parse_moment(moment, settings) if moment else utcnow()
+    local_day = lambda moment: f"{moment.astimezone(settings.timezone):%Y-%m-%d}"  # noqa: E731
+    with connected(settings) as engine:
+        require_current_schema(engine)
+        with make_session_factory(engine)() as session:
+            if dry_run:
+                plan = plan_purge(session, case_ids=case_ids, kind=kind, now=now)
+                for case in plan.cases:
+                    click.echo(f"would purge case {case.id} {case.kind} closed {local_day(case.closed_dt)}")
+                for refusal in plan.refusals:
+                    click.echo(f"refused: {refusal}")
+                click.echo(f"dry run: {len(plan.cases)} case(s) would be purged, {len(plan.refusals)} refused; "
+                           "nothing changed")
+                if plan.named and plan.refusals:
+                    raise click.exceptions.Exit(1)
+                return
+            try:
+                result = purge_cases(session, None, case_ids=case_ids, kind=kind, reason=reason, now=now)
+            except PurgeRefused as refused:
+                for refusal in refused.refusals:
+                    click.echo(f"refused: {refusal}")
+                click.echo("nothing purged")
+                raise click.exceptions.Exit(1) from None
+            session.commit()
+            # Only now: a file deleted before the commit would be lost if the commit failed.
+            deleted = delete_freed_files(session, FileStore(settings.attachments_dir), result.freed_files)
+    for tombstone in result.tombstones:
+        click.echo(f"purged case {tombstone.case_id} {tombstone.kind} closed {local_day(tombstone.closed_dt)}, "
+                   "tombstone kept")
+    for refusal in result.refusals:
+        click.echo(f"refused: {refusal}")
+    if result.event_seq is None:
+        click.echo("nothing due for purging")
+    else:
+        click.echo(f"system log event {result.event_seq}: {len(result.tombstones)} case(s) purged, "
+                   f"{deleted} attachment file(s) deleted")
+
+
 def verify_export_command(file: Path, key_args: tuple[str, ...], settings: Settings) -> None:
     keys = public_keys_by_id(trusted_key(arg) for arg in key_args) if key_args else deployment_keys(settings)
     report = verify_export_file(file, keys)
