@@ -519,4 +519,6 @@ def test_command_purges_deletes_the_freed_files_and_the_trail_still_verifies(cla
     assert f"purged case {case_id} medical_subsidy" in result.output
     assert "1 attachment file(s) deleted" in result.output
     assert count_cases(url) == 0 and not stored.exists()
-    assert invoke("audit", "verify", "--db", url).exit_code == 0
+    verified = invoke("audit", "verify", "--db", url)
+    assert verified.exit_code == 0, verified.output
+    assert "(1 purged cases by their tombstones)" in verified.output

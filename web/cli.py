@@ -269,7 +269,8 @@ def audit_verify(file: Path | None, public_keys: tuple[str, ...], database_url: 
     with connected(settings) as engine:
         require_current_schema(engine)
         report = verify_database(engine)
-    click.echo(f"checked {report.cases_checked} cases, {report.events_checked} audit events and "
+    purged = f" ({report.cases_purged} purged cases by their tombstones)" if report.cases_purged else ""
+    click.echo(f"checked {report.cases_checked} cases{purged}, {report.events_checked} audit events and "
                f"{report.system_events_checked} system log events in {shown_url(settings.database_url)}")
     for problem in report.problems:
         click.echo(f"problem: {problem}")
