@@ -3,11 +3,11 @@
 An auditor reads the events of the cases originating in their unit's subtree, nothing else:
 every query is restricted to it, whatever the filters say (a case id or unit outside it
 simply finds nothing, or is refused as a filter). Results are newest first and paged by
-keyset (occurred time, event id), so a page costs the same wherever it is and an export
-walks the whole result in batches with flat memory.
+keyset (occurred time, event id), so a page costs the same wherever it is; an export reads
+the whole result from one query in batches, with flat memory.
 
-``AuditFilter`` is the reusable description of one search (the web page's query args, the
-CSV export, later signed JSONL/XLSX exports); ``audit_search`` checks it against the
+``AuditFilter`` is the reusable description of one search (the web page's query args, and the
+exports of engine.audit_export); ``audit_search`` checks it against the
 auditor's scope and returns an ``AuditSearch`` to page or iterate.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from engine.org import ROLE_LABELS, Actor, OrgUnit, User, subtree_clause
 from engine.rounds import Round
 
 PAGE_SIZE = 50
-EXPORT_BATCH = 500
+EXPORT_BATCH = 2000
 ACTOR_QUERY_MAX = 64
 # The search's query arguments, in the order a form shows them.
 FILTER_ARGS = ("date_from", "date_to", "kind", "round", "unit", "actor", "case_id")
@@ -246,20 +246,11 @@ class AuditSearch:
         last = rows[-1] if more else None
         return AuditPage(rows, Cursor(last.occurred_dt, last.event_id) if last else None, self.filter)
 
-    def batches(self, size: int = EXPORT_BATCH) -> Iterator[list[AuditRow]]:
-        """Every matching row, newest first, ``size`` at a time (one query per batch)."""
-        after = None
-        while True:
-            rows = self._batch(after, size)
-            if rows:
-                yield rows
-            if len(rows) < size:
-                return
-            after = Cursor(rows[-1].occurred_dt, rows[-1].event_id)
-
     def rows(self, size: int = EXPORT_BATCH) -> Iterator[AuditRow]:
-        for batch in self.batches(size):
-            yield from batch
+        """Every matching row, newest first, from one query read ``size`` rows at a time (a
+        server-side cursor on PostgreSQL): one sort for the whole export, not a query per batch."""
+        for row in self.session.execute(self.query.execution_options(yield_per=size)):
+            yield self._row(row)
 
     def _batch(self, after: Cursor | None, limit: int) -> list[AuditRow]:
         query = self.query
