@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
+import orjson
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
@@ -121,11 +122,20 @@ def _seed_ledger_heads(table, connection, **kwargs):
 # --- Canonical form and hashing -------------------------------------------------------------------
 
 def format_dt(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (isoformat: several times faster than strftime)."""
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def canonical_bytes(payload: dict) -> bytes:
-    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """The canonical JSON (README.md, "Audit trail format"). orjson writes the same bytes as
+    ``json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))`` for all the trail
+    holds (strings, integers, booleans, null; never floats), several times faster, which the
+    exports of a million events need; what it refuses (integers beyond 64 bits, keys that are
+    not strings) goes through json as before."""
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def sha256_hex(payload: dict) -> str:

@@ -21,7 +21,8 @@ from datetime import datetime, tzinfo
 from typing import IO, Iterator
 
 from openpyxl import Workbook
-from sqlalchemy import Select, func, or_, select
+import orjson
+from sqlalchemy import Select, Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.audit import GENESIS_HASH, AuditEvent, canonical_bytes, format_dt
@@ -120,28 +121,42 @@ def _scoped(search: AuditSearch, query: Select) -> Select:
 
 # --- JSON Lines -------------------------------------------------------------------------------------
 
-_EVENT_COLUMNS = [column for column in AuditEvent.__table__.columns if column.name != "id"]
+# The event's hashed fields in order, then its hash and its case's kind and definition. The JSON
+# columns come as text and are parsed here with orjson: the driver's own JSON loading was most
+# of the cost of a million rows (bench/README.md).
+_LINE_COLUMNS = (
+    AuditEvent.case_id, AuditEvent.seq, AuditEvent.action, AuditEvent.from_state, AuditEvent.to_state,
+    AuditEvent.actor_id, AuditEvent.actor_name, AuditEvent.actor_role, AuditEvent.actor_unit_id,
+    AuditEvent.actor_unit_name, AuditEvent.comment, cast(AuditEvent.changes, Text), cast(AuditEvent.details, Text),
+    AuditEvent.occurred_dt, AuditEvent.prev_hash, AuditEvent.hash, Case.kind, Case.definition_hash,
+)
 
 
 def jsonl_lines(session: Session, export: AuditExport) -> Iterator[bytes]:
-    """The export as JSON Lines: one line per event, by case and sequence, then the signed manifest."""
-    query = _scoped(export.search, select(*_EVENT_COLUMNS, Case.kind, Case.definition_hash))
+    """The export as JSON Lines: one line per event, by case and sequence, then the signed manifest.
+
+    Rows are read through Core (no ORM layer per row) from one query with a server-side cursor.
+    """
+    query = _scoped(export.search, select(*_LINE_COLUMNS))
     query = query.where(AuditEvent.id <= export.last_event_id).order_by(AuditEvent.case_id, AuditEvent.seq)
     masking = _Masking(session, enabled=not export.full_data)
     prev, first, count, masked = GENESIS_HASH, None, 0, 0
-    for row in session.execute(query.execution_options(yield_per=STREAM_BATCH)):
+    rows = session.connection().execute(query.execution_options(yield_per=STREAM_BATCH))
+    for (case_id, seq, action, from_state, to_state, actor_id, actor_name, actor_role, actor_unit_id,
+         actor_unit_name, comment, changes, details, occurred_dt, prev_hash, event_hash, kind,
+         definition_hash) in rows:
         count += 1
         event = {
-            "case_id": row.case_id, "seq": row.seq, "action": row.action, "from_state": row.from_state,
-            "to_state": row.to_state, "actor_id": row.actor_id, "actor_name": row.actor_name,
-            "actor_role": row.actor_role, "actor_unit_id": row.actor_unit_id,
-            "actor_unit_name": row.actor_unit_name, "comment": row.comment, "changes": row.changes,
-            "details": row.details, "occurred_dt": format_dt(row.occurred_dt), "prev_hash": row.prev_hash,
-            "hash": row.hash,
+            "case_id": case_id, "seq": seq, "action": action, "from_state": from_state, "to_state": to_state,
+            "actor_id": actor_id, "actor_name": actor_name, "actor_role": actor_role,
+            "actor_unit_id": actor_unit_id, "actor_unit_name": actor_unit_name, "comment": comment,
+            "changes": None if changes is None else orjson.loads(changes),
+            "details": None if details is None else orjson.loads(details),
+            "occurred_dt": format_dt(occurred_dt), "prev_hash": prev_hash, "hash": event_hash,
         }
-        is_masked = masking.apply(row.definition_hash, event)
+        is_masked = masking.apply(definition_hash, event)
         masked += is_masked
-        line = canonical_bytes({"event": event, "kind": row.kind, "line": count, "masked": is_masked, "prev": prev})
+        line = canonical_bytes({"event": event, "kind": kind, "line": count, "masked": is_masked, "prev": prev})
         prev = hashlib.sha256(line).hexdigest()
         first = first or prev
         yield line + b"\n"
@@ -171,34 +186,43 @@ def export_manifest(export: AuditExport, *, count: int, masked: int, first_hash:
 
 class _Masking:
     """Masks personal data in an event (in place) unless the export is in full; says whether
-    anything was masked. Definitions without personal fields are never looked at again."""
+    anything was masked. Most events hold none (an approval, a comment): they are told apart
+    without copying, and definitions without personal fields are never looked at again."""
 
     def __init__(self, session: Session, *, enabled: bool):
         self.session = session
         self.enabled = enabled
-        self._personal: dict[str, Definition | None] = {}
+        # definition hash -> (definition, its personal form fields), or None without any
+        self._personal: dict[str, tuple[Definition, frozenset[str]] | None] = {}
 
     def apply(self, definition_hash: str, event: dict) -> bool:
-        if not self.enabled or not (event["changes"] or event["details"]):
+        changes, details = event["changes"], event["details"]
+        if not self.enabled or not (changes or details):
             return False
         if definition_hash not in self._personal:
-            definition = definition_by_hash(self.session, definition_hash)
-            self._personal[definition_hash] = definition if _has_personal_data(definition) else None
-        definition = self._personal[definition_hash]
-        if definition is None:
+            self._personal[definition_hash] = _personal_data(definition_by_hash(self.session, definition_hash))
+        known = self._personal[definition_hash]
+        if known is None:
             return False
-        changes, details = masked_event_data(definition, event["action"], event["from_state"], event["changes"],
-                                             event["details"])
-        if changes == event["changes"] and details == event["details"]:
+        definition, personal_fields = known
+        if not (changes and not personal_fields.isdisjoint(changes)) \
+                and not (details and ("data" in details or "inputs" in details)):
+            return False  # no personal form field changed, no record data, no transition inputs
+        masked_changes, masked_details = masked_event_data(definition, event["action"], event["from_state"],
+                                                           changes, details)
+        if masked_changes == changes and masked_details == details:
             return False
-        event["changes"], event["details"] = changes, details
+        event["changes"], event["details"] = masked_changes, masked_details
         return True
 
 
-def _has_personal_data(definition: Definition) -> bool:
+def _personal_data(definition: Definition) -> tuple[Definition, frozenset[str]] | None:
+    """The definition and its personal form fields, or None when nothing of it is personal."""
     specs = [*definition.fields, *(f for r in definition.records for f in r.fields),
              *(f for t in definition.transitions for f in t.inputs)]
-    return any(spec.is_personal for spec in specs)
+    if not any(spec.is_personal for spec in specs):
+        return None
+    return definition, frozenset(spec.name for spec in definition.fields if spec.is_personal)
 
 
 # --- CSV and XLSX: the search's columns, newest first ------------------------------------------------

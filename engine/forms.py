@@ -274,18 +274,34 @@ def mask_account(value: str | None) -> str | None:
 
 
 def masked_changes(specs: tuple[FieldSpec, ...], changes: dict) -> dict:
-    """An audit event's ``{name: {"before", "after"}}`` with personal data masked on both sides."""
-    before = masked_personal_data(specs, {name: change.get("before") for name, change in changes.items()})
-    after = masked_personal_data(specs, {name: change.get("after") for name, change in changes.items()})
-    return {name: {**change, "before": before[name], "after": after[name]} for name, change in changes.items()}
+    """An audit event's ``{name: {"before", "after"}}`` with personal data masked on both sides
+    (``changes`` itself when no personal field changed: it is never modified)."""
+    personal = [spec for spec in specs if spec.name in changes and spec.is_personal]
+    if not personal:
+        return changes
+    masked = dict(changes)
+    for spec in personal:
+        change = changes[spec.name]
+        masked[spec.name] = {**change, "before": _masked_value(spec, change.get("before")),
+                             "after": _masked_value(spec, change.get("after"))}
+    return masked
 
 
 def masked_personal_data(specs: tuple[FieldSpec, ...], values: dict) -> dict:
     """``values`` with ID numbers and fields marked ``sensitive`` masked, for people who may not
-    see them in full (see permissions.sees_personal_data)."""
-    masked = dict(values)
+    see them in full (see permissions.sees_personal_data); ``values`` itself (never modified)
+    when it holds none."""
+    masked = values
     for spec in specs:
-        value = masked.get(spec.name)
-        if spec.is_personal and isinstance(value, str):
-            masked[spec.name] = mask_id_number(value) if spec.type == "id_number" else mask_account(value)
+        value = values.get(spec.name)
+        if isinstance(value, str) and spec.is_personal:
+            if masked is values:
+                masked = dict(values)
+            masked[spec.name] = _masked_value(spec, value)
     return masked
+
+
+def _masked_value(spec: FieldSpec, value):
+    if not isinstance(value, str):
+        return value
+    return mask_id_number(value) if spec.type == "id_number" else mask_account(value)
