@@ -9,10 +9,10 @@ the line (1-based) it was found on; the first one is where the file stops being 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Mapping
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engine.audit import GENESIS_HASH, canonical_bytes
@@ -99,7 +99,7 @@ class _Checker:
             return
         content = raw[:-1]
         try:
-            obj = json.loads(content)
+            obj = orjson.loads(content)
         except ValueError:
             report.add(number, "is not valid JSON (damaged or truncated)")
             self._advance(content)
