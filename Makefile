@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/approvals.py
 	$(BIN)/python bench/inbox_page.py
 	$(BIN)/python bench/deadline_scan.py
+	$(BIN)/python bench/audit_export.py
 
 clean:
 	rm -rf $(VENV) instance *.egg-info
