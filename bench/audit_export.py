@@ -70,7 +70,6 @@ import pstats
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -107,7 +106,7 @@ from engine.operations import comment_on_case, create_draft, perform_action, upd
 from engine.org import SYSTEM_ACTOR, assign_role, create_org_unit, create_user, load_actor
 from engine.records import add_record
 from engine.rounds import open_round, set_quota
-from measure import machine, peak_rss_mib, server_version
+from measure import RssSampler, machine, peak_rss_mib, server_version
 
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/test_b"
 DEFAULT_CASES = 100_000  # × 10 events on average (13, 10, 7 by turns) = 1,000,000 events
@@ -518,28 +517,6 @@ def verify_database(engine: Engine) -> None:
 
 # --- Measuring one export in this process (the child) ---------------------------------------------
 
-class RssSampler:
-    """The process's largest RSS while the block runs, sampled every 50 ms: only where VmHWM cannot
-    be reset. (Sampling costs the export itself: a thread waking every 10 ms took 9–10 % off the
-    JSONL export's events/s, by the GIL hand-overs around each read from the database.)"""
-
-    def __enter__(self) -> "RssSampler":
-        self.peak_mib, self._done = 0.0, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        process = psutil.Process()
-        while True:
-            self.peak_mib = max(self.peak_mib, process.memory_info().rss / 2**20)
-            if self._done.wait(0.05):
-                return
-
-    def __exit__(self, *_exc) -> None:
-        self._done.set()
-        self._thread.join()
-
 
 def memory_mib() -> tuple[float, float]:
     """(current RSS, peak RSS) of this process, MiB: Linux's VmRSS and VmHWM (its high-water mark
@@ -590,7 +567,7 @@ def child(args) -> None:
         session.commit()
         result["rss_start_mib"], result["peak_before_mib"] = memory_mib()  # imports and setup
         result["peak_reset"] = reset_peak()
-        with contextlib.nullcontext() if result["peak_reset"] else RssSampler() as sampler:
+        with contextlib.nullcontext() if result["peak_reset"] else RssSampler(0.05) as sampler:
             started = time.perf_counter()
             if profiler:
                 profiler.enable()

@@ -44,7 +44,6 @@ import cProfile
 import os
 import pstats
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -68,7 +67,7 @@ from engine.notifications import Notification
 from engine.operations import create_draft, submit_case
 from engine.org import assign_role, create_org_unit, create_user, load_actor
 from engine.rounds import open_round
-from measure import machine, peak_rss_mib, server_version
+from measure import RssSampler, machine, peak_rss_mib, server_version
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "uf_bench_scan"
@@ -360,27 +359,6 @@ class StatementTimer:
         print(f"    in all {database:.2f} s of {total:.2f} s; the rest ({total - database:.2f} s) is Python")
 
 
-class RssSampler:
-    """The process's largest RSS while the block runs, sampled every 5 ms (ru_maxrss counts the setup too)."""
-
-    def __enter__(self) -> "RssSampler":
-        self.peak_mib, self._done = 0.0, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        process = psutil.Process()
-        while True:
-            self.peak_mib = max(self.peak_mib, process.memory_info().rss / 2**20)
-            if self._done.wait(0.005):
-                return
-
-    def __exit__(self, *_exc) -> None:
-        self._done.set()
-        self._thread.join()
-
-
 @dataclass
 class Result:
     database: str
@@ -400,7 +378,7 @@ def time_scan(factory: sessionmaker[Session], database: str, due: int, profile: 
     rss_before = psutil.Process().memory_info().rss / 2**20
     profiler = cProfile.Profile() if profile else None
     timer = StatementTimer(factory.kw["bind"])
-    with RssSampler() as sampler, (timer if statements else contextlib.nullcontext()):
+    with RssSampler(0.005) as sampler, (timer if statements else contextlib.nullcontext()):
         started = time.perf_counter()
         if profiler:
             profiler.enable()

@@ -5,6 +5,9 @@ import os
 import platform
 import resource
 import sys
+import threading
+
+import psutil
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -26,3 +29,29 @@ def server_version(engine: Engine) -> str:
 def peak_rss_mib() -> float:
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: KiB on Linux, bytes on macOS
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+class RssSampler:
+    """The process's largest RSS while the block runs, sampled every ``interval`` seconds (for a
+    peak that ru_maxrss would mix with the setup's). Sampling costs the measured code a little:
+    each wake-up takes the GIL."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+
+    def __enter__(self) -> "RssSampler":
+        self.peak_mib, self._done = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while True:
+            self.peak_mib = max(self.peak_mib, process.memory_info().rss / 2**20)
+            if self._done.wait(self.interval):
+                return
+
+    def __exit__(self, *_exc) -> None:
+        self._done.set()
+        self._thread.join()
