@@ -38,6 +38,7 @@ from engine.audit_search import (
     filtered_events,
 )
 from engine.cases import Case
+from engine.db import streamed_rows
 from engine.definitions import Definition, definition_by_hash
 from engine.errors import PermissionDenied, ValidationFailed
 from engine.org import Actor, Grant, User, subtree_clause
@@ -112,11 +113,15 @@ def begin_audit_export(
 
 def _scoped(search: AuditSearch, query: Select) -> Select:
     """``query`` over the events the search finds (its scope and filters), in no order."""
-    query = query.select_from(AuditEvent).join(Case, Case.id == AuditEvent.case_id)
+    query = query.select_from(AuditEvent).join(Case, Case.id == AuditEvent.case_id).where(_in_scope(search))
     if search.filter.actor is not None:
         query = query.outerjoin(User, User.id == AuditEvent.actor_id)
-    query = query.where(or_(*(subtree_clause(Case.origin_path, path) for path in search.paths)))
     return filtered_events(query, search.filter, search.unit_path, search.tz)
+
+
+def _in_scope(search: AuditSearch):
+    """Cases in the auditor's subtrees."""
+    return or_(*(subtree_clause(Case.origin_path, path) for path in search.paths))
 
 
 # --- JSON Lines -------------------------------------------------------------------------------------
@@ -135,16 +140,16 @@ _LINE_COLUMNS = (
 def jsonl_lines(session: Session, export: AuditExport) -> Iterator[bytes]:
     """The export as JSON Lines: one line per event, by case and sequence, then the signed manifest.
 
-    Rows are read through Core (no ORM layer per row) from one query with a server-side cursor.
+    Rows are read through Core (no ORM layer per row) from one query, streamed.
     """
     query = _scoped(export.search, select(*_LINE_COLUMNS))
     query = query.where(AuditEvent.id <= export.last_event_id).order_by(AuditEvent.case_id, AuditEvent.seq)
-    masking = _Masking(session, enabled=not export.full_data)
+    # Read before the stream starts: the stream holds the session's connection to its end.
+    masking = _Masking(session, export) if not export.full_data else None
     prev, first, count, masked = GENESIS_HASH, None, 0, 0
-    rows = session.connection().execute(query.execution_options(yield_per=STREAM_BATCH))
     for (case_id, seq, action, from_state, to_state, actor_id, actor_name, actor_role, actor_unit_id,
          actor_unit_name, comment, changes, details, occurred_dt, prev_hash, event_hash, kind,
-         definition_hash) in rows:
+         definition_hash) in streamed_rows(session, query, batch=STREAM_BATCH):
         count += 1
         event = {
             "case_id": case_id, "seq": seq, "action": action, "from_state": from_state, "to_state": to_state,
@@ -154,7 +159,7 @@ def jsonl_lines(session: Session, export: AuditExport) -> Iterator[bytes]:
             "details": None if details is None else orjson.loads(details),
             "occurred_dt": format_dt(occurred_dt), "prev_hash": prev_hash, "hash": event_hash,
         }
-        is_masked = masking.apply(definition_hash, event)
+        is_masked = masking is not None and masking.apply(definition_hash, event)
         masked += is_masked
         line = canonical_bytes({"event": event, "kind": kind, "line": count, "masked": is_masked, "prev": prev})
         prev = hashlib.sha256(line).hexdigest()
@@ -185,22 +190,27 @@ def export_manifest(export: AuditExport, *, count: int, masked: int, first_hash:
 
 
 class _Masking:
-    """Masks personal data in an event (in place) unless the export is in full; says whether
-    anything was masked. Most events hold none (an approval, a comment): they are told apart
-    without copying, and definitions without personal fields are never looked at again."""
+    """Masks personal data in an export's events (in place); says whether anything was masked.
+    Most events hold none (an approval, a comment): they are told apart without copying.
 
-    def __init__(self, session: Session, *, enabled: bool):
-        self.session = session
-        self.enabled = enabled
+    The definitions of every case in the auditor's scope are read first (a few versions, from
+    the cases alone), so that masking needs no query while the events stream."""
+
+    def __init__(self, session: Session, export: AuditExport):
+        hashes = session.scalars(select(Case.definition_hash).distinct().where(_in_scope(export.search)))
         # definition hash -> (definition, its personal form fields), or None without any
-        self._personal: dict[str, tuple[Definition, frozenset[str]] | None] = {}
+        self._personal: dict[str, tuple[Definition, frozenset[str]] | None] = {
+            content_hash: _personal_data(definition_by_hash(session, content_hash)) for content_hash in hashes}
 
     def apply(self, definition_hash: str, event: dict) -> bool:
         changes, details = event["changes"], event["details"]
-        if not self.enabled or not (changes or details):
+        if not (changes or details):
             return False
         if definition_hash not in self._personal:
-            self._personal[definition_hash] = _personal_data(definition_by_hash(self.session, definition_hash))
+            # Only a case committed after the lookup by a transaction that began before the
+            # export could be missing: stopping leaves a file the verifier calls truncated,
+            # where going on would leave personal data unmasked.
+            raise RuntimeError(f"audit export: definition {definition_hash[:12]} appeared during the export")
         known = self._personal[definition_hash]
         if known is None:
             return False

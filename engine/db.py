@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any, Iterator
 
 import orjson
-from sqlalchemy import JSON, DateTime, MetaData, String, create_engine, event
+import psycopg
+from sqlalchemy import JSON, DateTime, MetaData, Select, String, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -91,3 +93,35 @@ def _make_sqlite_engine(url: str, **kwargs) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def streamed_rows(session: Session, query: Select, *, batch: int) -> Iterator[tuple[Any, ...]]:
+    """The rows of a Core query, read as the database sends them, with flat memory.
+
+    On PostgreSQL the rows come through psycopg's ``cursor.stream()`` rather than a server-side
+    cursor: the server sends rows while Python works on the ones before, where a cursor makes
+    the two take turns at every FETCH (a million-event export ran ~40 % faster, bench/README.md).
+    Values are then the driver's, without the columns' result types: datetimes are aware, in
+    the connection's time zone. The stream holds the connection until its last row, so the
+    session must not be used meanwhile; a stream closed early leaves the transaction aborted,
+    for the caller's rollback. Elsewhere the rows come through SQLAlchemy in batches.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        yield from connection.execute(query.execution_options(yield_per=batch))
+        return
+    compiled = query.compile(dialect=dialect)
+    if compiled.post_compile_params:
+        raise ValueError("streamed_rows does not expand parameters (IN lists) of the query")
+    params = {}
+    for name, value in compiled.params.items():
+        process = compiled.binds[name].type.bind_processor(dialect)
+        params[name] = process(value) if process else value
+    # Chunks need libpq 17; an older one streams row by row, which is still flat.
+    size = batch if psycopg.capabilities.has_stream_chunked() else 1
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        yield from cursor.stream(str(compiled), params, size=size)
+    finally:
+        cursor.close()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 import engine.audit_export
 from engine.audit import AuditEvent, verify_audit_chain
@@ -90,6 +90,26 @@ def test_an_exported_event_carries_its_stored_chain_hashes(session, world, trail
     stored = session.scalar(select(AuditEvent).where(AuditEvent.case_id == first["case_id"], AuditEvent.seq == 1))
     assert (first["hash"], first["prev_hash"]) == (stored.hash, stored.prev_hash)
     assert lines[0]["kind"] == "basic_nomination"
+
+
+def test_the_stream_gives_the_same_file_in_batches_of_any_size(session, world, trail, signer, monkeypatch):
+    export = export_of(session, world.actor("auditor_city"), signer=signer)
+    whole = b"".join(jsonl_lines(session, export))
+    session.rollback()
+    monkeypatch.setattr(engine.audit_export, "STREAM_BATCH", 2)
+    assert b"".join(jsonl_lines(session, export)) == whole
+    assert whole.count(b"\n") == export.expected_count + 1 > 2 * 2
+
+
+def test_an_export_abandoned_half_way_leaves_the_session_usable_after_rollback(session, world, trail, signer):
+    """A closed download closes the generator mid-stream; the request's teardown rolls back."""
+    export = export_of(session, world.actor("auditor_city"), signer=signer)
+    lines = jsonl_lines(session, export)
+    assert [json.loads(next(lines))["line"] for _ in range(2)] == [1, 2]
+    lines.close()
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == export.expected_count
+    assert len(jsonl_of(session, export)) == export.expected_count + 1
 
 
 @pytest.mark.parametrize("name", ["date_range", "kind", "unit", "actor", "case", "round"])
