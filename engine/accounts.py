@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,9 +28,14 @@ MAX_TOKEN_NAME_LENGTH = 100
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so a wrong name and a wrong password take
-# the same time and cannot be told apart.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so a wrong name and a wrong password take
+    the same time and cannot be told apart. Made on first use: hashing takes argon2's 64 MiB,
+    which every process importing the models (CLI, workers, exports) would otherwise peak at."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class ApiToken(Base):
@@ -62,7 +68,7 @@ def set_password(session: Session, user: User, password: str) -> None:
 def authenticate(session: Session, username: str, password: str) -> Actor | None:
     """The actor whose username and password these are, or None (which of the two was wrong is not said)."""
     user = session.scalar(select(User).where(User.username == username, User.is_active.is_(True)))
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
