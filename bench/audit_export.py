@@ -48,7 +48,9 @@ from). Where VmHWM cannot be reset, a thread samples RSS every 50 ms instead.
 - **xlsx**: ``begin_audit_export(..., fmt="xlsx")``, commit, ``write_xlsx(export, file)``;
 - **csv**: ``begin_audit_export(..., fmt="csv")``, commit, ``csv_bytes(export)`` to a file;
 - **verify**: ``engine.export_verify`` on the JSONL file with the published public keys, if
-  that module exists (else skipped, and said so).
+  that module exists (else skipped, and said so);
+- **page**: the auditor's search page (50 events, ``AuditSearch.page``) starting 0, 1,000,
+  500,000 and 999,000 events deep, the median of 5 runs each.
 
 Targets: JSONL ≥ 50,000 events/s; peak RSS < 150 MB (143 MiB) for JSONL and XLSX.
 
@@ -124,7 +126,9 @@ ROUND_SETTINGS = {"person_awards": [AWARD], "veto_items": ["wage_arrears"],
 SHAPES = ("awarded", "rejected_early", "returned")
 TARGET_JSONL_EVENTS_PER_S = 50_000
 TARGET_RSS_MIB = 150e6 / 2**20  # 150 MB = 143 MiB
-MODES = ("jsonl", "xlsx", "csv", "verify")
+MODES = ("jsonl", "xlsx", "csv", "verify", "page")
+PAGE_DEPTHS = (0, 1000, 500_000, 999_000)  # events before the page, newest first
+PAGE_RUNS = 5
 SEED_TABLE = "bench_audit_export_seed"
 
 
@@ -557,6 +561,9 @@ def child(args) -> None:
     with factory() as session:
         if args.child == "verify":
             keys = [(key.key_id, key.public_key) for key in published_keys(session)]
+        elif args.child == "page":
+            print(json.dumps(run_pages(session)))
+            return
         else:
             auditor = AUDITOR_FULL if args.full_data else AUDITOR
             actor = load_actor(session, session.scalar(text("SELECT id FROM users WHERE username = :u"),
@@ -599,6 +606,31 @@ def child(args) -> None:
         profiler.dump_stats(args.out + ".prof")
         result["profile"] = args.out + ".prof"
     print(json.dumps(result))
+
+
+def run_pages(session: Session) -> dict:
+    """The auditor's search page (``AuditSearch.page``, 50 events) starting at each depth: the
+    median of PAGE_RUNS runs, in ms."""
+    from engine.audit_search import AuditFilter, Cursor, audit_search
+
+    actor = load_actor(session, session.scalar(text("SELECT id FROM users WHERE username = :u"), {"u": AUDITOR}))
+    search = audit_search(session, actor, AuditFilter(), tz=TZ)
+    medians = {}
+    for depth in PAGE_DEPTHS:
+        after = None
+        if depth:
+            last_before = select(AuditEvent.occurred_dt, AuditEvent.id).order_by(
+                AuditEvent.occurred_dt.desc(), AuditEvent.id.desc()).offset(depth - 1).limit(1)
+            after = Cursor(*session.execute(last_before).one())
+        times = []
+        for _ in range(PAGE_RUNS):
+            started = time.perf_counter()
+            page = search.page(after)
+            times.append((time.perf_counter() - started) * 1000)
+        if len(page.rows) != 50:
+            raise SystemExit(f"a page {depth:,} events deep held {len(page.rows)} rows")
+        medians[str(depth)] = sorted(times)[PAGE_RUNS // 2]
+    return {"mode": "page", "page_ms": medians}
 
 
 def run_verify(path: Path, keys: list[tuple[str, str]]) -> dict:
@@ -699,6 +731,10 @@ def main() -> None:
                 continue
             print(f"\n{mode}: in a fresh process …")
             r = results[mode] = measure(mode, args, workdir, key_file)
+            if mode == "page":
+                print("  the auditor's search page of 50 events, median of "
+                      f"{PAGE_RUNS}: " + ", ".join(f"{int(depth):,} deep {ms:.1f} ms" for depth, ms in r["page_ms"].items()))
+                continue
             memory = (f"RSS at start {r['rss_start_mib']:.0f} MiB (peak before {r['peak_before_mib']:.0f}), "
                       f"peak during the export {r['peak_rss_mib']:.0f} MiB "
                       f"({'VmHWM since the start' if r['peak_reset'] else 'sampled every 50 ms'}), "
@@ -722,6 +758,8 @@ def main() -> None:
     print("\n| export | events | seconds | events/s | MiB written | RSS at start MiB | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for mode, r in results.items():
+        if mode == "page":
+            continue
         events = r["events"]
         print(f"| {mode} | {events:,} | {r['seconds']:.1f} | {events / r['seconds']:,.0f} | "
               f"{r.get('bytes', 0) / 2**20:,.0f} | {r['rss_start_mib']:.0f} | {r['peak_rss_mib']:.0f} |")
