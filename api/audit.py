@@ -14,7 +14,6 @@ that is sent (engine.audit_export); the file is then streamed from the database 
 """
 from __future__ import annotations
 
-import tempfile
 from datetime import date
 
 from flask import Response, current_app, send_file, stream_with_context
@@ -31,9 +30,8 @@ from engine.audit_export import (
     MEDIA_TYPES,
     AuditExport,
     begin_audit_export,
-    csv_bytes,
-    jsonl_lines,
-    write_xlsx,
+    download_chunks,
+    xlsx_file,
 )
 from engine.audit_log import SYSTEM_EVENT_LABELS, SystemEvent, system_log_page
 from engine.audit_search import ACTOR_QUERY_MAX, FILTER_ARGS, AuditFilter, auditor_paths
@@ -139,18 +137,11 @@ def export_audit_events(query):
 
 def export_response(session, export: AuditExport) -> Response:
     if export.format == "xlsx":
-        # The workbook is written whole before it is sent: to a temporary file, not to memory.
-        out = tempfile.TemporaryFile()
-        try:
-            write_xlsx(export, out)
-            out.seek(0)
-        except BaseException:
-            out.close()
-            raise
-        response = send_file(out, mimetype=MEDIA_TYPES["xlsx"], as_attachment=True, download_name=export.filename,
-                             max_age=0)
+        # The workbook is written whole before it is sent.
+        response = send_file(xlsx_file(export), mimetype=MEDIA_TYPES["xlsx"], as_attachment=True,
+                             download_name=export.filename, max_age=0)
     else:
-        chunks = jsonl_lines(session, export) if export.format == "jsonl" else csv_bytes(export)
+        chunks = download_chunks(session, export)
         response = Response(stream_with_context(chunks), content_type=MEDIA_TYPES[export.format], headers={
             "Content-Disposition": f'attachment; filename="{export.filename}"'})
     response.headers["Cache-Control"] = "private, no-store"

