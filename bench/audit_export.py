@@ -50,7 +50,9 @@ from). Where VmHWM cannot be reset, a thread samples RSS every 50 ms instead.
 - **verify**: ``engine.export_verify`` on the JSONL file with the published public keys, if
   that module exists (else skipped, and said so);
 - **page**: the auditor's search page (50 events, ``AuditSearch.page``) starting 0, 1,000,
-  500,000 and 999,000 events deep, the median of 5 runs each.
+  500,000 and 999,000 events deep, the median of 5 runs each;
+- **http**: the JSONL and CSV downloads from ``GET /api/v1/audit/exports`` served by gunicorn
+  (one sync worker) to a client reading them to the end, and the worker's peak RSS.
 
 Targets: JSONL ≥ 50,000 events/s; peak RSS < 150 MB (143 MiB) for JSONL and XLSX.
 
@@ -126,7 +128,8 @@ ROUND_SETTINGS = {"person_awards": [AWARD], "veto_items": ["wage_arrears"],
 SHAPES = ("awarded", "rejected_early", "returned")
 TARGET_JSONL_EVENTS_PER_S = 50_000
 TARGET_RSS_MIB = 150e6 / 2**20  # 150 MB = 143 MiB
-MODES = ("jsonl", "xlsx", "csv", "verify", "page")
+MODES = ("jsonl", "xlsx", "csv", "verify", "page", "http")
+HTTP_FORMATS = ("jsonl", "csv")
 PAGE_DEPTHS = (0, 1000, 500_000, 999_000)  # events before the page, newest first
 PAGE_RUNS = 5
 SEED_TABLE = "bench_audit_export_seed"
@@ -564,6 +567,9 @@ def child(args) -> None:
         elif args.child == "page":
             print(json.dumps(run_pages(session)))
             return
+        elif args.child == "http":
+            print(json.dumps(run_http(session, args)))
+            return
         else:
             auditor = AUDITOR_FULL if args.full_data else AUDITOR
             actor = load_actor(session, session.scalar(text("SELECT id FROM users WHERE username = :u"),
@@ -631,6 +637,50 @@ def run_pages(session: Session) -> dict:
             raise SystemExit(f"a page {depth:,} events deep held {len(page.rows)} rows")
         medians[str(depth)] = sorted(times)[PAGE_RUNS // 2]
     return {"mode": "page", "page_ms": medians}
+
+
+def run_http(session: Session, args) -> dict:
+    """Each download as an auditor's script gets it: ``GET /api/v1/audit/exports`` from gunicorn
+    (one sync worker, the production server), read to the end and counted. The worker's peak
+    RSS is its VmHWM after the downloads (its imports and app included)."""
+    import urllib.request
+
+    from engine.accounts import create_api_token
+
+    actor = load_actor(session, session.scalar(text("SELECT id FROM users WHERE username = :u"), {"u": AUDITOR}))
+    _token, secret = create_api_token(session, actor, "bench audit_export http")
+    session.commit()
+    port = 5000 + os.getpid() % 1000 + 1000
+    env = {**os.environ, "UNIONFLOW_DATABASE_URL": args.db, "UNIONFLOW_SIGNING_KEY_FILE": args.key_file,
+           "UNIONFLOW_SECRET_KEY": os.urandom(16).hex(), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen([str(gunicorn), "-w", "1", "--timeout", "900", "-b", f"127.0.0.1:{port}",
+                               "web:create_app()"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    result = {"mode": "http", "downloads": {}}
+    try:
+        for _ in range(100):  # up to 10 s for the worker to start
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/audit/public-keys", timeout=1).close()
+                break
+            time.sleep(0.1)
+        for fmt in HTTP_FORMATS:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/audit/exports?format={fmt}",
+                                             headers={"Authorization": f"Bearer {secret}"})
+            started = time.perf_counter()
+            size = lines = 0
+            with urllib.request.urlopen(request, timeout=900) as response:
+                while chunk := response.read(1 << 20):
+                    size += len(chunk)
+                    lines += chunk.count(b"\n")
+            result["downloads"][fmt] = {"seconds": time.perf_counter() - started, "bytes": size,
+                                        "events": lines - 1}  # the manifest or the header (no newline in a cell)
+        [worker] = psutil.Process(server.pid).children()
+        status = Path(f"/proc/{worker.pid}/status").read_text()
+        result["worker_peak_rss_mib"] = int(status.split("VmHWM:")[1].split()[0]) / 1024
+    finally:
+        server.terminate()
+        server.wait()
+    return result
 
 
 def run_verify(path: Path, keys: list[tuple[str, str]]) -> dict:
@@ -735,6 +785,16 @@ def main() -> None:
                 print("  the auditor's search page of 50 events, median of "
                       f"{PAGE_RUNS}: " + ", ".join(f"{int(depth):,} deep {ms:.1f} ms" for depth, ms in r["page_ms"].items()))
                 continue
+            if mode == "http":
+                for fmt, d in r["downloads"].items():
+                    if d["events"] != seeded["events"]:
+                        raise SystemExit(f"http {fmt}: {d['events']:,} events downloaded, {seeded['events']:,} "
+                                         "in the database")
+                    print(f"  GET /api/v1/audit/exports?format={fmt} from gunicorn: {d['events']:,} events in "
+                          f"{d['seconds']:.1f} s = {d['events'] / d['seconds']:,.0f} events/s, "
+                          f"{d['bytes'] / 2**20:,.0f} MiB")
+                print(f"  the gunicorn worker's peak RSS (from its start): {r['worker_peak_rss_mib']:.0f} MiB")
+                continue
             memory = (f"RSS at start {r['rss_start_mib']:.0f} MiB (peak before {r['peak_before_mib']:.0f}), "
                       f"peak during the export {r['peak_rss_mib']:.0f} MiB "
                       f"({'VmHWM since the start' if r['peak_reset'] else 'sampled every 50 ms'}), "
@@ -758,7 +818,7 @@ def main() -> None:
     print("\n| export | events | seconds | events/s | MiB written | RSS at start MiB | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for mode, r in results.items():
-        if mode == "page":
+        if mode in ("page", "http"):
             continue
         events = r["events"]
         print(f"| {mode} | {events:,} | {r['seconds']:.1f} | {events / r['seconds']:,.0f} | "
