@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Response, current_app, send_file, stream_with_context
+from flask import Response, current_app, send_file
 from flask_smorest import Blueprint
 from marshmallow import fields, pre_dump, validate
 
@@ -38,7 +38,7 @@ from engine.audit_search import ACTOR_QUERY_MAX, FILTER_ARGS, AuditFilter, audit
 from engine.db import utcnow
 from engine.signing import current_signer, public_key_pem, published_keys
 from engine.trail import readable_audit_trail
-from web import committing, request_session
+from web import committing, request_session, streamed_body
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="审计记录、审计导出、系统日志与签名公钥")
 
@@ -132,17 +132,17 @@ def export_audit_events(query):
     with committing():  # recorded in the system log before the first byte leaves
         export = begin_audit_export(session, actor, flt, fmt=query["format"], full_data=query["full_data"],
                                     now=utcnow(), tz=settings.timezone, signer=signer)
-    return export_response(session, export)
+    return export_response(export)
 
 
-def export_response(session, export: AuditExport) -> Response:
+def export_response(export: AuditExport) -> Response:
     if export.format == "xlsx":
         # The workbook is written whole before it is sent.
-        response = send_file(xlsx_file(export), mimetype=MEDIA_TYPES["xlsx"], as_attachment=True,
+        response = send_file(xlsx_file(request_session(), export), mimetype=MEDIA_TYPES["xlsx"], as_attachment=True,
                              download_name=export.filename, max_age=0)
     else:
-        chunks = download_chunks(session, export)
-        response = Response(stream_with_context(chunks), content_type=MEDIA_TYPES[export.format], headers={
+        chunks = streamed_body(lambda session: download_chunks(session, export))
+        response = Response(chunks, content_type=MEDIA_TYPES[export.format], headers={
             "Content-Disposition": f'attachment; filename="{export.filename}"'})
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -45,8 +45,8 @@ from). Where VmHWM cannot be reset, a thread samples RSS every 50 ms instead.
 
 - **jsonl**: ``begin_audit_export(..., fmt="jsonl", signer=...)``, commit, every line of
   ``jsonl_lines(session, export)`` written to a file;
-- **xlsx**: ``begin_audit_export(..., fmt="xlsx")``, commit, ``write_xlsx(export, file)``;
-- **csv**: ``begin_audit_export(..., fmt="csv")``, commit, ``csv_bytes(export)`` to a file;
+- **xlsx**: ``begin_audit_export(..., fmt="xlsx")``, commit, ``write_xlsx(session, export, file)``;
+- **csv**: ``begin_audit_export(..., fmt="csv")``, commit, ``csv_bytes(session, export)`` to a file;
 - **verify**: ``engine.export_verify`` on the JSONL file with the published public keys, if
   that module exists (else skipped, and said so);
 - **page**: the auditor's search page (50 events, ``AuditSearch.page``) starting 0, 1,000,
@@ -593,10 +593,11 @@ def child(args) -> None:
                 result["begin_seconds"] = time.perf_counter() - started
                 with out.open("wb") as f:
                     if args.child == "xlsx":
-                        written = write_xlsx(export, f)
+                        written = write_xlsx(session, export, f)
                     else:
                         lines = 0
-                        for chunk in jsonl_lines(session, export) if args.child == "jsonl" else csv_bytes(export):
+                        pieces = jsonl_lines(session, export) if args.child == "jsonl" else csv_bytes(session, export)
+                        for chunk in pieces:
                             f.write(chunk)
                             lines += 1
                         written = lines - 1  # the manifest (JSONL) or the header (CSV)
@@ -654,8 +655,10 @@ def run_http(session: Session, args) -> dict:
     env = {**os.environ, "UNIONFLOW_DATABASE_URL": args.db, "UNIONFLOW_SIGNING_KEY_FILE": args.key_file,
            "UNIONFLOW_SECRET_KEY": os.urandom(16).hex(), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    server = subprocess.Popen([str(gunicorn), "-w", "1", "--timeout", "900", "-b", f"127.0.0.1:{port}",
-                               "web:create_app()"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = Path(args.out).with_name("gunicorn.log")
+    with log.open("wb") as log_file:
+        server = subprocess.Popen([str(gunicorn), "-w", "1", "--timeout", "900", "-b", f"127.0.0.1:{port}",
+                                   "web:create_app()"], env=env, stdout=log_file, stderr=subprocess.STDOUT)
     result = {"mode": "http", "downloads": {}}
     try:
         for _ in range(100):  # up to 10 s for the worker to start
@@ -677,6 +680,9 @@ def run_http(session: Session, args) -> dict:
         [worker] = psutil.Process(server.pid).children()
         status = Path(f"/proc/{worker.pid}/status").read_text()
         result["worker_peak_rss_mib"] = int(status.split("VmHWM:")[1].split()[0]) / 1024
+    except Exception:
+        print(log.read_text()[:6000])  # the server's side of it
+        raise
     finally:
         server.terminate()
         server.wait()

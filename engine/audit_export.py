@@ -39,7 +39,7 @@ from engine.audit_search import (
     filtered_events,
 )
 from engine.cases import Case
-from engine.db import streamed_rows
+from engine.db import read_only, streamed_rows
 from engine.definitions import Definition, definition_by_hash
 from engine.errors import PermissionDenied, ValidationFailed
 from engine.org import Actor, Grant, User, subtree_clause
@@ -146,6 +146,7 @@ def jsonl_lines(session: Session, export: AuditExport) -> Iterator[bytes]:
 
     Rows are read through Core (no ORM layer per row) from one query, streamed.
     """
+    read_only(session)  # the transaction the export is read in holds no lock against writers
     query = _scoped(export.search, select(*_LINE_COLUMNS))
     query = query.where(AuditEvent.id <= export.last_event_id).order_by(AuditEvent.case_id, AuditEvent.seq)
     # Read before the stream starts: the stream holds the session's connection to its end.
@@ -241,22 +242,26 @@ def _personal_data(definition: Definition) -> tuple[Definition, frozenset[str]] 
 
 # --- CSV and XLSX: the search's columns, newest first ------------------------------------------------
 
-def export_rows(export: AuditExport) -> Iterator[AuditRow]:
-    bounded = AuditSearch(export.search.session, export.search.query.where(AuditEvent.id <= export.last_event_id),
-                          export.search.filter, export.search.paths, export.search.unit_path, export.search.tz)
+def export_rows(session: Session, export: AuditExport) -> Iterator[AuditRow]:
+    """The search's rows as of the export's start, read through ``session`` (the one the export
+    was begun in may be closed by the time a download reads them)."""
+    search = export.search
+    read_only(session)  # the transaction the rows are read in holds no lock against writers
+    bounded = AuditSearch(session, search.query.where(AuditEvent.id <= export.last_event_id), search.filter,
+                          search.paths, search.unit_path, search.tz)
     return bounded.rows()
 
 
-def csv_bytes(export: AuditExport) -> Iterator[bytes]:
-    return (line.encode("utf-8") for line in csv_lines(export_rows(export), export.tz))
+def csv_bytes(session: Session, export: AuditExport) -> Iterator[bytes]:
+    return (line.encode("utf-8") for line in csv_lines(export_rows(session, export), export.tz))
 
 
-def write_xlsx(export: AuditExport, out: IO[bytes]) -> int:
+def write_xlsx(session: Session, export: AuditExport, out: IO[bytes]) -> int:
     """Write the workbook to ``out`` with openpyxl's write-only (constant-memory) mode; returns
     the number of events. Past a sheet's last row the events go on in a new sheet."""
     workbook = Workbook(write_only=True)
     sheet, on_sheet, count = None, XLSX_ROWS_PER_SHEET, 0
-    for row in export_rows(export):
+    for row in export_rows(session, export):
         if on_sheet == XLSX_ROWS_PER_SHEET:
             sheet = workbook.create_sheet(f"审计记录{len(workbook.worksheets) + 1}" if count else "审计记录")
             sheet.append(CSV_HEADERS)
@@ -271,11 +276,11 @@ def write_xlsx(export: AuditExport, out: IO[bytes]) -> int:
     return count
 
 
-def xlsx_file(export: AuditExport) -> IO[bytes]:
+def xlsx_file(session: Session, export: AuditExport) -> IO[bytes]:
     """The workbook in a temporary file (on disk, so memory stays flat), read from its start."""
     out = tempfile.TemporaryFile()
     try:
-        write_xlsx(export, out)
+        write_xlsx(session, export, out)
         out.seek(0)
     except BaseException:
         out.close()
@@ -285,7 +290,7 @@ def xlsx_file(export: AuditExport) -> IO[bytes]:
 
 def download_chunks(session: Session, export: AuditExport) -> Iterator[bytes]:
     """A JSON Lines or CSV export for a download, in chunks of about DOWNLOAD_CHUNK_BYTES."""
-    pieces = jsonl_lines(session, export) if export.format == "jsonl" else csv_bytes(export)
+    pieces = jsonl_lines(session, export) if export.format == "jsonl" else csv_bytes(session, export)
     held: list[bytes] = []
     size = 0
     try:

@@ -8,7 +8,7 @@ import orjson
 import psycopg
 from sqlalchemy import JSON, DateTime, MetaData, Select, String, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -58,6 +58,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# The execution option of a connection whose transaction only reads (``read_only``).
+READ_ONLY_OPTION = "unionflow_read_only"
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     # JSON columns are read with orjson: an audit export decodes a million of them.
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -85,14 +89,26 @@ def _make_sqlite_engine(url: str, **kwargs) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection):
         # IMMEDIATE takes the write lock up front: a read-then-write unit of work
-        # never fails half-way on a lock upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # never fails half-way on a lock upgrade. A transaction that only reads begins
+        # deferred and never holds it: in WAL mode it reads its snapshot beside the writers.
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def read_only(session: Session) -> Connection:
+    """The session's connection for reading only. A transaction it begins now holds no lock
+    against writers: on SQLite it begins deferred instead of IMMEDIATE, so that a long read (an
+    export of a million events) does not stop every approval meanwhile. If the session is
+    already in a transaction, that one goes on as it began."""
+    if session.in_transaction():
+        return session.connection()
+    return session.connection(execution_options={READ_ONLY_OPTION: True})
 
 
 def streamed_rows(session: Session, query: Select, *, batch: int) -> Iterator[tuple[Any, ...]]:
@@ -104,16 +120,17 @@ def streamed_rows(session: Session, query: Select, *, batch: int) -> Iterator[tu
     Values are then the driver's, without the columns' result types: datetimes are aware, in
     the connection's time zone. The stream holds the connection until its last row, so the
     session must not be used meanwhile; a stream closed early leaves the transaction aborted,
-    for the caller's rollback. Elsewhere the rows come through SQLAlchemy in batches.
+    for the caller's rollback. Elsewhere the rows come through SQLAlchemy in batches. The
+    transaction is a reading one (``read_only``).
     """
-    connection = session.connection()
+    connection = read_only(session)
     dialect = connection.dialect
+    compiled = query.compile(dialect=dialect)
+    if compiled.post_compile_params:  # refused on both databases alike
+        raise ValueError("streamed_rows does not expand parameters (IN lists) of the query")
     if dialect.name != "postgresql":
         yield from connection.execute(query.execution_options(yield_per=batch))
         return
-    compiled = query.compile(dialect=dialect)
-    if compiled.post_compile_params:
-        raise ValueError("streamed_rows does not expand parameters (IN lists) of the query")
     params = {}
     for name, value in compiled.params.items():
         process = compiled.binds[name].type.bind_processor(dialect)

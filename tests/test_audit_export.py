@@ -104,7 +104,7 @@ def test_the_stream_gives_the_same_file_in_batches_of_any_size(session, world, t
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_a_download_comes_in_chunks_of_whole_lines(session, world, trail, signer, monkeypatch, fmt):
     export = export_of(session, world.actor("auditor_city"), fmt=fmt, signer=signer if fmt == "jsonl" else None)
-    whole = b"".join(jsonl_lines(session, export) if fmt == "jsonl" else csv_bytes(export))
+    whole = b"".join(jsonl_lines(session, export) if fmt == "jsonl" else csv_bytes(session, export))
     session.rollback()
     monkeypatch.setattr(engine.audit_export, "DOWNLOAD_CHUNK_BYTES", 1000)
     chunks = list(download_chunks(session, export))
@@ -217,7 +217,7 @@ def test_full_data_is_for_auditors_only(session, world):
 # --- CSV and XLSX ---------------------------------------------------------------------------------------
 
 def test_csv_opens_with_its_columns_and_chinese_intact(session, world, trail):
-    data = b"".join(csv_bytes(export_of(session, world.actor("auditor_city"), fmt="csv")))
+    data = b"".join(csv_bytes(session, export_of(session, world.actor("auditor_city"), fmt="csv")))
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert tuple(rows[0]) == CSV_HEADERS
@@ -227,7 +227,7 @@ def test_csv_opens_with_its_columns_and_chinese_intact(session, world, trail):
 
 def test_xlsx_reads_back_with_openpyxl(session, world, trail):
     out = io.BytesIO()
-    count = write_xlsx(export_of(session, world.actor("auditor_city"), fmt="xlsx"), out)
+    count = write_xlsx(session, export_of(session, world.actor("auditor_city"), fmt="xlsx"), out)
     sheet = load_workbook(io.BytesIO(out.getvalue()), read_only=True).worksheets[0]
     rows = list(sheet.values)
     assert rows[0] == CSV_HEADERS
@@ -239,7 +239,7 @@ def test_xlsx_reads_back_with_openpyxl(session, world, trail):
 def test_xlsx_goes_on_in_a_new_sheet_past_a_sheets_last_row(session, world, trail, monkeypatch):
     monkeypatch.setattr(engine.audit_export, "XLSX_ROWS_PER_SHEET", 5)
     out = io.BytesIO()
-    count = write_xlsx(export_of(session, world.actor("auditor_city"), fmt="xlsx"), out)
+    count = write_xlsx(session, export_of(session, world.actor("auditor_city"), fmt="xlsx"), out)
     sheets = load_workbook(io.BytesIO(out.getvalue()), read_only=True).worksheets
     assert [len(list(sheet.values)) - 1 for sheet in sheets] == [5] * (count // 5) + ([count % 5] if count % 5 else [])
     assert all(next(sheet.values) == CSV_HEADERS for sheet in sheets)
@@ -251,7 +251,7 @@ def test_a_formula_in_a_comment_is_written_as_text(session, world, trail):
     comment_on_case(session, world.actor("reviewer_A"), trail["reviewed"], "=1+1", now=_at(30))
     session.commit()
     out = io.BytesIO()
-    write_xlsx(export_of(session, world.actor("auditor_city"), fmt="xlsx"), out)
+    write_xlsx(session, export_of(session, world.actor("auditor_city"), fmt="xlsx"), out)
     sheet = load_workbook(io.BytesIO(out.getvalue())).worksheets[0]
     comments = [row[11].value for row in sheet.iter_rows(min_row=2)]
     assert "'=1+1" in comments and all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)

@@ -148,6 +148,24 @@ def request_session() -> Session:
     return g.db_session
 
 
+def streamed_body(body: Callable[[Session], Iterator[bytes]]) -> Iterator[bytes]:
+    """A response body read from the database while it is sent, in a session of its own.
+
+    The request's session is closed by its teardown before a streamed body is sent; a body
+    reading through it would open a transaction nobody ends (on SQLite, one that holds the
+    database's write lock). This one is closed when the body ends or the client goes away.
+    """
+    session = current_app.extensions["unionflow"].session_factory()
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from body(session)
+        finally:
+            session.close()
+
+    return chunks()
+
+
 def _close_request_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:

@@ -422,9 +422,9 @@ def audit_export(username: str, fmt: str, out: str, full_data: bool, database_ur
 def write_export(session, export, target) -> int:
     """Write the export; the number of events (the pieces but the CSV header or the JSONL manifest)."""
     if export.format == "xlsx":
-        return write_xlsx(export, target)
+        return write_xlsx(session, export, target)
     written = 0
-    for piece in jsonl_lines(session, export) if export.format == "jsonl" else csv_bytes(export):
+    for piece in jsonl_lines(session, export) if export.format == "jsonl" else csv_bytes(session, export):
         target.write(piece)
         written += 1
     return written - 1

@@ -36,6 +36,21 @@ def app(session, database, tmp_path):
     state.engine.dispose()
 
 
+@pytest.fixture
+def opened_sessions(app) -> list[Session]:
+    """Every session the app opens from here on, to see that none is left in a transaction."""
+    opened: list[Session] = []
+    state = app.extensions["unionflow"]
+
+    def recording() -> Session:
+        session = state.session_factory()
+        opened.append(session)
+        return session
+
+    app.extensions["unionflow"] = replace(state, session_factory=recording)
+    return opened
+
+
 class ApiClient:
     """A test client that speaks JSON under /api/v1, as one person (or anonymously)."""
 

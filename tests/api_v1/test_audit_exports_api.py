@@ -11,6 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+import engine.audit_export
 from api.pagination import encode_cursor
 from engine.accounts import create_api_token
 from engine.audit import canonical_bytes, case_events
@@ -98,6 +99,25 @@ def test_jsonl_has_every_event_in_scope_chained_and_ends_with_a_signed_manifest(
     report = verify_export(io.BytesIO(response.get_data()), public_keys_by_id([key]))
     assert report.ok, report.problems
     assert (report.events, report.masked, report.key_id) == (len(events), 2, signer.key_id)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_download_leaves_no_transaction_open_when_it_ends(api, cases, signer, opened_sessions, fmt):
+    """The body is sent after the request's teardown: it reads in a session of its own, which
+    is closed when the body ends (on SQLite an open transaction holds the database's lock)."""
+    response = export(api, "auditor_A", format=fmt)
+    assert response.status_code == 200 and response.get_data()
+    response.close()
+    assert opened_sessions and not [session for session in opened_sessions if session.in_transaction()]
+
+
+def test_an_abandoned_download_leaves_no_transaction_open(api, cases, signer, opened_sessions, monkeypatch):
+    monkeypatch.setattr(engine.audit_export, "DOWNLOAD_CHUNK_BYTES", 100)
+    response = export(api, "auditor_A", format="jsonl")
+    body = iter(response.response)
+    assert next(body) and next(body)
+    response.close()  # what the server does when the client goes away
+    assert opened_sessions and not [session for session in opened_sessions if session.in_transaction()]
 
 
 def test_jsonl_masks_personal_data_without_the_full_data_permission(api, cases, signer):

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from engine.accounts import hash_password
 from web.auth import SESSION_CSRF_KEY, SESSION_USER_KEY
-from tests.api_v1.conftest import app  # noqa: F401 (the same app fixture)
+from tests.api_v1.conftest import app, opened_sessions  # noqa: F401 (the same app fixtures)
 
 PASSWORD = "correct horse 2026"
 # argon2 is slow on purpose; one hash serves every test user.

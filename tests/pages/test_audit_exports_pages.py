@@ -157,6 +157,14 @@ def test_jsonl_ends_with_a_signed_manifest_that_verifies(pages, session, world, 
     assert (manifest["log_event"]["seq"], manifest["export_id"]) == (logged.seq, logged.details["export_id"])
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_download_leaves_no_transaction_open_when_it_ends(pages, seeded, signer, opened_sessions, fmt):
+    response = pages("auditor_A").get(f"/audit/export.{fmt}")
+    assert response.status_code == 200 and response.get_data()
+    response.close()
+    assert opened_sessions and not [session for session in opened_sessions if session.in_transaction()]
+
+
 def _current_public_key(session) -> str:
     return published_keys(session)[0].public_key
 

@@ -14,7 +14,6 @@ from flask import (
     render_template,
     request,
     send_file,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -42,7 +41,7 @@ from engine.org import LEVELS, ROLE_LABELS
 from engine.rounds import visible_rounds
 from engine.signing import SigningKeyMissing, current_signer
 from engine.trail import readable_audit_trail
-from web import committing, request_session
+from web import committing, request_session, streamed_body
 from web.auth import current_actor, role_required
 from web.localtime import local_timezone
 
@@ -142,11 +141,11 @@ def export(fmt: str):
     # PermissionDenied (full personal data without the permission) is the app's 403 page.
     headers = {"Content-Disposition": f'attachment; filename="{started.filename}"', "Cache-Control": "no-store"}
     if fmt == "xlsx":
-        response = send_file(xlsx_file(started), mimetype=MEDIA_TYPES[fmt], as_attachment=True,
+        response = send_file(xlsx_file(request_session(), started), mimetype=MEDIA_TYPES[fmt], as_attachment=True,
                              download_name=started.filename, etag=False, max_age=0)
         response.headers["Cache-Control"] = "no-store"
         return response
-    return Response(stream_with_context(download_chunks(request_session(), started)), content_type=MEDIA_TYPES[fmt],
+    return Response(streamed_body(lambda session: download_chunks(session, started)), content_type=MEDIA_TYPES[fmt],
                     headers=headers)
 
 
