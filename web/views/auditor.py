@@ -6,7 +6,6 @@ engine.audit_search, engine.audit_export, engine.audit_log and engine.trail.
 """
 from __future__ import annotations
 
-
 from flask import (
     Blueprint,
     Response,
