@@ -44,9 +44,9 @@ memory (``ru_maxrss`` of a child carries over the RSS of the process image it wa
 from). Where VmHWM cannot be reset, a thread samples RSS every 50 ms instead.
 
 - **jsonl**: ``begin_audit_export(..., fmt="jsonl", signer=...)``, commit, every line of
-  ``jsonl_lines(session, export)`` written to a file;
+  ``export_lines(session, export)`` written to a file;
 - **xlsx**: ``begin_audit_export(..., fmt="xlsx")``, commit, ``write_xlsx(session, export, file)``;
-- **csv**: ``begin_audit_export(..., fmt="csv")``, commit, ``csv_bytes(session, export)`` to a file;
+- **csv**: ``begin_audit_export(..., fmt="csv")``, commit, ``export_lines(session, export)`` to a file;
 - **verify**: ``engine.export_verify`` on the JSONL file with the published public keys, if
   that module exists (else skipped, and said so);
 - **page**: the auditor's search page (50 events, ``AuditSearch.page``) starting 0, 1,000,
@@ -550,7 +550,7 @@ def reset_peak() -> bool:
 
 def child(args) -> None:
     """One measurement in this (fresh) process; its result as the last line of stdout (JSON)."""
-    from engine.audit_export import begin_audit_export, csv_bytes, jsonl_lines, write_xlsx
+    from engine.audit_export import begin_audit_export, export_lines, write_xlsx
     from engine.audit_search import AuditFilter
     from engine.signing import load_signer, published_keys
 
@@ -596,8 +596,7 @@ def child(args) -> None:
                         written = write_xlsx(session, export, f)
                     else:
                         lines = 0
-                        pieces = jsonl_lines(session, export) if args.child == "jsonl" else csv_bytes(session, export)
-                        for chunk in pieces:
+                        for chunk in export_lines(session, export):
                             f.write(chunk)
                             lines += 1
                         written = lines - 1  # the manifest (JSONL) or the header (CSV)

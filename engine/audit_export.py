@@ -288,9 +288,14 @@ def xlsx_file(session: Session, export: AuditExport) -> IO[bytes]:
     return out
 
 
+def export_lines(session: Session, export: AuditExport) -> Iterator[bytes]:
+    """A JSON Lines or CSV export, a line at a time (the manifest or the header one of them)."""
+    return jsonl_lines(session, export) if export.format == "jsonl" else csv_bytes(session, export)
+
+
 def download_chunks(session: Session, export: AuditExport) -> Iterator[bytes]:
     """A JSON Lines or CSV export for a download, in chunks of about DOWNLOAD_CHUNK_BYTES."""
-    pieces = jsonl_lines(session, export) if export.format == "jsonl" else csv_bytes(session, export)
+    pieces = export_lines(session, export)
     held: list[bytes] = []
     size = 0
     try:

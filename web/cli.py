@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from engine import bootstrap, load_models
 from engine.audit import verify_database
-from engine.audit_export import FORMATS, begin_audit_export, csv_bytes, jsonl_lines, write_xlsx
+from engine.audit_export import FORMATS, begin_audit_export, export_lines, write_xlsx
 from engine.audit_search import AuditFilter
 from engine.calendar import calendar_coverage, enter_calendar_days, parse_calendar_table
 from engine.config import Settings, normalize_database_url
@@ -424,7 +424,7 @@ def write_export(session, export, target) -> int:
     if export.format == "xlsx":
         return write_xlsx(session, export, target)
     written = 0
-    for piece in jsonl_lines(session, export) if export.format == "jsonl" else csv_bytes(session, export):
+    for piece in export_lines(session, export):
         target.write(piece)
         written += 1
     return written - 1
