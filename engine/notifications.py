@@ -48,6 +48,9 @@ class Notification(Base):
     email_status: Mapped[str] = mapped_column(String(10), default="none")
     email_attempts: Mapped[int] = mapped_column(Integer, default=0)
     emailed_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Message-ID of the mail, stored before it is handed to the SMTP server: a redelivered
+    # task finds it and does not send a second mail.
+    email_message_id: Mapped[str | None] = mapped_column(String(255))
 
 
 @dataclass(frozen=True)

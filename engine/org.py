@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     String,
     UniqueConstraint,
     and_,
@@ -72,6 +73,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Notifications are also mailed (to ``email``) unless the person turned it off.
     email_notifications: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Every browser session carries the generation it began in; signing out, a password change or
+    # a reset moves it on, which ends every session begun before (the cookies are signed, not stored).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     assignments: Mapped[list[RoleAssignment]] = relationship(
