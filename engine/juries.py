@@ -18,7 +18,7 @@ from engine.cases import Case, conflict_on_stale, require_visible
 from engine.db import Base, UTCDateTime, utcnow
 from engine.definitions import definition_by_hash
 from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
-from engine.org import Actor, OrgUnit, User
+from engine.org import Actor, Grant, OrgUnit, User
 from engine.permissions import covers
 from engine.rounds import Round
 from engine.rules import RuleContext, action, rule
@@ -110,6 +110,13 @@ def is_member(session: Session, jury: Jury, user_id: int | None) -> bool:
         select(JuryMember.id).where(JuryMember.jury_id == jury.id, JuryMember.user_id == user_id)) is not None
 
 
+def juror_grant(session: Session, jury: Jury) -> Grant:
+    """What a member votes as: a juror of the round's organising unit. Jurors come from any
+    unit and hold no role assignment for it, so the trail names the jury's unit, not theirs."""
+    unit = session.get(OrgUnit, session.get(Round, jury.round_id).unit_id)
+    return Grant("juror", unit.id, unit.level, unit.path, unit.name)
+
+
 def is_voting(session: Session, case: Case) -> bool:
     """The case waits on its jury: a transition out of its state cites a jury rule."""
     return case.state in _voting_states(session, case.definition_hash)
@@ -133,7 +140,7 @@ def cast_vote(session: Session, actor: Actor, case: Case, choice: str, *, now: d
         vote = JuryVote(jury_id=jury.id, case_id=case.id, user_id=actor.user_id, choice=choice, cast_dt=now)
         session.add(vote)
         case.updated_dt = now
-        append_event(session, case, actor=actor, grant=None, action="vote", now=now,
+        append_event(session, case, actor=actor, grant=juror_grant(session, jury), action="vote", now=now,
                      details={"jury_id": jury.id, "choice": choice, "label": CHOICES[choice]})
         session.flush()
     return vote

@@ -31,7 +31,8 @@ from engine.errors import NotFound, ValidationFailed
 LEVELS = ("city", "county", "township", "grassroots")
 LEVEL_LABELS = {"city": "市总工会", "county": "县（区）总工会", "township": "镇（街道）总工会", "grassroots": "基层工会"}
 ROLES = ("applicant", "reviewer", "auditor", "admin")
-ROLE_LABELS = {"applicant": "申报人", "reviewer": "审核人", "auditor": "审计人员", "admin": "管理员"}
+# "juror" is no assignable role: it is what a jury member votes as (engine.juries.juror_grant).
+ROLE_LABELS = {"applicant": "申报人", "reviewer": "审核人", "auditor": "审计人员", "admin": "管理员", "juror": "评委"}
 UNIT_KINDS = ("federation", "union", "joint_union")
 UNIT_KIND_LABELS = {"federation": "总工会", "union": "工会", "joint_union": "联合工会"}
 

@@ -15,7 +15,7 @@ def N_(text: str) -> str:  # noqa: N802 (the gettext convention for "mark only")
 
 ENGINE_LABELS = (
     # engine.org.ROLE_LABELS
-    N_("申报人"), N_("审核人"), N_("审计人员"), N_("管理员"),
+    N_("申报人"), N_("审核人"), N_("审计人员"), N_("管理员"), N_("评委"),
     # engine.org.LEVEL_LABELS
     N_("市总工会"), N_("县（区）总工会"), N_("镇（街道）总工会"), N_("基层工会"),
     # engine.org.UNIT_KIND_LABELS
