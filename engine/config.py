@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import make_url
+
 import workflows
 
 DEFAULT_SQLITE_PATH = Path("instance") / "unionflow.db"
@@ -24,6 +26,14 @@ class Settings:
     # How many calendar days before the working-day calendar runs out admins are warned.
     calendar_warning_days: int = 90
 
+    def __post_init__(self) -> None:
+        # Every path is made absolute once, against the working directory the process started
+        # in: a relative path handed on would be read against whatever a library takes as its
+        # base (Flask's send_file takes the web package's folder), not where the file was written.
+        for name in ("workflows_dir", "attachments_dir", "signing_key_file"):
+            object.__setattr__(self, name, absolute_path(getattr(self, name)))
+        object.__setattr__(self, "database_url", absolute_sqlite_url(self.database_url))
+
     @classmethod
     def from_env(cls) -> "Settings":
         return cls(
@@ -37,6 +47,20 @@ class Settings:
             rate_limit_storage=os.environ.get("UNIONFLOW_RATELIMIT_STORAGE_URI", "memory://"),
             calendar_warning_days=int(os.environ.get("UNIONFLOW_CALENDAR_WARNING_DAYS", "90")),
         )
+
+
+def absolute_path(path: Path | str) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """A SQLite URL with a relative file path made absolute; other URLs as they are."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:") or os.path.isabs(database):
+        return url
+    return parsed.set(database=str(absolute_path(database))).render_as_string(hide_password=False)
 
 
 def normalize_database_url(url: str) -> str:

@@ -18,20 +18,22 @@ import smtplib
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Callable, TypeVar
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import task_failure, worker_process_init
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine import effects
 from engine.config import DeliverySettings, Settings
-from engine.db import make_engine, make_session_factory, utcnow
+from engine.db import make_engine, make_session_factory, read_only, utcnow
 from engine.deadlines import due_deadline_ids, process_deadlines
 from engine.mail import failed_attempt, send_notification_mail
 from engine.notifications import pending_email_ids
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCAN_EVERY_SECONDS = 60
 IDS_PER_TASK = 200
@@ -108,15 +110,23 @@ def scan_deadlines(now: str | None = None) -> dict:
     """Hand every due deadline to ``process_deadlines`` by id, and lost mail to the mailer."""
     moment = datetime.fromisoformat(now) if now else utcnow()
     queued, after_id = 0, 0
-    with session_factory()() as session:
-        while ids := due_deadline_ids(session, moment, limit=IDS_PER_TASK, after_id=after_id):
-            process_deadlines_task.delay(ids, moment.isoformat())
-            queued, after_id = queued + len(ids), ids[-1]
-        # In-process there is no broker to hold a retry: the scan is the retry, once a minute.
-        lost_mail = pending_email_ids(session, stored_before=moment - REQUEUE_MAIL_AFTER,
-                                      tried_too=celery_app.conf.task_always_eager)
+    # Each read ends before its tasks are queued: in-process they run at once, in this thread,
+    # and on SQLite a transaction still open here would hold the lock they wait for.
+    while ids := _read(lambda session: due_deadline_ids(session, moment, limit=IDS_PER_TASK, after_id=after_id)):
+        process_deadlines_task.delay(ids, moment.isoformat())
+        queued, after_id = queued + len(ids), ids[-1]
+    # In-process there is no broker to hold a retry: the scan is the retry, once a minute.
+    lost_mail = _read(lambda session: pending_email_ids(session, stored_before=moment - REQUEUE_MAIL_AFTER,
+                                                         tried_too=celery_app.conf.task_always_eager))
     _queue_mail(lost_mail)
     return {"deadlines": queued, "mail": len(lost_mail)}
+
+
+def _read(query: Callable[[Session], T]) -> T:
+    """``query``'s answer, read in a transaction of its own that takes no write lock."""
+    with session_factory()() as session:
+        read_only(session)
+        return query(session)
 
 
 @celery_app.task(name="unionflow.process_deadlines")
@@ -163,6 +173,15 @@ def start_embedded_beat() -> threading.Thread:
     thread = threading.Thread(target=beat, name="unionflow-beat", daemon=True)
     thread.start()
     return thread
+
+
+@task_failure.connect
+def _log_failed_in_process_task(sender=None, task_id=None, exception=None, einfo=None, **_kwargs) -> None:
+    """In-process, Celery keeps a task's failure in its result, which nobody reads: say it in the
+    log. A worker process logs its failures itself."""
+    if celery_app.conf.task_always_eager:
+        log.error("task %s failed: %r", getattr(sender, "name", sender), exception,
+                  exc_info=(type(exception), exception, einfo.tb) if einfo else None)
 
 
 configure(DeliverySettings.from_env())

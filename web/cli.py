@@ -8,6 +8,7 @@ with their message and exit status 1, never a traceback.
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -238,6 +239,8 @@ def run(host: str, port: int, database_url: str | None) -> None:
     """Serve the demo with Flask's development server (demo accounts shown on the home page)."""
     from web import create_app
 
+    # The deadline scan and the mail it sends report to this log, errors with their traceback.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(load_settings(database_url), DEMO=True)
     require_current_schema(app.extensions["unionflow"].engine)
     if delivery_settings().broker_url is None:  # embedded: no beat process, the scan runs here
