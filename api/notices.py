@@ -1,6 +1,7 @@
 """Public notices (公示) and objections (异议): open to anyone, no login.
 
-A notice shows only the definition's public fields; a case not under notice is "not found",
+A notice shows only the definition's public fields, for its whole period (an objection under
+investigation leaves it listed, 「异议核查中」); a case not under notice is "not found",
 whether or not it exists. Objections are rate-limited per address; the objectors' contact
 details are read back only by the case's reviewers (in full) and auditors (masked).
 """
@@ -50,7 +51,9 @@ class NoticeSchema(ApiSchema):
     kind = fields.String()
     kind_label = fields.String()
     unit_name = fields.String(metadata={"description": "申报（推荐）单位"})
-    state_label = fields.String()
+    state_label = fields.String(metadata={"description": "公示；收到的异议正在调查时为「异议核查中」"})
+    under_investigation = fields.Boolean(metadata={
+        "description": "收到的异议正在调查核实：公示期内仍列出，但暂不受理新的异议"})
     fields_shown = fields.List(fields.Nested(ShownFieldSchema), attribute="shown", data_key="fields",
                                metadata={"description": "公示字段（只有定义列为公示的字段；敏感字段已遮蔽）"})
     notice_starts_at = LocalDateTime(attribute="notice_starts")
@@ -126,6 +129,7 @@ def get_notice(case_id):
 @blp.arguments(ObjectionRequestSchema)
 @blp.response(201, ObjectionReceiptSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="没有这一公示，或公示期已结束")
+@blp.alt_response(409, schema=ErrorSchema, description="已收到的异议正在调查核实，暂不受理新的异议")
 @blp.alt_response(429, schema=ErrorSchema, description="提交过于频繁")
 @unit_of_work
 def lodge(data, case_id):

@@ -1,7 +1,8 @@
 """Public notice (公示) and objections (异议).
 
 A case in a ``notice`` state is on public display, showing only the definition's
-``public_fields``. Anyone may lodge an objection: a person with a real name and contact,
+``public_fields``, for the whole notice period: an objection under investigation leaves it
+listed (「异议核查中」) until the period ends. Anyone may lodge an objection: a person with a real name and contact,
 or a unit named with a contact. A lodged objection fires the state's ``on_objection``
 system trigger (typically into investigation); the nominating unit answers; the
 reviewing level upholds or dismisses it. The builtin actions and the rule below keep the
@@ -12,22 +13,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import ForeignKey, String, Text, func, select
+from sqlalchemy import ForeignKey, String, Text, and_, func, select
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column
 
 from engine.audit import append_event
 from engine.cases import Case, get_case
 from engine.db import Base, UTCDateTime, utcnow
+from engine.deadlines import Deadline
 from engine.definitions import Definition, definition_by_hash, list_kinds
-from engine.errors import NotFound, PermissionDenied, ValidationFailed
+from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.forms import Phone, PlainText, mask_account, masked_personal_data
-from engine.inbox import InboxItem
 from engine.org import Actor
 from engine.permissions import covers, sees_personal_data
 from engine.rules import RuleContext, action, rule
 
 OBJECTOR_KINDS = {"person": "个人", "unit": "单位"}
 OPEN_STATUSES = ("open", "answered")
+# How the public list names a notice whose objection is being investigated.
+UNDER_INVESTIGATION = "异议核查中"
 STATUS_LABELS = {"open": "调查中", "answered": "已答复待裁定", "upheld": "异议成立", "dismissed": "异议不成立",
                  "lapsed": "逾期未答复"}
 PUBLIC = Actor(user_id=None, name="公众", grants=())
@@ -79,17 +82,12 @@ class ObjectionSchema(Schema):
             raise ValidationError("以单位名义提出异议须写明单位名称", "unit_name")
 
 
-def _notice_state(session: Session, case: Case):
-    state = definition_by_hash(session, case.definition_hash).state(case.state)
-    return state if state.kind == "notice" else None
-
-
 def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime | None = None) -> Objection:
     """Record an objection from the public against a case under notice (no login needed).
 
     Only while the notice runs (until its deadline); it fires the state's ``on_objection``
-    trigger. A case under investigation is off public display: a further objection waits
-    for the notice to resume.
+    trigger. While an objection is investigated the notice stays listed but takes no more:
+    a further objection waits for the notice to resume (refused as an invalid action).
     """
     from engine.operations import perform_action
     from engine.org import SYSTEM_ACTOR
@@ -99,10 +97,16 @@ def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime
         values = ObjectionSchema().load(data if isinstance(data, dict) else {})
     except ValidationError as err:
         raise ValidationFailed(err.normalized_messages()) from None
-    case = session.get(Case, case_id)
-    state = _notice_state(session, case) if case else None
-    if state is None or not state.on_objection or _notice_over(session, case, now):
+    try:
+        entry = notice_of(session, case_id, now=now)
+    except NotFound:
+        raise NotFound("该公示不存在或公示期已结束") from None
+    if entry["under_investigation"]:
+        raise InvalidAction("该公示收到的异议正在调查核实，暂不受理新的异议；异议不成立、恢复公示后可再提出")
+    if not entry["accepts_objections"]:
         raise NotFound("该公示不存在或公示期已结束")
+    case = session.get(Case, case_id)
+    state = definition_by_hash(session, case.definition_hash).state(case.state)
     objection = Objection(case_id=case.id, objector_kind=values["objector_kind"], objector_name=values["objector_name"],
                           unit_name=values.get("unit_name"), contact=values["contact"], content=values["content"],
                           status="open", lodged_dt=now)
@@ -116,10 +120,9 @@ def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime
     return objection
 
 
-def _notice_over(session: Session, case: Case, now: datetime) -> bool:
-    """Past the notice's deadline (a deadline the calendar cannot place never passes)."""
-    due = session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
-    return due is not None and now >= due
+def _period_runs(period: Deadline, now: datetime) -> bool:
+    """Before the notice's deadline (a deadline the calendar cannot place never passes)."""
+    return period.due_dt is None or now < period.due_dt
 
 
 def open_objections(session: Session, case: Case) -> int:
@@ -150,44 +153,72 @@ def objections_of(session: Session, case: Case) -> list[Objection]:
 
 
 def cases_on_notice(session: Session, kind: str | None = None, *, now: datetime | None = None) -> list[dict]:
-    """What the public notice page shows: per case under notice, only its public fields.
+    """What the public notice page shows: per case whose notice period runs, only its public fields.
 
+    A notice interrupted by an objection stays listed, as 「异议核查中」, until its period ends:
+    the public is owed the notice for the whole period, whatever the case's state meanwhile.
     ``kind``, when given, must be a loaded kind (anything else is a 422 on ``kind``).
     """
     if kind is not None and kind not in {definition.kind for definition in list_kinds(session)}:
         raise ValidationFailed({"kind": ["未知的业务种类"]})
-    query = _notice_rows()
-    if kind:
-        query = query.where(Case.kind == kind)
-    entries = (_notice_entry(session, case, item, now or utcnow()) for case, item in session.execute(query))
+    now = now or utcnow()
+    conditions = [Case.kind == kind] if kind else []
+    entries = (_notice_entry(session, case, period, now) for case, period in _notice_periods(session, *conditions))
     return [entry for entry in entries if entry is not None]
 
 
 def notice_of(session: Session, case_id: int, *, now: datetime | None = None) -> dict:
-    """One case's public notice; a case not under notice is missing, whether or not it exists."""
-    row = session.execute(_notice_rows().where(Case.id == case_id)).first()
-    entry = _notice_entry(session, *row, now or utcnow()) if row else None
+    """One case's public notice; a case whose notice is not running is missing, whether or not it exists."""
+    found = _notice_periods(session, Case.id == case_id)
+    entry = _notice_entry(session, *found[0], now or utcnow()) if found else None
     if entry is None:
         raise NotFound("该公示不存在或已结束")
     return entry
 
 
-def _notice_rows():
-    return (select(Case, InboxItem).join(InboxItem, InboxItem.case_id == Case.id)
-            .options(joinedload(Case.origin_unit)).order_by(Case.id))
+def notice_period(session: Session, case: Case) -> Deadline | None:
+    """The case's latest stay in a notice state (its deadline row): the notice period, running
+    or interrupted by an objection. None for a case never on notice."""
+    definition = definition_by_hash(session, case.definition_hash)
+    notice_states = [state.id for state in definition.states if state.kind == "notice"]
+    return session.scalar(select(Deadline).where(Deadline.case_id == case.id, Deadline.state.in_(notice_states))
+                          .order_by(Deadline.id.desc()).limit(1)) if notice_states else None
 
 
-def _notice_entry(session: Session, case: Case, item: InboxItem, now: datetime) -> dict | None:
+def _notice_periods(session: Session, *conditions) -> list[tuple[Case, Deadline]]:
+    """(case, notice period) of the cases on notice now and of those with an objection under
+    investigation (whose period may still run), by case id."""
+    running = session.execute(
+        select(Case, Deadline).join(Deadline, and_(Deadline.case_id == Case.id, Deadline.closed_dt.is_(None),
+                                                   Deadline.state == Case.state))
+        .where(*conditions).options(joinedload(Case.origin_unit))).all()
+    investigated = session.scalars(
+        select(Case).where(Case.id.in_(select(Objection.case_id).where(Objection.status.in_(OPEN_STATUSES))),
+                           *conditions).options(joinedload(Case.origin_unit))).all()
+    found = {case.id: (case, period) for case, period in running}
+    for case in investigated:
+        period = notice_period(session, case)
+        if period is not None:
+            found[case.id] = (case, period)
+    return [found[case_id] for case_id in sorted(found)]
+
+
+def _notice_entry(session: Session, case: Case, period: Deadline, now: datetime) -> dict | None:
     definition = definition_by_hash(session, case.definition_hash)
     state = definition.state(case.state)
-    if state.kind != "notice":
+    if definition.state(period.state).kind != "notice":
+        return None  # the deadline of a case waiting in another state
+    investigating = state.kind != "notice"
+    if investigating and not (open_objections(session, case) and _period_runs(period, now)):
         return None
     return {
-        "case_id": case.id, "kind": case.kind, "kind_label": definition.label, "state_label": state.label,
+        "case_id": case.id, "kind": case.kind, "kind_label": definition.label,
+        "state_label": UNDER_INVESTIGATION if investigating else state.label, "under_investigation": investigating,
         "unit_name": case.origin_unit.name, "fields": public_fields(definition, case),
-        "notice_starts": item.entered_dt, "notice_ends": item.due_dt,
-        # A notice whose period is over but whose timer has not fired yet takes no more objections.
-        "accepts_objections": bool(state.on_objection) and (item.due_dt is None or now < item.due_dt),
+        "notice_starts": period.entered_dt, "notice_ends": period.due_dt,
+        # A notice whose period is over but whose timer has not fired yet takes no more objections,
+        # nor does one whose objection is being investigated (it resumes if the objection fails).
+        "accepts_objections": not investigating and bool(state.on_objection) and _period_runs(period, now),
     }
 
 

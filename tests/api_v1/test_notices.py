@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 from engine.calendar import LOCAL_TZ
 from engine.cases import Case
 from engine.db import utcnow
-from engine.notices import Objection
+from engine.deadlines import Deadline
+from engine.errors import NotFound
+from engine.notices import Objection, cases_on_notice, lodge_objection, notice_of
 from engine.operations import create_draft, perform_action
 from engine.parameters import set_parameters
 from engine.records import add_record
@@ -112,8 +114,8 @@ def test_anyone_lodges_an_objection_and_the_case_goes_to_investigation(api, sess
     assert (objection.case_id, objection.objector_name, objection.contact) == (notice.id, "李群众", "13800138000")
     session.refresh(notice)
     assert notice.state == "objection_investigation"
-    # Off public display while it is investigated.
-    assert api().get(f"public/notices/{notice.id}").status_code == 404
+    # Still on public display while it is investigated (see below).
+    assert api().get(f"public/notices/{notice.id}").status_code == 200
 
 
 def test_a_unit_objects_with_its_name(api, session, notice):
@@ -164,6 +166,39 @@ def test_objections_are_rate_limited(app, api, notice):
     limited = client.post(f"public/notices/{notice.id}/objections", json=OBJECTION)
     assert limited.status_code == 429
     assert error_of(limited)["code"] == "too_many_requests"
+
+
+def notice_deadline(session, case) -> Deadline:
+    return session.scalar(select(Deadline).where(Deadline.case_id == case.id, Deadline.state == "public_notice"))
+
+
+def test_a_notice_under_investigation_stays_listed_until_its_period_ends(api, session, notice):
+    """An objection does not end the notice: the public still finds it, marked 「异议核查中」,
+    with its own period (not the investigation's deadline), and no further objection is taken
+    while the first is investigated."""
+    period = notice_deadline(session, notice)
+    assert api().post(f"public/notices/{notice.id}/objections", json=OBJECTION).status_code == 201
+    [listed] = api().get("public/notices").get_json()["notices"]
+    one = api().get(f"public/notices/{notice.id}")
+    assert one.status_code == 200
+    for entry in (listed, one.get_json()):
+        assert (entry["case_id"], entry["state_label"], entry["under_investigation"]) == (notice.id, "异议核查中", True)
+        assert entry["how_to_object"]["accepted"] is False
+        assert entry["notice_ends_at"] == listed["notice_ends_at"]
+    assert listed["notice_ends_at"].startswith(period.due_dt.astimezone(LOCAL_TZ).strftime("%Y-%m-%dT%H:%M"))
+    again = api().post(f"public/notices/{notice.id}/objections", json=OBJECTION)
+    assert again.status_code == 409
+    assert error_of(again)["message"] == "该公示收到的异议正在调查核实，暂不受理新的异议；异议不成立、恢复公示后可再提出"
+    assert objection_count(session) == 1
+
+
+def test_a_notice_under_investigation_ends_with_its_period(session, notice):
+    period = notice_deadline(session, notice)
+    lodge_objection(session, notice.id, OBJECTION, now=period.entered_dt + timedelta(minutes=1))
+    assert [entry["case_id"] for entry in cases_on_notice(session, now=period.due_dt - timedelta(minutes=1))] == [notice.id]
+    assert cases_on_notice(session, now=period.due_dt) == []
+    with pytest.raises(NotFound):
+        notice_of(session, notice.id, now=period.due_dt)
 
 
 # --- Reading objections ----------------------------------------------------------------------------

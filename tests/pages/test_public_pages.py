@@ -117,10 +117,28 @@ def test_anyone_lodges_an_objection_and_gets_a_reference(pages, session, world, 
     assert "异议已受理" in receipt and f'<strong id="reference">{objection.id}</strong>' in receipt
     session.refresh(notice)
     assert notice.state == "objection_investigation"
-    # The case's reviewers read it through the engine; the notice itself is off display.
+    # The case's reviewers read it through the engine; the notice stays on display (below).
     [seen] = case_objections(session, world.actor("reviewer_A1a"), notice.id)
     assert (seen["objector_name"], seen["contact"]) == ("李群众", "13800138000")
-    assert client.get(notice_url(notice)).status_code == 404
+    assert client.get(notice_url(notice)).status_code == 200
+
+
+def test_a_notice_stays_listed_as_under_investigation_during_its_period(pages, session, notice):
+    """An objection does not end the notice: the list and the page still show it, marked
+    「异议核查中」, and a second objection meanwhile is refused with the reason, not a 404."""
+    client = opened(pages, notice)
+    assert client.submit(objection_url(notice), OBJECTION).status_code == 302
+    listing = text_of(client.get("/notices"))
+    assert f'href="/notices/{notice.id}"' in listing and "申请人姓名：职工1" in listing and "异议核查中" in listing
+    response = client.get(notice_url(notice))
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "异议核查中" in page and "暂不受理新的异议" in page and "公示期已结束" not in page
+    assert f'action="/notices/{notice.id}/objections"' not in page
+    again = client.submit(objection_url(notice), OBJECTION | {"objector_name": "王群众"})
+    assert again.status_code == 409
+    assert "该公示收到的异议正在调查核实，暂不受理新的异议" in text_of(again)
+    assert objection_count(session) == 1
 
 
 def test_a_unit_objects_under_its_name(pages, session, notice):

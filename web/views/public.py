@@ -13,7 +13,7 @@ from flask import Blueprint, redirect, render_template, request, session as cook
 from flask_babel import gettext as _
 
 from engine.definitions import list_kinds
-from engine.errors import NotFound, ValidationFailed
+from engine.errors import InvalidAction, NotFound, ValidationFailed
 from engine.notices import OBJECTOR_KINDS, ObjectionSchema, cases_on_notice, lodge_objection, notice_of
 from web import committing, request_session
 from web.limits import configured_limit, limiter
@@ -69,6 +69,9 @@ def lodge(case_id: int):
         return _notice_page(entry, values=request.form, errors=err.fields, status=422)
     except NotFound:
         return _notice_gone(case_id)
+    except InvalidAction as err:  # an objection already under investigation: the notice says so
+        return _notice_page(notice_of(request_session(), case_id), values=request.form, errors={},
+                            refused=err.message, status=409)
     cookie_session[RECEIPT_KEY] = {"case_id": case_id, "reference": objection.id,
                                    "received": objection.lodged_dt.isoformat()}
     return redirect(url_for("public.received", case_id=case_id))
@@ -84,9 +87,9 @@ def received(case_id: int):
                            received=local_time(datetime.fromisoformat(receipt["received"])))
 
 
-def _notice_page(entry: dict, *, values, errors: dict, status: int = 200):
+def _notice_page(entry: dict, *, values, errors: dict, refused: str | None = None, status: int = 200):
     page = render_template("public/notice.html", entry=entry, values=values, errors=errors,
-                           objector_kinds=OBJECTOR_KINDS)
+                           objector_kinds=OBJECTOR_KINDS, refused=refused)
     return page, status
 
 
