@@ -13,11 +13,12 @@ from marshmallow import fields
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.fields import LocalDateTime
+from api.fields import LastDay, LocalDateTime
 from api.schemas import ApiSchema, FieldSchema
 from engine.audit import AuditEvent, case_events
 from engine.cases import Case, due_of, event_label, sees_internal_comments
 from engine.db import utcnow
+from engine.deadlines import missing_calendar_year
 from engine.definitions import STATE_KIND_LABELS, Definition, definition_by_hash
 from engine.forms import masked_changes, masked_personal_data
 from engine.machines import available_actions
@@ -87,6 +88,10 @@ class CaseViewSchema(CaseSummarySchema):
     form = fields.Dict(metadata={"description": "表单字段值：金额为两位小数的字符串，日期为 YYYY-MM-DD，附件为编号列表"})
     outcome = fields.Dict(metadata={"description": "办理结果：核定金额、决定文号等"})
     due_at = LocalDateTime(allow_none=True, metadata={"description": "当前环节的办理期限"})
+    last_day = LastDay(attribute="due_at", allow_none=True, metadata={
+        "description": "最迟办理日（本地日期）：due_at 为零点时是其前一天"})
+    calendar_missing_year = fields.Integer(allow_none=True, metadata={
+        "description": "当前环节有期限、但工作日历缺少该年度而无法计算时，缺少的年份；否则为 null"})
     waits_for = fields.String(allow_none=True, metadata={"description": "当前环节等待谁办理"})
     revision_round = fields.Integer()
     return_reason = fields.String(allow_none=True, metadata={"description": "退回修改时的退回理由"})
@@ -121,6 +126,7 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
         "form": case.form_data if full else masked_personal_data(definition.fields, case.form_data),
         "outcome": _outcome(definition, case.outcome or {}, full),
         "due_at": due_of(session, case),
+        "calendar_missing_year": missing_calendar_year(session, case.id),
         "waits_for": state.waits_for.label if state.waits_for else None,
         "revision_round": case.revision_round,
         "return_reason": _return_reason(case, state.kind, timeline),

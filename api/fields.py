@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from marshmallow import fields
 
+from engine.deadlines import last_day_to_act
 from web.localtime import local_timezone
 
 CENT = Decimal("0.01")
@@ -20,6 +21,20 @@ class LocalDateTime(fields.DateTime):
         if value is None:
             return None
         return value.astimezone(local_timezone()).isoformat(timespec="seconds")
+
+
+class LastDay(fields.Date):
+    """A due time as its last day to act, local date "2026-12-10" (engine.deadlines.last_day_to_act):
+    a deadline at midnight after 10 December leaves the 10th; the pages show the same day.
+    Output only: it reads the same attribute as the due time beside it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(dump_only=True, **kwargs)
+
+    def _serialize(self, value: datetime | None, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return last_day_to_act(value, local_timezone()).isoformat()
 
 
 class MoneyString(fields.String):

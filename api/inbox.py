@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.auth import current_actor
-from api.fields import LocalDateTime
+from api.fields import LastDay, LocalDateTime
 from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
 from api.schemas import MAX_ROW_ID, ApiSchema, ErrorSchema, RowId
 from engine.forms import PlainText
@@ -54,6 +54,8 @@ class InboxItemSchema(ApiSchema):
     origin_unit = fields.Function(lambda entry: OriginUnitSchema().dump(entry))
     entered_at = LocalDateTime(attribute="entered_dt")
     due_at = LocalDateTime(attribute="due_dt", allow_none=True, metadata={"description": "办理期限；无期限或日历未覆盖时为 null"})
+    last_day = LastDay(attribute="due_dt", allow_none=True, metadata={
+        "description": "最迟办理日（本地日期）：due_at 为零点时是其前一天；无期限或日历未覆盖时为 null"})
     overdue = fields.Boolean()
 
 

@@ -17,14 +17,14 @@ has a key, so a second scanner or a retried task never sends one twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, time as dtime, timedelta, tzinfo
 from typing import Iterable
 
 from sqlalchemy import ForeignKey, Index, String, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine import rules
-from engine.calendar import LOCAL_TZ, due_after, working_calendar
+from engine.calendar import LOCAL_TZ, working_calendar
 from engine.cases import Case
 from engine.config import DeliverySettings
 from engine.db import Base, UTCDateTime
@@ -129,13 +129,58 @@ def overdue_case_ids(session: Session, case_ids: list[int], now: datetime) -> se
 
 def _due_for(session: Session, case: Case, state: StateSpec, now: datetime) -> tuple[bool, datetime | None]:
     """(whether a deadline applies, its due time); the time is None when the calendar does not cover it."""
-    if state.deadline_working_days is not None:
-        return True, due_after(session, now, state.deadline_working_days)
     try:
-        due = rules.deadline_of(state.deadline_at, rules.RuleContext(session, SYSTEM_ACTOR, case, now))
+        due = _work_out_due(session, case, state, now)
     except CalendarNotCovered:
         return True, None
     return due is not None, due
+
+
+def _work_out_due(session: Session, case: Case, state: StateSpec, start: datetime) -> datetime | None:
+    """The due time of a stay in ``state`` begun at ``start`` (None: no deadline applies);
+    CalendarNotCovered names the year the working-day calendar lacks."""
+    if state.deadline_working_days is not None:
+        local_start = start.astimezone(LOCAL_TZ).date()
+        last_day = working_calendar(session).add_working_days(local_start, state.deadline_working_days)
+        return datetime.combine(last_day + timedelta(days=1), dtime(0), tzinfo=LOCAL_TZ).astimezone(start.tzinfo)
+    return rules.deadline_of(state.deadline_at, rules.RuleContext(session, SYSTEM_ACTOR, case, start))
+
+
+def missing_calendar_year(session: Session, case_id: int) -> int | None:
+    """The year the working-day calendar lacks, when the case's open deadline could not be worked
+    out for want of it: pages say so (「无法计算期限：2028 年的工作日历尚未导入」) instead of nothing."""
+    row = open_deadline(session, case_id)
+    if row is None or row.due_dt is not None:
+        return None
+    case = session.get(Case, case_id)
+    state = definition_by_hash(session, case.definition_hash).state(row.state)
+    try:
+        _work_out_due(session, case, state, row.entered_dt)
+    except CalendarNotCovered as uncovered:
+        return uncovered.year
+    return None
+
+
+# --- How a deadline reads -------------------------------------------------------------------------
+# Every page, mail and API field shows a deadline as its last day to act, worked out here once.
+
+def last_day_to_act(due_dt: datetime, tz: tzinfo) -> date:
+    """The last local day on which to act. "N working days" fall due at local midnight after the
+    N-th working day, so that day is the last one (not the date of the midnight); a deadline at
+    another hour (a round closing at 17:00) ends on its own day."""
+    return (due_dt - timedelta(microseconds=1)).astimezone(tz).date()
+
+
+def closing_hour(due_dt: datetime, tz: tzinfo) -> dtime | None:
+    """The local time the last day ends at, when not at its end (a round closing at 17:00); else None."""
+    local = due_dt.astimezone(tz)
+    return None if local.time() == dtime(0) else local.time()
+
+
+def last_day_text(due_dt: datetime, tz: tzinfo) -> str:
+    """「最迟办理日 2026-12-10」 (「… 17:00 前」 when the day ends earlier), as mails say it."""
+    day, hour = last_day_to_act(due_dt, tz), closing_hour(due_dt, tz)
+    return f"最迟办理日 {day.isoformat()}" + (f" {hour:%H:%M} 前" if hour else "")
 
 
 def recompute_deadlines(session: Session, now: datetime, changed_days: Iterable[date] = ()) -> int:
@@ -328,10 +373,6 @@ class _People:
         return [case.applicant_id] if case.applicant_id is not None else self.at("applicant", case.origin_unit_id)
 
 
-def _local(moment: datetime) -> str:
-    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
-
-
 def _case_line(case: Case, definition: Definition) -> str:
     return f"{definition.label}「{case.title}」（编号 {case.id}）"
 
@@ -341,7 +382,7 @@ def _reminder_message(row: Deadline, case: Case, definition: Definition, state: 
     return Message(
         kind="reminder", key=f"deadline:{row.id}:reminder:{offset}", case_id=case.id,
         subject=f"【待办提醒】{case.title}：{state.label}{when}",
-        body=(f"{_case_line(case, definition)}处于「{state.label}」，办理期限为 {_local(row.due_dt)} 前，{when}。"
+        body=(f"{_case_line(case, definition)}处于「{state.label}」，{last_day_text(row.due_dt, LOCAL_TZ)}，{when}。"
               "请及时办理。"),
     )
 
@@ -351,19 +392,19 @@ def _escalation_messages(session: Session, row: Deadline, case: Case, state: Sta
     definition = definition_by_hash(session, case.definition_hash)
     unit = people.unit(row.unit_id)
     waiting_for = f"{unit.name}{ROLE_LABELS.get(row.role, row.role)}"
-    line, due = _case_line(case, definition), _local(row.due_dt)
+    line, due = _case_line(case, definition), last_day_text(row.due_dt, LOCAL_TZ)
     to_them = Message(
         kind="overdue", key=f"deadline:{row.id}:overdue", case_id=case.id,
         subject=f"【已逾期】{case.title}：{state.label}",
-        body=f"{line}处于「{state.label}」，办理期限 {due} 已过，已通报上级单位。请尽快办理。")
+        body=f"{line}处于「{state.label}」，{due}，期限已过，已通报上级单位。请尽快办理。")
     to_supervisor = Message(
         kind="escalation", key=f"deadline:{row.id}:escalation", case_id=case.id,
         subject=f"【逾期督办】{waiting_for}：{case.title}",
-        body=f"{line}在「{state.label}」等待{waiting_for}办理，期限 {due} 已过，请督促办理。")
+        body=f"{line}在「{state.label}」等待{waiting_for}办理，{due}，期限已过，请督促办理。")
     to_applicant = Message(
         kind="overdue", key=f"deadline:{row.id}:overdue", case_id=case.id,
         subject=f"【进度提示】{case.title} 的办理已逾期",
-        body=f"{line}在「{state.label}」等待{waiting_for}办理，期限 {due} 已过，系统已通报其上级单位督办。")
+        body=f"{line}在「{state.label}」等待{waiting_for}办理，{due}，期限已过，系统已通报其上级单位督办。")
     deliveries = [(user_id, to_them) for user_id in people.concerned(row, case)]
     if unit.parent_id is not None:
         deliveries += [(user_id, to_supervisor) for user_id in people.at("reviewer", unit.parent_id)]

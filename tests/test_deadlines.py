@@ -95,7 +95,7 @@ def test_reminders_go_out_once_each_to_the_reviewers_then_the_notice_ends_by_its
     assert scan(session, local(2026, 5, 7, 9, 5)).reminders == 0  # idempotent: nothing due twice
     [first] = notes(session, case, kind="reminder")
     assert user_names(session, world, [first]) == ["reviewer_city"]
-    assert "还有 2 个工作日到期" in first.subject and "2026-05-10 00:00" in first.body
+    assert "还有 2 个工作日到期" in first.subject and "最迟办理日 2026-05-09，" in first.body
     assert scan(session, local(2026, 5, 9, 9, 0)).reminders == 1  # on the (make-up) day itself
     assert "今天到期" in notes(session, case, kind="reminder")[1].subject
 

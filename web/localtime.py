@@ -1,12 +1,16 @@
 """Stored UTC moments shown in the deployment's time zone (``UNIONFLOW_TIMEZONE``).
 
-Templates have ``local_time`` and ``local_day`` both as functions and as filters.
+Templates have ``local_time``, ``local_day`` and ``last_day`` both as functions and as filters;
+a deadline is shown by the ``deadline`` macro of macros.html, as its last day to act.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 
 from flask import current_app
+from flask_babel import gettext as _
+
+from engine.deadlines import closing_hour, last_day_to_act
 
 
 def local_timezone() -> tzinfo:
@@ -26,5 +30,17 @@ def local_day(moment: datetime | None, *, last: bool = False) -> str:
     if moment is None:
         return ""
     if last:
-        moment -= timedelta(microseconds=1)
+        return last_day_to_act(moment, local_timezone()).isoformat()
     return moment.astimezone(local_timezone()).date().isoformat()
+
+
+def last_day(due: datetime | None) -> str:
+    """A deadline as people act on it: 「最迟办理日 2026-12-10」 for one due at midnight after that
+    day (engine.deadlines.last_day_to_act), 「… 17:00 前」 for one ending earlier in its day."""
+    if due is None:
+        return ""
+    tz = local_timezone()
+    day, hour = last_day_to_act(due, tz).isoformat(), closing_hour(due, tz)
+    if hour is not None:
+        return _("最迟办理日 %(day)s %(hour)s 前", day=day, hour=hour.strftime("%H:%M"))
+    return _("最迟办理日 %(day)s", day=day)

@@ -1,6 +1,8 @@
 """Cases through the API: start and fill in a draft, read one (per role), list one's own, comment."""
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 import yaml
 from sqlalchemy import func, select
@@ -116,6 +118,8 @@ def test_who_may_read_a_case_and_what_they_may_do(api, session, world):
     reviewer = api("reviewer_A1").get(f"cases/{case.id}").get_json()
     assert [a["trigger"] for a in reviewer["available_actions"]] == ["approve", "return", "reject"]
     assert reviewer["waits_for"] == "镇（街道）总工会审核人" and reviewer["due_at"].endswith("+08:00")
+    assert reviewer["due_at"].endswith("T00:00:00+08:00") and reviewer["calendar_missing_year"] is None
+    assert reviewer["last_day"] == (date.fromisoformat(reviewer["due_at"][:10]) - timedelta(days=1)).isoformat()
     auditor = api("auditor_city").get(f"cases/{case.id}")
     assert auditor.status_code == 200 and auditor.get_json()["available_actions"] == []
     assert api("reviewer_A").get(f"cases/{case.id}").get_json()["available_actions"] == []  # not its stage yet

@@ -2,7 +2,7 @@
 that stay stable while new cases arrive."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -51,12 +51,16 @@ def test_reviewer_sees_their_units_cases_soonest_due_first_undated_last(api, wor
     assert [item["case_id"] for item in body["items"]] == [overdue.id, later.id, undated.id]
     assert body["next_cursor"] is None
     first = body["items"][0]
-    assert first | {"entered_at": None, "due_at": None} == {
+    assert first | {"entered_at": None, "due_at": None, "last_day": None} == {
         "case_id": overdue.id, "kind": "basic_nomination", "kind_label": "基础推荐流程（测试用）",
         "state": "township_review", "state_label": "镇（街道）总工会审核", "title": "超期", "round_id": None,
         "origin_unit": {"id": world.unit("A1a").id, "name": "A1a公司工会"},
-        "entered_at": None, "due_at": None, "overdue": True}
+        "entered_at": None, "due_at": None, "last_day": None, "overdue": True}
     assert first["due_at"].endswith("+08:00") and first["entered_at"].endswith("+08:00")
+    # One rule with the pages: the last day to act is the local day the due time ends
+    # (a deadline at midnight leaves the day before).
+    due_at = datetime.fromisoformat(first["due_at"])
+    assert first["last_day"] == (due_at - timedelta(microseconds=1)).date().isoformat()
     assert [item["overdue"] for item in body["items"]] == [True, False, False]
     assert body["items"][2]["due_at"] is None
 

@@ -391,7 +391,7 @@ def test_my_cases_lists_state_due_date_and_filters(pages, session, world):
     row = page[page.index("已提交的"):]
     row = row[:row.index("</tr>")]
     assert '<span class="tag review">镇（街道）总工会审核</span>' in row
-    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", row.split("办理期限")[-1])  # its due time
+    assert re.search(r"最迟办理日 \d{4}-\d{2}-\d{2}<", row.split("办理期限")[-1])  # its last day to act
     assert f'href="/cases/{waiting.id}/edit"' not in page
     filtered = text_of(client.get("/my/cases?state=draft"))
     assert "草稿一件" in filtered and "已提交的" not in filtered

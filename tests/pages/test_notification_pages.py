@@ -255,14 +255,14 @@ def test_a_draft_cannot_be_urged(pages, session, world):
 
 # --- Overdue ---------------------------------------------------------------------------------------
 
-BANNER = "本环节已逾期（期限 "
+BANNER = "本环节已逾期（最迟办理日 "
 ESCALATED = "，已通报上级单位督办"
 
 
 def test_the_overdue_banner_after_escalation_for_applicant_and_reviewers(pages, session, world):
     case = submitted(session, world)  # at NOW: its five working days are long past
     due = open_deadline(session, case.id).due_dt
-    due_text = (due + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")  # Asia/Shanghai
+    due_text = (due + timedelta(hours=8) - timedelta(days=1)).strftime("%Y-%m-%d")  # the last day, Asia/Shanghai
     page = text_of(pages("applicant_A1a").get(f"/cases/{case.id}"))
     assert f"{BANNER}{due_text}）" in page and ESCALATED not in page  # passed, not yet escalated
 

@@ -21,7 +21,7 @@ from api.case_views import case_view
 from engine.attachments import FileTooLarge, UnsupportedFileType, attach_file, attachments_of
 from engine.cases import Case, get_case, my_cases
 from engine.db import utcnow
-from engine.deadlines import overdue_case_ids
+from engine.deadlines import missing_calendar_year, overdue_case_ids
 from engine.definitions import (
     RETURN_POINT,
     Definition,
@@ -328,7 +328,8 @@ class CaseRow:
     state_label: str
     state_kind: str
     updated: str
-    due: str | None
+    due_dt: datetime | None
+    missing_year: int | None  # the year the working-day calendar lacks to work the deadline out
     overdue: bool
     editable: bool
     returned: bool
@@ -371,10 +372,12 @@ def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
     for case in cases:
         definition = definition_by_hash(session, case.definition_hash)
         state = definition.state(case.state)
-        due_dt = due.get(case.id) if state.kind in ("review", "notice") else None
+        shows_due = state.kind in ("review", "notice")
+        due_dt = due.get(case.id) if shows_due else None
         rows.append(CaseRow(
-            case, definition.label, state.label, state.kind, local_time(case.updated_dt),
-            local_time(due_dt) if due_dt else None, case.id in overdue or bool(due_dt and due_dt < now),
+            case, definition.label, state.label, state.kind, local_time(case.updated_dt), due_dt,
+            missing_calendar_year(session, case.id) if shows_due and due_dt is None and state.has_deadline else None,
+            case.id in overdue or bool(due_dt and due_dt < now),
             state.kind == "draft",
             state.kind == "draft" and case.return_state is not None,
         ))

@@ -24,6 +24,7 @@ from api.schemas import MAX_ROW_ID
 from engine.calendar import LOCAL_TZ, WorkingCalendar, due_after, working_calendar
 from engine.cases import Case
 from engine.db import utcnow
+from engine.deadlines import missing_calendar_year
 from engine.definitions import Definition, StateSpec, definition_by_hash, list_kinds
 from engine.errors import CalendarNotCovered, ConditionFailed, UnionflowError, ValidationFailed
 from engine.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, InboxEntry, InboxFilter, InboxItem, inbox_counts, inbox_page
@@ -124,7 +125,7 @@ class InboxRow:
     version: int
     state: StateSpec
     received_day: date
-    due_day: date | None  # the last day of the deadline, local time
+    missing_year: int | None  # the year the working-day calendar lacks to work the deadline out
     due_soon: bool
     overdue_days: int | None  # working days late, when the calendar knows
 
@@ -152,12 +153,11 @@ def _rows(session: Session, entries: list[InboxEntry], now: datetime) -> tuple[l
     for entry in entries:
         version, definition_hash = pinned[entry.case_id]
         hashes[entry.case_id] = definition_hash
-        due = entry.due_dt
+        due, state = entry.due_dt, definition_by_hash(session, definition_hash).state(entry.state)
         rows.append(InboxRow(
-            entry=entry, version=version, state=definition_by_hash(session, definition_hash).state(entry.state),
+            entry=entry, version=version, state=state,
             received_day=entry.entered_dt.astimezone(LOCAL_TZ).date(),
-            # A deadline ends at midnight after its last day: that last day is what people read.
-            due_day=(due.astimezone(LOCAL_TZ) - timedelta(microseconds=1)).date() if due else None,
+            missing_year=missing_calendar_year(session, entry.case_id) if due is None and state.has_deadline else None,
             due_soon=bool(due and not entry.overdue and soon_until and due < soon_until),
             overdue_days=_working_days_late(calendar, due, now) if entry.overdue else None,
         ))
