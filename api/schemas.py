@@ -11,12 +11,11 @@ from decimal import Decimal
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
+from engine.db import MAX_ROW_ID  # noqa: F401 - the API's bound of every integer, documented
 from engine.definitions import STATE_KIND_LABELS, ASSIGNEE, TransitionSpec
 from engine.org import LEVEL_LABELS
 
 
-# Every integer column is 32-bit; PostgreSQL refuses a larger number in a query.
-MAX_ROW_ID = 2**31 - 1
 INTEGER_RANGE = validate.Range(min=-MAX_ROW_ID - 1, max=MAX_ROW_ID, error="数字超出允许的范围")
 NUL = "\x00"
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
 from engine.errors import NotFound, ValidationFailed
+from engine.inputs import parse_row_id
 from engine.org import Actor, User, load_actor
 
 TOKEN_PREFIX = "uf"
@@ -132,9 +133,10 @@ def actor_for_token(session: Session, presented: str, *, now: datetime | None = 
     now = now or utcnow()
     prefix, _, rest = presented.partition("_")
     token_id, _, secret = rest.partition("_")
-    if prefix != TOKEN_PREFIX or not token_id.isdigit() or not secret.isascii() or len(token_id) > 12:
+    token_id = parse_row_id(token_id)
+    if prefix != TOKEN_PREFIX or token_id is None or not secret.isascii():
         return None
-    token = session.get(ApiToken, int(token_id))
+    token = session.get(ApiToken, token_id)
     if token is None or not hmac.compare_digest(token.secret_hash, _secret_hash(secret)) or not token.is_usable(now):
         return None
     try:

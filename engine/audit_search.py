@@ -25,6 +25,7 @@ from engine.audit import AuditEvent
 from engine.cases import Case, event_label
 from engine.definitions import Definition, definition_by_hash, list_kinds
 from engine.errors import PermissionDenied, ValidationFailed
+from engine.inputs import parse_row_id
 from engine.org import ROLE_LABELS, Actor, OrgUnit, User, subtree_clause
 from engine.rounds import Round
 
@@ -70,10 +71,10 @@ class AuditFilter:
             value = text(name)
             if value is None:
                 return None
-            if not value.isdigit() or int(value) < 1 or len(value) > 18:
+            number = parse_row_id(value)
+            if number is None:
                 errors[name] = ["应为正整数"]
-                return None
-            return int(value)
+            return number
 
         date_from, date_to = day("date_from"), day("date_to")
         if date_from and date_to and date_to < date_from:

@@ -54,6 +54,10 @@ JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 PathString = String(255).with_variant(String(255, collation="C"), "postgresql")
 
 
+# Every id column is a 32-bit integer: PostgreSQL refuses a larger number in a query (a 500).
+MAX_ROW_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

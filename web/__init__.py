@@ -16,7 +16,8 @@ from functools import wraps
 from pathlib import Path
 from typing import Callable, Iterator
 
-from flask import Flask, current_app, g
+from flask import Flask, Request, current_app, g, request
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +25,7 @@ from engine import bootstrap
 from engine.config import Settings
 from engine.db import make_engine, make_session_factory
 from engine.definitions import STATE_KIND_LABELS
+from engine.inputs import MAX_JSON_DEPTH, JSONTooDeep, load_json
 from engine.worker import use_database
 
 SECRET_KEY_FILE = "secret_key"
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     )
     app.config.update(overrides)
     app.config["SECRET_KEY"] = _secret_key(app)
+    app.request_class = BoundedJSONRequest
+    app.json = BoundedJSONProvider(app)
     app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
     app.json.sort_keys = False  # keep the schemas' field order
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
@@ -66,12 +70,40 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.extensions["unionflow"] = UnionflowState(settings, engine, make_session_factory(engine))
     use_database(engine)  # deadline tasks and notification mail run against the app's database
     app.teardown_appcontext(_close_request_session)
+    app.before_request(_read_json_body)  # first: before the rate limits read the body too
 
     from api import register_api  # imported here: api imports request_session from this module
 
     register_api(app)
     _register_pages(app)
     return app
+
+
+# --- Request bodies in JSON ----------------------------------------------------------------------
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, read through engine.inputs.load_json: a document nested past
+    MAX_JSON_DEPTH is malformed input, not a RecursionError (500) in the parser."""
+
+    def loads(self, s, **kwargs):
+        return load_json(s, **kwargs)
+
+
+class BoundedJSONRequest(Request):
+    def on_json_loading_failed(self, e: ValueError | None):
+        from werkzeug.exceptions import BadRequest
+
+        if isinstance(e, JSONTooDeep):
+            raise BadRequest(description=f"请求体的 JSON 嵌套过深（最多 {MAX_JSON_DEPTH} 层）")
+        raise BadRequest(description="请求体不是有效的 JSON")
+
+
+def _read_json_body() -> None:
+    """Every JSON body is parsed once, through the bounded parser, before any view, extension
+    or argument parser reads it: webargs parses the raw body again with ``json.loads``, which
+    only a document already refused here could make fail by recursion."""
+    if request.is_json and request.get_data(cache=True):
+        request.get_json()
 
 
 def _register_pages(app: Flask) -> None:

@@ -22,6 +22,7 @@ from typing import Iterable, Mapping
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.definitions import FieldSpec
+from engine.inputs import parse_row_id
 
 MB = 1024 * 1024
 
@@ -154,5 +155,6 @@ def limits_text(spec: FieldSpec) -> list[str]:
 
 def _attachment_id(raw: str):
     text = raw.strip()
-    # A non-number goes to the engine as it is, which answers "附件编号不正确".
-    return int(text) if text.isdigit() else text
+    # A non-number (or one no id column holds) goes to the engine as it is, which answers
+    # "附件编号不正确".
+    return parse_row_id(text) or text

@@ -33,6 +33,7 @@ from engine.admin import (
 from engine.db import utcnow
 from engine.definitions import current_definition, list_kinds
 from engine.errors import Conflict, InvalidAction, ValidationFailed
+from engine.inputs import load_json, parse_row_id
 from engine.juries import Jury, JuryMember, form_jury
 from engine.org import LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS, OrgUnit, User, path_ids
 from engine.parameters import ParameterKind, existing_unit, parameter_kind, parameter_kinds, parameter_versions, set_parameters
@@ -163,7 +164,7 @@ def users():
 def _users_page(values=None, errors=None, status: int = 200):
     text = request.args.get("q", "").strip()[:64]
     after = request.args.get("after", "")
-    after_id = int(after) if after.isascii() and after.isdigit() and len(after) <= 9 else None
+    after_id = parse_row_id(after)
     rows = list_users(request_session(), current_actor(), text=text or None, after_id=after_id,
                       limit=USERS_PER_PAGE + 1)
     more = len(rows) > USERS_PER_PAGE
@@ -387,7 +388,7 @@ def _local_datetime(raw: str | None) -> datetime:
 
 def _json_object(raw: str | None) -> dict:
     try:
-        document = json.loads(raw or "{}")
+        document = load_json(raw or "{}")
     except ValueError:
         raise ValidationFailed({"json": [_("不是有效的 JSON")]}) from None
     if not isinstance(document, dict):
@@ -649,7 +650,7 @@ def _schema_values(schema: Schema, form, prefix: str, errors: dict) -> dict:
             continue
         if isinstance(field, (fields.List, fields.Dict, fields.Nested)):
             try:
-                values[key] = json.loads(raw)
+                values[key] = load_json(raw)
             except ValueError:
                 errors.setdefault(name, []).append(_("不是有效的 JSON"))
         elif _is_number(field):

@@ -32,6 +32,7 @@ from engine.definitions import (
 from engine.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
 from engine.forms import masked_personal_data
 from engine.inbox import InboxItem
+from engine.inputs import parse_row_id
 from engine.operations import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
 from engine.org import Actor, OrgUnit, unit_chain
 from engine.permissions import sees_personal_data
@@ -143,9 +144,10 @@ def _round_id(raw: str | None) -> int | None:
     text = (raw or "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 10:
+    round_id = parse_row_id(text)
+    if round_id is None:
         raise ValidationFailed({"round_id": [_("请选择评选批次")]})
-    return int(text)
+    return round_id
 
 
 # --- Editing a draft or a returned case -----------------------------------------------------------
@@ -345,7 +347,7 @@ def my_cases_page():
     if kind is not None and kind not in kinds:
         kind = None
     before = request.args.get("before", "")
-    before_id = int(before) if before.isdigit() and len(before) <= 10 else None
+    before_id = parse_row_id(before)
     cases = my_cases(session, actor, kind=kind, state=state, before_id=before_id, limit=PAGE_SIZE + 1)
     more = len(cases) > PAGE_SIZE
     cases = cases[:PAGE_SIZE]

@@ -35,6 +35,7 @@ from engine.cases import event_label, get_case
 from engine.db import utcnow
 from engine.definitions import definition_by_hash, list_kinds
 from engine.errors import ValidationFailed
+from engine.inputs import parse_row_id
 from engine.notices import case_objections
 from engine.org import LEVELS, ROLE_LABELS
 from engine.rounds import visible_rounds
@@ -177,6 +178,4 @@ def system_log():
 
 def _sequence(value: str | None) -> int | None:
     """A page link's ``before``; anything else starts from the newest."""
-    if not value or not value.isdigit() or len(value) > 10:
-        return None
-    return int(value) or None
+    return parse_row_id(value)

@@ -28,6 +28,7 @@ from engine.deadlines import missing_calendar_year
 from engine.definitions import Definition, StateSpec, definition_by_hash, list_kinds
 from engine.errors import CalendarNotCovered, ConditionFailed, UnionflowError, ValidationFailed
 from engine.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, InboxEntry, InboxFilter, InboxItem, inbox_counts, inbox_page
+from engine.inputs import parse_row_id
 from engine.machines import AvailableAction, available_actions
 from engine.operations import BatchOutcome, perform_batch_action
 from engine.org import Actor
@@ -98,9 +99,7 @@ def _read_filters(args, choices: FilterChoices) -> tuple[InboxFilter, dict[str, 
 
 
 def _positive_int(value: str | None) -> int | None:
-    if not value or not value.isdigit() or len(value) > 12:
-        return None
-    return int(value) or None
+    return parse_row_id(value)
 
 
 def _after(cursor: str | None) -> tuple[datetime | None, int] | None:

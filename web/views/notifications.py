@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.errors import ValidationFailed
 from engine.forms import UNSTORABLE_MESSAGE, has_unstorable_characters
+from engine.inputs import parse_row_id
 from engine.notifications import (
     KINDS,
     mark_all_read,
@@ -76,9 +77,7 @@ def notifications():
 
 def _row_id(value: str | None) -> int | None:
     """A page link's ``before``; anything else starts from the newest."""
-    if not value or not value.isdigit() or len(value) > 10:
-        return None
-    return int(value) or None
+    return parse_row_id(value)
 
 
 @bp.route("/notifications/<int:notification_id>")
