@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time as dtime, timedelta
 from pathlib import PurePath
 
@@ -408,11 +408,15 @@ def parse_calendar_table(data: bytes, filename: str) -> list[CalendarEntry]:
 def _table_rows(data: bytes, filename: str) -> list[tuple[int, list]]:
     """(line, cells) of the non-blank rows, read as the record import reads its tables."""
     # Imported here (also below): engine.tabular_import reaches engine.inbox, which needs this module.
-    from engine.tabular_import import TableImportFailed, _read_rows
+    from engine.tabular_import import TableImportFailed, TableLimits, read_table
 
+    # The same guard as every table upload (UNIONFLOW_IMPORT_*), a calendar being smaller still.
+    configured = TableLimits.from_env()
+    limits = replace(configured, max_rows=min(configured.max_rows, MAX_FILE_ROWS),
+                     max_bytes=min(configured.max_bytes, MAX_FILE_BYTES))
     name = PurePath((filename or "").replace("\\", "/")).name
     try:
-        return _read_rows(name, data, max_rows=MAX_FILE_ROWS, max_bytes=MAX_FILE_BYTES)
+        return read_table(name, data, limits)
     except TableImportFailed as err:
         raise ValidationFailed({"file": [problem.message for problem in err.problems]}) from None
 

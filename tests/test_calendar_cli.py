@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 
 from engine.calendar import CalendarDay, CalendarYear, forget_cached_calendars
 from engine.db import make_session_factory
+from tests.test_tabular_import import far_last_row
 from web.cli import cli
 
 CSV_2027 = "日期,类型,说明\n2027-02-05,休,春节\n2027-02-08,休,春节\n2027-02-20,班,春节调休上班\n"
@@ -59,6 +60,15 @@ def test_a_bad_file_writes_nothing_and_names_its_lines(database, db_url, tmp_pat
     assert "Traceback" not in result.output
     assert "第 5 行：日期「2027-02-31」不存在" in result.output
     assert "第 6 行：类型「放松」无法识别" in result.output
+    assert stored(database) == ([], [])
+
+
+def test_a_table_bomb_is_refused_naming_the_limit(database, db_url, tmp_path):
+    path = tmp_path / "2027.xlsx"
+    path.write_bytes(far_last_row())
+    result = invoke("calendar", "import", str(path), "--year", "2027", "--db", db_url)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "表格超过 10000 行（含空行，单次导入上限），请删除多余的行或拆分后分批导入" in result.output
     assert stored(database) == ([], [])
 
 

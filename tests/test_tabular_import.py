@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import tracemalloc
+import zipfile
 from datetime import datetime
 
 import pytest
@@ -16,7 +18,7 @@ from engine.errors import Conflict, InvalidAction, PermissionDenied
 from engine.operations import create_draft, perform_action
 from engine.org import assign_role, create_user, load_actor
 from engine.records import records_of
-from engine.tabular_import import TableImportFailed, TableProblem, import_table
+from engine.tabular_import import TableImportFailed, TableLimits, TableProblem, import_table
 from tests.conftest import NOW
 
 HEADER = ["工种", "组别", "名次", "姓名", "身份证号码", "工作单位", "所在基层工会", "理论成绩", "实操成绩", "总成绩",
@@ -193,16 +195,16 @@ def test_file_level_problems(session, world, filename, data, message):
 def test_too_many_rows_are_refused_at_the_configured_limit(session, world):
     case = competition(session, world)
     rows = [result_row(rank, f"选手{rank}", serial=rank) for rank in range(1, 5)]
-    assert refused(session, world, case, csv_file(rows), max_rows=3) == {
+    assert refused(session, world, case, csv_file(rows), limits=TableLimits(max_rows=3)) == {
         (None, None, "数据超过 3 行（单次导入上限），请拆分后分批导入")}
-    assert len(run_import(session, world, case, csv_file(rows), max_rows=4).records) == 4
+    assert len(run_import(session, world, case, csv_file(rows), limits=TableLimits(max_rows=4)).records) == 4
 
 
 def test_a_file_over_the_size_limit_is_refused(session, world):
     case = competition(session, world)
     data = csv_file([result_row(rank, f"选手{rank}", serial=rank) for rank in range(1, 20)])
     assert len(data) > 1024
-    assert refused(session, world, case, data, max_bytes=1024) == {(None, None, "文件不能超过 1 KB")}
+    assert refused(session, world, case, data, limits=TableLimits(max_bytes=1024)) == {(None, None, "文件不能超过 1 KB")}
 
 
 # --- Happy paths ---------------------------------------------------------------------------------
@@ -366,3 +368,183 @@ def test_bad_money_dates_and_phones_are_reported(session, world, probe):
         (3, "金额", "不能小于 0.00 元"), (3, "发放日期", "请按 年-月-日 填写日期，例如 2026-05-01"),
     }
     assert records_of(session, probe, "payment") == []
+
+
+# --- What reading a file may cost: bombs built here, small on disk ---------------------------------
+
+SHEET = "xl/worksheets/sheet1.xml"
+SPREADSHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+MiB = 1024 * 1024
+
+
+def xlsx_with(parts: dict) -> bytes:
+    """A workbook saved by openpyxl with some parts replaced: each by bytes, or by a function
+    writing the part in pieces (a bomb is never held whole in the test's memory either)."""
+    base = zipfile.ZipFile(io.BytesIO(xlsx_file([result_row(1, "张三")])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for info in base.infolist():
+            if info.filename not in parts:
+                bomb.writestr(info.filename, base.read(info.filename))
+        for name, content in parts.items():
+            with bomb.open(name, "w", force_zip64=True) as part:
+                if isinstance(content, bytes):
+                    part.write(content)
+                else:
+                    content(part)
+    return out.getvalue()
+
+
+def sheet_of(rows_xml, dimension: str | None = None):
+    """A sheet part: ``rows_xml`` yields the <row> elements' text, in pieces."""
+    def write(part):
+        part.write(f'<worksheet xmlns="{SPREADSHEET_NS}">'.encode())
+        if dimension:
+            part.write(f'<dimension ref="{dimension}"/>'.encode())
+        part.write(b"<sheetData>")
+        for piece in rows_xml():
+            part.write(piece)
+        part.write(b"</sheetData></worksheet>")
+    return write
+
+
+def header_row() -> bytes:
+    cells = "".join(f'<c t="inlineStr"><is><t>{heading}</t></is></c>' for heading in HEADER)
+    return f'<row r="1">{cells}</row>'.encode()
+
+
+def one_row_of_cells(count: int, cell: bytes):
+    def rows():
+        yield header_row() + b'<row r="2">'
+        for _ in range(count // 100_000):
+            yield cell * 100_000
+        yield b"</row>"
+    return rows
+
+
+def three_million_cells() -> bytes:
+    return xlsx_with({SHEET: sheet_of(one_row_of_cells(3_000_000, b"<c/>"))})
+
+
+def a_300_mb_shared_string() -> bytes:
+    def write(part):
+        part.write(f'<sst xmlns="{SPREADSHEET_NS}" count="1" uniqueCount="1"><si><t>'.encode())
+        for _ in range(300):
+            part.write(b"A" * MiB)
+        part.write(b"</t></si></sst>")
+    return xlsx_with({"xl/sharedStrings.xml": write})
+
+
+def far_last_row(last: int = 1_500_000) -> bytes:
+    """A header, then one cell 1.5 million rows down: openpyxl fills the blank rows between."""
+    def rows():
+        yield header_row()
+        yield f'<row r="{last}"><c r="A{last}" t="inlineStr"><is><t>焊工</t></is></c></row>'.encode()
+    return xlsx_with({SHEET: sheet_of(rows)})
+
+
+def peak_memory_of(work) -> int:
+    """The most Python allocated while ``work`` ran, in bytes (openpyxl builds in Python)."""
+    tracemalloc.start()
+    try:
+        work()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+def refused_quickly(session, world, data: bytes, limits: TableLimits | None = None) -> set[tuple]:
+    case = competition(session, world)
+    problems = {}
+    peak = peak_memory_of(lambda: problems.update(
+        found=refused(session, world, case, data, "成绩.xlsx", limits=limits)))
+    assert peak < 64 * MiB, f"reading the refused file peaked at {peak // MiB} MiB"
+    return problems["found"]
+
+
+def test_a_row_of_three_million_cells_is_refused_before_it_is_read(session, world):
+    data = three_million_cells()
+    assert len(data) < 400 * 1024
+    ratio = "Excel 文件中的「xl/worksheets/sheet1.xml」解压后是压缩时的"
+    [(row, column, message)] = refused_quickly(session, world, data)
+    assert (row, column) == (None, None) and message.startswith(ratio) and "超过上限 100 倍" in message
+    # Were its ratio allowed, the sheet's own count stops it at the first cell past the limits.
+    assert refused_quickly(session, world, data, TableLimits(max_compression_ratio=10 ** 6)) == {
+        (None, None, "表格超过 200 列（单次导入上限），请删除多余的列后再导入")}
+    same_cell = xlsx_with({SHEET: sheet_of(one_row_of_cells(300_000, b'<c r="A2"/>'))})
+    assert refused_quickly(session, world, same_cell, TableLimits(max_compression_ratio=10 ** 6)) == {
+        (None, None, "表格超过 200000 个单元格（单次导入上限），请删除多余的内容或拆分后分批导入")}
+
+
+def test_a_shared_string_of_300_mb_is_refused_before_it_is_unpacked(session, world):
+    data = a_300_mb_shared_string()
+    assert len(data) < 2 * MiB
+    [(_, _, message)] = refused_quickly(session, world, data)
+    assert message.startswith("Excel 文件中的「xl/sharedStrings.xml」解压后是压缩时的") and "超过上限 100 倍" in message
+    # A ratio within bounds does not let it through: all parts unpacked stay under 50 MB.
+    assert refused_quickly(session, world, data, TableLimits(max_compression_ratio=10 ** 6)) == {
+        (None, None, "Excel 文件解压后共 300 MB，超过上限 50 MB；请删除图片、多余的工作表等内容或拆分后分批导入")}
+
+
+def test_a_million_and_a_half_blank_rows_are_refused_before_they_are_filled_in(session, world):
+    assert refused_quickly(session, world, far_last_row()) == {
+        (None, None, "表格超过 10000 行（含空行，单次导入上限），请删除多余的行或拆分后分批导入")}
+    # As many <row/> without numbers (refused for its ratio, were that allowed): counted, stopped at the limit.
+    unnumbered = xlsx_with({SHEET: sheet_of(lambda: [header_row(), b"<row/>" * 1_500_000])})
+    assert refused_quickly(session, world, unnumbered, TableLimits(max_compression_ratio=10 ** 6)) == {
+        (None, None, "表格超过 10000 行（含空行，单次导入上限），请删除多余的行或拆分后分批导入")}
+
+
+def test_a_declared_dimension_beyond_the_limits_is_refused_before_any_row(session, world):
+    declared = xlsx_with({SHEET: sheet_of(lambda: [header_row()], dimension="A1:XFD1048576")})
+    assert refused_quickly(session, world, declared) == {
+        (None, None, "表格声明的范围 A1:XFD1048576 超过上限（10000 行、200 列），请删除多余的行和列并重新保存后再导入")}
+
+
+def test_a_sheet_within_the_limits_imports_as_before(session, world):
+    """The limits count what openpyxl reads: a sheet at them imports (the header is row 1)."""
+    case = competition(session, world)
+    data = xlsx_file([result_row(rank, f"选手{rank}", serial=rank) for rank in range(1, 4)])
+    cells = 4 * len(HEADER)
+    limits = TableLimits(max_sheet_rows=4, max_columns=len(HEADER), max_cells=cells)
+    assert len(run_import(session, world, case, data, "成绩.xlsx", limits=limits).records) == 3
+    case = competition(session, world)
+    assert refused(session, world, case, data, "成绩.xlsx", limits=TableLimits(max_cells=cells - 1)) == {
+        (None, None, f"表格超过 {cells - 1} 个单元格（单次导入上限），请删除多余的内容或拆分后分批导入")}
+    assert refused(session, world, case, data, "成绩.xlsx", limits=TableLimits(max_sheet_rows=3)) == {
+        (None, None, "表格声明的范围 A1:M4 超过上限（3 行、200 列），请删除多余的行和列并重新保存后再导入")}
+
+
+def test_reading_has_a_time_budget(session, world):
+    case = competition(session, world)
+    for data, filename in ((xlsx_file([result_row(1, "张三")]), "成绩.xlsx"), (csv_file([result_row(1, "张三")]), "成绩.csv")):
+        assert refused(session, world, case, data, filename, limits=TableLimits(max_seconds=1e-9)) == {
+            (None, None, "读取表格超过 1e-09 秒（单次导入上限），请删除多余的内容或拆分后分批导入")}
+
+
+@pytest.mark.parametrize(("data", "limits", "message"), [
+    (("姓名\n" + "\n" * 20_000).encode(), TableLimits(),
+     "表格超过 10000 行（含空行，单次导入上限），请删除多余的行或拆分后分批导入"),
+    (("姓名" + "," * 300 + "\n").encode(), TableLimits(),
+     "表格超过 200 列（单次导入上限），请删除多余的列后再导入"),
+    (("姓名\n" + "张三," * 40_000 + "\n").encode(), TableLimits(),
+     "CSV 文件第 2 行超过 100000 个字符（单行上限），请检查文件内容"),
+    (("姓名,工种\n" + "张三,焊工\n" * 10).encode(), TableLimits(max_cells=20),
+     "表格超过 20 个单元格（单次导入上限），请删除多余的内容或拆分后分批导入"),
+], ids=["blank lines", "columns", "line length", "cells"])
+def test_csv_rows_cells_and_lines_are_bounded(session, world, data, limits, message):
+    case = competition(session, world)
+    assert refused(session, world, case, data, limits=limits) == {(None, None, message)}
+
+
+def test_limits_come_from_the_environment(session, world, monkeypatch):
+    monkeypatch.setenv("UNIONFLOW_IMPORT_MAX_COLUMNS", "5")
+    monkeypatch.setenv("UNIONFLOW_IMPORT_MAX_SECONDS", "2.5")
+    assert (TableLimits.from_env().max_columns, TableLimits.from_env().max_seconds) == (5, 2.5)
+    case = competition(session, world)
+    assert refused(session, world, case, csv_file([result_row(1, "张三")])) == {
+        (None, None, "表格超过 5 列（单次导入上限），请删除多余的列后再导入")}
+    monkeypatch.setenv("UNIONFLOW_IMPORT_MAX_CELLS", "many")
+    with pytest.raises(ValueError, match="UNIONFLOW_IMPORT_MAX_CELLS must be a positive number"):
+        TableLimits.from_env()

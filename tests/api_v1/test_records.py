@@ -15,7 +15,16 @@ from engine.forms import mask_id_number
 from engine.records import records_of
 from tests.api_v1.conftest import error_of
 from tests.test_hardship_aid import Flow, standards  # noqa: F401 - standards is a fixture used here
-from tests.test_tabular_import import competition, csv_file, id_number, result_row, run_import, xlsx_file
+from tests.test_tabular_import import (
+    a_300_mb_shared_string,
+    competition,
+    csv_file,
+    far_last_row,
+    id_number,
+    result_row,
+    run_import,
+    xlsx_file,
+)
 
 VISIT = {"visitor_one": "王干事", "visitor_two": "李委员", "visit_date": "2026-03-09",
          "check_members": "confirmed", "check_income": "confirmed", "check_housing": "confirmed",
@@ -368,3 +377,16 @@ def test_an_impossible_file_id_in_a_record_is_422_not_a_crash(api, session, visi
     assert response.status_code == 422
     assert error_of(response)["fields"] == {"attachments": ["附件不存在或不属于此案件"]}
     assert records_of(session, visit_case) == []
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (far_last_row, "表格超过 10000 行（含空行，单次导入上限），请删除多余的行或拆分后分批导入"),
+    (a_300_mb_shared_string, "Excel 文件中的「xl/sharedStrings.xml」解压后是压缩时的"),
+], ids=["1.5 million blank rows", "a 300 MB shared string"])
+def test_a_table_bomb_is_422_naming_the_limit_on_the_file(api, session, results_case, make, message):
+    """Is an .xlsx that unpacks to millions of rows or hundreds of MB refused before it is read?"""
+    response = import_file(api("applicant_A"), results_case, make(), name="成绩.xlsx")
+    assert response.status_code == 422
+    [refusal] = error_of(response)["fields"]["file"]
+    assert refusal.startswith(message)
+    assert records_of(session, results_case, include_voided=True) == []

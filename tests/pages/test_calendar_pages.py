@@ -17,6 +17,7 @@ from engine.calendar import (
 )
 from engine.org import assign_role, create_user
 from tests.pages.conftest import PASSWORD_HASH, text_of
+from tests.test_tabular_import import far_last_row
 from web.views import calendar_admin
 
 URL = "/admin/calendar"
@@ -130,6 +131,14 @@ def test_an_admin_imports_2027_and_the_warning_ends(pages, session):
     assert "2027 年：整年录入（来源：国办发明电〔2026〕1号）" in page
     assert page.index("2027-02-05") < page.index("2027-02-20")
     assert "周六" in page and "春节调休上班" in page  # the make-up Saturday
+
+
+def test_a_table_bomb_is_422_naming_the_limit(pages, session):
+    """1.5 million blank rows in 300 KB: refused by the table import's limits, before they are read."""
+    response = upload(pages("admin"), far_last_row(), filename="2027.xlsx", year="2027")
+    assert response.status_code == 422
+    assert '<p class="field-error" id="file-error">表格超过 10000 行（含空行，单次导入上限），请删除多余的行或拆分后分批导入</p>' in text_of(response)
+    assert day_count(session) == 0
 
 
 def test_a_bad_file_is_422_naming_its_lines_and_writes_nothing(pages, session):
