@@ -3,7 +3,8 @@
 A notice shows only the definition's public fields, for its whole period (an objection under
 investigation leaves it listed, 「异议核查中」); a case not under notice is "not found",
 whether or not it exists. Objections are rate-limited per address; the objectors' contact
-details are read back only by the case's reviewers (in full) and auditors (masked).
+details are read back only by the case's reviewers (in full) and auditors (masked); the
+nominating unit, which answers, reads what each objection says but not who lodged it.
 """
 from __future__ import annotations
 
@@ -87,11 +88,13 @@ class ObjectionReceiptSchema(ApiSchema):
 
 class ObjectionEntrySchema(ApiSchema):
     id = fields.Integer()
-    objector_kind = fields.String()
-    objector_kind_label = fields.String()
-    objector_name = fields.String()
+    objector_withheld = fields.Boolean(metadata={
+        "description": "异议人信息不向被异议的推荐（申报）单位公开：为 true 时异议人各项为 null"})
+    objector_kind = fields.String(allow_none=True)
+    objector_kind_label = fields.String(allow_none=True)
+    objector_name = fields.String(allow_none=True)
     unit_name = fields.String(allow_none=True)
-    contact = fields.String(metadata={"description": "联系电话；审计人员看到的是遮蔽后的号码"})
+    contact = fields.String(allow_none=True, metadata={"description": "联系电话；审计人员看到的是遮蔽后的号码"})
     content = fields.String()
     status = fields.String()
     status_label = fields.String()
@@ -139,7 +142,8 @@ def lodge(data, case_id):
 
 @blp.route("/cases/<int:case_id>/objections")
 @blp.response(200, ObjectionListSchema)
-@blp.alt_response(403, schema=ErrorSchema, description="申报人等不可查看异议人信息")
+@blp.alt_response(403, schema=ErrorSchema, description="管理员等不可查看异议")
 def list_objections(case_id):
-    """案件收到的异议及异议人联系方式：本案审核人可见全文，审计人员看到遮蔽后的电话。"""
+    """案件收到的异议：本案审核人可见异议人及联系方式，审计人员看到遮蔽后的电话；
+    推荐（申报）单位须答复异议，可见异议内容、日期和办理情况，不可见异议人（objector_withheld）。"""
     return {"objections": case_objections(request_session(), current_actor(), case_id)}

@@ -28,6 +28,8 @@ from engine.permissions import covers, sees_personal_data
 from engine.rules import RuleContext, action, rule
 
 OBJECTOR_KINDS = {"person": "个人", "unit": "单位"}
+# Who lodged an objection: withheld from the party objected to (engine.notices.case_objections).
+OBJECTOR_DETAILS = ("objector_kind", "objector_kind_label", "objector_name", "unit_name", "contact")
 OPEN_STATUSES = ("open", "answered")
 # How the public list names a notice whose objection is being investigated.
 UNDER_INVESTIGATION = "异议核查中"
@@ -131,21 +133,39 @@ def open_objections(session: Session, case: Case) -> int:
 
 
 def case_objections(session: Session, actor: Actor, case_id: int) -> list[dict]:
-    """The objections against a case, with who lodged them, for the case's reviewers (who
-    investigate and judge them) and its auditors (contacts masked: personal data in full is
-    for reviewers only). The applicant and others who may see the case are refused: an
-    objector must not be exposed to the person objected to."""
+    """The objections against a case, as the reader may see them.
+
+    The case's reviewers (who investigate and judge them) read who lodged them, with the
+    contact; its auditors too, the contact masked (personal data in full is for reviewers
+    only). The nominating unit, which must answer, reads each objection's content, date,
+    status and answer, never who lodged it: an objector must not be exposed to the party
+    objected to. Anyone else who may see the case (an admin) is refused.
+    """
     case = get_case(session, actor, case_id)
-    if not any(grant.role in ("reviewer", "auditor") and covers(grant, case) for grant in actor.grants):
-        raise PermissionDenied("只有本案审核人和审计人员可以查看异议")
-    full = sees_personal_data(actor, case)
-    return [{
-        "id": row.id, "objector_kind": row.objector_kind, "objector_kind_label": OBJECTOR_KINDS[row.objector_kind],
-        "objector_name": row.objector_name, "unit_name": row.unit_name,
-        "contact": row.contact if full else mask_account(row.contact), "content": row.content,
-        "status": row.status, "status_label": STATUS_LABELS[row.status], "lodged_dt": row.lodged_dt,
-        "answer": row.answer, "answered_dt": row.answered_dt, "judged_dt": row.judged_dt,
-    } for row in objections_of(session, case)]
+    if any(grant.role in ("reviewer", "auditor") and covers(grant, case) for grant in actor.grants):
+        full = sees_personal_data(actor, case)
+        return [_objection_entry(row) | {
+            "objector_kind": row.objector_kind, "objector_kind_label": OBJECTOR_KINDS[row.objector_kind],
+            "objector_name": row.objector_name, "unit_name": row.unit_name,
+            "contact": row.contact if full else mask_account(row.contact), "objector_withheld": False,
+        } for row in objections_of(session, case)]
+    if answers_objections(actor, case):
+        return [_objection_entry(row) | dict.fromkeys(OBJECTOR_DETAILS) | {"objector_withheld": True}
+                for row in objections_of(session, case)]
+    raise PermissionDenied("只有本案审核人、审计人员和推荐（申报）单位可以查看异议")
+
+
+def answers_objections(actor: Actor, case: Case) -> bool:
+    """The actor speaks for the case's own unit (the nominating or applying unit), which is the
+    party objected to and answers the objections."""
+    return any(grant.role == "applicant" and grant.unit_id == case.origin_unit_id for grant in actor.grants)
+
+
+def _objection_entry(row: Objection) -> dict:
+    """What every reader of an objection sees: what it says, when, and where it stands."""
+    return {"id": row.id, "content": row.content, "status": row.status, "status_label": STATUS_LABELS[row.status],
+            "lodged_dt": row.lodged_dt, "answer": row.answer, "answered_dt": row.answered_dt,
+            "judged_dt": row.judged_dt}
 
 
 def objections_of(session: Session, case: Case) -> list[Objection]:

@@ -224,8 +224,21 @@ def test_auditors_read_objections_with_the_contact_masked(api, objected):
     assert objection["contact"] == "*******8000"
 
 
+def test_the_applying_unit_reads_what_the_objection_says_but_not_who_lodged_it(api, objected):
+    """The unit objected to must answer: it reads the content and the date, never the objector."""
+    response = api("applicant_A1a").get(f"cases/{objected.id}/objections")
+    assert response.status_code == 200, response.get_json()
+    [objection] = response.get_json()["objections"]
+    assert objection["content"] == OBJECTION["content"] and objection["lodged_at"].endswith("+08:00")
+    assert (objection["status"], objection["objector_withheld"]) == ("open", True)
+    for detail in ("objector_kind", "objector_kind_label", "objector_name", "unit_name", "contact"):
+        assert objection[detail] is None
+    text = response.get_data(as_text=True)
+    assert OBJECTION["objector_name"] not in text and OBJECTION["contact"][-4:] not in text
+
+
 @pytest.mark.parametrize(("reader", "status"), [
-    ("applicant_A1a", 403),  # knows the case, must not learn who objected
+    ("applicant_A1b", 404),  # another unit's applicant
     ("admin", 403),
     ("reviewer_B", 404),
     ("auditor_city", 200),

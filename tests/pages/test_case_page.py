@@ -430,7 +430,8 @@ def test_a_home_visit_is_recorded_with_its_photos(pages, session, world, tmp_pat
     assert client.get(f"/cases/{case.id}/attachments/{photo_id}").data == b"\xff\xd8photo"
 
 
-def test_objections_are_for_the_reviewers_and_the_applicant_answers_from_the_page(pages, session, world, honours):
+def test_the_applicant_reads_the_objection_without_the_objector_and_answers_from_the_page(
+        pages, session, world, honours):
     from engine.notices import lodge_objection
     from tests.test_honours import OBJECTION
 
@@ -443,7 +444,12 @@ def test_objections_are_for_the_reviewers_and_the_applicant_answers_from_the_pag
     assert OBJECTION["content"] in auditor and "13800138000" not in auditor and "*******8000" in auditor
     client = pages("applicant_A1a")
     applicant = text_of(client.get(f"/cases/{case.id}"))
-    assert OBJECTION["content"] not in applicant and "李群众" not in applicant
+    # The nominating unit must answer it: it reads what it says and when, never who said it.
+    objections = applicant[applicant.index('id="objections"'):applicant.index('id="timeline"')]
+    assert OBJECTION["content"] in objections and "提出于 2026-03-09 10:00" in objections
+    assert "依规定不向被异议单位公开" in objections
+    assert OBJECTION["objector_name"] not in applicant and OBJECTION["contact"][-4:] not in applicant
+    assert '<a href="#objections">待调查答复的异议 1 件' in applicant
     assert buttons(applicant) == ["answer_objection"] and 'id="f-action-answer_objection-answer"' in applicant
 
     response = client.submit(f"/cases/{case.id}/actions/answer_objection",
