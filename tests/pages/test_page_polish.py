@@ -3,12 +3,16 @@ everywhere, and the small things each page got wrong."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime, timedelta
+from html.parser import HTMLParser
 
 from engine.calendar import LOCAL_TZ
 from engine.deadlines import open_deadline
 from engine.operations import perform_action
 from tests.api_v1.test_cases import nominate, submitted
+from tests.api_v1.test_notices import hardship_case_on_notice
+from tests.test_honours import Honours
 from tests.pages.conftest import text_of
 
 # Submitted on 29 December 2026: five working days reach into 2027, a year no calendar covers here.
@@ -59,3 +63,100 @@ def test_a_deadline_the_calendar_cannot_work_out_says_why_on_every_page(pages, s
     case_page = text_of(pages("applicant_A1a").get(f"/cases/{case.id}"))
     assert UNCOVERED in case_page[:case_page.index("</dl>")]
     assert UNCOVERED in row_of(text_of(pages("applicant_A1a").get("/my/cases")), case.id)
+
+
+# --- Every page of a walk: unique ids, a label for every control ------------------------------------
+
+class PageStructure(HTMLParser):
+    """The ids of a page, the controls a person fills in, and what labels them."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids: list[str] = []
+        self.label_targets: set[str] = set()
+        self.controls: list[dict[str, str | None]] = []
+        self.open_labels = 0
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if "id" in attributes:
+            self.ids.append(attributes["id"])
+        if tag == "label":
+            self.open_labels += 1
+            if attributes.get("for"):
+                self.label_targets.add(attributes["for"])
+        if tag in ("input", "textarea", "select") and attributes.get("type") not in ("hidden", "submit", "button"):
+            self.controls.append(attributes | {"tag": tag, "wrapped": "yes" if self.open_labels else None})
+
+    def handle_endtag(self, tag):
+        if tag == "label" and self.open_labels:
+            self.open_labels -= 1
+
+    def problems(self) -> list[str]:
+        found = [f"id {name!r} {count} times" for name, count in Counter(self.ids).items() if count > 1]
+        for control in self.controls:
+            labelled = (control.get("wrapped") or control.get("aria-label") or control.get("aria-labelledby")
+                        or (control.get("id") and control["id"] in self.label_targets
+                            and Counter(self.ids)[control["id"]] == 1))
+            if not labelled:
+                found.append(f"<{control['tag']} name={control.get('name')!r} id={control.get('id')!r}> has no label")
+        return found
+
+
+def walk(pages, session, world) -> dict[str, list[str]]:
+    """The pages of every role, with cases in several stages, as (who, path) -> problems."""
+    submitted_case = submitted(session, world)
+    a_draft = nominate(session, world, form={"nominee_name": "草稿"})
+    honours = Honours(session, world)
+    at_city = honours.at_city()
+    on_notice = hardship_case_on_notice(session, world)
+    session.flush()
+    visits = {
+        None: ["/login", "/about", "/notices", f"/notices/{on_notice.id}"],
+        "applicant_A1a": ["/", "/my/cases", "/cases/new", "/cases/new/basic_nomination", f"/cases/{a_draft.id}/edit",
+                          f"/cases/{a_draft.id}", f"/cases/{submitted_case.id}", "/notifications",
+                          "/notifications/settings"],
+        "reviewer_A1": ["/inbox", f"/cases/{submitted_case.id}", "/dashboard"],
+        "reviewer_city": ["/inbox", f"/cases/{at_city.id}", f"/cases/{on_notice.id}", "/jury"],
+        "auditor_city": ["/audit", "/audit/log", f"/audit/cases/{submitted_case.id}"],
+        "admin": ["/admin", "/admin/units", "/admin/users", f"/admin/users/{world.users['reviewer_A1'].id}",
+                  "/admin/rounds", f"/admin/rounds/{honours.round.id}", "/admin/parameters", "/admin/calendar"],
+    }
+    found = {}
+    for username, paths in visits.items():
+        client = pages(username)
+        for path in paths:
+            response = client.get(path)
+            assert response.status_code == 200, (username, path, response.status_code)
+            structure = PageStructure()
+            structure.feed(text_of(response))
+            found[f"{username} {path}"] = structure.problems()
+            if path == "/admin/parameters":
+                form = re.search(r'href="(/admin/parameters/[^"/]+/new)"', text_of(response))
+                if form:
+                    structure = PageStructure()
+                    structure.feed(text_of(client.get(form.group(1))))
+                    found[f"{username} {form.group(1)}"] = structure.problems()
+    # Pages refused with their messages: error elements get ids of their own too.
+    refusals = {
+        (None, f"/notices/{on_notice.id}/objections"): {"objector_kind": "", "content": "短"},
+        ("applicant_A1a", "/cases/new/basic_nomination"): {"intent": "submit"},
+        ("reviewer_A1", f"/cases/{submitted_case.id}/actions/return"): {"version": submitted_case.version},
+        ("applicant_A1a", "/notifications/settings"): {"email": "不是邮箱", "email_enabled": "on"},
+    }
+    for (username, path), data in refusals.items():
+        client = pages(username)
+        if username is None:
+            client.get(f"/notices/{on_notice.id}")
+        response = client.submit(path, data)
+        assert response.status_code in (409, 422), (username, path, response.status_code)
+        structure = PageStructure()
+        structure.feed(text_of(response))
+        found[f"{username} POST {path}"] = structure.problems()
+    return found
+
+
+def test_no_page_of_the_walk_repeats_an_id_or_leaves_a_control_unlabelled(pages, session, world):
+    """Does every id appear once per page, and does every input, textarea and select have a label?"""
+    found = walk(pages, session, world)
+    assert {page: problems for page, problems in found.items() if problems} == {}

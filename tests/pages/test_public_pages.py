@@ -83,7 +83,7 @@ def test_a_notice_shows_only_its_public_fields_and_the_objection_form(pages, not
     for private in (notice.form_data["id_number"], ACCOUNT, "13800138000", "9000", "身份证", "透析"):
         assert private not in page
     for name in ("objector_name", "unit_name", "contact", "content"):
-        assert f'<label for="{name}"' in page and f'id="{name}"' in page
+        assert f'<label for="objection-{name}"' in page and f'id="objection-{name}" name="{name}"' in page
     assert 'name="objector_kind" value="person" checked' in page and 'value="unit"' in page
     assert 'name="csrf_token" value="' in page
     assert f'action="/notices/{notice.id}/objections"' in page
@@ -167,7 +167,7 @@ def test_a_bad_objection_is_422_with_the_message_at_its_field_and_nothing_writte
     response = opened(pages, notice).submit(objection_url(notice), data)
     assert response.status_code == 422
     page = text_of(response)
-    assert f'<p class="field-error" id="{field}-error">{message}</p>' in page
+    assert f'<p class="field-error" id="objection-{field}-error">{message}</p>' in page
     assert "has-error" in page
     # what was typed is still there
     if field != "content":
