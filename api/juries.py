@@ -10,12 +10,13 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.auth import current_actor
+from api.case_views import CaseSummarySchema, case_summary
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.forms import PlainText
 from engine.cases import Case
 from engine.errors import NotFound
-from engine.juries import CHOICES, cast_vote, form_jury, jury_duties, jury_of_case
+from engine.juries import CHOICES, cast_vote, form_jury, jury_duties, jury_of_case, juror_case_view
 from engine.rounds import get_round
 from web import request_session, unit_of_work
 
@@ -104,6 +105,22 @@ class DutyListSchema(ApiSchema):
     duties = fields.List(fields.Nested(DutySchema))
 
 
+class JurorRecordSchema(ApiSchema):
+    id = fields.Integer()
+    type = fields.String()
+    type_label = fields.String()
+    record_fields = fields.Dict(data_key="fields", metadata={"description": "记录内容；个人信息已遮蔽"})
+    author = fields.String()
+    unit = fields.String(allow_none=True)
+    created_at = LocalDateTime()
+
+
+class JurorCaseSchema(CaseSummarySchema):
+    form = fields.Dict(metadata={"description": "表单字段值：身份证号等个人信息已遮蔽，附件项不列出"})
+    records = fields.List(fields.Nested(JurorRecordSchema), metadata={"description": "案件的有效记录（如征求意见）"})
+    jury = fields.Nested(CaseJurySchema, metadata={"description": "评审委员会、已投票人数、我是否已投（无计票结果）"})
+
+
 def _fraction(value: dict | None, default: tuple[int, int]) -> tuple[int, int]:
     return default if value is None else (value["numerator"], value["denominator"])
 
@@ -152,3 +169,13 @@ def vote(data, case_id):
 def list_jury_duties():
     """等我表决的案件：我任评委的批次中正处于表决阶段的案件（含已投票的，标明 voted）。"""
     return {"duties": jury_duties(request_session(), current_actor())}
+
+
+@blp.route("/jury-duties/<int:case_id>")
+@blp.response(200, JurorCaseSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="案件不存在，或不是提交调用人所在评审委员会表决的案件")
+def get_jury_case(case_id):
+    """评委查看提交本评审委员会表决的案件（只读，不论评委来自哪个单位）：申报内容和记录，
+    身份证号等个人信息按审计人员的标准遮蔽；不含附件和办理过程。"""
+    view = juror_case_view(request_session(), current_actor(), case_id)
+    return case_summary(request_session(), view.case) | {"form": view.form, "records": view.records, "jury": view.jury}

@@ -13,13 +13,15 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint, and_, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from engine.audit import append_event
+from engine.audit import AuditEvent, append_event
 from engine.cases import Case, conflict_on_stale, require_visible
 from engine.db import Base, UTCDateTime, utcnow
-from engine.definitions import definition_by_hash
+from engine.definitions import Definition, definition_by_hash
 from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.org import Actor, Grant, OrgUnit, User
+from engine.forms import masked_personal_data
 from engine.permissions import covers
+from engine.records import records_of
 from engine.rounds import Round
 from engine.rules import RuleContext, action, rule
 
@@ -220,6 +222,48 @@ def jury_of_case(session: Session, actor: Actor, case_id: int) -> JuryView:
                                                            JuryVote.case_id == case.id)).all()
     shown = tally(session, case) if may_see_tally(session, actor, case, jury) else None
     return JuryView(jury, members, len(votes), is_voting(session, case), actor.user_id in votes, shown)
+
+
+def case_for_juror(session: Session, actor: Actor, case_id: int) -> Case:
+    """A case put to a jury the actor sits on (voting now, or voted on before), whatever unit
+    the juror comes from: jurors are drawn from other districts and read the cases they vote
+    on without any grant over them. Any other case is missing, as for ``get_case``."""
+    case = session.get(Case, case_id)
+    jury = jury_for(session, case) if case is not None else None
+    if jury is None or not is_member(session, jury, actor.user_id) or not _put_to_jury(session, case):
+        raise NotFound("案件不存在或您无权查看")
+    return case
+
+
+def _put_to_jury(session: Session, case: Case) -> bool:
+    states = _voting_states(session, case.definition_hash)
+    return case.state in states or session.scalar(select(AuditEvent.id).where(
+        AuditEvent.case_id == case.id, AuditEvent.to_state.in_(states)).limit(1)) is not None
+
+
+@dataclass(frozen=True)
+class JurorCase:
+    """What a juror reads of a case put to the jury: read-only, and personal data masked as for
+    anyone without full access (an auditor, the applicant): ID numbers and the fields the
+    definition marks sensitive. Files and the trail are not part of it."""
+
+    case: Case
+    definition: Definition
+    form: dict
+    records: list[dict]
+    jury: JuryView
+
+
+def juror_case_view(session: Session, actor: Actor, case_id: int) -> JurorCase:
+    case = case_for_juror(session, actor, case_id)
+    definition = definition_by_hash(session, case.definition_hash)
+    masked = masked_personal_data(definition.fields, case.form_data)
+    form = {spec.name: masked.get(spec.name) for spec in definition.fields if spec.type != "file"}
+    records = [{"id": record.id, "type": record.record_type, "type_label": definition.record(record.record_type).label,
+                "record_fields": masked_personal_data(definition.record(record.record_type).fields, record.data),
+                "author": record.author_name, "unit": record.unit_name, "created_at": record.created_dt}
+               for record in records_of(session, case)]
+    return JurorCase(case, definition, form, records, jury_of_case(session, actor, case.id))
 
 
 @dataclass(frozen=True)

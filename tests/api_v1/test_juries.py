@@ -185,3 +185,33 @@ def test_a_round_out_of_reach_is_404_for_its_jury(api, session, world):
     response = api("reviewer_B").post(f"rounds/{round_.id}/jury",
                                       json={"title": "x", "member_ids": [world.users["reviewer_B"].id]})
     assert response.status_code == 404
+
+
+def test_a_juror_from_another_district_reads_the_case_put_to_his_jury_masked(api, session, honours):
+    """reviewer_B (county B) cannot open county A's nomination as a reviewer, but reads it as a
+    juror: read-only, the ID number masked as for auditors, the background opinions included."""
+    case = honours.at_jury(nominee_name="李工匠")
+    assert api("reviewer_B").get(f"cases/{case.id}").status_code == 404
+    response = api("reviewer_B").get(f"jury-duties/{case.id}")
+    assert response.status_code == 200, response.get_json()
+    seen = response.get_json()
+    assert (seen["id"], seen["title"], seen["state"]) == (case.id, "李工匠", "jury_vote")
+    id_number = case.form_data["id_number"]
+    assert seen["form"]["id_number"] != id_number and seen["form"]["id_number"].endswith(id_number[-4:])
+    assert "attachments" not in seen["form"]
+    by_type = {record["type"]: record["fields"] for record in seen["records"]}
+    assert by_type["background_opinion"]["body"] == "discipline" and by_type["veto_declaration"]["applies"] == "no"
+    assert (seen["jury"]["voting_open"], seen["jury"]["voted_by_me"], seen["jury"]["tally"]) == (True, False, None)
+    assert id_number not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("reader", ["reviewer_B1", "applicant_A1a", "auditor_city"])
+def test_only_members_read_a_case_as_jurors(api, honours, reader):
+    case = honours.at_jury()
+    assert api(reader).get(f"jury-duties/{case.id}").status_code == 404
+
+
+def test_a_case_not_yet_put_to_the_jury_is_404_for_its_members(api, honours):
+    early = honours.at_city()
+    assert api("reviewer_B").get(f"jury-duties/{early.id}").status_code == 404
+    assert api("reviewer_B").get("jury-duties/999999").status_code == 404

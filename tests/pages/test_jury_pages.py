@@ -105,3 +105,39 @@ def test_the_ballot_is_secret_and_the_count_is_for_the_cases_reviewers(pages, se
     assert "同意 1 票" not in applicant and "已投票 2 人" not in applicant
     for page in (township, juror, applicant):
         assert "不同意</" not in page[page.index('id="timeline"'):]  # nobody reads how a juror voted
+
+
+def test_a_juror_from_another_district_opens_the_case_from_the_list_read_only_and_masked(pages, session, honours):
+    """A juror of county B votes on county A's nomination: the list links its name to the
+    juror's read-only view, personal data masked as for auditors, with the ballot."""
+    case = honours.at_jury(nominee_name="李工匠")
+    client = pages("reviewer_B")
+    block = duty_block(text_of(client.get("/jury")), case.id)
+    assert f'<a href="/jury/cases/{case.id}">李工匠</a>' in block
+    response = client.get(f"/jury/cases/{case.id}")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "李工匠" in page and "扎根一线，业绩突出" in page and "A1a公司工会" in page and "评审委员会表决" in page
+    id_number = case.form_data["id_number"]
+    assert id_number not in page and id_number[-4:] in page and "身份证号码" in page  # masked
+    assert "征求意见" in page and "纪检监察机关" in page  # the background opinions the jury weighs
+    assert f'action="/cases/{case.id}/vote"' in page and 'name="choice" value="approve"' in page
+    assert "/actions/" not in page and "record-form" not in page  # read-only
+    # The case's own address leads the juror there too, instead of a 404.
+    redirected = client.get(f"/cases/{case.id}")
+    assert redirected.status_code == 302 and redirected.location == f"/jury/cases/{case.id}"
+
+    client.submit(f"/cases/{case.id}/vote", {"choice": "approve"})
+    voted = text_of(client.get(f"/jury/cases/{case.id}"))
+    assert "您已投票" in voted and 'name="choice"' not in voted
+
+
+def test_only_members_read_cases_put_to_their_jury(pages, honours):
+    case = honours.at_jury()
+    early = honours.at_city()  # a member's round, not yet put to the jury
+    assert pages("reviewer_B").get(f"/jury/cases/{early.id}").status_code == 404
+    assert pages("reviewer_B").get(f"/cases/{early.id}").status_code == 404
+    for outsider in ("reviewer_B1", "applicant_B1a"):
+        assert pages(outsider).get(f"/jury/cases/{case.id}").status_code == 404
+        assert pages(outsider).get(f"/cases/{case.id}").status_code == 404
+    assert pages("reviewer_B").get("/jury/cases/999999").status_code == 404

@@ -30,7 +30,7 @@ from engine.definitions import Definition, FieldSpec, RecordSpec, TransitionSpec
 from engine.errors import (
     ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed,
 )
-from engine.juries import CHOICES, cast_vote, jury_duties, jury_for, jury_of_case
+from engine.juries import CHOICES, case_for_juror, cast_vote, jury_duties, jury_for, jury_of_case, juror_case_view
 from engine.machines import AvailableAction, compiled, refused_actions
 from engine.notices import case_objections
 from engine.operations import MAX_COMMENT_LENGTH, comment_on_case, perform_action
@@ -250,7 +250,12 @@ def _may_edit(actor: Actor, case: Case, definition: Definition) -> bool:
 @login_required
 def case(case_id: int):
     session, actor = request_session(), current_actor()
-    return render_case(session, actor, get_case(session, actor, case_id))
+    try:
+        return render_case(session, actor, get_case(session, actor, case_id))
+    except NotFound:
+        # A juror from another unit reads the case put to his jury on the juror's page.
+        case_for_juror(session, session_actor(), case_id)
+        return redirect(url_for(".jury_case", case_id=case_id))
 
 
 @bp.route("/cases/<int:case_id>/actions/<trigger>", methods=["POST"])
@@ -387,9 +392,20 @@ def _duties_page(errors: dict[int, list[str]] | None = None, status: int = 200):
     duties = [{
         "duty": duty, "kind_label": definition_by_hash(session, duty.case.definition_hash).label,
         "state": definition_by_hash(session, duty.case.definition_hash).state(duty.case.state),
-        "viewable": can_view_case(person, duty.case),
+        # Jurors who may open the case itself go to it; the others read it as put to the jury.
+        "href": url_for(".case" if can_view_case(person, duty.case) else ".jury_case", case_id=duty.case.id),
     } for duty in jury_duties(session, person)]
     return render_template("cases/jury.html", duties=duties, choices=VOTE_LABELS, errors=errors or {}), status
+
+
+@bp.route("/jury/cases/<int:case_id>", endpoint="jury_case")
+@login_required
+def jury_case_page(case_id: int):
+    """A case put to the juror's jury, read-only and masked, with the ballot while the vote runs."""
+    session, person = request_session(), session_actor()
+    view = juror_case_view(session, person, case_id)
+    return render_template("cases/jury_case.html", view=view, state=view.definition.state(view.case.state),
+                           choices=VOTE_LABELS, choice_label=choice_label)
 
 
 @bp.route("/cases/<int:case_id>/vote", methods=["POST"])
