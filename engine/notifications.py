@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
-    ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select, true, update,
+    ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, func, or_, select, true, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -44,12 +44,14 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text)
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime)
     read_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # none: no mail wanted; pending: to be mailed; sent; failed: given up after the retries.
+    # none: no mail wanted; pending: to be mailed; sending: handed to the SMTP server, not yet
+    # confirmed (engine.mail); sent; failed: given up after the retries.
     email_status: Mapped[str] = mapped_column(String(10), default="none")
     email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Sending: since when (a worker's lease on the mail); sent: when.
     emailed_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The Message-ID of the mail, stored before it is handed to the SMTP server: a redelivered
-    # task finds it and does not send a second mail.
+    # The Message-ID of the mail, stored (committed) before it is handed to the SMTP server: a
+    # task that sends it again after a worker died mid-send uses the same one.
     email_message_id: Mapped[str | None] = mapped_column(String(255))
 
 
@@ -108,12 +110,16 @@ def pending_email_ids(session: Session, *, stored_before: datetime, tried_too: b
                       limit: int = 500) -> list[int]:
     """Mail never tried for notifications stored before ``stored_before``: queued while the broker
     was down, so lost. The scan hands them to the worker again. Mail that failed is retried by
-    its own task, with backoff, where a broker holds the retry; ``tried_too`` includes it."""
+    its own task, with backoff, where a broker holds the retry; ``tried_too`` includes it.
+
+    Also mail marked sending since before ``stored_before``: its worker died mid-send (a live
+    one is done in a minute); the task sends it again under the Message-ID it was marked with
+    (engine.mail.claim_mail), so a receiving server can drop the copy should the first have arrived."""
     never_tried = [] if tried_too else [Notification.email_attempts == 0]
+    lost = and_(Notification.email_status == "pending", Notification.created_dt < stored_before, *never_tried)
+    abandoned = and_(Notification.email_status == "sending", Notification.emailed_dt < stored_before)
     return list(session.scalars(
-        select(Notification.id)
-        .where(Notification.email_status == "pending", Notification.created_dt < stored_before, *never_tried)
-        .order_by(Notification.id).limit(limit)
+        select(Notification.id).where(or_(lost, abandoned)).order_by(Notification.id).limit(limit)
     ))
 
 

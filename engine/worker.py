@@ -142,10 +142,9 @@ def process_deadlines_task(deadline_ids: list[int], now: str) -> dict:
 def send_notification_email(self, notification_id: int) -> str:
     factory = session_factory()
     try:
-        with factory() as session:
-            outcome = send_notification_mail(session, notification_id, delivery_settings())
-            session.commit()
-        return outcome
+        # Marked sending (committed) before the SMTP call, sent after: a redelivery of this task
+        # after the worker died mid-send finds the Message-ID the first try used (engine.mail).
+        return send_notification_mail(factory, notification_id, delivery_settings())
     except (OSError, smtplib.SMTPException) as err:
         with factory() as session:
             attempts = failed_attempt(session, notification_id, final_after=MAIL_RETRIES + 1)
