@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from engine.cases import Case
+from engine.operations import perform_action
 from tests.browser.conftest import id_number
 
 ROUND_TITLE = "浏览器测试评选"
@@ -213,3 +215,112 @@ def test_header_switcher_changes_whose_inbox_one_reads(browse, live_db):
         assert unit in person.locator("main").inner_text()
         assert (person.get_by_role("link", name=nominee, exact=True).count() == 1) is sees_it, unit
     browse.shot(person, "switched")
+
+
+# --- Objections, jurors from other districts, the notice during an objection ----------------------
+
+OBJECTION_TEXT = "被推荐人去年曾因违规操作受到处分，请核实。"
+OBJECTOR, OBJECTOR_PHONE = "李群众", "13800138000"
+
+
+def nomination_before_the_jury(live_db, nominee: str) -> int:
+    """A nomination of unit A1a forwarded by the township, the county and the city (engine
+    operations: the forwarding pages are another scenario's point); it waits for the jury."""
+    case_id = live_db.submitted_nomination(nominee)
+    for username in ("reviewer_A1", "reviewer_A", "reviewer_city"):
+        if username == "reviewer_city":
+            live_db.add_background_opinion(case_id)
+        with live_db.session() as session:
+            case = session.get(Case, case_id)
+            perform_action(session, live_db.actor(session, username), case, "approve", expected_version=case.version)
+    return case_id
+
+
+def nomination_on_notice(live_db, nominee: str) -> int:
+    case_id = nomination_before_the_jury(live_db, nominee)
+    live_db.jury_votes(case_id)
+    with live_db.session() as session:
+        case = session.get(Case, case_id)
+        perform_action(session, live_db.actor(session, "reviewer_city"), case, "pass_jury",
+                       expected_version=case.version)
+    return case_id
+
+
+def lodge_through_the_notice_page(page, case_id: int) -> None:
+    """A member of the public objects on the notice's page, in their own name."""
+    page.goto(f"/notices/{case_id}")
+    page.get_by_label("姓名（以单位名义提出时填联系人）").fill(OBJECTOR)
+    page.get_by_label("联系电话").fill(OBJECTOR_PHONE)
+    page.get_by_label("异议内容").fill(OBJECTION_TEXT)
+    follow(page, page.get_by_role("button", name="提交异议"))
+    assert page.get_by_role("heading", name="异议已受理").count() == 1
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_the_nominating_unit_reads_the_objection_and_answers_it(browse, live_db, viewport):
+    """The public objects during the notice; the nominating unit reads what the objection says
+    and when, never who lodged it, and answers it from the same page."""
+    nominee = f"异议{viewport}"
+    case_id = nomination_on_notice(live_db, nominee)
+    lodge_through_the_notice_page(browse.anonymous(viewport), case_id)
+    assert live_db.case(case_id).state == "under_investigation"
+
+    applicant = browse.signed_in("applicant_A1a", viewport)
+    applicant.goto(f"/cases/{case_id}")
+    pointer = applicant.get_by_role("link", name=re.compile("^待调查答复的异议 1 件"))
+    follow_anchor = pointer.get_attribute("href")
+    assert follow_anchor == "#objections"
+    objections = applicant.locator("#objections")
+    text = objections.inner_text()
+    assert OBJECTION_TEXT in text and "提出于" in text and "依规定不向被异议单位公开" in text
+    page_text = applicant.locator("main").inner_text()
+    assert OBJECTOR not in page_text and OBJECTOR_PHONE[-4:] not in page_text
+    objections.scroll_into_view_if_needed()
+    browse.shot(applicant, f"objection-{viewport}")
+
+    labelled(applicant, "调查核实情况及答复意见").fill("经核实，该处分已于前年依规撤销，不影响推荐。")
+    act(applicant, "提交异议调查答复")
+    assert live_db.case(case_id).state == "objection_answered"
+    assert "经核实，该处分已于前年依规撤销" in applicant.locator("#objections").inner_text()
+    browse.shot(applicant, f"answered-{viewport}")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_a_juror_from_another_district_opens_the_case_from_the_jury_list(browse, live_db, viewport):
+    """reviewer_B (county B) sits on the city's jury and cannot open county A's cases as a
+    reviewer: the list links the nomination to the juror's read-only view, where he votes."""
+    nominee = f"评委{viewport}"
+    case_id = nomination_before_the_jury(live_db, nominee)
+    juror = browse.signed_in("reviewer_B", viewport)
+    juror.goto("/jury")
+    browse.shot(juror, f"jury-list-{viewport}")
+    follow(juror, juror.locator(f"#duty-{case_id}").get_by_role("link", name=nominee, exact=True))
+    assert juror.url.endswith(f"/jury/cases/{case_id}")
+    main = juror.locator("main").inner_text()
+    assert nominee in main and "扎根一线多年" in main and "纪检监察机关" in main
+    id_no = live_db.case(case_id).form_data["id_number"]
+    assert id_no not in juror.content() and id_no[6:14] not in juror.content()
+    browse.shot(juror, f"jury-case-{viewport}")
+    juror.get_by_label("同意", exact=True).check()
+    follow(juror, juror.get_by_role("button", name="投票"))
+    assert juror.url.endswith("/jury") and "您已投票" in juror.locator(f"#duty-{case_id}").inner_text()
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_the_public_list_during_an_objection(browse, live_db, viewport):
+    """An objection does not take the notice down: the list still shows it, marked
+    「异议核查中」, and its page says further objections wait for the investigation."""
+    nominee = f"核查{viewport}"
+    case_id = nomination_on_notice(live_db, nominee)
+    visitor = browse.anonymous(viewport)
+    lodge_through_the_notice_page(visitor, case_id)
+    visitor.goto("/notices")
+    row = visitor.get_by_role("row").filter(has_text=nominee)
+    assert "异议核查中" in row.inner_text()
+    browse.shot(visitor, f"notices-{viewport}")
+    follow(visitor, row.get_by_role("link"))
+    assert visitor.url.endswith(f"/notices/{case_id}")
+    main = visitor.locator("main").inner_text()
+    assert nominee in main and "异议核查中" in main and "暂不受理新的异议" in main and "公示期已结束" not in main
+    assert visitor.get_by_role("button", name="提交异议").count() == 0
+    browse.shot(visitor, f"notice-{viewport}")
