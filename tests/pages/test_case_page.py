@@ -285,7 +285,8 @@ def test_forwarding_shows_the_quota_left_and_an_exhausted_quota_is_refused(pages
     before = written(session)
     response = client.submit(f"/cases/{second.id}/actions/approve", {"version": version_of(session, second)})
     assert response.status_code == 422
-    assert re.search(r'role="alert">[^<]*名额已用完', text_of(response))
+    refused = text_of(response)  # the alert points at the reason, said once, with the action below
+    assert re.search(r'role="alert">[^<]*未能办理「[^」]+」，原因见下', refused) and refused.count("名额已用完（共 1 个）") == 1
     assert written(session) == before and second.state == "township_review"
     # The county has its own places: it sees its quota, not the township's.
     county = text_of(pages("reviewer_A").get(f"/cases/{first.id}"))

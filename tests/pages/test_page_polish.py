@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 
 from engine.calendar import LOCAL_TZ
+from engine.db import utcnow
 from engine.deadlines import open_deadline
 from engine.operations import perform_action
 from tests.api_v1.test_cases import nominate, submitted
@@ -160,3 +161,53 @@ def test_no_page_of_the_walk_repeats_an_id_or_leaves_a_control_unlabelled(pages,
     """Does every id appear once per page, and does every input, textarea and select have a label?"""
     found = walk(pages, session, world)
     assert {page: problems for page, problems in found.items() if problems} == {}
+
+
+# --- Condition failures once --------------------------------------------------------------------------
+
+def test_an_action_refused_by_its_conditions_prints_each_reason_once(pages, session, world):
+    """The city approves a nomination without the background opinions: each reason shows once."""
+    honours = Honours(session, world)
+    case = honours.at_city()
+    client = pages("reviewer_city")
+    refused = client.submit(f"/cases/{case.id}/actions/approve", {"version": case.version})
+    assert refused.status_code == 422
+    page = text_of(refused)
+    section = page[page.index('id="actions"'):page.index("</section>", page.index('id="actions"'))]
+    reasons = re.findall(r'<li class="field-error">([^<]+)</li>', section)
+    assert reasons, section
+    for reason in reasons:
+        assert section.count(reason) == 1, reason
+    assert re.search(r'role="alert">\s*未能办理「[^」]+」，原因见下', section)
+
+
+def test_a_submission_refused_by_its_conditions_prints_each_reason_once(pages, session, world):
+    """An honours nomination submitted without its veto declarations: the reasons show once."""
+    honours = Honours(session, world, closes=utcnow() + timedelta(days=30))
+    case = honours.draft(declare=False)
+    client = pages("applicant_A1a")
+    client.get(f"/cases/{case.id}/edit")
+    refused = client.submit(f"/cases/{case.id}/edit", {"intent": "submit", "version": case.version,
+                                                        **{f: v for f, v in case.form_data.items()
+                                                           if f != "id_number"}})
+    assert refused.status_code == 422
+    page = text_of(refused)
+    alert = page[page.index('class="flash error"'):]
+    alert = alert[:alert.index("</div>")]
+    reasons = re.findall(r"<li>([^<]+)</li>", alert)
+    assert reasons, alert
+    for reason in reasons:
+        assert page.count(reason) == 1, reason
+
+
+def test_a_batch_refused_by_a_cases_conditions_gives_each_reason_once(pages, session, world):
+    """The batch result's line for a case the rules refuse: its reasons, not the reasons twice."""
+    honours = Honours(session, world)
+    case = honours.at_city()
+    client = pages("reviewer_city")
+    client.get("/inbox")
+    response = client.submit("/inbox/batch", {"case_id": case.id, f"version_{case.id}": case.version,
+                                              "trigger": "approve"})
+    assert response.status_code == 200
+    page = text_of(response)
+    assert page.count("尚缺纪检监察机关的意见") == 1

@@ -77,6 +77,7 @@ class ActionForm:
 class BlockedAction:
     """An action the actor's grant would fire, refused now by a rule, with the rule's words."""
 
+    trigger: str
     label: str
     reasons: list[str]
     quota: QuotaStatus | None
@@ -199,7 +200,7 @@ def _blocked_actions(session: Session, actor: Actor, case: Case, definition: Def
                      available: list[AvailableAction]) -> list[BlockedAction]:
     """Actions the actor's grant may fire in this state but a rule refuses now, with the quota they draw on."""
     refused = refused_actions(session, actor, case, now, offered={action.trigger for action in available})
-    return [BlockedAction(action.spec.label, action.reasons,
+    return [BlockedAction(action.spec.trigger, action.spec.label, action.reasons,
                           _quota_for(session, definition, case, action.spec, action.grant), action.grant.unit_name)
             for action in refused]
 

@@ -300,7 +300,9 @@ def reason_of(err: UnionflowError) -> str:
     """An engine refusal as one Chinese sentence: the message, with a rule's reasons or the
     field messages when there are any."""
     if isinstance(err, ConditionFailed) and err.reasons:
-        return f"{err.message}：{'；'.join(err.reasons)}"
+        # The engine's message is often the reasons joined already: each is said once.
+        unsaid = [reason for reason in err.reasons if reason not in err.message]
+        return f"{err.message}：{'；'.join(unsaid)}" if unsaid else err.message
     if isinstance(err, ValidationFailed):
         messages = [message for messages in err.fields.values() for message in messages]
         return "；".join(messages) if messages else err.message
