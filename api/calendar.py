@@ -3,11 +3,11 @@ whole years entered (engine.calendar decides who may and checks the days)."""
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, pre_load, validate
 
 from api.auth import current_actor
 from api.schemas import ApiSchema, ErrorSchema
-from engine.calendar import CalendarEntry, calendar_days, enter_calendar_days
+from engine.calendar import MAX_DAYS_AT_ONCE, CalendarEntry, calendar_days, enter_calendar_days, too_many_days
 from web import request_session, unit_of_work
 from web.views.calendar_admin import current_coverage, local_today
 
@@ -56,10 +56,19 @@ class NewCalendarDaySchema(ApiSchema):
 
 
 class EnterCalendarDaysSchema(ApiSchema):
-    days = fields.List(fields.Nested(NewCalendarDaySchema), required=True)
+    days = fields.List(fields.Nested(NewCalendarDaySchema), required=True,
+                       metadata={"description": f"至多 {MAX_DAYS_AT_ONCE} 天"})
     year = fields.Integer(load_default=None, validate=YEAR, metadata={
         "description": "整年录入：days 为该年的全部放假日和调休上班日，其余周一至周五为工作日；不填则逐日调整"})
     source = fields.String(load_default="", metadata={"description": "来源，例如国务院办公厅通知的文号（200 字以内）"})
+
+    @pre_load
+    def _bounded(self, data, **_kwargs):
+        # Counted before any day is loaded: a body of a million days is refused, not deserialised.
+        days = data.get("days") if isinstance(data, dict) else None
+        if isinstance(days, list) and len(days) > MAX_DAYS_AT_ONCE:
+            raise ValidationError({"days": [too_many_days()]})
+        return data
 
 
 class CalendarEntryResultSchema(ApiSchema):

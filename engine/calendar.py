@@ -181,6 +181,12 @@ CALENDAR_HEADINGS = {
 }
 MAX_FILE_ROWS = 1000  # a year has at most 366 days; a file may hold a few years
 MAX_FILE_BYTES = 1024 * 1024
+# Days entered at once, from a file, the page or the API: as many as a file may hold.
+MAX_DAYS_AT_ONCE = MAX_FILE_ROWS
+
+
+def too_many_days() -> str:
+    return f"一次最多录入 {MAX_DAYS_AT_ONCE} 天，请分批录入"
 
 
 @dataclass(frozen=True)
@@ -309,6 +315,8 @@ def _entry_problems(entries: list[CalendarEntry], year: int | None) -> dict[str,
     message naming the file's line or the item (unless a single day was entered by hand)."""
     if not entries:
         return {"days": ["请至少录入一天"]}
+    if len(entries) > MAX_DAYS_AT_ONCE:
+        return {"days": [too_many_days()]}
     errors: dict[str, list[str]] = {}
     first_at: dict[date, int] = {}
     alone = len(entries) == 1 and entries[0].line is None

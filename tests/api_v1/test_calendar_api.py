@@ -104,3 +104,24 @@ def test_malformed_input_is_422_at_its_field(api, session, body, field):
 def test_a_bad_year_in_the_query_is_422(api):
     error = error_of(api("admin").get("calendar?year=abc"))
     assert "year" in error["fields"]
+
+
+def test_a_million_days_are_refused_before_any_is_loaded(api, session):
+    """The API's table of days has the bound of an imported file (1000 days at once)."""
+    day = {"day": "2027-02-05", "is_working": False}
+    response = api("admin").post("calendar/days", json={"days": [day] * 1_000_000})
+    assert response.status_code == 422
+    assert error_of(response)["fields"] == {"days": ["一次最多录入 1000 天，请分批录入"]}
+    assert day_count(session) == 0
+
+
+def test_the_engine_refuses_more_days_than_a_file_may_hold(session):
+    from datetime import timedelta
+
+    from engine.calendar import CalendarEntry, enter_calendar_days
+    from engine.errors import ValidationFailed
+
+    entries = [CalendarEntry(date(2030, 1, 1) + timedelta(days=n), False, "") for n in range(1001)]
+    with pytest.raises(ValidationFailed) as refused:
+        enter_calendar_days(session, None, entries)
+    assert refused.value.fields == {"days": ["一次最多录入 1000 天，请分批录入"]}
