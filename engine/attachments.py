@@ -17,17 +17,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.audit import append_event
 from engine.cases import Case, check_version, conflict_on_stale, require_visible
-from engine.db import Base, UTCDateTime, utcnow
+from engine.db import MAX_ROW_ID, Base, UTCDateTime, utcnow
 from engine.definitions import definition_by_hash
 from engine.errors import NotFound, ValidationFailed
 from engine.forms import has_unstorable_characters
 from engine.inbox import refresh_inbox
 from engine.org import Actor
 from engine.permissions import can_view_case, draft_editor_grant
-
-
-# The largest value of an integer primary key (PostgreSQL's integer).
-LARGEST_ID = 2**31 - 1
 
 
 class FileTooLarge(ValidationFailed):
@@ -106,7 +102,7 @@ def attach_file(
     if len(current) >= spec.max_files:
         raise ValidationFailed({field_name: [f"最多上传 {spec.max_files} 个附件"]})
     digest = store.put(data)
-    with conflict_on_stale():
+    with conflict_on_stale(case):
         attachment = Attachment(
             case_id=case.id, field_name=field_name, filename=name, content_type=content_type[:127] or "application/octet-stream",
             size_bytes=len(data), sha256=digest, uploaded_by_id=actor.user_id, uploaded_dt=now,
@@ -150,7 +146,7 @@ def unknown_attachment_ids(session: Session, case, field_name: str, ids: list[in
     if not ids:
         return []
     # An id no integer key can hold names no file (and must not reach the database as a parameter).
-    possible = [i for i in ids if 1 <= i <= LARGEST_ID]
+    possible = [i for i in ids if 1 <= i <= MAX_ROW_ID]
     known = set(session.scalars(
         select(Attachment.id).where(Attachment.case_id == case.id, Attachment.field_name == field_name,
                                     Attachment.id.in_(possible))

@@ -13,7 +13,6 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError as StdnumError
 
-from engine.db import MAX_ROW_ID
 from engine.definitions import Definition, FieldSpec
 from engine.errors import ValidationFailed
 
@@ -168,8 +167,7 @@ def _field_for(spec: FieldSpec) -> fields.Field:
     if spec.type == "file":
         options["error_messages"]["invalid"] = "附件格式不正确"
         return fields.List(
-            fields.Integer(strict=True, error_messages={"invalid": "附件编号不正确"},
-                           validate=validate.Range(min=1, max=MAX_ROW_ID, error="附件编号不正确")),
+            fields.Integer(strict=True, error_messages={"invalid": "附件编号不正确"}),
             validate=validate.Length(max=spec.max_files, error=f"最多上传 {spec.max_files} 个附件"),
             **options,
         )

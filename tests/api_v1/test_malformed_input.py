@@ -96,10 +96,3 @@ def test_invalid_json_stays_a_400(api):
     assert response.status_code == 400
     assert error_of(response)["code"] == "bad_request"
 
-
-@pytest.mark.parametrize("attachment_id", [MAX_ROW_ID + 1, 10**20, 0])
-def test_an_attachment_id_beyond_the_columns_is_refused_on_its_field(api, attachment_id):
-    response = api("applicant_A1a").post("cases", json={"kind": "basic_nomination",
-                                                         "form": {"attachments": [attachment_id]}})
-    assert response.status_code == 422
-    assert error_of(response)["fields"] == {"attachments": ["附件编号不正确"]}
