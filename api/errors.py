@@ -15,6 +15,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine.attachments import FileTooLarge, UnsupportedFileType
+from engine.cases import case_version
 from engine.signing import SigningKeyMissing
 from engine.errors import (
     CalendarNotCovered,
@@ -26,6 +27,7 @@ from engine.errors import (
     UnionflowError,
     ValidationFailed,
 )
+from web import request_session
 from web.errors import error_page, http_error_page
 
 API_PREFIX = "/api/"
@@ -128,11 +130,23 @@ def domain_error_body(err: UnionflowError) -> tuple[int, dict]:
     """A domain error's status and the inside of its ``{"error": …}`` body (also one batch item's)."""
     status, code = next((status, code) for cls, status, code in DOMAIN_ERRORS if isinstance(err, cls))
     body = {"code": code, "message": err.message, "fields": err.fields if isinstance(err, ValidationFailed) else {}}
-    if isinstance(err, Conflict) and err.current_version is not None:
-        body["current_version"] = err.current_version
+    if isinstance(err, Conflict):
+        current_version = _current_version(err)
+        if current_version is not None:
+            body["current_version"] = current_version
     if isinstance(err, ConditionFailed):
         body["reasons"] = err.reasons
     return status, body
+
+
+def _current_version(err: Conflict) -> int | None:
+    """The version a conflict reports: the one the engine saw was newer than the caller's, or,
+    when the caller lost a race at the flush, the one that won. That is read here, after the
+    request's unit of work (or the batch item's savepoint) rolled back: the failed transaction
+    could not read it."""
+    if err.current_version is None and err.case_id is not None:
+        err.current_version = case_version(request_session(), err.case_id)
+    return err.current_version
 
 
 def handle_domain_error(err: UnionflowError):

@@ -161,10 +161,19 @@ def check_version(case: Case, expected_version: int) -> None:
 
 
 @contextmanager
-def conflict_on_stale():
+def conflict_on_stale(case: Case):
     """Optimistic lock, second half: another session changed the row between our read and our
-    flush (UPDATE ... WHERE version = seen matched nothing). Nothing of ours is written."""
+    flush (UPDATE ... WHERE version = seen matched nothing). Nothing of ours is written; the
+    Conflict names the case, whose version is read after the rollback (``case_version``)."""
+    case_id = case.id  # read now: after the failed flush, reading the row would need a rollback
     try:
         yield
     except StaleDataError as err:
-        raise Conflict("案件已被他人更新，请刷新后再操作") from err
+        raise Conflict("案件已被他人更新，请刷新后再操作", case_id=case_id) from err
+
+
+def case_version(session: Session, case_id: int) -> int | None:
+    """The case's committed version, read from the row (not the session's copy of it): call it
+    after a Conflict's transaction (or savepoint) was rolled back, to tell the caller which
+    version won the race."""
+    return session.scalar(select(Case.version).where(Case.id == case_id))

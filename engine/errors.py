@@ -19,11 +19,17 @@ class PermissionDenied(UnionflowError):
 
 
 class Conflict(UnionflowError):
-    """The case changed since the caller saw it (optimistic lock)."""
+    """The case changed since the caller saw it (optimistic lock).
 
-    def __init__(self, message: str, current_version: int | None = None):
+    ``current_version`` is known when the caller's version was stale before anything was
+    written; when another writer won a race at the flush, only ``case_id`` is (the version
+    that won can be read only once the failed transaction is rolled back: engine.cases.case_version).
+    """
+
+    def __init__(self, message: str, current_version: int | None = None, *, case_id: int | None = None):
         super().__init__(message)
         self.current_version = current_version
+        self.case_id = case_id
 
 
 class InvalidAction(UnionflowError):

@@ -138,7 +138,7 @@ def cast_vote(session: Session, actor: Actor, case: Case, choice: str, *, now: d
     if session.scalar(select(JuryVote.id).where(JuryVote.jury_id == jury.id, JuryVote.case_id == case.id,
                                                 JuryVote.user_id == actor.user_id)):
         raise ValidationFailed({"choice": ["您已对该推荐投过票，每位评委只能投一次"]})
-    with conflict_on_stale():
+    with conflict_on_stale(case):
         vote = JuryVote(jury_id=jury.id, case_id=case.id, user_id=actor.user_id, choice=choice, cast_dt=now)
         session.add(vote)
         case.updated_dt = now

@@ -114,7 +114,7 @@ def update_draft(
     changes = _changes(case.form_data, stored)
     if not changes:
         return case
-    with conflict_on_stale():
+    with conflict_on_stale(case):
         case.form_data = stored
         case.title = _title(definition, stored)
         case.subject_key = _subject_key(definition, stored)
@@ -156,7 +156,7 @@ def perform_action(
         if missing:
             raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
     ctx = ActionContext(session, actor, now, values, batch)
-    with conflict_on_stale():
+    with conflict_on_stale(case):
         # The machine evaluates the guards (permission and named rules) and moves case.state.
         if not workflow.fire(trigger, case, ctx):
             raise _refusal(spec, case, ctx, grant)
@@ -298,7 +298,7 @@ def comment_on_case(session: Session, actor: Actor, case: Case, text: str, *, no
     if grant is None:
         raise PermissionDenied("只有申报单位和审核单位的人员可以发表意见")
     text = _clean_comment(text, required=True)
-    with conflict_on_stale():
+    with conflict_on_stale(case):
         case.updated_dt = now
         event = append_event(session, case, actor=actor, grant=grant, action="comment", now=now, comment=text)
         session.flush()

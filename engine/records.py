@@ -94,7 +94,7 @@ def add_record(
             CaseRecord.case_id == case.id, CaseRecord.record_type == record_type, CaseRecord.unique_key == key)):
         labels = "、".join(f"「{spec.field(name).label}」" for name in spec.unique_by)
         raise ValidationFailed({spec.unique_by[0]: [f"已有{labels}相同的「{spec.label}」"]})
-    with conflict_on_stale():
+    with conflict_on_stale(case):
         record = CaseRecord(case_id=case.id, record_type=record_type, data=stored, unique_key=key,
                             author_id=actor.user_id, author_name=actor.name, unit_id=grant.unit_id,
                             unit_name=grant.unit_name, created_dt=now)
@@ -125,7 +125,7 @@ def void_record(
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
         raise ValidationFailed({"reason": ["请填写作废理由（500字以内）"]})
-    with conflict_on_stale():
+    with conflict_on_stale(case):
         record.voided_dt, record.voided_by_id, record.void_reason = now, actor.user_id, reason
         record.unique_key = None
         case.updated_dt = now
