@@ -371,20 +371,21 @@ def _scan_parts(archive: zipfile.ZipFile, limits: TableLimits, budget: _Budget) 
     and cells, numbered as openpyxl numbers them. Returns each worksheet's last row and column."""
     scan = _PartsScan(limits)
     for part in archive.infolist():
-        with archive.open(part) as stream:
-            chunk = stream.read(64 * 1024)
-            if not chunk.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-                continue  # an image or another binary part: openpyxl's read-only mode leaves them be
-            scan.begin_part()
-            parser = expat.ParserCreate(namespace_separator="}")
-            parser.StartElementHandler = scan.start
-            while chunk:
-                budget.check()
-                parser.Parse(chunk, False)
-                chunk = stream.read(64 * 1024)
-            parser.Parse(b"", True)
-            if scan.is_sheet:
-                scan.extents[part.filename] = (scan.last_row, scan.last_column)
+        scan.begin_part()
+        parser = expat.ParserCreate(namespace_separator="}")
+        parser.StartElementHandler = scan.start
+        try:
+            with archive.open(part) as stream:
+                while chunk := stream.read(64 * 1024):
+                    budget.check()
+                    parser.Parse(chunk, False)
+                parser.Parse(b"", True)
+        except expat.ExpatError:
+            # Not XML (an image), or broken where openpyxl's parser, expat too (no lxml here),
+            # stops as well: what came before the error was counted.
+            continue
+        if scan.is_sheet:
+            scan.extents[part.filename] = (scan.last_row, scan.last_column)
     return scan.extents
 
 

@@ -548,3 +548,18 @@ def test_limits_come_from_the_environment(session, world, monkeypatch):
     monkeypatch.setenv("UNIONFLOW_IMPORT_MAX_CELLS", "many")
     with pytest.raises(ValueError, match="UNIONFLOW_IMPORT_MAX_CELLS must be a positive number"):
         TableLimits.from_env()
+
+
+def test_a_sheet_in_utf16_is_counted_like_any_other(session, world):
+    """Parts are not told apart by their first bytes: a sheet in UTF-16 is XML to openpyxl too."""
+    def rows():
+        yield header_row()
+        yield b'<row r="1500000"><c r="A1500000"/></row>'
+
+    def utf16(part):
+        text = io.BytesIO()
+        sheet_of(rows)(text)
+        part.write(text.getvalue().decode().encode("utf-16"))
+
+    assert refused_quickly(session, world, xlsx_with({SHEET: utf16})) == {
+        (None, None, "表格超过 10000 行（含空行，单次导入上限），请删除多余的行或拆分后分批导入")}
