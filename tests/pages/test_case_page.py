@@ -19,7 +19,7 @@ from tests.conftest import NOW
 from tests.pages.conftest import text_of
 from tests.test_honours import Honours
 
-ACTION_FORM = re.compile(r'action="/cases/(\d+)/actions/([a-z_]+)"')
+ACTION_FORM = re.compile(r'action="/cases/(\d+)/actions/([a-z_]+)(?:#actions)?"')
 
 
 @pytest.fixture

@@ -104,6 +104,11 @@ class PageStructure(HTMLParser):
         return found
 
 
+def run_together(page: str) -> list[str]:
+    """Links and buttons side by side with nothing between them read as one ("继续填写查看")."""
+    return [f"run together: {found}" for found in re.findall(r"</(?:a|button)><(?:a|button)\b[^>]*>[^<]*", page)]
+
+
 def walk(pages, session, world) -> dict[str, list[str]]:
     """The pages of every role, with cases in several stages, as (who, path) -> problems."""
     submitted_case = submitted(session, world)
@@ -131,7 +136,7 @@ def walk(pages, session, world) -> dict[str, list[str]]:
             assert response.status_code == 200, (username, path, response.status_code)
             structure = PageStructure()
             structure.feed(text_of(response))
-            found[f"{username} {path}"] = structure.problems()
+            found[f"{username} {path}"] = structure.problems() + run_together(text_of(response))
             if path == "/admin/parameters":
                 form = re.search(r'href="(/admin/parameters/[^"/]+/new)"', text_of(response))
                 if form:
@@ -211,3 +216,40 @@ def test_a_batch_refused_by_a_cases_conditions_gives_each_reason_once(pages, ses
     assert response.status_code == 200
     page = text_of(response)
     assert page.count("尚缺纪检监察机关的意见") == 1
+
+
+# --- A refused form is shown where its messages are --------------------------------------------------
+
+def post_forms(page: str) -> list[str]:
+    """The actions of the forms in the page's content (not the header's language and sign-out)."""
+    main = page[page.index("<main"):page.index("</main>")]
+    return [action for form in re.findall(r"<form[^>]*>", main) if 'method="post"' in form
+            for action in re.findall(r'action="([^"]+)"', form)]
+
+
+def test_every_form_of_the_case_page_posts_back_to_where_its_messages_show(pages, session, world):
+    """A refused form reloads the page: the browser must land at the form's messages, not the top."""
+    honours = Honours(session, world)
+    case = honours.at_city()
+    client = pages("reviewer_city")
+    page = text_of(client.get(f"/cases/{case.id}"))
+    actions = post_forms(page)
+    assert len(actions) >= 4, actions  # the actions, a record, urging or commenting
+    for action in actions:
+        assert "#" in action, action
+        assert f'id="{action.partition("#")[2]}"' in page, action
+
+    refused = client.submit(f"/cases/{case.id}/records/background_opinion", {"record-background_opinion-body": ""})
+    assert refused.status_code == 422
+    refused_page = text_of(refused)
+    [record_action] = [a for a in post_forms(refused_page) if "/records/background_opinion" in a]
+    anchor = record_action.partition("#")[2]
+    target = refused_page[refused_page.index(f'id="{anchor}"'):]
+    assert 'role="alert"' in target[:target.index("</form>")]  # the message is at the anchor
+
+
+def test_the_objection_form_posts_back_to_its_messages(pages, session, world):
+    on_notice = hardship_case_on_notice(session, world)
+    page = text_of(pages().get(f"/notices/{on_notice.id}"))
+    [action] = post_forms(page)
+    assert action.endswith("#objection") and 'id="objection"' in page

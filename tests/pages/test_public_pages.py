@@ -86,7 +86,7 @@ def test_a_notice_shows_only_its_public_fields_and_the_objection_form(pages, not
         assert f'<label for="objection-{name}"' in page and f'id="objection-{name}" name="{name}"' in page
     assert 'name="objector_kind" value="person" checked' in page and 'value="unit"' in page
     assert 'name="csrf_token" value="' in page
-    assert f'action="/notices/{notice.id}/objections"' in page
+    assert f'action="/notices/{notice.id}/objections#objection"' in page
 
 
 def test_a_notice_without_public_fields_shows_no_personal_data_and_takes_no_objection(pages, nomination_on_notice):
@@ -134,7 +134,7 @@ def test_a_notice_stays_listed_as_under_investigation_during_its_period(pages, s
     assert response.status_code == 200
     page = text_of(response)
     assert "异议核查中" in page and "暂不受理新的异议" in page and "公示期已结束" not in page
-    assert f'action="/notices/{notice.id}/objections"' not in page
+    assert f'action="/notices/{notice.id}/objections' not in page
     again = client.submit(objection_url(notice), OBJECTION | {"objector_name": "王群众"})
     assert again.status_code == 409
     assert "该公示收到的异议正在调查核实，暂不受理新的异议" in text_of(again)
