@@ -3,27 +3,26 @@
 The same case is shown differently to its applicant, its reviewers and its auditors: ID
 numbers and fields marked sensitive are in full only for the case's reviewers
 (``permissions.sees_personal_data``), in the form and in the trail's changes alike; the
-comments a definition marks internal are hidden from applicants
-(``cases.sees_internal_comments``); and the actions offered are exactly those the engine
-would accept from this caller now (``machines.available_actions``).
+timeline is the trail as the engine lets this reader read it (``trail.case_timeline``:
+internal comments and jurors' names hidden from applicants); and the actions offered are
+exactly those the engine would accept from this caller now (``machines.available_actions``).
 """
 from __future__ import annotations
 
 from marshmallow import fields
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.fields import LastDay, LocalDateTime
 from api.schemas import ApiSchema, FieldSchema
-from engine.audit import AuditEvent, case_events
-from engine.cases import Case, due_of, event_label, sees_internal_comments
+from engine.cases import Case, due_of
 from engine.db import utcnow
 from engine.deadlines import missing_calendar_year
 from engine.definitions import STATE_KIND_LABELS, Definition, definition_by_hash
-from engine.forms import masked_changes, masked_personal_data
+from engine.forms import masked_personal_data
 from engine.machines import available_actions
-from engine.org import LEVEL_LABELS, ROLE_LABELS, Actor, OrgUnit
+from engine.org import LEVEL_LABELS, Actor
 from engine.permissions import sees_personal_data
+from engine.trail import case_timeline
 
 
 # --- Schemas --------------------------------------------------------------------------------------
@@ -118,8 +117,7 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
     """The case as ``actor`` may read it, with its trail and the actions ``actor`` may take now."""
     definition = definition_by_hash(session, case.definition_hash)
     full = sees_personal_data(actor, case)
-    timeline = _timeline(session, definition, case_events(session, case.id), full=full,
-                         internal=sees_internal_comments(actor, case))
+    timeline = case_timeline(session, actor, case)
     state = definition.state(case.state)
     return case_summary(session, case) | {
         "linked_case_id": case.linked_case_id, "link_relation": case.link_relation,
@@ -133,44 +131,6 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
         "timeline": timeline,
         "available_actions": available_actions(session, actor, case, utcnow()),
     }
-
-
-def _timeline(session: Session, definition: Definition, events: list[AuditEvent], *, full: bool,
-              internal: bool) -> list[dict]:
-    unit_ids = {event.actor_unit_id for event in events if event.actor_unit_id is not None}
-    levels = {unit_id: level for unit_id, level in
-              session.execute(select(OrgUnit.id, OrgUnit.level).where(OrgUnit.id.in_(unit_ids)))}
-    return [_entry(definition, event, levels.get(event.actor_unit_id), full=full, internal=internal)
-            for event in events]
-
-
-def _entry(definition: Definition, event: AuditEvent, unit_level: str | None, *, full: bool, internal: bool) -> dict:
-    # Internal comments are the reviewers' own: an applicant's comment is never hidden from applicants.
-    hidden = (not internal and event.comment is not None and event.actor_role == "reviewer"
-              and event.action in definition.internal_comments)
-    # Applicants learn that the jury voted, not which juror did (how each voted is in no view).
-    juror_hidden = event.action == "vote" and not internal
-    return {
-        "seq": event.seq, "at": event.occurred_dt, "actor_name": None if juror_hidden else event.actor_name,
-        "actor_role": event.actor_role,
-        "actor_role_label": ROLE_LABELS.get(event.actor_role), "unit_name": event.actor_unit_name,
-        "unit_level": unit_level, "unit_level_label": LEVEL_LABELS.get(unit_level),
-        "action": event.action, "action_label": event_label(event.action, event.details),
-        "from_state": event.from_state, "from_state_label": _state_label(definition, event.from_state),
-        "to_state": event.to_state, "to_state_label": _state_label(definition, event.to_state),
-        "comment": None if hidden else event.comment, "comment_hidden": hidden,
-        "changes": _changes(definition, event.changes, full),
-    }
-
-
-def _state_label(definition: Definition, state_id: str | None) -> str | None:
-    return definition.state(state_id).label if state_id else None
-
-
-def _changes(definition: Definition, changes: dict | None, full: bool) -> dict | None:
-    if not changes or full:
-        return changes
-    return masked_changes(definition.fields, changes)
 
 
 def _outcome(definition: Definition, outcome: dict, full: bool) -> dict:
