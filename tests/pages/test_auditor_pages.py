@@ -225,3 +225,19 @@ def test_auditors_cannot_post_to_the_search(pages, seeded):
 def test_the_header_links_to_the_search_for_auditors_only(pages):
     assert 'href="/audit"' in text_of(pages("auditor_A").get("/"))
     assert 'href="/audit"' not in text_of(pages("reviewer_A1").get("/"))
+
+
+def test_a_jury_vote_is_found_under_the_juror_and_the_jurys_unit_not_the_public(pages, session, world):
+    """The search page said 「公众或系统」 for every vote: the vote carried no role or unit."""
+    from engine.juries import cast_vote
+    from tests.conftest import NOW
+    from tests.test_honours import Honours
+
+    honours = Honours(session, world)
+    case = honours.at_jury()
+    cast_vote(session, world.actor("reviewer_B"), case, "approve", now=NOW)
+    session.flush()
+    page = text_of(pages("auditor_city").get(f"/audit?case_id={case.id}&actor=reviewer_B"))
+    row = page[page.index('<td data-label="时间">'):]
+    row = row[:row.index("</tr>")]
+    assert "评审投票" in row and "评委 · 示范市总工会" in row and "公众或系统" not in row
