@@ -201,6 +201,8 @@ def _write(session: Session, actor: Actor, grant: Grant, case: Case, spec: Recor
 RATIO_FROM_BYTES = 1024 * 1024
 # An .xlsx of one sheet has about a dozen parts; ten thousand are not a spreadsheet.
 MAX_XLSX_PARTS = 1000
+# XML elements of the parts other than sheets and shared strings, together (_PartsScan).
+OTHER_PARTS_ELEMENTS = 50_000
 
 
 @dataclass(frozen=True)
@@ -392,24 +394,28 @@ def _scan_parts(archive: zipfile.ZipFile, limits: TableLimits, budget: _Budget) 
 class _PartsScan:
     def __init__(self, limits: TableLimits):
         self.limits, self.extents = limits, {}
-        # Every cell takes an element or a few (value, inline string, formula): room for those
-        # and for styles, relations and the rest of a workbook saved from Excel.
-        self.max_elements = 4 * limits.max_cells + 50_000
-        self.elements = self.cells = 0
+        # Sheets and shared strings grow with the cells: each takes an element or a few (value,
+        # inline string, formula, rich-text run), a row one more. Every other part (styles, theme,
+        # relations, drawings) is a few thousand elements in a workbook saved from Excel, and
+        # openpyxl makes an object of each style it finds, read-only or not (100,000: 100 MB).
+        self.budgets = {"cells": 4 * limits.max_cells + limits.max_sheet_rows + 10_000, "other": OTHER_PARTS_ELEMENTS}
+        self.counts = {"cells": 0, "other": 0}
+        self.cells = 0
         self.begin_part()
 
     def begin_part(self) -> None:
-        self.is_sheet, self.root_seen = False, False
+        self.is_sheet, self.root_seen, self.budget = False, False, "other"
         self.row = self.column = self.last_row = self.last_column = 0
 
     def start(self, name: str, attributes: dict) -> None:
-        self.elements += 1
-        if self.elements > self.max_elements:
-            raise _file_problem(f"Excel 文件内容过于复杂（超过 {self.max_elements} 个元素，单次导入上限），"
-                                "请删除多余的内容、格式或工作表后再导入")
         tag = name.rpartition("}")[2]
         if not self.root_seen:
             self.root_seen, self.is_sheet = True, tag == "worksheet"
+            self.budget = "cells" if tag in ("worksheet", "sst") else "other"
+        self.counts[self.budget] += 1
+        if self.counts[self.budget] > self.budgets[self.budget]:
+            raise _file_problem(f"Excel 文件内容过于复杂（{'表格和文字' if self.budget == 'cells' else '格式、主题等'}"
+                                f"超过 {self.budgets[self.budget]} 个元素，单次导入上限），请删除多余的内容、格式或工作表后再导入")
         if not self.is_sheet:
             return
         if tag == "c":

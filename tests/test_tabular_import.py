@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import tracemalloc
 import zipfile
 from datetime import datetime
@@ -563,3 +564,13 @@ def test_a_sheet_in_utf16_is_counted_like_any_other(session, world):
 
     assert refused_quickly(session, world, xlsx_with({SHEET: utf16})) == {
         (None, None, "表格超过 10000 行（含空行，单次导入上限），请删除多余的行或拆分后分批导入")}
+
+
+def test_styles_of_a_hundred_thousand_formats_are_refused_before_openpyxl_makes_them(session, world):
+    """openpyxl makes an object of every cell format, read-only or not: 100 MB for 100,000."""
+    chance = random.Random(16)
+    formats = "".join(f'<xf numFmtId="{chance.randint(0, 160)}" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+                      for _ in range(100_000))
+    styles = (f'<styleSheet xmlns="{SPREADSHEET_NS}"><cellXfs count="100000">{formats}</cellXfs></styleSheet>')
+    assert refused_quickly(session, world, xlsx_with({"xl/styles.xml": styles.encode()})) == {
+        (None, None, "Excel 文件内容过于复杂（格式、主题等超过 50000 个元素，单次导入上限），请删除多余的内容、格式或工作表后再导入")}
