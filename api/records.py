@@ -169,7 +169,9 @@ def void_a_record(data, case_id, record_id):
 @blp.response(201, ImportResultSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="案件版本已变，或当前环节不能登记此类记录")
 @blp.alt_response(422, schema=ErrorSchema, description="表格有误：fields 的键为「row 行号.列名」「row 行号」「column 列名」"
-                                                        "或「file」，逐条列出问题，未导入任何记录")
+                                                        "或「file」，逐条列出问题，未导入任何记录；文件超出导入上限"
+                                                        "（大小、行数、列数、单元格数、解压后大小、压缩比、读取时间，"
+                                                        "见 UNIONFLOW_IMPORT_*）时在「file」下指明所超上限，读取之前即拒绝")
 @unit_of_work
 def import_records(upload, case_id, record_type):
     """从 Excel 或 CSV 表格导入一类记录：整表无误才导入，否则逐行逐列报告问题、一条也不导入。"""
