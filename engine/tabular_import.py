@@ -471,6 +471,9 @@ def _csv_rows(data: bytes, limits: TableLimits, budget: _Budget):
                 raise _too_many_cells(limits)
             yield number, row
     except csv.Error as err:
+        if "field larger than field limit" in str(err):  # a quoted cell spanning many short lines
+            raise _file_problem(f"CSV 文件第 {reader.line_num} 行附近有单元格超过 {csv.field_size_limit()} 个字符"
+                                "（单元格上限），请检查引号是否成对") from err
         raise _file_problem(f"CSV 文件格式有误：{err}") from err
 
 

@@ -533,7 +533,9 @@ def test_reading_has_a_time_budget(session, world):
      "CSV 文件第 2 行超过 100000 个字符（单行上限），请检查文件内容"),
     (("姓名,工种\n" + "张三,焊工\n" * 10).encode(), TableLimits(max_cells=20),
      "表格超过 20 个单元格（单次导入上限），请删除多余的内容或拆分后分批导入"),
-], ids=["blank lines", "columns", "line length", "cells"])
+    (('姓名\n"' + "张三\n" * 50_000 + '"\n').encode(), TableLimits(),
+     "CSV 文件第 43692 行附近有单元格超过 131072 个字符（单元格上限），请检查引号是否成对"),
+], ids=["blank lines", "columns", "line length", "cells", "a cell over many lines"])
 def test_csv_rows_cells_and_lines_are_bounded(session, world, data, limits, message):
     case = competition(session, world)
     assert refused(session, world, case, data, limits=limits) == {(None, None, message)}
