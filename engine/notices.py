@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import ForeignKey, String, Text, and_, func, select
+from sqlalchemy import ForeignKey, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column
 
 from engine.audit import append_event
@@ -23,6 +23,7 @@ from engine.deadlines import Deadline
 from engine.definitions import Definition, definition_by_hash, list_kinds
 from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.forms import Phone, PlainText, mask_account, masked_personal_data
+from engine.inbox import InboxItem
 from engine.org import Actor
 from engine.permissions import covers, sees_personal_data
 from engine.rules import RuleContext, action, rule
@@ -75,7 +76,7 @@ class ObjectionSchema(Schema):
     unit_name = PlainText(validate=validate.Length(max=100, error="单位名称不能超过100个字"),
                           error_messages=_text_messages())
     contact = Phone(required=True, error_messages=_text_messages("请填写联系电话"))
-    content = PlainText(required=True, validate=validate.Length(min=10, max=2000, error="异议内容应为10至2000个字"),
+    content = PlainText(required=True, multiline=True, validate=validate.Length(min=10, max=2000, error="异议内容应为10至2000个字"),
                         error_messages=_text_messages("请填写异议内容"))
 
     @validates_schema
@@ -122,7 +123,7 @@ def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime
     return objection
 
 
-def _period_runs(period: Deadline, now: datetime) -> bool:
+def _period_runs(period: Deadline | InboxItem, now: datetime) -> bool:
     """Before the notice's deadline (a deadline the calendar cannot place never passes)."""
     return period.due_dt is None or now < period.due_dt
 
@@ -205,12 +206,13 @@ def notice_period(session: Session, case: Case) -> Deadline | None:
                           .order_by(Deadline.id.desc()).limit(1)) if notice_states else None
 
 
-def _notice_periods(session: Session, *conditions) -> list[tuple[Case, Deadline]]:
+def _notice_periods(session: Session, *conditions) -> list[tuple[Case, Deadline | InboxItem]]:
     """(case, notice period) of the cases on notice now and of those with an objection under
-    investigation (whose period may still run), by case id."""
+    investigation (whose period may still run), by case id. A running notice's period is its
+    inbox row (which cases older than the deadline rows have too); an interrupted one's, the
+    notice's deadline row: either has the period's ``entered_dt``, ``due_dt`` and ``state``."""
     running = session.execute(
-        select(Case, Deadline).join(Deadline, and_(Deadline.case_id == Case.id, Deadline.closed_dt.is_(None),
-                                                   Deadline.state == Case.state))
+        select(Case, InboxItem).join(InboxItem, InboxItem.case_id == Case.id)
         .where(*conditions).options(joinedload(Case.origin_unit))).all()
     investigated = session.scalars(
         select(Case).where(Case.id.in_(select(Objection.case_id).where(Objection.status.in_(OPEN_STATUSES))),
@@ -223,7 +225,7 @@ def _notice_periods(session: Session, *conditions) -> list[tuple[Case, Deadline]
     return [found[case_id] for case_id in sorted(found)]
 
 
-def _notice_entry(session: Session, case: Case, period: Deadline, now: datetime) -> dict | None:
+def _notice_entry(session: Session, case: Case, period: Deadline | InboxItem, now: datetime) -> dict | None:
     definition = definition_by_hash(session, case.definition_hash)
     state = definition.state(case.state)
     if definition.state(period.state).kind != "notice":
