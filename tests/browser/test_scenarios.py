@@ -35,10 +35,16 @@ def case_id_of(page) -> int:
     return int(found.group(1))
 
 
-def follow(page, target) -> None:
-    """Click a link or a submit button and wait for the page it leads to."""
+def follow(page, target, *, confirm: str | None = None) -> None:
+    """Click a link or a submit button and wait for the page it leads to. ``confirm``: the
+    button asks first (data-confirm, app.js); the question must say this, and is accepted."""
+    asked = []
+    if confirm is not None:
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     with page.expect_navigation():
         target.click()
+    if confirm is not None:
+        assert asked and confirm in asked[0], asked
 
 
 def open_from_inbox(page, title: str) -> None:
@@ -51,7 +57,8 @@ def act(page, button: str, comment: str | None = None) -> None:
     form = page.locator("form.action-form").filter(has=page.get_by_role("button", name=button, exact=True))
     if comment is not None:
         form.get_by_label(re.compile("^办理意见")).fill(comment)
-    follow(page, form.get_by_role("button", name=button, exact=True))
+    pressed = form.get_by_role("button", name=button, exact=True)
+    follow(page, pressed, confirm=pressed.get_attribute("data-confirm"))
 
 
 def assert_flash(page, text: str) -> None:
@@ -155,7 +162,7 @@ def test_batch_approval_from_the_inbox(browse, live_db, viewport):
     reviewer.get_by_label("操作", exact=True).select_option("approve")
     reviewer.get_by_label("意见", exact=True).fill("材料齐全，同意推荐")
     browse.shot(reviewer, "selected")
-    follow(reviewer, reviewer.get_by_role("button", name="批量办理"))
+    follow(reviewer, reviewer.get_by_role("button", name="批量办理"), confirm="逐件执行所选操作")
 
     assert "已办理 3 件，未办理 0 件" in reviewer.get_by_role("status").inner_text()
     for case_id, nominee in zip(case_ids, nominees):

@@ -146,7 +146,7 @@ def test_a_bad_file_is_422_naming_its_lines_and_writes_nothing(pages, session):
     response = upload(pages("admin"), bad, year="2027", source="保留的来源")
     page = text_of(response)
     assert response.status_code == 422
-    assert '<p class="field-error" id="file-error">第 5 行：日期「2027-02-31」不存在</p>' in page
+    assert '<div class="field-error" id="file-error"><p>第 5 行：日期「2027-02-31」不存在</p>' in page  # one id, each line
     assert "第 6 行：类型「放松」无法识别，应为「休」或「班」" in page
     assert 'value="2027"' in page and 'value="保留的来源"' in page
     assert day_count(session) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 
 from engine.calendar import LOCAL_TZ
@@ -77,6 +77,7 @@ class PageStructure(HTMLParser):
         self.label_targets: set[str] = set()
         self.controls: list[dict[str, str | None]] = []
         self.open_labels = 0
+        self.unconfirmed: list[str] = []  # buttons styled as dangerous that do not ask first
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
@@ -86,6 +87,8 @@ class PageStructure(HTMLParser):
             self.open_labels += 1
             if attributes.get("for"):
                 self.label_targets.add(attributes["for"])
+        if tag == "button" and "danger" in (attributes.get("class") or "").split() and "data-confirm" not in attributes:
+            self.unconfirmed.append(attributes.get("name") or attributes.get("class"))
         if tag in ("input", "textarea", "select") and attributes.get("type") not in ("hidden", "submit", "button"):
             self.controls.append(attributes | {"tag": tag, "wrapped": "yes" if self.open_labels else None})
 
@@ -95,6 +98,7 @@ class PageStructure(HTMLParser):
 
     def problems(self) -> list[str]:
         found = [f"id {name!r} {count} times" for name, count in Counter(self.ids).items() if count > 1]
+        found += [f"a danger button ({button}) without data-confirm" for button in self.unconfirmed]
         for control in self.controls:
             labelled = (control.get("wrapped") or control.get("aria-label") or control.get("aria-labelledby")
                         or (control.get("id") and control["id"] in self.label_targets
@@ -253,3 +257,35 @@ def test_the_objection_form_posts_back_to_its_messages(pages, session, world):
     page = text_of(pages().get(f"/notices/{on_notice.id}"))
     [action] = post_forms(page)
     assert action.endswith("#objection") and 'id="objection"' in page
+
+
+# --- Confirmations ------------------------------------------------------------------------------------
+
+def buttons_of(page: str) -> dict[str, str]:
+    """The case page's action buttons: trigger -> the button's tag."""
+    return {trigger: re.search(r"<button[^>]*>", form).group(0)
+            for trigger, form in re.findall(r'id="action-([a-z_]+)">(.*?)</form>', page, re.S)}
+
+
+def test_actions_that_end_the_case_or_go_against_the_applicant_ask_first(pages, session, world):
+    """Does 撤回 ask before it ends the case, as return and reject do; does approving not ask?"""
+    honours = Honours(session, world, closes=utcnow() + timedelta(days=30))
+    draft = honours.draft()
+    mine = buttons_of(text_of(pages("applicant_A1a").get(f"/cases/{draft.id}")))
+    assert 'data-confirm="' in mine["withdraw"] and "撤回推荐" in mine["withdraw"]
+    waiting = honours.submitted()
+    reviewer = buttons_of(text_of(pages("reviewer_A1").get(f"/cases/{waiting.id}")))
+    assert 'data-confirm="' in reviewer["return"] and 'data-confirm="' in reviewer["reject"]
+    assert "data-confirm" not in reviewer["approve"]
+
+
+def test_removing_a_calendar_day_asks_first(pages, session, world):
+    from engine.calendar import enter_calendar_days, forget_cached_calendars
+
+    try:
+        enter_calendar_days(session, None, [(date(2026, 10, 9), False, "本地停工")])
+        page = text_of(pages("admin").get("/admin/calendar"))
+        remove = re.search(r'<form method="post" action="/admin/calendar/[^"]*2026-10-09[^"]*">.*?</form>', page, re.S)
+        assert remove and "data-confirm=" in remove.group(0)
+    finally:
+        forget_cached_calendars()

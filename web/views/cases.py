@@ -26,7 +26,7 @@ from engine.attachments import attach_file, attachments_of, get_attachment
 from engine.cases import Case, get_case, sees_internal_comments
 from engine.db import utcnow
 from engine.deadlines import overdue_deadline
-from engine.definitions import Definition, FieldSpec, RecordSpec, TransitionSpec, definition_by_hash
+from engine.definitions import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec, definition_by_hash
 from engine.errors import (
     ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed,
 )
@@ -66,11 +66,22 @@ class ActionForm:
     inputs: tuple[FieldSpec, ...]
     quota: QuotaStatus | None
     quota_unit: str | None
+    ends_case: bool = False  # its destination is a final state: nothing can be done after it
 
     @property
     def danger(self) -> bool:
         """Definitions ask a reason for the decisions that go against the applicant (return, reject)."""
         return self.comment_required
+
+    @property
+    def confirm(self) -> str | None:
+        """What the button asks before it goes (app.js, data-confirm): decisions against the
+        applicant and whatever ends the case (撤回, 不予通过)."""
+        if self.ends_case:
+            return _("确定「%(action)s」？办理后本案即办结，不能撤销。", action=self.label)
+        if self.danger:
+            return _("确定「%(action)s」？", action=self.label)
+        return None
 
 
 @dataclass(frozen=True)
@@ -192,8 +203,9 @@ def _quota_for(session: Session, definition: Definition, case: Case, spec: Trans
 
 def _action_form(session: Session, definition: Definition, case: Case, action: AvailableAction) -> ActionForm:
     spec = _transition_spec(definition, case, action.trigger)
+    ends_case = action.dest != RETURN_POINT and definition.state(action.dest).is_final
     return ActionForm(action.trigger, action.label, action.comment_required, tuple(action.inputs),
-                      _quota_for(session, definition, case, spec, action.grant), action.grant.unit_name)
+                      _quota_for(session, definition, case, spec, action.grant), action.grant.unit_name, ends_case)
 
 
 def _blocked_actions(session: Session, actor: Actor, case: Case, definition: Definition, now: datetime,
