@@ -200,7 +200,7 @@ def revoke(ctx: RuleContext) -> dict:
         "decision_date": ctx.inputs["decision_date"].isoformat(),
         "quota_place_forfeited": ctx.case.form_data.get("ground") == "faked_merits",
     }
-    with conflict_on_stale():
+    with conflict_on_stale(nomination):
         nomination.record_outcome(revoked=figures)
         nomination.updated_dt = ctx.now
         append_event(ctx.session, nomination, actor=ctx.actor, grant=ctx.grant, action="revoke", now=ctx.now,
