@@ -673,3 +673,8 @@ def _text_value(field: FieldSpec, cell) -> str:
     if isinstance(cell, date):
         return cell.isoformat()
     return str(cell)
+
+
+# A limit set to something not a positive number stops the process at its start (the web app,
+# the CLI and the worker import this module), not the first upload with a 500.
+TableLimits.from_env()

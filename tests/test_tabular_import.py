@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import random
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -576,3 +580,11 @@ def test_styles_of_a_hundred_thousand_formats_are_refused_before_openpyxl_makes_
     styles = (f'<styleSheet xmlns="{SPREADSHEET_NS}"><cellXfs count="100000">{formats}</cellXfs></styleSheet>')
     assert refused_quickly(session, world, xlsx_with({"xl/styles.xml": styles.encode()})) == {
         (None, None, "Excel 文件内容过于复杂（格式、主题等超过 50000 个元素，单次导入上限），请删除多余的内容、格式或工作表后再导入")}
+
+
+def test_a_bad_limit_setting_stops_the_process_at_start():
+    environment = {**os.environ, "UNIONFLOW_IMPORT_MAX_ROWS": "1千"}
+    started = subprocess.run([sys.executable, "-c", "import engine.tabular_import"], env=environment,
+                             capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert started.returncode == 1
+    assert "ValueError: UNIONFLOW_IMPORT_MAX_ROWS must be a positive number, not '1千'" in started.stderr
