@@ -213,7 +213,11 @@ def clean_fields(specs: tuple[FieldSpec, ...], data: object, *, partial: bool = 
     try:
         values = fields_schema(specs).load(data, partial=True)
     except ValidationError as err:
-        raise ValidationFailed(_flat_messages(err.normalized_messages())) from None
+        errors = _flat_messages(err.normalized_messages())
+        if not partial:  # all at once: the empty required fields too, not in a second round
+            valid = err.valid_data if isinstance(err.valid_data, dict) else {}
+            errors = missing_in(specs, dump_fields(specs, valid)) | errors
+        raise ValidationFailed(errors) from None
     if not partial:
         missing = missing_in(specs, dump_fields(specs, values))
         if missing:

@@ -146,15 +146,27 @@ def perform_action(
     if grant is None:
         who = "或".join(party.label for party in parties)
         raise PermissionDenied(f"案件处于「{definition.state(case.state).label}」，只有{who}可以执行「{spec.label}」")
-    comment = _clean_comment(comment, required=spec.comment_required)
+    # Everything wrong with what was filled in is said at once (the comment, the inputs, the
+    # form's empty required fields), not one group per attempt.
+    errors: dict[str, list[str]] = {}
+    try:
+        comment = _clean_comment(comment, required=spec.comment_required)
+    except ValidationFailed as refused:
+        errors |= refused.fields
     deadline = _check_deadline_passed(session, definition, case, now) if spec.timer else None
-    values = clean_fields(spec.inputs, inputs) if spec.inputs or inputs else {}
+    try:
+        values = clean_fields(spec.inputs, inputs) if spec.inputs or inputs else {}
+    except ValidationFailed as refused:
+        errors, values = errors | refused.fields, {}
     from_state = case.state
     # A draft may be withdrawn half-filled; only sending it on for review needs a complete form.
+    missing = {}
     if definition.state(from_state).kind == "draft" and not _closes_case(definition, spec):
         missing = missing_required(definition, case.form_data)
-        if missing:
-            raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
+    if missing and not errors:
+        raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
+    if errors:
+        raise ValidationFailed(missing | errors)
     ctx = ActionContext(session, actor, now, values, batch)
     with conflict_on_stale(case):
         # The machine evaluates the guards (permission and named rules) and moves case.state.

@@ -289,3 +289,28 @@ def test_removing_a_calendar_day_asks_first(pages, session, world):
         assert remove and "data-confirm=" in remove.group(0)
     finally:
         forget_cached_calendars()
+
+
+# --- All errors at once --------------------------------------------------------------------------------
+
+def test_submitting_a_new_form_reports_formats_and_empty_required_fields_at_once(pages, session, world):
+    client = pages("applicant_A1a")
+    client.get("/cases/new/basic_nomination")
+    response = client.submit("/cases/new/basic_nomination",
+                             {"intent": "submit", "nominee_name": "张三", "birth_date": "去年"})
+    assert response.status_code == 422
+    page = text_of(response)
+    for field in ("birth_date", "award_type"):  # a bad date and an empty required choice, together
+        assert f'id="f-{field}-error"' in page, field
+
+
+def test_resubmitting_a_draft_reports_formats_and_empty_required_fields_at_once(pages, session, world):
+    case = nominate(session, world, form={"nominee_name": "张三"})
+    client = pages("applicant_A1a")
+    client.get(f"/cases/{case.id}/edit")
+    response = client.submit(f"/cases/{case.id}/edit", {"intent": "submit", "version": case.version,
+                                                         "nominee_name": "张三", "birth_date": "去年"})
+    assert response.status_code == 422
+    page = text_of(response)
+    for field in ("birth_date", "award_type"):
+        assert f'id="f-{field}-error"' in page, field

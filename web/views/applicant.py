@@ -30,7 +30,7 @@ from engine.definitions import (
     list_kinds,
 )
 from engine.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
-from engine.forms import masked_personal_data
+from engine.forms import masked_personal_data, missing_in
 from engine.inbox import InboxItem
 from engine.inputs import parse_row_id
 from engine.operations import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
@@ -81,7 +81,8 @@ def start_case(kind: str):
             if submit:
                 _send_on(session, actor, case, expected_version=case.version)
     except ValidationFailed as err:
-        return _start_page(startable, values=request.form, errors=err.fields, problem=err.message,
+        errors = _with_empty_required(definition, values, uploads, err) if submit else err.fields
+        return _start_page(startable, values=request.form, errors=errors, problem=err.message,
                            uploads_lost=bool(uploads), status=_status_of(err))
     except ConditionFailed as err:
         return _start_page(startable, values=request.form, problem=err.message, reasons=err.reasons,
@@ -202,7 +203,8 @@ def _save(session: Session, actor: Actor, case: Case, definition: Definition, *,
             if submit:
                 _send_on(session, actor, case, expected_version=case.version, comment=comment)
     except ValidationFailed as err:
-        return _edit_page(session, actor, case, definition, submitted=request.form, errors=err.fields,
+        errors = _with_empty_required(definition, values, uploads, err) if submit else err.fields
+        return _edit_page(session, actor, case, definition, submitted=request.form, errors=errors,
                           problem=err.message, uploads_lost=bool(uploads), status=_status_of(err))
     except ConditionFailed as err:
         return _edit_page(session, actor, case, definition, submitted=request.form, problem=err.message,
@@ -311,6 +313,13 @@ def _upload(session: Session, actor: Actor, case: Case, uploads: dict[str, list[
             filename, content_type, data = read_upload(upload)
             attach_file(session, actor, case, field_name, filename=filename, content_type=content_type,
                         data=data, store=store, expected_version=case.version)
+
+
+def _with_empty_required(definition: Definition, values: dict, uploads: dict, err: ValidationFailed) -> dict:
+    """A submission refused for its formats names its empty required fields too: the draft is
+    checked whole only once it saved, so they would come in a second round."""
+    filled = {name: value for name, value in values.items() if value not in (None, "", [])}
+    return missing_in(definition.fields, filled | dict.fromkeys(uploads, True)) | err.fields
 
 
 def _status_of(err: ValidationFailed) -> int:
