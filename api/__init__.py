@@ -18,7 +18,7 @@ from api.auth import SECURITY, SECURITY_SCHEMES, authenticate_request
 from api.docs import ChineseResponses, docs_page
 from api.errors import register_error_handlers
 from web.limits import configure_limits
-from api.schemas import MAX_ROW_ID, ErrorSchema
+from api.schemas import MAX_ROW_ID, DocumentedSchemaRules, ErrorSchema
 
 API_PREFIX = "/api/v1"
 # One module per resource, each with its flask-smorest blueprint ``blp``.
@@ -88,7 +88,7 @@ def register_api(app: Flask) -> None:
     # Before any route is added: a rule takes its converters when it is added.
     app.url_map.converters.update(int=RowIdConverter, default=PathTextConverter, string=PathTextConverter)
     api = UnionflowApi(app, spec_kwargs={
-        "extra_plugins": [ChineseResponses()],
+        "extra_plugins": [ChineseResponses(), DocumentedSchemaRules()],
         "info": {"description": "工会评选、帮扶、医疗互助与竞赛审批流程的 JSON 接口。时间为带时区偏移的 ISO 8601，金额为两位小数的字符串。"},
         "security": SECURITY,
     })

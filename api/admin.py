@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
-from api.schemas import ApiSchema, ErrorSchema
+from api.schemas import ApiSchema, ChangesSchema, ErrorSchema
 from engine.admin import (
     add_org_unit,
     add_user,
@@ -121,7 +121,7 @@ class NewUserSchema(ApiSchema):
                              metadata={"description": "至少 8 位；不填则此人暂不能登录"})
 
 
-class UserChangesSchema(ApiSchema):
+class UserChangesSchema(ChangesSchema):
     display_name = fields.String(validate=validate.Length(min=1, max=64, error="应为 1 到 64 个字"))
     email = fields.Email(allow_none=True, validate=validate.Length(max=254, error="不能超过 254 个字符"))
     is_active = fields.Boolean(metadata={"description": "停用后此人的会话和令牌立即失效"})

@@ -34,8 +34,8 @@ Identifier = lambda **kw: fields.String(validate=validate.Length(min=1, max=63, 
 Version = lambda **kw: fields.Integer(  # noqa: E731
     strict=True, validate=validate.Range(min=1, max=MAX_ROW_ID, error="版本号应为正整数"),
     metadata={"description": "您看到的案件版本号；案件已被他人更新时返回 409 和 current_version"}, **kw)
-Comment = lambda **kw: fields.String(  # noqa: E731
-    validate=validate.Length(max=MAX_COMMENT_LENGTH, error=f"意见不能超过 {MAX_COMMENT_LENGTH} 个字"), **kw)
+Comment = lambda **kw: PlainText(  # noqa: E731
+    multiline=True, validate=validate.Length(max=MAX_COMMENT_LENGTH, error=f"意见不能超过 {MAX_COMMENT_LENGTH} 个字"), **kw)
 
 
 # --- Input and result schemas ---------------------------------------------------------------------
@@ -68,7 +68,7 @@ class CommentSchema(ApiSchema):
 
 
 class UrgeSchema(ApiSchema):
-    note = PlainText(allow_none=True, validate=validate.Length(
+    note = PlainText(allow_none=True, multiline=True, validate=validate.Length(
         max=MAX_URGE_NOTE_LENGTH, error=f"催办说明不能超过 {MAX_URGE_NOTE_LENGTH} 个字"),
         metadata={"description": "催办说明（选填），随通知发给审核人"})
 

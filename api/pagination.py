@@ -23,7 +23,7 @@ MAX_PAGE_SIZE = 200
 class PageQuerySchema(ApiSchema):
     limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(
         min=1, max=MAX_PAGE_SIZE, error=f"每页条数应在 1 到 {MAX_PAGE_SIZE} 之间"))
-    cursor = fields.String(load_default=None, metadata={"description": "上一页响应中的 next_cursor；首页不填"})
+    cursor = fields.String(load_default=None, metadata={"description": "上一页响应中的 next_cursor；首页不填或留空"})
 
 
 def page_schema(item_schema: type[ApiSchema], name: str) -> type[ApiSchema]:
@@ -39,8 +39,9 @@ def encode_cursor(key: list) -> str:
 
 
 def decode_cursor(cursor: str | None, length: int) -> list | None:
-    """The sort key a cursor holds; a cursor not made by ``encode_cursor`` is a 422 on ``cursor``."""
-    if cursor is None:
+    """The sort key a cursor holds; a cursor not made by ``encode_cursor`` is a 422 on ``cursor``.
+    No cursor, or an empty one (``?cursor=``, as a form leaves it), asks for the first page."""
+    if not cursor:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))

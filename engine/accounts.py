@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, UTCDateTime, utcnow
 from engine.errors import NotFound, ValidationFailed
-from engine.inputs import parse_row_id
+from engine.inputs import check_text, parse_row_id
 from engine.org import Actor, User, load_actor
 
 TOKEN_PREFIX = "uf"
@@ -96,6 +96,7 @@ def create_api_token(
         raise ValidationFailed({"name": ["请为令牌命名，便于日后识别和吊销"]})
     if len(name) > MAX_TOKEN_NAME_LENGTH:
         raise ValidationFailed({"name": [f"名称不能超过 {MAX_TOKEN_NAME_LENGTH} 个字"]})
+    check_text({"name": name})
     if len(list_api_tokens(session, actor, now=now)) >= MAX_TOKENS_PER_USER:
         raise ValidationFailed({"name": [f"每人最多 {MAX_TOKENS_PER_USER} 个有效令牌，请先吊销不用的令牌"]})
     secret = secrets.token_urlsafe(32)

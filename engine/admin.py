@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from engine.accounts import set_password
 from engine.errors import Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.inputs import check_text
 from engine.org import (
     Actor,
     OrgUnit,
@@ -82,6 +83,7 @@ def get_org_unit(session: Session, actor: Actor, unit_id: int) -> OrgUnit:
 def add_org_unit(session: Session, actor: Actor, *, name: str, level: str, kind: str, parent_id: int) -> OrgUnit:
     """A new unit under a unit the actor administers (the top of the tree is not made here)."""
     paths = admin_paths(actor)
+    check_text({"name": name})
     parent = session.get(OrgUnit, parent_id)
     if parent is None:
         raise ValidationFailed({"parent_id": ["上级单位不存在"]})
@@ -138,6 +140,7 @@ def add_user(
         errors["display_name"] = ["请填写姓名"]
     if errors:
         raise ValidationFailed(errors)
+    check_text({"username": username, "display_name": display_name, "email": email})
     user = create_user(session, username=username.strip(), display_name=display_name.strip(), email=email)
     if password is not None:
         set_password(session, user, password)
@@ -149,6 +152,7 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> 
 
     Deactivating takes effect at once: sessions and tokens stop working (engine.accounts)."""
     user = get_user(session, actor, user_id)
+    check_text({name: changes[name] for name in ("display_name", "email") if name in changes})
     if "display_name" in changes:
         if not changes["display_name"].strip():
             raise ValidationFailed({"display_name": ["请填写姓名"]})

@@ -20,7 +20,7 @@ from engine.cases import Case, check_version, conflict_on_stale, require_visible
 from engine.db import MAX_ROW_ID, Base, UTCDateTime, utcnow
 from engine.definitions import definition_by_hash
 from engine.errors import NotFound, ValidationFailed
-from engine.forms import has_unstorable_characters
+from engine.inputs import text_problem
 from engine.inbox import refresh_inbox
 from engine.org import Actor
 from engine.permissions import can_view_case, draft_editor_grant
@@ -157,7 +157,7 @@ def unknown_attachment_ids(session: Session, case, field_name: str, ids: list[in
 def _clean_filename(filename: str) -> str:
     # Keep only the last path component: a name like "../../x" must not look like a path anywhere.
     name = PurePath((filename or "").replace("\\", "/")).name.strip()
-    if not name or has_unstorable_characters(name):
+    if not name or text_problem(name):
         raise ValidationFailed({"filename": ["文件名无效"]})
     return name[-255:]
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from engine.config import Settings
 from engine.db import Base, utcnow
 from engine.errors import CalendarNotCovered, NotFound, PermissionDenied, ValidationFailed
+from engine.inputs import text_problem
 from engine.org import Actor, Grant, path_ids
 
 CACHE_SECONDS = 60
@@ -284,6 +285,8 @@ def enter_calendar_days(
         errors["source"] = [f"来源说明不能超过 {SOURCE_MAX} 个字"]
     elif NUL in source:  # PostgreSQL's text cannot hold one
         errors["source"] = ["来源说明不能包含空字符（U+0000）"]
+    elif text_problem(source):
+        errors["source"] = [f"来源说明{text_problem(source)}"]
     if errors:
         raise ValidationFailed(errors)
     counts = {"added": 0, "changed": 0, "unchanged": 0}
@@ -330,6 +333,8 @@ def _entry_problems(entries: list[CalendarEntry], year: int | None) -> dict[str,
             problem(index, "note", f"说明不能超过 {NOTE_MAX} 个字")
         if NUL in entry.note:
             problem(index, "note", "说明不能包含空字符（U+0000）")
+        elif text_problem(entry.note):
+            problem(index, "note", f"说明{text_problem(entry.note)}")
         if year is not None and entry.day.year != year:
             problem(index, "day", f"{entry.day.isoformat()} 不在 {year} 年内")
         if entry.day in first_at:

@@ -38,6 +38,8 @@ RETURN_POINT = "$return_point"  # as `dest`: the review state that returned the 
 FREE_COMMENT = "comment"        # in `internal_comments`: comments made outside any transition
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DEFAULT_MAX_LENGTH = {"text": 100, "longtext": 2000}
+# A date field's bound that moves with the calendar: ``max: today`` (a birth date, a visit).
+TODAY = "today"
 MAX_DEADLINE_WORKING_DAYS = 250
 # Retention of closed cases, in calendar years after closing: long archival periods, not centuries.
 MAX_RETENTION_YEARS = 100
@@ -658,7 +660,7 @@ def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[F
                 problems.append(f"{where}.{bound}: {err}")
                 bounds[bound] = None
         low, high = bounds["min"], bounds["max"]
-        if low is not None and high is not None and low > high:
+        if low is not None and high is not None and TODAY not in (low, high) and low > high:
             problems.append(f"{where}.min: min {low} is greater than max {high}")
         choices = tuple((c["value"], c["label"]) for c in item.get("choices") or ())
         if kind == "choice" and not choices:
@@ -717,12 +719,12 @@ def _parse_bound(kind: str, value):
             raise ValueError(f"money bound {value!r} has more than two decimal places")
         return amount.quantize(Decimal("0.01"))
     if kind == "date":
-        if isinstance(value, date):
+        if isinstance(value, date) or value == TODAY:
             return value
         try:
             return date.fromisoformat(str(value))
         except ValueError:
-            raise ValueError(f"date bound {value!r} is not YYYY-MM-DD") from None
+            raise ValueError(f"date bound {value!r} is not YYYY-MM-DD or today") from None
     raise ValueError(f"{kind} fields take no min/max")
 
 

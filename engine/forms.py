@@ -6,6 +6,7 @@ files as lists of attachment ids.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -13,10 +14,15 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError as StdnumError
 
-from engine.definitions import Definition, FieldSpec
+from engine.calendar import LOCAL_TZ
+from engine.definitions import TODAY, Definition, FieldSpec
 from engine.errors import ValidationFailed
+from engine.inputs import UNSTORABLE, UNSTORABLE_MESSAGE, text_problem  # noqa: F401 - imported from here too
 
 CENT = Decimal("0.01")
+# The range of a date field whose definition names none (see DateRange).
+DATE_FLOOR = date(1900, 1, 1)
+DATE_CEILING = date(2099, 12, 31)
 # A storage bound, not a domain figure: 14 digits with cents fit every database column type.
 MONEY_CEILING = Decimal("1000000000000")
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -30,20 +36,24 @@ BASE_MESSAGES = {
 }
 
 
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-UNSTORABLE_MESSAGE = "不能包含无法保存的字符"
-
-
 def has_unstorable_characters(text: str) -> bool:
     """NUL (PostgreSQL refuses it) or a lone UTF-16 surrogate (no UTF-8 encoding exists)."""
     return UNSTORABLE.search(text) is not None
 
 
 class PlainText(fields.String):
+    """Text as people type it (engine.inputs.text_problem): no control or bidi-override
+    characters; newlines and tabs only where ``multiline`` (comments, objections, longtext)."""
+
+    def __init__(self, *, multiline: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.multiline = multiline
+
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if has_unstorable_characters(text):
-            raise ValidationError(UNSTORABLE_MESSAGE)
+        problem = text_problem(text, multiline=self.multiline)
+        if problem:
+            raise ValidationError(problem)
         return text
 
 
@@ -126,12 +136,35 @@ class DecimalNumber(fields.Field):
         return None if value is None else str(Decimal(value).quantize(Decimal(1).scaleb(-self.places)))
 
 
-def _range_message(spec: FieldSpec, unit: str = "") -> str:
-    if spec.min is not None and spec.max is not None:
-        return f"应在 {spec.min}{unit} 至 {spec.max}{unit} 之间"
-    if spec.min is not None:
-        return f"不能小于 {spec.min}{unit}"
-    return f"不能大于 {spec.max}{unit}"
+class DateRange(validate.Validator):
+    """A date field's range: the definition's bounds (``today`` read when the value is checked,
+    in the deployment's time zone), else DATE_FLOOR and DATE_CEILING: no date a union's work
+    can mean lies outside them, and 9999-12-31 is a typing slip, not a birth date."""
+
+    def __init__(self, low: date | str | None, high: date | str | None):
+        self.low, self.high = low, high
+
+    def __call__(self, value: date) -> date:
+        low, high = (None if bound is None else resolved_bound(bound) for bound in (self.low, self.high))
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValidationError(_range_message(self.low, self.high))
+        if not DATE_FLOOR <= value <= DATE_CEILING:
+            raise ValidationError(f"应在 {DATE_FLOOR} 至 {DATE_CEILING} 之间")
+        return value
+
+
+def resolved_bound(bound):
+    """A field's min or max as a value: ``today`` (date fields) is the deployment's date now."""
+    return datetime.now(LOCAL_TZ).date() if bound == TODAY else bound
+
+
+def _range_message(low, high, unit: str = "") -> str:
+    low, high = ("今天" if bound == TODAY else bound for bound in (low, high))
+    if low is not None and high is not None:
+        return f"应在 {low}{unit} 至 {high}{unit} 之间"
+    if low is not None:
+        return f"不能小于 {low}{unit}"
+    return f"不能大于 {high}{unit}"
 
 
 def _field_for(spec: FieldSpec) -> fields.Field:
@@ -139,22 +172,21 @@ def _field_for(spec: FieldSpec) -> fields.Field:
     ranged = spec.min is not None or spec.max is not None
     if spec.type in ("text", "longtext"):
         return PlainText(
-            validate=validate.Length(max=spec.max_length, error=f"不能超过 {spec.max_length} 个字"), **options
+            multiline=spec.type == "longtext", validate=validate.Length(max=spec.max_length, error=f"不能超过 {spec.max_length} 个字"), **options
         )
     if spec.type == "integer":
         options["error_messages"]["invalid"] = "请填写整数"
-        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec))] if ranged else []
+        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec.min, spec.max))] if ranged else []
         return WholeNumber(strict=False, validate=limits, **options)
     if spec.type == "decimal":
-        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec))] if ranged else []
+        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec.min, spec.max))] if ranged else []
         return DecimalNumber(spec.places, validate=limits, **options)
     if spec.type == "money":
-        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec, " 元"))] if ranged else []
+        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec.min, spec.max, " 元"))] if ranged else []
         return Money(validate=limits, **options)
     if spec.type == "date":
         options["error_messages"]["invalid"] = "请按 年-月-日 填写日期，例如 2026-05-01"
-        limits = [validate.Range(min=spec.min, max=spec.max, error=_range_message(spec))] if ranged else []
-        return fields.Date(validate=limits, **options)
+        return fields.Date(validate=DateRange(spec.min, spec.max), **options)
     if spec.type == "choice":
         values = [value for value, _ in spec.choices]
         # marshmallow str.format()s the message: braces in a label must not be read as placeholders.

@@ -1,4 +1,4 @@
-"""What unionflow accepts from outside, whichever face it came through: ids, JSON documents.
+"""What unionflow accepts from outside, whichever face it came through: ids, text, JSON documents.
 
 Both faces (the API and the pages) and the engine's own operations call these, so a rule
 about input is stated once: an id too large for the integer columns, or a JSON document
@@ -11,6 +11,7 @@ import json
 import re
 
 from engine.db import MAX_ROW_ID
+from engine.errors import ValidationFailed
 
 # No document unionflow reads nests deeper than a few levels (a form inside a request, a
 # parameter set's table); 32 leaves room and stays far below Python's recursion limit.
@@ -27,6 +28,47 @@ def parse_row_id(text: str | None) -> int | None:
     number = int(text)
     return number if 1 <= number <= MAX_ROW_ID else None
 
+
+# --- Text ------------------------------------------------------------------------------------------
+
+# NUL (PostgreSQL's text cannot hold it) and lone UTF-16 surrogates (no UTF-8 encoding exists).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "不能包含无法保存的字符"
+# Characters that are not text but instructions to whatever shows it, in no field at all: the C0
+# controls but tab, newline and carriage return (ESC starts terminal sequences), DEL and the C1
+# controls; the bidirectional marks, embeddings, overrides and isolates (U+202E shows "txt.exe"
+# as "exe.txt"); line and paragraph separators; the byte order mark inside text, the invisible
+# operators and deprecated format characters; interlinear annotations.
+CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
+                     "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
+CONTROL_MESSAGE = "不能包含控制字符"
+# Allowed in multi-line text only (comments, opinions, objections, longtext fields).
+LINE_BREAK = re.compile("[\t\n\r]")
+LINE_BREAK_MESSAGE = "不能包含换行符或制表符"
+
+
+def text_problem(text: str, *, multiline: bool = False) -> str | None:
+    """Why ``text`` cannot be taken as a field's value, or None. Multi-line text may hold
+    newlines and tabs; a single-line one (a name, a title, a number) may not."""
+    if UNSTORABLE.search(text):
+        return UNSTORABLE_MESSAGE
+    if CONTROL.search(text):
+        return CONTROL_MESSAGE
+    if not multiline and LINE_BREAK.search(text):
+        return LINE_BREAK_MESSAGE
+    return None
+
+
+def check_text(values: dict[str, str | None], *, multiline: bool = False) -> None:
+    """Refuse, with a message on each field, the texts of ``values`` (field name → text)
+    that ``text_problem`` finds fault with."""
+    problems = {name: [problem] for name, text in values.items()
+                if isinstance(text, str) and (problem := text_problem(text, multiline=multiline))}
+    if problems:
+        raise ValidationFailed(problems)
+
+
+# --- JSON ------------------------------------------------------------------------------------------
 
 # A JSON string (skipped: brackets inside it do not nest) or one bracket.
 _STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[\[\]{}]')

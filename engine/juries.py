@@ -18,6 +18,7 @@ from engine.cases import Case, conflict_on_stale, require_visible
 from engine.db import Base, UTCDateTime, utcnow
 from engine.definitions import Definition, definition_by_hash
 from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.inputs import check_text
 from engine.org import Actor, Grant, OrgUnit, User
 from engine.forms import masked_personal_data
 from engine.permissions import covers
@@ -78,6 +79,7 @@ def form_jury(
     unit = session.get(OrgUnit, round_.unit_id)
     if actor is not None and not any(g.role in ("reviewer", "admin") and g.unit_id == unit.id for g in actor.grants):
         raise PermissionDenied(f"只有「{unit.name}」的审核人或管理员可以组建评审委员会")
+    check_text({"title": title})
     errors = {}
     members = list(dict.fromkeys(member_ids))
     if not members:

@@ -76,7 +76,7 @@ class ObjectionSchema(Schema):
     unit_name = PlainText(validate=validate.Length(max=100, error="单位名称不能超过100个字"),
                           error_messages=_text_messages())
     contact = Phone(required=True, error_messages=_text_messages("请填写联系电话"))
-    content = PlainText(required=True, validate=validate.Length(min=10, max=2000, error="异议内容应为10至2000个字"),
+    content = PlainText(required=True, multiline=True, validate=validate.Length(min=10, max=2000, error="异议内容应为10至2000个字"),
                         error_messages=_text_messages("请填写异议内容"))
 
     @validates_schema

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from engine import effects
 from engine.db import Base, UTCDateTime, utcnow
 from engine.errors import NotFound, PermissionDenied, ValidationFailed
-from engine.forms import has_unstorable_characters
+from engine.inputs import text_problem
 from engine.org import Actor, RoleAssignment, User
 
 KINDS = ("reminder", "overdue", "escalation", "urge", "automatic")
@@ -185,7 +185,7 @@ def set_preferences(session: Session, actor: Actor, *, email: str | None, email_
         raise PermissionDenied("只有登录用户可以设置通知")
     email = (email or "").strip() or None
     if email is not None and (len(email) > MAX_EMAIL_LENGTH or "@" not in email.strip("@") or " " in email
-                              or has_unstorable_characters(email)):
+                              or text_problem(email)):
         raise ValidationFailed({"email": ["请填写有效的电子邮箱地址，例如 name@example.org"]})
     if email_notifications and email is None:
         raise ValidationFailed({"email": ["开启邮件通知需要填写电子邮箱地址"]})

@@ -27,16 +27,9 @@ from engine.errors import (
     UnionflowError,
     ValidationFailed,
 )
-from engine.forms import (
-    UNSTORABLE_MESSAGE,
-    clean_fields,
-    clean_form_input,
-    dump_fields,
-    has_unstorable_characters,
-    missing_required,
-    to_stored,
-)
+from engine.forms import clean_fields, clean_form_input, dump_fields, missing_required, to_stored
 from engine.inbox import refresh_inbox
+from engine.inputs import check_text
 from engine.machines import ActionContext, compiled
 from engine.org import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_chain
 from engine.permissions import draft_editor_grant, first_grant, participant_grant
@@ -409,8 +402,7 @@ def _clean_comment(comment: str | None, *, required: bool) -> str | None:
     text = (comment or "").strip()
     if required and not text:
         raise ValidationFailed({"comment": ["请填写意见或理由"]})
-    if has_unstorable_characters(text):
-        raise ValidationFailed({"comment": [UNSTORABLE_MESSAGE]})
+    check_text({"comment": text}, multiline=True)
     if len(text) > MAX_COMMENT_LENGTH:
         raise ValidationFailed({"comment": [f"意见不能超过 {MAX_COMMENT_LENGTH} 个字"]})
     return text or None

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.errors import ConditionFailed, NotFound, PermissionDenied, ValidationFailed
-from engine.forms import UNSTORABLE_MESSAGE, has_unstorable_characters
+from engine.inputs import text_problem
 from engine.org import Actor, OrgUnit, path_ids, subtree_clause
 
 
@@ -64,11 +64,11 @@ def schema_errors(prefix: str, messages: dict) -> dict[str, list[str]]:
 
 
 def storable_document(field: str, document) -> None:
-    """Refuse a JSON document (settings, values) holding text no database column can keep: a NUL
-    or a lone surrogate, in a key or a value, at any depth."""
+    """Refuse a JSON document (settings, values) holding text no field may hold (a NUL, a lone
+    surrogate, a control or bidi-override character), in a key or a value, at any depth."""
     def unstorable(node) -> bool:
         if isinstance(node, str):
-            return has_unstorable_characters(node)
+            return text_problem(node, multiline=True) is not None
         if isinstance(node, dict):
             return any(unstorable(key) or unstorable(value) for key, value in node.items())
         if isinstance(node, list):
@@ -76,7 +76,7 @@ def storable_document(field: str, document) -> None:
         return False
 
     if unstorable(document):
-        raise ValidationFailed({field: [UNSTORABLE_MESSAGE]})
+        raise ValidationFailed({field: ["不能包含无法保存的字符或控制字符"]})
 
 
 def in_reach(actor: Actor, unit_path: str) -> bool:

@@ -23,6 +23,7 @@ from engine.cases import Case
 from engine.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.definitions import Definition, current_definition
 from engine.errors import ConditionFailed, NotFound, PermissionDenied, ValidationFailed
+from engine.inputs import check_text
 from engine.org import Actor, OrgUnit
 from engine.parameters import in_reach, reach_clause, schema_errors, storable_document
 from engine.rules import RuleContext, action, deadline, rule
@@ -116,6 +117,7 @@ def open_round(
     """Open a round at ``unit`` (its reviewers or admins; ``actor`` None for seeding)."""
     if not _acts_for(actor, unit):
         raise PermissionDenied(f"只有「{unit.name}」的审核人或管理员可以发布评选批次")
+    check_text({"title": title})
     try:
         definition = current_definition(session, kind)
     except NotFound as err:

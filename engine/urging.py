@@ -20,7 +20,7 @@ from engine.db import Base, UTCDateTime, utcnow
 from engine.definitions import definition_by_hash
 from engine.errors import CalendarNotCovered, Conflict, InvalidAction, PermissionDenied, ValidationFailed
 from engine.notifications import Message, holders_of, notify
-from engine.forms import UNSTORABLE_MESSAGE, has_unstorable_characters
+from engine.inputs import check_text
 from engine.org import Actor, Grant, OrgUnit
 
 MAX_URGE_NOTE_LENGTH = 200
@@ -68,8 +68,7 @@ def urge_grant(session: Session, actor: Actor, case: Case) -> Grant | None:
 
 def _clean_note(note: str | None) -> str | None:
     text = (note or "").strip()
-    if has_unstorable_characters(text):
-        raise ValidationFailed({"note": [UNSTORABLE_MESSAGE]})
+    check_text({"note": text}, multiline=True)
     if len(text) > MAX_URGE_NOTE_LENGTH:
         raise ValidationFailed({"note": [f"催办说明不能超过 {MAX_URGE_NOTE_LENGTH} 个字"]})
     return text or None

@@ -186,7 +186,7 @@ def test_honours_form_errors_name_each_field():
         "merits_summary": "事" * 501,
     })
     assert fields["award_type"][0].startswith("请从以下选项中选择：五一劳动奖章")
-    assert fields["birth_date"] == ["不能小于 1940-01-01"]
+    assert fields["birth_date"] == ["应在 1940-01-01 至 今天 之间"]
     assert fields["id_number"] == ["身份证号码中的出生日期或地区码无效"]
     assert fields["phone"] == ["请填写11位手机号或带区号的固定电话"]
     assert fields["merits_summary"] == ["不能超过 500 个字"]

@@ -22,6 +22,7 @@ from typing import Iterable, Mapping
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.definitions import FieldSpec
+from engine.forms import resolved_bound
 from engine.inputs import parse_row_id
 
 MB = 1024 * 1024
@@ -144,12 +145,13 @@ def limits_text(spec: FieldSpec) -> list[str]:
     elif spec.type == "file":
         shown += [_("最多 %(n)s 个文件", n=spec.max_files), _("每个不超过 %(mb)s MB", mb=spec.max_size_mb),
                   _("格式：%(types)s", types="、".join(spec.accept))]
-    if spec.min is not None and spec.max is not None:
-        shown.append(_("范围：%(low)s 至 %(high)s", low=spec.min, high=spec.max))
-    elif spec.min is not None:
-        shown.append(_("不小于 %(low)s", low=spec.min))
-    elif spec.max is not None:
-        shown.append(_("不大于 %(high)s", high=spec.max))
+    low, high = (None if bound is None else resolved_bound(bound) for bound in (spec.min, spec.max))
+    if low is not None and high is not None:
+        shown.append(_("范围：%(low)s 至 %(high)s", low=low, high=high))
+    elif low is not None:
+        shown.append(_("不小于 %(low)s", low=low))
+    elif high is not None:
+        shown.append(_("不大于 %(high)s", high=high))
     return shown
 
 

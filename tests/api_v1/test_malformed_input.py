@@ -96,3 +96,67 @@ def test_invalid_json_stays_a_400(api):
     assert response.status_code == 400
     assert error_of(response)["code"] == "bad_request"
 
+
+
+# --- Control characters and newlines (engine.inputs.text_problem) ----------------------------------
+
+@pytest.mark.parametrize("control", ["\u0001", "\x1b[31m", "\u202e", "\ufeff"], ids=["SOH", "ESC", "RLO", "BOM"])
+def test_control_characters_are_refused_on_their_field_anywhere(api, world, control):
+    admin = api("admin")
+    response = admin.post("org-units", json={"name": f"新{control}工会", "level": "grassroots",
+                                             "parent_id": world.unit("A1").id})
+    assert response.status_code == 422
+    assert error_of(response)["fields"] == {"name": ["不能包含控制字符"]}
+    response = admin.patch(f"users/{world.users['applicant_A1a'].id}", json={"display_name": f"改{control}名"})
+    assert error_of(response)["fields"] == {"display_name": ["不能包含控制字符"]}
+    response = api().post("session", json={"username": f"admin{control}", "password": "x"})
+    assert error_of(response)["fields"] == {"username": ["不能包含控制字符"]}
+    response = api("applicant_A1a").post("cases", json={"kind": "basic_nomination",
+                                                        "form": {"nominee_name": f"张{control}三"}})
+    assert error_of(response)["fields"] == {"form.nominee_name": ["不能包含控制字符"]}
+
+
+def test_a_newline_is_refused_in_single_line_fields_and_kept_in_comments(api, world):
+    admin = api("admin")
+    response = admin.patch(f"users/{world.users['applicant_A1a'].id}", json={"display_name": "张\n三"})
+    assert error_of(response)["fields"] == {"display_name": ["不能包含换行符或制表符"]}
+    response = admin.post("tokens", json={"name": "脚\t本"})
+    assert error_of(response)["fields"] == {"name": ["不能包含换行符或制表符"]}
+    applicant = api("applicant_A1a")
+    created = applicant.post("cases", json={"kind": "basic_nomination",
+                                            "form": {"nominee_name": "张三", "merits_summary": "一、\n二、"}})
+    assert created.status_code == 201, created.data[:300]
+    assert created.get_json()["form"]["merits_summary"] == "一、\n二、"
+    response = applicant.post(f"cases/{created.get_json()['id']}/comments", json={"comment": "第一行\n第二行"})
+    assert response.status_code == 201, response.data[:300]
+    response = applicant.post(f"cases/{created.get_json()['id']}/comments", json={"comment": "意见\x1b[2J"})
+    assert error_of(response)["fields"] == {"comment": ["不能包含控制字符"]}
+
+
+def test_an_objection_keeps_the_lines_of_its_content_but_not_controls_in_the_name(api, notice):  # noqa: F811
+    from tests.test_hardship_aid import OBJECTION
+
+    response = api().post(f"public/notices/{notice.id}/objections",
+                          json=OBJECTION | {"objector_name": "李\u202e群众"})
+    assert response.status_code == 422
+    assert error_of(response)["fields"] == {"objector_name": ["不能包含控制字符"]}
+    response = api().post(f"public/notices/{notice.id}/objections",
+                          json=OBJECTION | {"content": "一、家里有车。\n二、经常开。\n请核实。"})
+    assert response.status_code == 201, response.data[:300]
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1899-12-31", "2100-01-01"])
+def test_a_date_in_any_schema_lies_in_a_sensible_range(api, world, day):
+    response = api("admin").post("parameter-sets/hardship_aid.standards", json={
+        "unit_id": world.unit("city").id, "valid_from": day, "values": {}})
+    assert response.status_code == 422
+    assert error_of(response)["fields"]["valid_from"] == ["日期应在 1900-01-01 至 2099-12-31 之间"]
+    response = api("auditor_city").get(f"audit/exports?format=csv&date_from={day}")
+    assert error_of(response)["fields"] == {"date_from": ["日期应在 1900-01-01 至 2099-12-31 之间"]}
+
+
+def test_a_birth_date_after_today_is_refused_over_the_api(api):
+    response = api("applicant_A1a").post("cases", json={"kind": "basic_nomination",
+                                                        "form": {"birth_date": "9999-12-31"}})
+    assert response.status_code == 422
+    assert error_of(response)["fields"] == {"birth_date": ["应在 1940-01-01 至 今天 之间"]}

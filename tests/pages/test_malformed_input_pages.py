@@ -61,3 +61,23 @@ def test_a_round_whose_settings_nest_past_the_bound_is_refused_on_the_field(page
     response = pages("admin").submit("/admin/rounds", {"kind": "honours", "title": "第一批", "settings": deep})
     assert response.status_code == 422
     assert "不是有效的 JSON" in response.get_data(as_text=True)
+
+
+def test_a_unit_name_with_a_bidi_override_is_refused_on_its_field(pages, world):
+    response = pages("admin").submit("/admin/units", {"name": "新\u202e工会", "level": "grassroots", "kind": "union",
+                                                      "parent_id": str(world.unit("A1").id)})
+    assert response.status_code == 422
+    assert "不能包含控制字符" in response.get_data(as_text=True)
+
+
+def test_a_case_form_with_an_escape_sequence_is_refused_on_its_field(pages):
+    response = pages("applicant_A1a").submit("/cases/new/basic_nomination", {"nominee_name": "张\x1b[31m三"})
+    assert response.status_code == 422
+    assert "不能包含控制字符" in response.get_data(as_text=True)
+
+
+def test_a_birth_date_of_9999_is_refused_on_the_page(pages):
+    response = pages("applicant_A1a").submit("/cases/new/basic_nomination", {"nominee_name": "张三",
+                                                                             "birth_date": "9999-12-31"})
+    assert response.status_code == 422
+    assert "应在 1940-01-01 至 今天 之间" in response.get_data(as_text=True)
