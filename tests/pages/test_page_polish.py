@@ -78,11 +78,21 @@ class PageStructure(HTMLParser):
         self.controls: list[dict[str, str | None]] = []
         self.open_labels = 0
         self.unconfirmed: list[str] = []  # buttons styled as dangerous that do not ask first
+        self.options: dict[tuple[str | None, str | None], list[str]] = {}  # (select, optgroup) -> labels
+        self.select: str | None = None
+        self.optgroup: str | None = None
+        self.option_text: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
         if "id" in attributes:
             self.ids.append(attributes["id"])
+        if tag == "select":
+            self.select, self.optgroup = attributes.get("id") or attributes.get("name"), None
+        elif tag == "optgroup":
+            self.optgroup = attributes.get("label")
+        elif tag == "option":
+            self.option_text = []
         if tag == "label":
             self.open_labels += 1
             if attributes.get("for"):
@@ -92,13 +102,25 @@ class PageStructure(HTMLParser):
         if tag in ("input", "textarea", "select") and attributes.get("type") not in ("hidden", "submit", "button"):
             self.controls.append(attributes | {"tag": tag, "wrapped": "yes" if self.open_labels else None})
 
+    def handle_data(self, data):
+        if self.option_text is not None:
+            self.option_text.append(data)
+
     def handle_endtag(self, tag):
         if tag == "label" and self.open_labels:
             self.open_labels -= 1
+        elif tag == "option" and self.option_text is not None:
+            label = "".join(self.option_text).strip()
+            self.options.setdefault((self.select, self.optgroup), []).append(label)
+            self.option_text = None
+        elif tag == "optgroup":
+            self.optgroup = None
 
     def problems(self) -> list[str]:
         found = [f"id {name!r} {count} times" for name, count in Counter(self.ids).items() if count > 1]
         found += [f"a danger button ({button}) without data-confirm" for button in self.unconfirmed]
+        found += [f"option {label!r} {count} times in <select id={select!r}>" for (select, _group), labels
+                  in self.options.items() for label, count in Counter(labels).items() if count > 1]
         for control in self.controls:
             labelled = (control.get("wrapped") or control.get("aria-label") or control.get("aria-labelledby")
                         or (control.get("id") and control["id"] in self.label_targets

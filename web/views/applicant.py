@@ -7,6 +7,7 @@ written and the form comes back with the engine's messages next to the fields.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -361,10 +362,7 @@ def my_cases_page():
     more = len(cases) > PAGE_SIZE
     cases = cases[:PAGE_SIZE]
     rows = _rows(session, cases)
-    states = {}
-    for definition in ([kinds[kind]] if kind else kinds.values()):
-        for spec in definition.states:
-            states.setdefault(spec.id, spec.label)
+    states = _state_choices([kinds[kind]] if kind else list(kinds.values()))
     next_url = None
     if more:
         next_url = url_for("applicant.my_cases", kind=kind, state=state, before=cases[-1].id)
@@ -393,6 +391,17 @@ def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
             state.kind == "draft" and case.return_state is not None,
         ))
     return rows
+
+
+def _state_choices(definitions: list[Definition]) -> dict[str, str]:
+    """The stages to filter by, id -> label. A state id shared by kinds (draft) is one choice; two
+    ids with one label (异议裁定 of hardship aid and of competition results) name their kinds."""
+    owners: dict[str, tuple[str, str]] = {}
+    for definition in definitions:
+        for spec in definition.states:
+            owners.setdefault(spec.id, (spec.label, definition.label))
+    uses = Counter(label for label, _kind in owners.values())
+    return {state_id: f"{label}（{kind}）" if uses[label] > 1 else label for state_id, (label, kind) in owners.items()}
 
 
 # --- Helpers --------------------------------------------------------------------------------------
