@@ -110,7 +110,7 @@ def _register_pages(app: Flask) -> None:
     from flask_babel import Babel
 
     from web import auth
-    from web.forms import limits_text
+    from web.forms import file_size, limits_text
     from web.localtime import last_day, local_day, local_time
     from web.nav import navigation
     from web.views.start import home
@@ -123,12 +123,14 @@ def _register_pages(app: Flask) -> None:
     for name in PAGE_MODULES:
         app.register_blueprint(import_module(f"web.views.{name}").bp)
     app.add_url_rule("/", "home", home)
+    # Browsers ask for /favicon.ico whatever the page names (a download, a JSON response).
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
     app.before_request(auth.check_csrf)
     app.after_request(_security_headers)
     app.context_processor(auth.header_context)
     app.context_processor(lambda: {"navigation": navigation})
     # Globals, not context: imported macros (macros.html) see them too.
-    app.jinja_env.filters.update(local_time=local_time, local_day=local_day, last_day=last_day)
+    app.jinja_env.filters.update(local_time=local_time, local_day=local_day, last_day=last_day, file_size=file_size)
     app.jinja_env.globals.update(STATE_KIND_LABELS=STATE_KIND_LABELS, csrf_token=auth.csrf_token,
                                  local_time=local_time, local_day=local_day, last_day=last_day,
                                  field_limits=limits_text,  # used by the fields macro (_fields.html)

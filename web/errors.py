@@ -10,6 +10,8 @@ from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
+from web.forms import file_size
+
 GENERIC_MESSAGES = {
     400: _l("请求有误"),
     403: _l("没有权限访问此页面"),
@@ -27,10 +29,7 @@ GENERIC_MESSAGES = {
 
 def request_too_large_message() -> str:
     """What a 413 for the whole request says: the app-wide limit, in MB or KB."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    mb = 1024 * 1024
-    shown = f"{limit / mb:g} MB" if limit >= mb else f"{max(limit // 1024, 1)} KB"
-    return _l("请求内容过大，单次上传不能超过 %(limit)s", limit=shown)
+    return _l("请求内容过大，单次上传不能超过 %(limit)s", limit=file_size(current_app.config["MAX_CONTENT_LENGTH"]))
 
 
 def error_page(status: int, message: str | None = None):

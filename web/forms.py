@@ -93,9 +93,15 @@ class ListedFile:
 
     @property
     def size_label(self) -> str:
-        if self.size_bytes >= MB / 10:
-            return f"{self.size_bytes / MB:.1f} MB"
-        return f"{max(self.size_bytes // 1024, 1)} KB"
+        return file_size(self.size_bytes)
+
+
+def file_size(size_bytes: int) -> str:
+    """A file's size as every page shows it (the ``file_size`` filter): "200 B", "1.5 KB", "10 MB"."""
+    for unit, scale in (("MB", MB), ("KB", 1024)):
+        if size_bytes >= scale:
+            return f"{size_bytes / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size_bytes} B"
 
 
 def file_lists(specs: Iterable[FieldSpec], stored: Mapping | None, attachments: Iterable,

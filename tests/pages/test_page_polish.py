@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from io import BytesIO
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 
@@ -336,3 +337,39 @@ def test_resubmitting_a_draft_reports_formats_and_empty_required_fields_at_once(
     page = text_of(response)
     for field in ("birth_date", "award_type"):
         assert f'id="f-{field}-error"' in page, field
+
+
+# --- One size, one way ----------------------------------------------------------------------------
+
+def test_a_file_shows_one_size_on_the_case_page_and_in_its_form(pages, session, world):
+    """An upload of 200 bytes: the same size text in the draft's file list and on the case page."""
+    client = pages("applicant_A1a")
+    client.get("/cases/new/basic_nomination")
+    response = client.submit("/cases/new/basic_nomination", {
+        "nominee_name": "张三", "attachments": (BytesIO(b"%PDF-1.4\n" + b"x" * 191), "证明.pdf")},
+        content_type="multipart/form-data")
+    assert response.status_code == 302, text_of(response)[:2000]
+    case_id = int(re.search(r"/cases/(\d+)", response.headers["Location"]).group(1))
+    edit = text_of(client.get(f"/cases/{case_id}/edit"))
+    case_page = text_of(client.get(f"/cases/{case_id}"))
+    assert "200 B" in edit and "200 B" in case_page
+    assert "0.2 KB" not in case_page and "1 KB" not in edit
+
+
+def test_file_sizes_read_the_same_at_every_scale():
+    from web.forms import file_size
+
+    assert [file_size(n) for n in (0, 200, 1024, 1536, 10 * 1024 * 1024, 1024 * 1024 + 1)] == \
+        ["0 B", "200 B", "1 KB", "1.5 KB", "10 MB", "1 MB"]
+
+
+# --- The site's icon ------------------------------------------------------------------------------------
+
+def test_the_site_has_an_icon_where_browsers_ask_for_it_and_every_page_names_it(pages):
+    client = pages()
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert icon.mimetype in ("image/x-icon", "image/vnd.microsoft.icon")
+    page = text_of(client.get("/login"))
+    link = re.search(r'<link rel="icon" href="([^"]+)"', page)
+    assert link and client.get(link.group(1)).status_code == 200
