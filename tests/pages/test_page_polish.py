@@ -131,6 +131,12 @@ class PageStructure(HTMLParser):
         return found
 
 
+def internal_words(page: str) -> list[str]:
+    """Words of the builders, not the users (「引擎尚未提供改名操作」)."""
+    main = page[page.index("<main"):page.index("</main>")] if "<main" in page else page
+    return [f"internal wording: {found}" for found in re.findall(r"[^<>]{0,20}引擎[^<>]{0,20}", main)]
+
+
 def run_together(page: str) -> list[str]:
     """Links and buttons side by side with nothing between them read as one ("继续填写查看")."""
     return [f"run together: {found}" for found in re.findall(r"</(?:a|button)><(?:a|button)\b[^>]*>[^<]*", page)]
@@ -163,7 +169,8 @@ def walk(pages, session, world) -> dict[str, list[str]]:
             assert response.status_code == 200, (username, path, response.status_code)
             structure = PageStructure()
             structure.feed(text_of(response))
-            found[f"{username} {path}"] = structure.problems() + run_together(text_of(response))
+            found[f"{username} {path}"] = (structure.problems() + run_together(text_of(response))
+                                           + internal_words(text_of(response)))
             if path == "/admin/parameters":
                 form = re.search(r'href="(/admin/parameters/[^"/]+/new)"', text_of(response))
                 if form:
