@@ -39,11 +39,11 @@ UNSTORABLE_MESSAGE = "不能包含无法保存的字符"
 # controls; the bidirectional marks, embeddings, overrides and isolates (U+202E shows "txt.exe"
 # as "exe.txt"); line and paragraph separators; the byte order mark inside text, the invisible
 # operators and deprecated format characters; interlinear annotations.
-CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
-                     "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
+CONTROL = re.compile(r"[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e"
+                     r"\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
 CONTROL_MESSAGE = "不能包含控制字符"
 # Allowed in multi-line text only (comments, opinions, objections, longtext fields).
-LINE_BREAK = re.compile("[\t\n\r]")
+LINE_BREAK = re.compile(r"[\t\n\r]")
 LINE_BREAK_MESSAGE = "不能包含换行符或制表符"
 
 
