@@ -13,6 +13,7 @@ from marshmallow import fields
 from sqlalchemy.orm import Session
 
 from api.fields import LastDay, LocalDateTime
+from api.notices import ObjectionEntrySchema
 from api.schemas import ApiSchema, FieldSchema
 from engine.cases import Case, due_of
 from engine.db import utcnow
@@ -20,6 +21,7 @@ from engine.deadlines import missing_calendar_year
 from engine.definitions import STATE_KIND_LABELS, Definition, definition_by_hash
 from engine.forms import masked_personal_data
 from engine.machines import available_actions
+from engine.notices import objections_shown
 from engine.org import LEVEL_LABELS, Actor
 from engine.permissions import sees_personal_data
 from engine.trail import case_timeline
@@ -95,6 +97,9 @@ class CaseViewSchema(CaseSummarySchema):
     revision_round = fields.Integer()
     return_reason = fields.String(allow_none=True, metadata={"description": "退回修改时的退回理由"})
     timeline = fields.List(fields.Nested(TimelineEventSchema))
+    objections = fields.List(fields.Nested(ObjectionEntrySchema), allow_none=True, metadata={
+        "description": "异议（同 GET /cases/{id}/objections）：推荐（申报）单位看得到内容和日期，看不到异议人；"
+                       "该业务不受理异议或您无权查看时为 null"})
     available_actions = fields.List(fields.Nested(AvailableActionSchema), metadata={
         "description": "您现在可以执行的操作；审计人员为空"})
 
@@ -129,6 +134,7 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
         "revision_round": case.revision_round,
         "return_reason": _return_reason(case, state.kind, timeline),
         "timeline": timeline,
+        "objections": objections_shown(session, actor, case),
         "available_actions": available_actions(session, actor, case, utcnow()),
     }
 

@@ -156,6 +156,19 @@ def case_objections(session: Session, actor: Actor, case_id: int) -> list[dict]:
     raise PermissionDenied("只有本案审核人、审计人员和推荐（申报）单位可以查看异议")
 
 
+def objections_shown(session: Session, actor: Actor, case: Case) -> list[dict] | None:
+    """The objections as ``case_objections`` lets ``actor`` read them, for views of the whole
+    case (the case page, the API's case view); None where none are shown: a kind whose notice
+    takes no objections, or a reader refused them."""
+    definition = definition_by_hash(session, case.definition_hash)
+    if not any(state.on_objection for state in definition.states):
+        return None
+    try:
+        return case_objections(session, actor, case.id)
+    except PermissionDenied:
+        return None
+
+
 def answers_objections(actor: Actor, case: Case) -> bool:
     """The actor speaks for the case's own unit (the nominating or applying unit), which is the
     party objected to and answers the objections."""

@@ -237,6 +237,16 @@ def test_the_applying_unit_reads_what_the_objection_says_but_not_who_lodged_it(a
     assert OBJECTION["objector_name"] not in text and OBJECTION["contact"][-4:] not in text
 
 
+def test_the_applying_units_case_view_shows_the_objection_as_its_page_does(api, objected):
+    """GET /cases/{id} carries the objections each reader may read, as the case page shows them."""
+    [seen] = api("applicant_A1a").get(f"cases/{objected.id}").get_json()["objections"]
+    assert seen["content"] == OBJECTION["content"] and seen["objector_withheld"] is True
+    assert seen["objector_name"] is None and seen["contact"] is None
+    [reviewed] = api("reviewer_A").get(f"cases/{objected.id}").get_json()["objections"]
+    assert (reviewed["objector_name"], reviewed["objector_withheld"]) == (OBJECTION["objector_name"], False)
+    assert api("admin").get(f"cases/{objected.id}").get_json()["objections"] is None
+
+
 @pytest.mark.parametrize(("reader", "status"), [
     ("applicant_A1b", 404),  # another unit's applicant
     ("admin", 403),

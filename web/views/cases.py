@@ -28,11 +28,10 @@ from engine.db import utcnow
 from engine.deadlines import overdue_deadline
 from engine.definitions import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec, definition_by_hash
 from engine.errors import (
-    ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed,
+    ConditionFailed, Conflict, InvalidAction, NotFound, ValidationFailed,
 )
 from engine.juries import CHOICES, case_for_juror, cast_vote, jury_duties, jury_for, jury_of_case, juror_case_view
 from engine.machines import AvailableAction, compiled, refused_actions
-from engine.notices import case_objections
 from engine.operations import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.org import Actor, Grant
 from engine.permissions import can_view_case, first_grant, participant_grant
@@ -135,7 +134,7 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
         records=_record_groups(session, actor, case, definition),
         record_forms=_record_forms(actor, case, definition),
         actions=actions, blocked=_blocked_actions(session, actor, case, definition, now, view["available_actions"]),
-        objections=_objections(session, actor, case, definition),
+        objections=view["objections"],
         jury=_jury(session, actor, case),
         may_comment=participant_grant(actor, case) is not None,
         may_edit=_may_edit(actor, case, definition),
@@ -231,16 +230,6 @@ def _record_forms(actor: Actor, case: Case, definition: Definition) -> list[Reco
         if case.state in spec.states and first_grant(actor, case, spec.by) is not None:
             forms.append(RecordForm(spec, spec.fields))
     return forms
-
-
-def _objections(session: Session, actor: Actor, case: Case, definition: Definition) -> list[dict] | None:
-    """Objections against a kind with a public notice, for the case's reviewers and auditors."""
-    if not any(state.on_objection for state in definition.states):
-        return None
-    try:
-        return case_objections(session, actor, case.id)
-    except PermissionDenied:
-        return None
 
 
 def _jury(session: Session, actor: Actor, case: Case):
