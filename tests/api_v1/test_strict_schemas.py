@@ -80,3 +80,67 @@ def test_a_version_written_with_a_fraction_of_zero_is_the_version(api, session, 
     response = api("applicant_A1a").patch(f"cases/{created['id']}", json={
         "version": float(created["version"]), "form": {"nominee_name": "孙八"}})
     assert response.status_code == 200, response.data[:300]
+
+
+# --- Every schema of the API, not only the ones the reports named ----------------------------------
+
+def _api_schemas():
+    import api  # noqa: F401 - every resource module defines its schemas on import
+    from importlib import import_module
+
+    from api import RESOURCE_MODULES
+    from api.schemas import ApiSchema
+
+    for name in RESOURCE_MODULES:
+        import_module(f"api.{name}")
+    found, todo = [], list(ApiSchema.__subclasses__())
+    while todo:
+        schema = todo.pop()
+        todo.extend(schema.__subclasses__())
+        found.append(schema)
+    return sorted(set(found), key=lambda schema: schema.__qualname__)
+
+
+def _loadable(kind):
+    from marshmallow import fields
+
+    for schema in _api_schemas():
+        for name, field in schema().load_fields.items():
+            inner = field.inner if isinstance(field, fields.List) else field
+            if isinstance(inner, kind):
+                yield schema, field.data_key or name, isinstance(field, fields.List)
+
+
+def _field_errors(schema, key, value) -> list | dict | None:
+    from marshmallow import ValidationError
+
+    try:
+        schema().load({key: value}, partial=True)
+    except ValidationError as err:
+        return err.messages.get(key)
+    return None
+
+
+def test_no_boolean_of_any_schema_takes_a_number_or_a_word():
+    from marshmallow import fields
+
+    checked = 0
+    for schema, key, in_list in _loadable(fields.Boolean):
+        for value in (0, 1, "true", "yes", "1"):
+            assert _field_errors(schema, key, [value] if in_list else value), (schema.__name__, key, value)
+        checked += 1
+    assert checked >= 4
+
+
+def test_every_integer_of_any_schema_is_a_number_without_a_fraction():
+    from marshmallow import fields
+
+    checked = 0
+    for schema, key, in_list in _loadable(fields.Integer):
+        wrap = (lambda value: [value]) if in_list else (lambda value: value)
+        for value in ("1", True, 1.5):
+            assert _field_errors(schema, key, wrap(value)), (schema.__name__, key, value)
+        errors = _field_errors(schema, key, wrap(1.0))
+        assert not errors or "应为整数" not in str(errors), (schema.__name__, key, errors)
+        checked += 1
+    assert checked >= 10
