@@ -16,14 +16,12 @@ from webargs.multidictproxy import MultiDictProxy
 
 from engine.db import MAX_ROW_ID  # noqa: F401 - the API's bound of every integer, documented
 from engine.definitions import STATE_KIND_LABELS, ASSIGNEE, TransitionSpec
-from engine.forms import DATE_CEILING, DATE_FLOOR
-from engine.inputs import CONTROL, CONTROL_MESSAGE, text_problem
+from engine.inputs import CONTROL, CONTROL_MESSAGE, DATE_CEILING, DATE_FLOOR, DATE_RANGE_MESSAGE, text_problem
 from engine.org import LEVEL_LABELS
 
 
 INTEGER_RANGE = validate.Range(min=-MAX_ROW_ID - 1, max=MAX_ROW_ID, error="数字超出允许的范围")
-DATE_RANGE = validate.Range(min=DATE_FLOOR, max=DATE_CEILING,
-                            error=f"日期应在 {DATE_FLOOR} 至 {DATE_CEILING} 之间")
+DATE_RANGE = validate.Range(min=DATE_FLOOR, max=DATE_CEILING, error=DATE_RANGE_MESSAGE)
 NUL = "\x00"
 # A whole number as a query string or a form writes it ("20", and "20.0": the same number).
 WHOLE_NUMBER_TEXT = re.compile(r"[+-]?[0-9]+(\.0*)?")

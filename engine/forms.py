@@ -17,12 +17,15 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
 from engine.calendar import LOCAL_TZ
 from engine.definitions import TODAY, Definition, FieldSpec
 from engine.errors import ValidationFailed
-from engine.inputs import UNSTORABLE, UNSTORABLE_MESSAGE, text_problem  # noqa: F401 - imported from here too
+from engine.inputs import (  # noqa: F401 - UNSTORABLE* imported from here too
+    DATE_CEILING,
+    DATE_FLOOR,
+    UNSTORABLE,
+    UNSTORABLE_MESSAGE,
+    text_problem,
+)
 
 CENT = Decimal("0.01")
-# The range of a date field whose definition names none (see DateRange).
-DATE_FLOOR = date(1900, 1, 1)
-DATE_CEILING = date(2099, 12, 31)
 # A storage bound, not a domain figure: 14 digits with cents fit every database column type.
 MONEY_CEILING = Decimal("1000000000000")
 MOBILE = re.compile(r"^1[3-9]\d{9}$")

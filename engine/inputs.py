@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date, datetime
 
 from engine.db import MAX_ROW_ID
 from engine.errors import ValidationFailed
@@ -64,6 +65,23 @@ def check_text(values: dict[str, str | None], *, multiline: bool = False) -> Non
     that ``text_problem`` finds fault with."""
     problems = {name: [problem] for name, text in values.items()
                 if isinstance(text, str) and (problem := text_problem(text, multiline=multiline))}
+    if problems:
+        raise ValidationFailed(problems)
+
+
+# --- Dates ----------------------------------------------------------------------------------------
+
+# No date a union's work can mean lies outside these: 9999-12-31 is a typing slip, not a
+# birth date or the start of a standard. Fields may name a narrower range (engine.forms).
+DATE_FLOOR = date(1900, 1, 1)
+DATE_CEILING = date(2099, 12, 31)
+DATE_RANGE_MESSAGE = f"日期应在 {DATE_FLOOR} 至 {DATE_CEILING} 之间"
+
+
+def check_dates(values: dict[str, date | datetime | None]) -> None:
+    """Refuse, on each field, the dates (or moments) of ``values`` outside DATE_FLOOR..DATE_CEILING."""
+    problems = {name: [DATE_RANGE_MESSAGE] for name, value in values.items() if value is not None
+                and not DATE_FLOOR <= (value.date() if isinstance(value, datetime) else value) <= DATE_CEILING}
     if problems:
         raise ValidationFailed(problems)
 

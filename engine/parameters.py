@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.errors import ConditionFailed, NotFound, PermissionDenied, ValidationFailed
-from engine.inputs import text_problem
+from engine.inputs import check_dates, text_problem
 from engine.org import Actor, OrgUnit, path_ids, subtree_clause
 
 
@@ -129,6 +129,7 @@ def set_parameters(
         raise PermissionDenied("只有本级或上级管理员可以设置参数")
     kind = parameter_kind(name)
     storable_document("values", values)
+    check_dates({"valid_from": valid_from, "valid_to": valid_to})
     if valid_to is not None and valid_to < valid_from:
         raise ValidationFailed({"valid_to": ["结束日期不能早于开始日期"]})
     try:

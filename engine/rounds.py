@@ -23,7 +23,7 @@ from engine.cases import Case
 from engine.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.definitions import Definition, current_definition
 from engine.errors import ConditionFailed, NotFound, PermissionDenied, ValidationFailed
-from engine.inputs import check_text
+from engine.inputs import check_dates, check_text
 from engine.org import Actor, OrgUnit
 from engine.parameters import in_reach, reach_clause, schema_errors, storable_document
 from engine.rules import RuleContext, action, deadline, rule
@@ -118,6 +118,7 @@ def open_round(
     if not _acts_for(actor, unit):
         raise PermissionDenied(f"只有「{unit.name}」的审核人或管理员可以发布评选批次")
     check_text({"title": title})
+    check_dates({"opens_at": opens_dt, "closes_at": closes_dt})
     try:
         definition = current_definition(session, kind)
     except NotFound as err:

@@ -133,3 +133,27 @@ def test_a_round_title_is_single_line_text(session, world):
         session, world.actor("reviewer_city"), kind="honours", unit=world.unit("city"), title="第一批\u202e",
         year=2026, opens_dt=NOW, closes_dt=NOW + timedelta(days=30), categories=["labour_medal"])) == {
         "title": [CONTROL_MESSAGE]}
+
+
+# --- Dates the operations take from either face --------------------------------------------------
+
+def test_a_parameter_set_starts_and_ends_within_the_sensible_range(session, world):
+    from engine.parameters import set_parameters
+    from tests.test_hardship_aid import STANDARD_VALUES
+    from workflows.hardship_aid import STANDARDS
+
+    admin = world.actor("admin")
+    assert refused(lambda: set_parameters(session, admin, STANDARDS, unit=world.unit("city"),
+                                          valid_from=date(9999, 12, 31), values=STANDARD_VALUES)) == {
+        "valid_from": ["日期应在 1900-01-01 至 2099-12-31 之间"]}
+    assert refused(lambda: set_parameters(session, admin, STANDARDS, unit=world.unit("city"),
+                                          valid_from=date(2026, 1, 1), valid_to=date(9999, 12, 31),
+                                          values=STANDARD_VALUES)) == {
+        "valid_to": ["日期应在 1900-01-01 至 2099-12-31 之间"]}
+
+
+def test_a_round_closes_within_the_sensible_range(session, world):
+    assert refused(lambda: open_round(
+        session, world.actor("reviewer_city"), kind="honours", unit=world.unit("city"), title="第一批",
+        year=2026, opens_dt=NOW, closes_dt=NOW.replace(year=9999), categories=["labour_medal"])) == {
+        "closes_at": ["日期应在 1900-01-01 至 2099-12-31 之间"]}
