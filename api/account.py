@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from api.auth import current_actor, optional_actor, public
-from web.auth import session_csrf_token, sign_in, sign_out
+from api.auth import current_actor, public
+from web.auth import end_session, session_csrf_token, sign_in, sign_in_with_password
 from api.fields import LocalDateTime
 from web.limits import sign_in_limits
 from api.schemas import ApiSchema
-from engine.accounts import MAX_TOKEN_NAME_LENGTH, authenticate, create_api_token, list_api_tokens, revoke_api_token
+from engine.accounts import MAX_TOKEN_NAME_LENGTH, create_api_token, list_api_tokens, revoke_api_token
 from engine.org import LEVEL_LABELS, ROLE_LABELS
 from web import request_session, unit_of_work
 from werkzeug.exceptions import Unauthorized
@@ -76,7 +76,7 @@ def _me(actor, csrf_token):
 @unit_of_work
 def log_in(credentials):
     """登录（浏览器会话）：与网页使用同一登录。连续失败会被限流（429）。"""
-    actor = authenticate(request_session(), credentials["username"], credentials["password"])
+    actor = sign_in_with_password(credentials["username"], credentials["password"])
     if actor is None:
         raise Unauthorized(description="用户名或密码不正确")
     return _me(actor, sign_in(actor))
@@ -92,10 +92,10 @@ def who_am_i():
 @blp.route("/session", methods=["DELETE"])
 @public
 @blp.response(204)
+@unit_of_work
 def log_out():
-    """退出登录（无会话时也返回 204）。"""
-    if optional_actor() is not None:
-        sign_out()
+    """退出登录：此人在所有浏览器上的会话一并结束，之前复制的会话 Cookie 也失效（无会话时也返回 204）。"""
+    end_session()
 
 
 @blp.route("/tokens", methods=["GET"])

@@ -118,14 +118,16 @@ class NewUserSchema(ApiSchema):
     display_name = fields.String(required=True, validate=validate.Length(min=1, max=64, error="应为 1 到 64 个字"))
     email = fields.Email(allow_none=True, validate=validate.Length(max=254, error="不能超过 254 个字符"))
     password = fields.String(load_only=True, validate=validate.Length(max=256, error="不能超过 256 个字符"),
-                             metadata={"description": "至少 8 位；不填则此人暂不能登录"})
+                             metadata={"description": "8 到 256 个字符，且不易猜到（不能是常用密码、用户名、姓名或邮箱，"
+                                                      "不能是重复或键盘顺序的字符）；不填则此人暂不能登录"})
 
 
 class UserChangesSchema(ChangesSchema):
     display_name = fields.String(validate=validate.Length(min=1, max=64, error="应为 1 到 64 个字"))
     email = fields.Email(allow_none=True, validate=validate.Length(max=254, error="不能超过 254 个字符"))
     is_active = fields.Boolean(metadata={"description": "停用后此人的会话和令牌立即失效"})
-    password = fields.String(load_only=True, validate=validate.Length(max=256, error="不能超过 256 个字符"))
+    password = fields.String(load_only=True, validate=validate.Length(max=256, error="不能超过 256 个字符"),
+                             metadata={"description": "重设密码：要求同新建用户；此人的全部登录会话随即结束，API 令牌一并吊销"})
 
 
 class RoleRequestSchema(ApiSchema):

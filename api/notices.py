@@ -14,7 +14,7 @@ from marshmallow import fields, pre_dump
 
 from api.auth import current_actor, public
 from api.fields import LocalDateTime
-from web.limits import configured_limit, limiter
+from web.limits import objection_limits
 from api.schemas import ApiSchema, ErrorSchema
 from engine.notices import OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, lodge_objection, notice_of
 from web import request_session, unit_of_work
@@ -128,7 +128,7 @@ def get_notice(case_id):
 
 @blp.route("/public/notices/<int:case_id>/objections", methods=["POST"])
 @public
-@limiter.limit(configured_limit("OBJECTION_RATE_LIMIT"))
+@objection_limits
 @blp.arguments(ObjectionRequestSchema)
 @blp.response(201, ObjectionReceiptSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="没有这一公示，或公示期已结束")

@@ -1,8 +1,19 @@
-"""Signing in: passwords (argon2) and personal API tokens for scripts.
+"""Signing in: passwords (argon2), browser sessions, and personal API tokens for scripts.
+
+A password must be hard to guess (zxcvbn: not a common password, not the username or
+name, not a keyboard walk or a repeat), checked in ``set_password``, the one place every
+password is set through.
+
+Browser sessions are signed cookies, not stored rows: each carries the person's session
+generation from when it began, and ``end_sessions`` moves the generation on, which ends
+every session begun before (signing out, a password set or reset, deactivation).
 
 A token is shown once, when created, and stored only as its SHA-256: it is 32 random
 bytes, so a fast hash is enough (argon2's slowness protects guessable passwords, and
 would cost every API call). The token carries its own id so a lookup needs no scan.
+A new password revokes the person's tokens too: a reset answers a lost or taken-over
+account, and a token made by whoever held it must not outlive it (admins have no other way
+to revoke someone's tokens).
 """
 from __future__ import annotations
 
@@ -16,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from zxcvbn import zxcvbn
 
 from engine.db import Base, UTCDateTime, utcnow
 from engine.errors import NotFound, ValidationFailed
@@ -27,6 +39,15 @@ MAX_TOKENS_PER_USER = 20
 MAX_TOKEN_NAME_LENGTH = 100
 # Recording each use would write on every read; once a minute tells enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+# zxcvbn's scale: 3 is "safely unguessable" (about 10^8 guesses and more); 2 and below fall
+# to a list of common passwords, a name with a year, or a keyboard walk.
+MIN_PASSWORD_SCORE = 3
+# zxcvbn refuses longer input (its matching is quadratic); the first 72 characters being
+# hard to guess is enough for the whole to be.
+ZXCVBN_MAX_LENGTH = 72
 
 _hasher = PasswordHasher()
 
@@ -59,11 +80,87 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def password_problem(password: str, *, personal: tuple[str | None, ...] = ()) -> str | None:
+    """Why a password may not be used (a Chinese sentence), or None when it may.
+
+    ``personal``: the person's username, name and email, which a password must not be built on.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"密码至少 {MIN_PASSWORD_LENGTH} 位"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"密码不能超过 {MAX_PASSWORD_LENGTH} 个字符"
+    personal_words = [word.strip() for word in personal if word and word.strip()]
+    lowered = password.lower()
+    if any(len(word) >= 3 and word.lower() in lowered for word in personal_words):
+        return "密码不能包含用户名、姓名或邮箱"
+    result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=personal_words, max_length=ZXCVBN_MAX_LENGTH)
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    return "密码太容易被猜到" + _weakness(result["feedback"]["warning"]) + \
+        "。请换一个更长、不常见的密码，例如几个不相关的词加上数字"
+
+
+def _weakness(warning: str) -> str:
+    """zxcvbn's reason, in the words the person reads (its own are English)."""
+    warning = warning.lower()
+    for marker, reason in (
+        ("common", "：这是常用密码"), ("repeat", "：重复的字符或词很容易猜到"),
+        ("sequence", "：顺序的字符（如 abc、123）很容易猜到"), ("keyboard", "：键盘上相邻的键很容易猜到"),
+        ("straight rows", "：键盘上相邻的键很容易猜到"), ("date", "：日期和年份很容易猜到"),
+        ("year", "：日期和年份很容易猜到"), ("name", "：姓名很容易猜到"),
+    ):
+        if marker in warning:
+            return reason
+    return ""
+
+
 def set_password(session: Session, user: User, password: str) -> None:
-    if len(password) < 8:
-        raise ValidationFailed({"password": ["密码至少 8 位"]})
+    """Give the person a new password: it must be hard to guess. Setting it ends every browser
+    session of theirs and revokes their API tokens (a reset answers a lost or taken-over account)."""
+    problem = password_problem(password, personal=(user.username, user.display_name, user.email))
+    if problem:
+        raise ValidationFailed({"password": [problem]})
     user.password_hash = hash_password(password)
     session.flush()
+    end_sessions(session, user)
+    revoke_all_api_tokens(session, user.id)
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every browser session of the person, on every device: the cookies are signed, not
+    stored, so each carries the generation it began in and this moves the generation on.
+
+    An UPDATE of the column, not a read-modify-write: two sign-outs at once both count.
+    """
+    user.session_generation = User.session_generation + 1
+    session.flush()
+
+
+def sign_out_everywhere(session: Session, actor: Actor) -> None:
+    """Signing out: a session copied from this browser (or left open on another) ends too."""
+    user = session.get(User, actor.user_id)
+    if user is not None:
+        end_sessions(session, user)
+
+
+def session_generation(session: Session, user_id: int) -> int:
+    """The generation a session beginning now carries."""
+    return session.scalar(select(User.session_generation).where(User.id == user_id))
+
+
+def actor_for_session(session: Session, user_id: int, generation: int | None) -> Actor | None:
+    """The person a browser session stands for, or None when the account is gone or deactivated,
+    or the session was ended since it began (its generation is an old one)."""
+    if not isinstance(generation, int):
+        return None
+    try:
+        actor = load_actor(session, user_id)
+    except NotFound:  # deactivated since signing in
+        return None
+    # load_actor read the row: this is the identity map, not another query.
+    if session.get(User, user_id).session_generation != generation:
+        return None
+    return actor
 
 
 def authenticate(session: Session, username: str, password: str) -> Actor | None:
@@ -127,6 +224,14 @@ def revoke_api_token(session: Session, actor: Actor, token_id: int, *, now: date
     token.revoked_dt = now or utcnow()
     session.flush()
     return token
+
+
+def revoke_all_api_tokens(session: Session, user_id: int, *, now: datetime | None = None) -> None:
+    """Revoke every token of the person (their password was reset)."""
+    now = now or utcnow()
+    for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_dt.is_(None))):
+        token.revoked_dt = now
+    session.flush()
 
 
 def actor_for_token(session: Session, presented: str, *, now: datetime | None = None) -> Actor | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import exists, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from engine.accounts import set_password
+from engine.accounts import end_sessions, set_password
 from engine.errors import Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.inputs import check_text
 from engine.org import (
@@ -150,7 +150,8 @@ def add_user(
 def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> User:
     """Change a managed person's name, email, password or whether the account is active.
 
-    Deactivating takes effect at once: sessions and tokens stop working (engine.accounts)."""
+    Deactivating takes effect at once: sessions and tokens stop working (engine.accounts), and the
+    sessions stay ended if the account is reactivated. A new password ends every session too."""
     user = get_user(session, actor, user_id)
     check_text({name: changes[name] for name in ("display_name", "email") if name in changes})
     if "display_name" in changes:
@@ -162,6 +163,8 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> 
     if "is_active" in changes:
         if not changes["is_active"] and user.id == actor.user_id:
             raise ValidationFailed({"is_active": ["不能停用自己的账号"]})
+        if user.is_active and not changes["is_active"]:
+            end_sessions(session, user)  # a reactivation later does not bring old sessions back
         user.is_active = changes["is_active"]
     if changes.get("password") is not None:
         set_password(session, user, changes["password"])

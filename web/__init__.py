@@ -20,6 +20,7 @@ from flask import Flask, Request, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import bootstrap
 from engine.config import Settings
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     )
     app.config.update(overrides)
     app.config["SECRET_KEY"] = _secret_key(app)
+    trust_proxies(app)
     app.request_class = BoundedJSONRequest
     app.json = BoundedJSONProvider(app)
     app.json.ensure_ascii = False  # Chinese stays readable in JSON responses
@@ -145,12 +147,41 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# Browsers that reached the site over TLS keep to it for a year (not subdomains: other sites of
+# the union's domain may not serve TLS).
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
 def _security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    # Only over TLS (browsers ignore it over plain http): directly, or as a trusted proxy says.
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
     return response
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind reverse proxies, take the client's address and scheme from the X-Forwarded-For and
+    X-Forwarded-Proto headers they add, from as many hops as are configured, and no further.
+
+    ``TRUSTED_PROXIES`` (app config, else ``UNIONFLOW_TRUSTED_PROXIES``): how many proxies stand
+    in front of the app, 0 by default. Trusting a header no proxy of ours sets would let any client
+    pick its own address (and escape its rate limits); trusting none behind a proxy makes every
+    client the proxy, so one client's failed sign-ins would lock out everyone else's.
+    """
+    configured = app.config.get("TRUSTED_PROXIES", os.environ.get("UNIONFLOW_TRUSTED_PROXIES", "0"))
+    try:
+        hops = int(configured)
+    except (TypeError, ValueError):
+        hops = -1
+    if hops < 0:
+        raise RuntimeError(f"UNIONFLOW_TRUSTED_PROXIES must be a whole number of proxies (0 or more), not {configured!r}")
+    app.config["TRUSTED_PROXIES"] = hops
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def _secret_key(app: Flask) -> str:

@@ -1,7 +1,10 @@
 """Signing in to the web pages, the role one is acting in, and CSRF protection of forms.
 
-The browser session (a signed cookie) holds the user's id, a CSRF token and the grant they
-chose in the header's switcher. A person with several roles or units acts in one of them
+The browser session (a signed cookie) holds the user's id, their session generation when
+it began, a CSRF token and the grant they chose in the header's switcher. A cookie is
+signed, not stored, so a copy of it would work until it expires: each request checks that
+the generation is still the person's, and signing out, a new password or a deactivation
+moves it on (engine.accounts.end_sessions), ending every session they had, everywhere. A person with several roles or units acts in one of them
 at a time: ``current_actor()`` is the signed-in person narrowed to that grant, so the inbox,
 the buttons and the engine's checks all follow the switcher. The JSON API uses the same
 session (``session_actor``) with all of the person's grants.
@@ -31,15 +34,15 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
 
-from web.limits import sign_in_limits
-from engine.accounts import authenticate
-from engine.errors import NotFound
-from engine.org import LEVEL_LABELS, ROLE_LABELS, Actor, Grant, load_actor
+from web.limits import forget_sign_in_failures, sign_in_limits, take_sign_in_attempt
+from engine.accounts import actor_for_session, authenticate, session_generation, sign_out_everywhere
+from engine.org import LEVEL_LABELS, ROLE_LABELS, Actor, Grant
 from web import request_session, unit_of_work
 from web.errors import request_too_large_message
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_USER_KEY = "user_id"
+SESSION_GENERATION_KEY = "generation"
 SESSION_CSRF_KEY = "csrf_token"
 SESSION_GRANT_KEY = "grant"
 SESSION_LANGUAGE_KEY = "language"
@@ -57,16 +60,38 @@ def sign_in(actor: Actor) -> str:
     if language:
         cookie_session[SESSION_LANGUAGE_KEY] = language
     cookie_session[SESSION_USER_KEY] = actor.user_id
+    cookie_session[SESSION_GENERATION_KEY] = session_generation(request_session(), actor.user_id)
     cookie_session[SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
     cookie_session.permanent = True
     return cookie_session[SESSION_CSRF_KEY]
 
 
 def sign_out() -> None:
+    """Forget the session in this browser only (see ``end_session`` for signing out)."""
     language = cookie_session.get(SESSION_LANGUAGE_KEY)
     cookie_session.clear()
+    g.session_actor = None
     if language:
         cookie_session[SESSION_LANGUAGE_KEY] = language
+
+
+def end_session() -> None:
+    """Sign out: every session of the person ends, a copy of this cookie or another device's
+    included; the caller commits. Without a session only this browser's cookie is cleared."""
+    actor = session_actor()
+    if actor is not None:
+        sign_out_everywhere(request_session(), actor)
+    sign_out()
+
+
+def sign_in_with_password(username: str, password: str) -> Actor | None:
+    """The person these credentials are for, or None; every sign-in path comes here, so the
+    lockout per username is one counter, taken before the password is evaluated (429 when locked)."""
+    take_sign_in_attempt(username)
+    actor = authenticate(request_session(), username, password)
+    if actor is not None:
+        forget_sign_in_failures(username)
+    return actor
 
 
 def session_csrf_token() -> str | None:
@@ -80,9 +105,8 @@ def session_actor() -> Actor | None:
     actor = None
     user_id = cookie_session.get(SESSION_USER_KEY)
     if user_id is not None:
-        try:
-            actor = load_actor(request_session(), user_id)
-        except NotFound:  # deactivated since signing in
+        actor = actor_for_session(request_session(), user_id, cookie_session.get(SESSION_GENERATION_KEY))
+        if actor is None:  # deactivated, or the session was ended since it began
             sign_out()
     g.session_actor = actor
     return actor
@@ -215,7 +239,7 @@ def login_submit():
     password = request.form.get("password", "")
     if not username or not password:
         return _login_page(username, _("请输入用户名和密码"), 422)
-    actor = authenticate(request_session(), username, password)
+    actor = sign_in_with_password(username, password)
     if actor is None:
         return _login_page(username, _("用户名或密码不正确"), 401)
     sign_in(actor)
@@ -223,8 +247,9 @@ def login_submit():
 
 
 @bp.route("/logout", methods=["POST"])
+@unit_of_work
 def logout():
-    sign_out()
+    end_session()
     flash(_("您已退出登录"), "info")
     return redirect(url_for("auth.login"))
 

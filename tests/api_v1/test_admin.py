@@ -211,11 +211,14 @@ def test_admin_changes_a_person_and_deactivation_ends_their_access(api, session,
     person = api("applicant_A1a")
     user_id = world.users["applicant_A1a"].id
     response = client.patch(f"users/{user_id}", json={"display_name": "张三", "email": None,
-                                                      "password": "new password"})
+                                                      "password": "new password 2026"})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["display_name"] == "张三"
     session.expire_all()  # the request wrote through its own session
-    assert authenticate(session, "applicant_A1a", "new password") is not None
+    assert authenticate(session, "applicant_A1a", "new password 2026") is not None
+    # A reset answers a lost or taken-over account: the tokens made before it are revoked.
+    assert person.get("session").status_code == 401
+    person = api("applicant_A1a")
     assert person.get("session").status_code == 200
     assert client.patch(f"users/{user_id}", json={"is_active": False}).get_json()["is_active"] is False
     assert person.get("session").status_code == 401

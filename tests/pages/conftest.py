@@ -15,7 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from engine.accounts import hash_password
-from web.auth import SESSION_CSRF_KEY, SESSION_USER_KEY
+from web.auth import SESSION_CSRF_KEY, SESSION_GENERATION_KEY, SESSION_USER_KEY
 from tests.api_v1.conftest import app, opened_sessions  # noqa: F401 (the same app fixtures)
 
 PASSWORD = "correct horse 2026"
@@ -57,7 +57,8 @@ def pages(app, session, world):  # noqa: F811
         session.flush()
         client.csrf = secrets.token_urlsafe(32)
         with client.session_transaction() as cookie:
-            cookie.update({SESSION_USER_KEY: user.id, SESSION_CSRF_KEY: client.csrf})
+            cookie.update({SESSION_USER_KEY: user.id, SESSION_GENERATION_KEY: user.session_generation,
+                           SESSION_CSRF_KEY: client.csrf})
             cookie.permanent = True
         return client
 

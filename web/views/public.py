@@ -16,7 +16,7 @@ from engine.definitions import list_kinds
 from engine.errors import InvalidAction, NotFound, ValidationFailed
 from engine.notices import OBJECTOR_KINDS, ObjectionSchema, cases_on_notice, lodge_objection, notice_of
 from web import committing, request_session
-from web.limits import configured_limit, limiter
+from web.limits import objection_limits
 from web.localtime import local_time
 
 bp = Blueprint("public", __name__)
@@ -54,7 +54,7 @@ def notice(case_id: int):
 
 
 @bp.route("/notices/<int:case_id>/objections", methods=["POST"], endpoint="object")
-@limiter.limit(configured_limit("OBJECTION_RATE_LIMIT"), error_message="提交异议过于频繁，请一小时后再试")
+@objection_limits
 def lodge(case_id: int):
     # Only the schema's fields; a blank one counts as not given, so its "required" message shows.
     data = {name: request.form[name] for name in OBJECTION_FIELDS if request.form.get(name, "").strip()}
