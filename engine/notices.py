@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column
 from engine.audit import append_event
 from engine.cases import Case, get_case
 from engine.db import Base, UTCDateTime, utcnow
-from engine.deadlines import Deadline
+from engine.deadlines import Deadline, missing_calendar_year
 from engine.definitions import Definition, definition_by_hash, list_kinds
 from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.forms import Phone, PlainText, mask_account, masked_personal_data
@@ -251,6 +251,8 @@ def _notice_entry(session: Session, case: Case, period: Deadline | InboxItem, no
         "state_label": UNDER_INVESTIGATION if investigating else state.label, "under_investigation": investigating,
         "unit_name": case.origin_unit.name, "fields": public_fields(definition, case),
         "notice_starts": period.entered_dt, "notice_ends": period.due_dt,
+        # Why the period has no end yet: the working-day calendar lacks a year (pages say which).
+        "notice_missing_year": missing_calendar_year(session, case.id) if period.due_dt is None else None,
         # A notice whose period is over but whose timer has not fired yet takes no more objections,
         # nor does one whose objection is being investigated (it resumes if the objection fails).
         "accepts_objections": not investigating and bool(state.on_objection) and _period_runs(period, now),

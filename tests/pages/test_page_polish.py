@@ -380,3 +380,17 @@ def test_the_site_has_an_icon_where_browsers_ask_for_it_and_every_page_names_it(
     page = text_of(client.get("/login"))
     link = re.search(r'<link rel="icon" href="([^"]+)"', page)
     assert link and client.get(link.group(1)).status_code == 200
+
+
+def test_a_notice_period_the_calendar_cannot_end_says_why(pages, session, world):
+    """A notice begun on 29 December 2026: its five working days reach into an uncovered 2027."""
+    case = nominate(session, world)
+    for person, trigger in (("applicant_A1a", "submit"), ("reviewer_A1", "approve"), ("reviewer_A", "approve"),
+                            ("reviewer_city", "approve")):
+        perform_action(session, world.actor(person), case, trigger, expected_version=case.version,
+                       now=LATE_DECEMBER)
+    session.flush()
+    assert case.state == "public_notice"
+    for path in ("/notices", f"/notices/{case.id}"):
+        page = text_of(pages().get(path))
+        assert UNCOVERED in page and "待定" not in page, path
