@@ -148,6 +148,7 @@ def walk(pages, session, world) -> dict[str, list[str]]:
     a_draft = nominate(session, world, form={"nominee_name": "草稿"})
     honours = Honours(session, world)
     at_city = honours.at_city()
+    at_jury = honours.at_jury()  # on the jurors' ballots
     on_notice = hardship_case_on_notice(session, world)
     session.flush()
     visits = {
@@ -156,10 +157,12 @@ def walk(pages, session, world) -> dict[str, list[str]]:
                           f"/cases/{a_draft.id}", f"/cases/{submitted_case.id}", "/notifications",
                           "/notifications/settings"],
         "reviewer_A1": ["/inbox", f"/cases/{submitted_case.id}", "/dashboard"],
-        "reviewer_city": ["/inbox", f"/cases/{at_city.id}", f"/cases/{on_notice.id}", "/jury"],
+        "reviewer_city": ["/inbox", f"/cases/{at_city.id}", f"/cases/{on_notice.id}", "/jury", f"/cases/{at_jury.id}"],
+        "reviewer_B": ["/jury", f"/jury/cases/{at_jury.id}"],  # a juror from another county
         "auditor_city": ["/audit", "/audit/log", f"/audit/cases/{submitted_case.id}"],
         "admin": ["/admin", "/admin/units", "/admin/users", f"/admin/users/{world.users['reviewer_A1'].id}",
                   "/admin/rounds", f"/admin/rounds/{honours.round.id}", "/admin/parameters", "/admin/calendar"],
+        "auditor_A": ["/audit?kind=basic_nomination", "/dashboard"],
     }
     found = {}
     for username, paths in visits.items():
