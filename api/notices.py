@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, pre_dump
 
 from api.auth import current_actor, public
-from api.fields import LocalDateTime
+from api.fields import LastDay, LocalDateTime
 from web.limits import objection_limits
 from api.schemas import ApiSchema, ErrorSchema
 from engine.notices import OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, lodge_objection, notice_of
@@ -60,6 +60,8 @@ class NoticeSchema(ApiSchema):
     notice_starts_at = LocalDateTime(attribute="notice_starts")
     notice_ends_at = LocalDateTime(attribute="notice_ends", allow_none=True,
                                    metadata={"description": "公示截止时间（按工作日计算）；日历未覆盖时为空"})
+    notice_last_day = LastDay(attribute="notice_ends", allow_none=True,
+                              metadata={"description": "公示最后一天（本地日期，可提出异议的最后一天）；日历未覆盖时为空"})
     how_to_object = fields.Nested(HowToObjectSchema, metadata={"description": "如何提出异议"})
 
     @pre_dump

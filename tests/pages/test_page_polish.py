@@ -397,3 +397,14 @@ def test_a_notice_period_the_calendar_cannot_end_says_why(pages, session, world)
     for path in ("/notices", f"/notices/{case.id}"):
         page = text_of(pages().get(path))
         assert UNCOVERED in page and "待定" not in page, path
+
+
+def test_the_api_gives_a_notice_its_last_day_beside_its_end(pages, session, world):
+    """The public API's notice: notice_last_day is the last day objections are taken (the pages' day)."""
+    on_notice = hardship_case_on_notice(session, world)
+    [entry] = [notice for notice in pages().get("/api/v1/public/notices").get_json()["notices"]
+               if notice["case_id"] == on_notice.id]
+    ends = datetime.fromisoformat(entry["notice_ends_at"])
+    assert entry["notice_last_day"] == (ends - timedelta(microseconds=1)).date().isoformat()
+    page = text_of(pages().get(f"/notices/{on_notice.id}"))
+    assert entry["notice_last_day"] in page
