@@ -83,8 +83,8 @@ def test_a_birth_date_of_9999_is_refused_on_the_page(pages):
     assert "应在 1940-01-01 至 今天 之间" in response.get_data(as_text=True)
 
 
-def test_a_parameter_set_from_the_year_9999_is_refused_on_the_page(pages):
+def test_a_parameter_set_from_the_year_9999_is_refused_on_the_page(pages, world):
     response = pages("admin").submit("/admin/parameters/hardship_aid.standards/new",
-                                     {"unit_id": "1", "valid_from": "9999-12-31"})
+                                     {"unit_id": str(world.unit("city").id), "valid_from": "9999-12-31"})
     assert response.status_code == 422
     assert "日期应在 1900-01-01 至 2099-12-31 之间" in response.get_data(as_text=True)
