@@ -21,6 +21,7 @@ from engine.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.definitions import Definition, FieldSpec, RecordSpec, definition_by_hash
 from engine.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.forms import clean_fields, dump_fields
+from engine.inputs import check_text
 from engine.inbox import refresh_inbox
 from engine.org import Actor, Grant
 from engine.permissions import first_grant
@@ -125,6 +126,7 @@ def void_record(
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
         raise ValidationFailed({"reason": ["请填写作废理由（500字以内）"]})
+    check_text({"reason": reason})
     with conflict_on_stale(case):
         record.voided_dt, record.voided_by_id, record.void_reason = now, actor.user_id, reason
         record.unique_key = None

@@ -18,6 +18,7 @@ from engine.operations import comment_on_case, create_draft
 from engine.rounds import open_round
 from tests.conftest import NOW
 from tests.test_forms import HONOURS, HONOURS_FORM, SYNTHETIC
+from tests.test_hardship_aid import standards  # noqa: F401 (fixture)
 
 CONTROLS = ["\u0001", "\x1b[31m红字\x1b[0m", "\u202e", "\ufeff", "\x7f", "\x85", "\u2066", "\u200f", "\u2028"]
 IDS = ["SOH", "ESC", "RLO", "BOM", "DEL", "NEL", "LRI", "RLM", "LSEP"]
@@ -157,3 +158,16 @@ def test_a_round_closes_within_the_sensible_range(session, world):
         session, world.actor("reviewer_city"), kind="honours", unit=world.unit("city"), title="第一批",
         year=2026, opens_dt=NOW, closes_dt=NOW.replace(year=9999), categories=["labour_medal"])) == {
         "closes_at": ["日期应在 1900-01-01 至 2099-12-31 之间"]}
+
+
+def test_a_void_reason_is_single_line_text(session, world, standards):  # noqa: F811
+    from engine.records import add_record, void_record
+    from tests.api_v1.test_notices import VISIT
+    from tests.test_hardship_aid import Flow
+
+    case = Flow(session, world).submitted()
+    reviewer = world.actor("reviewer_A1a")
+    record = add_record(session, reviewer, case, "home_visit", VISIT | {"visit_date": "2026-03-09"}, now=NOW)
+    assert refused(lambda: void_record(session, reviewer, case, record.id, "日期\x1b[2K填错", now=NOW)) == {
+        "reason": [CONTROL_MESSAGE]}
+    assert void_record(session, reviewer, case, record.id, "走访日期填错", now=NOW).void_reason == "走访日期填错"
