@@ -20,6 +20,7 @@ from flask import Flask, Request, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine import bootstrap
@@ -92,9 +93,9 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
 
 class BoundedJSONRequest(Request):
-    def on_json_loading_failed(self, e: ValueError | None):
-        from werkzeug.exceptions import BadRequest
+    """A body that is not JSON, or nests too deep, answered in Chinese (the API's 400 shows it)."""
 
+    def on_json_loading_failed(self, e: ValueError | None):
         if isinstance(e, JSONTooDeep):
             raise BadRequest(description=f"请求体的 JSON 嵌套过深（最多 {MAX_JSON_DEPTH} 层）")
         raise BadRequest(description="请求体不是有效的 JSON")
