@@ -160,3 +160,11 @@ def test_a_birth_date_after_today_is_refused_over_the_api(api):
                                                         "form": {"birth_date": "9999-12-31"}})
     assert response.status_code == 422
     assert error_of(response)["fields"] == {"birth_date": ["应在 1940-01-01 至 今天 之间"]}
+
+
+@pytest.mark.parametrize("data", ['{"username": ' + "9" * 5000 + "}", b'{"username": "\xff\xfe"}', "[" * 33 + "]" * 33])
+def test_json_the_parser_cannot_read_is_a_400(api, data):
+    """A number longer than Python reads (4,300 digits), bytes that are not UTF-8, one level too deep."""
+    response = api().post("session", data=data, content_type="application/json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "bad_request"
