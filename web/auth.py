@@ -84,6 +84,14 @@ def end_session() -> None:
     sign_out()
 
 
+def keep_this_session() -> None:
+    """The person set their own password in this browser: it stays signed in (it takes the new
+    generation), while every other session of theirs, copies of this cookie included, has ended."""
+    actor = session_actor()
+    if actor is not None:
+        cookie_session[SESSION_GENERATION_KEY] = session_generation(request_session(), actor.user_id)
+
+
 def sign_in_with_password(username: str, password: str) -> Actor | None:
     """The person these credentials are for, or None; every sign-in path comes here, so the
     lockout per username is one counter, taken before the password is evaluated (429 when locked)."""

@@ -82,6 +82,16 @@ def test_an_admin_password_reset_ends_the_persons_sessions(app, pages, world, se
     assert fresh.submit("/login", {"username": "applicant_A1a", "password": NEW_PASSWORD}).status_code == 302
 
 
+def test_an_admin_resetting_their_own_password_stays_signed_in_here_only(app, pages, world, session):
+    admin = signed_in(pages, world, session, "admin")
+    elsewhere = copy_of(app, admin)
+    user_id = world.users["admin"].id
+    admin.get(f"/admin/users/{user_id}")
+    assert admin.submit(f"/admin/users/{user_id}/password", {"password": NEW_PASSWORD}).status_code == 302
+    assert is_signed_in(admin)
+    assert not is_signed_in(elsewhere)
+
+
 def test_a_deactivated_persons_sessions_stay_ended_after_reactivation(app, pages, world, session):
     client = signed_in(pages, world, session, "reviewer_B1")
     thief = copy_of(app, client)

@@ -39,7 +39,7 @@ from engine.org import LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABEL
 from engine.parameters import ParameterKind, existing_unit, parameter_kind, parameter_kinds, parameter_versions, set_parameters
 from engine.rounds import get_round, open_round, quota_table, set_quota, visible_rounds
 from web import committing, request_session
-from web.auth import current_actor, role_required
+from web.auth import current_actor, keep_this_session, role_required
 from web.views.calendar_admin import calendar_warning
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -247,6 +247,8 @@ def reset_password(user_id: int):
             person = update_user(session, current_actor(), user_id, {"password": password})
     except ValidationFailed as err:
         return _user_page(user_id, {}, err.fields, 422)
+    if person.id == current_actor().user_id:  # one's own: other sessions end, this one goes on
+        keep_this_session()
     flash(_("已重设「%(username)s」的密码", username=person.username), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
