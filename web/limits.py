@@ -75,8 +75,12 @@ def _lockout_counter() -> tuple[FixedWindowRateLimiter, object]:
     return FixedWindowRateLimiter(limiter.storage), parse(current_app.config["LOGIN_LOCKOUT_LIMIT"])
 
 
-def _username_key(username: str) -> str:
-    return username.strip().lower()[:USERNAME_KEY_LENGTH]
+def _username_key(username: str) -> tuple[str, ...]:
+    """The counter's identifiers; under the deployment's key prefix, as flask-limiter's own are
+    (several deployments may share one Redis)."""
+    key = ("sign-in-lockout", username.strip().lower()[:USERNAME_KEY_LENGTH])
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX")
+    return (prefix, *key) if prefix else key
 
 
 def take_sign_in_attempt(username: str) -> None:
@@ -85,8 +89,8 @@ def take_sign_in_attempt(username: str) -> None:
         return
     strategy, limit = _lockout_counter()
     key = _username_key(username)
-    if not strategy.hit(limit, "sign-in-lockout", key):
-        reset = strategy.get_window_stats(limit, "sign-in-lockout", key).reset_time
+    if not strategy.hit(limit, *key):
+        reset = strategy.get_window_stats(limit, *key).reset_time
         raise TooManyRequests(description=LOCKED_MESSAGE, retry_after=max(1, math.ceil(reset - time.time())))
 
 
@@ -95,4 +99,4 @@ def forget_sign_in_failures(username: str) -> None:
     if not limiter.enabled:
         return
     strategy, limit = _lockout_counter()
-    strategy.clear(limit, "sign-in-lockout", _username_key(username))
+    strategy.clear(limit, *_username_key(username))
