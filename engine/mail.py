@@ -26,6 +26,8 @@ from engine.org import User
 # calls time out after 30 s each, so a live one is done long before. The scan re-queues such
 # mail after the same time (engine.notifications.pending_email_ids).
 SENDING_LEASE = timedelta(minutes=5)
+# Tries of one mail before it is given up and stays in the web pages only.
+MAIL_TRIES = 9
 
 
 def compose(notification: Notification, user: User, settings: DeliverySettings) -> EmailMessage:
@@ -95,9 +97,15 @@ def claim_mail(session: Session, notification_id: int, settings: DeliverySetting
     notification = session.scalar(select(Notification).where(Notification.id == notification_id).with_for_update())
     if notification is None or notification.email_status not in ("pending", "sending"):
         return "done", None
-    if (notification.email_status == "sending" and notification.emailed_dt is not None
-            and notification.emailed_dt > now - SENDING_LEASE):
-        return "busy", None
+    if notification.email_status == "sending":
+        if notification.emailed_dt is not None and notification.emailed_dt > now - SENDING_LEASE:
+            return "busy", None
+        # The try its dead worker made counts: a mail that kills every worker sending it is given
+        # up after as many tries as one the server keeps refusing.
+        notification.email_attempts += 1
+        if notification.email_attempts >= MAIL_TRIES:
+            notification.email_status = "failed"
+            return "failed", None
     user = session.get(User, notification.user_id)
     if settings.smtp_host is None or not user.email or not user.email_notifications or not user.is_active:
         notification.email_status = "none"

@@ -29,7 +29,7 @@ from engine import effects
 from engine.config import DeliverySettings, Settings
 from engine.db import make_engine, make_session_factory, read_only, utcnow
 from engine.deadlines import due_deadline_ids, process_deadlines
-from engine.mail import failed_attempt, send_notification_mail
+from engine.mail import MAIL_TRIES, failed_attempt, send_notification_mail
 from engine.notifications import pending_email_ids
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ IDS_PER_TASK = 200
 # Mail never tried this long after its notification was stored was lost on the way to the
 # broker (down at the time): the scan queues it again.
 REQUEUE_MAIL_AFTER = timedelta(minutes=5)
-MAIL_RETRIES = 8
+MAIL_RETRIES = MAIL_TRIES - 1
 
 celery_app = Celery("unionflow")
 _state: dict = {"factory": None, "delivery": None, "mail_subscribed": False}
@@ -147,7 +147,7 @@ def send_notification_email(self, notification_id: int) -> str:
         return send_notification_mail(factory, notification_id, delivery_settings())
     except (OSError, smtplib.SMTPException) as err:
         with factory() as session:
-            attempts = failed_attempt(session, notification_id, final_after=MAIL_RETRIES + 1)
+            attempts = failed_attempt(session, notification_id, final_after=MAIL_TRIES)
             session.commit()
         if attempts > MAIL_RETRIES:
             log.error("mail for notification %s given up: %s", notification_id, err)

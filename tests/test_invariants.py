@@ -48,7 +48,7 @@ from engine.errors import (
     UnionflowError,
     ValidationFailed,
 )
-from engine.forms import missing_required
+from engine.forms import missing_required, resolved_bound
 from engine.inbox import InboxItem
 from engine.machines import available_actions
 from engine.operations import (
@@ -101,8 +101,9 @@ def _filled_value(spec: FieldSpec) -> st.SearchStrategy:
         high = spec.max if spec.max is not None else low + 100_000
         return st.decimals(low, high, places=2, allow_nan=False, allow_infinity=False).map(str)
     if spec.type == "date":
-        low = spec.min or date(1940, 1, 1)
-        return st.dates(low, spec.max or max(low, date(2030, 12, 31))).map(date.isoformat)
+        low = resolved_bound(spec.min) if spec.min is not None else date(1940, 1, 1)
+        high = resolved_bound(spec.max) if spec.max is not None else max(low, date(2030, 12, 31))
+        return st.dates(low, high).map(date.isoformat)
     if spec.type == "choice":
         return st.sampled_from([value for value, _ in spec.choices])
     if spec.type == "id_number":
@@ -133,7 +134,7 @@ def _invalid_value(spec: FieldSpec) -> st.SearchStrategy:
         return st.sampled_from(wrong)
     if spec.type == "date":
         wrong = ["2026-02-30", "明天"]
-        wrong += [(spec.min - timedelta(days=1)).isoformat()] if spec.min is not None else []
+        wrong += [(resolved_bound(spec.min) - timedelta(days=1)).isoformat()] if spec.min is not None else []
         return st.sampled_from(wrong)
     if spec.type == "choice":
         return st.just("no_such_choice")

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from engine import worker
 from engine.config import DeliverySettings
 from engine.db import utcnow
-from engine.mail import SENDING_LEASE, claim_mail, failed_attempt, mark_sent, send_notification_mail
+from engine.mail import MAIL_TRIES, SENDING_LEASE, claim_mail, failed_attempt, mark_sent, send_notification_mail
 from engine.notifications import Message, Notification, notify, pending_email_ids, set_preferences
 from tests.conftest import build_world
 from tests.test_worker_integration import (  # noqa: F401 - redis_broker is a fixture used here
@@ -73,8 +73,23 @@ def test_the_message_id_is_stored_before_sending_and_kept_by_a_late_second_try(s
     assert outcome == "send" and again["Message-ID"] == message["Message-ID"]
 
     mark_sent(session, notification.id, again["Message-ID"])
-    assert (notification.email_status, notification.email_attempts) == ("sent", 1)
+    # Two tries: the one its worker died in, and this one.
+    assert (notification.email_status, notification.email_attempts) == ("sent", 2)
     assert claim_mail(session, notification.id, SMTP, now=later) == ("done", None)
+
+
+def test_a_mail_that_kills_every_worker_sending_it_is_given_up_after_the_tries(session):
+    """Is a mail whose sending dies each time re-sent for ever, every lease?"""
+    notification = pending_mail(session)
+    moment = utcnow()
+    for _ in range(MAIL_TRIES):
+        outcome, _message = claim_mail(session, notification.id, SMTP, now=moment)
+        assert outcome == "send"  # ... and its worker dies: the row stays sending
+        moment += SENDING_LEASE + timedelta(seconds=1)
+    assert claim_mail(session, notification.id, SMTP, now=moment) == ("failed", None)
+    assert (notification.email_status, notification.email_attempts) == ("failed", MAIL_TRIES)
+    assert notification.id not in pending_email_ids(session, stored_before=moment + timedelta(hours=1),
+                                                    tried_too=True)
 
 
 def test_a_failed_try_is_pending_again_and_the_retry_keeps_the_message_id(session):
