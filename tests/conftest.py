@@ -102,7 +102,7 @@ def session(database):
 def committed_db(database):
     """For tests that need real commits from several connections; wipes what they wrote."""
     if database.dialect.name != "postgresql":
-        pytest.skip("needs PostgreSQL's row locking between concurrent transactions")
+        pytest.skip("runs on PostgreSQL only: commits from several connections or processes at once")
     yield make_session_factory(database)
     wipe(database)
 

@@ -29,16 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 
 from engine.accounts import hash_password
 from engine.org import User
-from tests.conftest import IN_CI, build_world, postgres_url
+from tests.conftest import build_world, postgres_url
+from tests.test_worker_integration import redis_broker  # noqa: F401 - a fixture used here
 
 pytestmark = pytest.mark.postgres_only
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
 WORKERS = 4
 STARTUP_SECONDS = 30
 PASSWORD = "gunicorn test 2026"
@@ -47,26 +46,10 @@ LIMITS = {"UNIONFLOW_LOGIN_LOCKOUT_LIMIT": "5 per 15 minutes", "UNIONFLOW_LOGIN_
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def redis_url() -> str:
-    return os.environ.get("UNIONFLOW_TEST_REDIS_URL", DEFAULT_REDIS_URL)
-
-
 @pytest.fixture(scope="module")
-def limits_storage() -> str:
-    url = redis_url()
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-    try:
-        client.ping()
-        unreachable = None
-    except redis.RedisError as err:
-        unreachable = f"cannot reach Redis at {url}: {err}"
-    finally:
-        client.close()
-    if unreachable:
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI: {unreachable}", pytrace=False)
-        pytest.skip(unreachable)
-    return url
+def limits_storage(redis_broker) -> str:
+    """The limit counters live in the test Redis database the worker tests use (flushed)."""
+    return redis_broker
 
 
 def free_port() -> int:
