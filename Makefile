@@ -29,8 +29,12 @@ demo: $(STAMP) $(CATALOG).mo
 	$(BIN)/unionflow demo setup
 	$(BIN)/unionflow run --host 127.0.0.1 --port 5000
 
+# Two processes (pytest-xdist), each with a PostgreSQL and a Redis database of its own
+# (tests/conftest.py); a test file stays in one process, with its module fixtures.
+TEST_PROCESSES ?= 2
+
 test: $(STAMP) $(CATALOG).mo
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/approvals.py

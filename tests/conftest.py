@@ -7,6 +7,7 @@ on a silently missing service.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from engine import bootstrap, load_models
@@ -37,9 +39,44 @@ TEST_DEFINITIONS = Path(__file__).parent / "definitions"
 NOW = datetime(2026, 3, 9, 2, 0, tzinfo=timezone.utc)
 
 
+# Set for every process the run starts: xdist workers, pytest runs started by tests.
+NESTED_RUN = os.environ.get("UNIONFLOW_TEST_RUN") == "1"
+os.environ["UNIONFLOW_TEST_RUN"] = "1"
+# Under pytest-xdist (make test runs two processes) each worker process has a PostgreSQL
+# database and a Redis database of its own: the fixtures empty them.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...; empty without xdist
+WORKER_INDEX = int(XDIST_WORKER.removeprefix("gw") or 0)
+
+
 def postgres_url() -> str | None:
     url = os.environ.get("UNIONFLOW_TEST_DATABASE_URL")
-    return normalize_database_url(url) if url else None
+    if not url:
+        return None
+    url = normalize_database_url(url)
+    if XDIST_WORKER:
+        parsed = make_url(url)
+        url = parsed.set(database=f"{parsed.database}_{XDIST_WORKER}").render_as_string(hide_password=False)
+    return url
+
+
+def _create_worker_database(url: str) -> None:
+    """The worker's own database, made beside the configured one when it is not there yet."""
+    name = make_url(url).database
+    server = make_engine(normalize_database_url(os.environ["UNIONFLOW_TEST_DATABASE_URL"]),
+                         isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        server.dispose()
+
+
+def pytest_sessionstart(session):
+    """Screenshots of an earlier run go, once: in the run's first process, not in its xdist
+    workers nor in the pytest runs some tests start (they would take the others' pictures)."""
+    if not NESTED_RUN:
+        shutil.rmtree(Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots", ignore_errors=True)
 
 
 def _unavailable(reason: str):
@@ -52,13 +89,14 @@ def _fresh_postgres_engine():
     url = postgres_url()
     if not url:
         _unavailable("UNIONFLOW_TEST_DATABASE_URL is not set")
-    engine = make_engine(url)
     try:
+        if XDIST_WORKER:
+            _create_worker_database(url)
+        engine = make_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
     except Exception as err:  # noqa: BLE001 - any connection failure means "unavailable"
-        engine.dispose()
         _unavailable(f"cannot reach PostgreSQL at {url}: {err}")
     return engine
 

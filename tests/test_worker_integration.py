@@ -20,6 +20,7 @@ import time
 from datetime import timedelta
 from email import policy
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -32,7 +33,7 @@ from engine.deadlines import Deadline, open_deadline
 from engine.notifications import Notification, set_preferences
 from engine.operations import create_draft, submit_case
 from engine.org import User
-from tests.conftest import IN_CI, NOW, build_world, postgres_url
+from tests.conftest import IN_CI, NOW, WORKER_INDEX, build_world, postgres_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -50,7 +51,10 @@ SUBJECTS = {"reviewer_A1": "【已逾期】", "reviewer_A": "【逾期督办】"
 
 
 def redis_url() -> str:
-    return os.environ.get("UNIONFLOW_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    """The configured test Redis database; under pytest-xdist, the one WORKER_INDEX after it."""
+    configured = urlsplit(os.environ.get("UNIONFLOW_TEST_REDIS_URL", DEFAULT_REDIS_URL))
+    number = int(configured.path.strip("/") or 0) + WORKER_INDEX
+    return urlunsplit(configured._replace(path=f"/{number}"))
 
 
 def free_port() -> int:

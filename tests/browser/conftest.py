@@ -220,10 +220,8 @@ class Browse:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    """The screenshot folder, emptied of an earlier run's pictures."""
+    """The screenshot folder (emptied of an earlier run's pictures at the start, tests/conftest.py)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SCREENSHOTS.glob("*.png"):
-        old.unlink()
     return SCREENSHOTS
 
 
