@@ -10,8 +10,15 @@ ROOT = Path(__file__).resolve().parent.parent
 UNREACHABLE = "postgresql://postgres@127.0.0.1:9/nowhere"  # the discard port: nothing answers
 
 
+def plain_run_environment(**env) -> dict[str, str]:
+    """This environment for a pytest run of its own: not an xdist worker's (whose databases are
+    numbered after the worker), whichever process of ``make test`` starts it."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST_")}
+    return {**inherited, **env}
+
+
 def run_smoke_suite(**env) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "UNIONFLOW_TEST_DATABASE_URL": UNREACHABLE, **env}
+    environment = plain_run_environment(UNIONFLOW_TEST_DATABASE_URL=UNREACHABLE, **env)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_smoke_basic_nomination.py"],
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120,
@@ -38,8 +45,8 @@ def test_unreachable_redis_fails_the_worker_tests_in_ci_and_skips_them_elsewhere
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/test_worker_integration.py"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "UNIONFLOW_TEST_DATABASE_URL": UNREACHABLE, "UNIONFLOW_TEST_REDIS_URL": UNREACHABLE_REDIS,
-             "CI": ci},
+        env=plain_run_environment(UNIONFLOW_TEST_DATABASE_URL=UNREACHABLE, UNIONFLOW_TEST_REDIS_URL=UNREACHABLE_REDIS,
+                                  CI=ci),
     )
     if fails:
         assert result.returncode != 0
