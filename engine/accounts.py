@@ -27,7 +27,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from zxcvbn import zxcvbn
 
 from engine.db import Base, UTCDateTime, utcnow
 from engine.errors import NotFound, ValidationFailed
@@ -93,6 +92,10 @@ def password_problem(password: str, *, personal: tuple[str | None, ...] = ()) ->
     lowered = password.lower()
     if any(len(word) >= 3 and word.lower() in lowered for word in personal_words):
         return "密码不能包含用户名、姓名或邮箱"
+    # Imported when a password is set, not with the models: its word lists hold 12 MiB that every
+    # worker, export and CLI process would otherwise carry without setting a single password.
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=personal_words, max_length=ZXCVBN_MAX_LENGTH)
     if result["score"] >= MIN_PASSWORD_SCORE:
         return None
