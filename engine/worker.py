@@ -57,7 +57,7 @@ def configure(delivery: DeliverySettings) -> Celery:
             beat_schedule={"scan-deadlines": {"task": "unionflow.scan_deadlines", "schedule": SCAN_EVERY_SECONDS}},
         )
     else:
-        celery_app.conf.update(broker_url="memory://", task_always_eager=True, task_ignore_result=True,
+        celery_app.conf.update(broker_url="memory://localhost/", task_always_eager=True, task_ignore_result=True,
                                task_eager_propagates=False)
     return celery_app
 
