@@ -147,8 +147,9 @@ def sign_out_everywhere(session: Session, actor: Actor) -> None:
 
 
 def session_generation(session: Session, user_id: int) -> int:
-    """The generation a session beginning now carries."""
-    return session.scalar(select(User.session_generation).where(User.id == user_id))
+    """The generation a session beginning now carries. The person's row was read by signing in
+    (the identity map answers); a generation just moved on is read again, being expired."""
+    return session.get(User, user_id).session_generation
 
 
 def actor_for_session(session: Session, user_id: int, generation: int | None) -> Actor | None:

@@ -4,8 +4,9 @@ The browser session (a signed cookie) holds the user's id, their session generat
 it began, a CSRF token and the grant they chose in the header's switcher. A cookie is
 signed, not stored, so a copy of it would work until it expires: each request checks that
 the generation is still the person's, and signing out, a new password or a deactivation
-moves it on (engine.accounts.end_sessions), ending every session they had, everywhere. A person with several roles or units acts in one of them
-at a time: ``current_actor()`` is the signed-in person narrowed to that grant, so the inbox,
+moves it on (engine.accounts.end_sessions), ending every session they had, everywhere.
+
+A person with several roles or units acts in one of them at a time: ``current_actor()`` is the signed-in person narrowed to that grant, so the inbox,
 the buttons and the engine's checks all follow the switcher. The JSON API uses the same
 session (``session_actor``) with all of the person's grants.
 
