@@ -1,5 +1,5 @@
 """Administration: org units, people and their roles, within the admin's own subtree
-(engine.admin decides the scope; these views only map)."""
+(engine.org.admin decides the scope; these views only map)."""
 from __future__ import annotations
 
 from flask_smorest import Blueprint
@@ -9,18 +9,10 @@ from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
 from api.schemas import ApiSchema, ChangesSchema, ErrorSchema
-from engine.admin import (
-    add_org_unit,
-    add_user,
-    get_org_unit,
-    get_user,
-    grant_role,
-    list_org_units,
-    list_users,
-    revoke_role,
-    update_user,
+from engine.org.admin import (
+    add_org_unit, add_user, get_org_unit, get_user, grant_role, list_org_units, list_users, revoke_role, update_user,
 )
-from engine.org import LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS
+from engine.org.units import LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS
 from web import request_session, unit_of_work
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1", description="单位与用户管理（管理员，限本单位及下级）")

@@ -21,9 +21,9 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
-from engine.attachments import FileStore, attach_file, attachments_of, get_attachment
-from engine.cases import get_case
-from engine.definitions import MAX_FILE_SIZE_MB
+from engine.cases.attachments import FileStore, attach_file, attachments_of, get_attachment
+from engine.cases.case import get_case
+from engine.definitions.spec import MAX_FILE_SIZE_MB
 from web import request_session, unit_of_work
 from web.errors import request_too_large_message
 

@@ -5,12 +5,12 @@ A case's trail is for the case's reviewers and auditors. Anyone else who may see
 applicant, an admin) is refused with 403; anyone who may not is told the case does not exist.
 Personal data in the events (ID numbers, fields marked sensitive, in form changes, record data
 and transition inputs) is masked unless the reader may see it in full
-(engine.permissions.sees_personal_data).
+(engine.cases.permissions.sees_personal_data).
 
-An export is a search of the events in the auditor's scope (engine.audit_search's filters),
+An export is a search of the events in the auditor's scope (engine.reading.audit_search's filters),
 written out whole as JSON Lines (signed, verifiable offline), CSV or XLSX. Starting it is one
 unit of work, committed before the first byte leaves, so the system log records every export
-that is sent (engine.audit_export); the file is then streamed from the database in batches.
+that is sent (engine.reading.audit_export); the file is then streamed from the database in batches.
 """
 from __future__ import annotations
 
@@ -24,20 +24,14 @@ from api.auth import current_actor, public
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, encode_cursor, id_cursor, page_schema
 from api.schemas import ApiSchema, ErrorSchema, RowId
-from engine.audit_export import (
-    FORMAT_LABELS,
-    FORMATS,
-    MEDIA_TYPES,
-    AuditExport,
-    begin_audit_export,
-    download_chunks,
-    xlsx_file,
+from engine.audit.signing import current_signer, public_key_pem, published_keys
+from engine.audit.system_log import SYSTEM_EVENT_LABELS, SystemEvent, system_log_page
+from engine.base.db import utcnow
+from engine.reading.audit_export import (
+    FORMAT_LABELS, FORMATS, MEDIA_TYPES, AuditExport, begin_audit_export, download_chunks, xlsx_file,
 )
-from engine.audit_log import SYSTEM_EVENT_LABELS, SystemEvent, system_log_page
-from engine.audit_search import ACTOR_QUERY_MAX, FILTER_ARGS, AuditFilter, auditor_paths
-from engine.db import utcnow
-from engine.signing import current_signer, public_key_pem, published_keys
-from engine.trail import readable_audit_trail
+from engine.reading.audit_search import ACTOR_QUERY_MAX, FILTER_ARGS, AuditFilter, auditor_paths
+from engine.reading.trail import readable_audit_trail
 from web import committing, request_session, streamed_body
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="审计记录、审计导出、系统日志与签名公钥")

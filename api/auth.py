@@ -11,12 +11,13 @@ from __future__ import annotations
 import secrets
 from typing import Callable
 
-from flask import current_app, g, request, session as cookie_session
+from flask import current_app, g, request
+from flask import session as cookie_session
 from flask_smorest import Blueprint
 from werkzeug.exceptions import Forbidden, Unauthorized
 
-from engine.accounts import actor_for_token
-from engine.org import Actor
+from engine.org.accounts import actor_for_token
+from engine.org.units import Actor
 from web import request_session
 from web.auth import SESSION_CSRF_KEY, session_actor
 

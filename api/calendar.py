@@ -1,5 +1,5 @@
 """The working-day calendar: how far it reaches, the days entered, and (city admins) days and
-whole years entered (engine.calendar decides who may and checks the days)."""
+whole years entered (engine.calendar.working_days decides who may and checks the days)."""
 from __future__ import annotations
 
 from flask_smorest import Blueprint
@@ -7,7 +7,8 @@ from marshmallow import ValidationError, fields, pre_load, validate
 
 from api.auth import current_actor
 from api.schemas import ApiSchema, ErrorSchema
-from engine.calendar import MAX_DAYS_AT_ONCE, CalendarEntry, calendar_days, enter_calendar_days, too_many_days
+from engine.calendar.working_days import MAX_DAYS_AT_ONCE, CalendarEntry, calendar_days, too_many_days
+from engine.operations.calendar_keeping import enter_calendar_days
 from web import request_session, unit_of_work
 from web.views.calendar_admin import current_coverage, local_today
 

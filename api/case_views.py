@@ -15,17 +15,18 @@ from sqlalchemy.orm import Session
 from api.fields import LastDay, LocalDateTime
 from api.notices import ObjectionEntrySchema
 from api.schemas import ApiSchema, FieldSchema
-from engine.cases import Case, due_of
-from engine.db import utcnow
-from engine.deadlines import missing_calendar_year
-from engine.definitions import STATE_KIND_LABELS, Definition, definition_by_hash
-from engine.forms import masked_personal_data
-from engine.machines import available_actions
-from engine.notices import objections_shown
-from engine.org import LEVEL_LABELS, Actor
-from engine.permissions import sees_personal_data
-from engine.trail import case_timeline
-
+from engine.base.db import utcnow
+from engine.cases.case import Case
+from engine.cases.deadlines import missing_calendar_year
+from engine.cases.inbox import due_of
+from engine.cases.machines import available_actions
+from engine.cases.permissions import sees_personal_data
+from engine.definitions.forms import masked_personal_data
+from engine.definitions.spec import STATE_KIND_LABELS, Definition
+from engine.definitions.store import definition_by_hash
+from engine.org.units import LEVEL_LABELS, Actor
+from engine.procedures.notices import objections_shown
+from engine.reading.trail import case_timeline
 
 # --- Schemas --------------------------------------------------------------------------------------
 

@@ -12,20 +12,13 @@ from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchem
 from api.errors import domain_error_body
 from api.pagination import PageQuerySchema, id_cursor, page, page_schema
 from api.schemas import MAX_ROW_ID, ApiSchema, ErrorBodySchema, ErrorSchema, RowId
-from engine.cases import get_case, my_cases
-from engine.forms import PlainText
-from engine.operations import (
-    MAX_BATCH_SIZE,
-    MAX_COMMENT_LENGTH,
-    BatchOutcome,
-    comment_on_case,
-    create_draft,
-    perform_action,
-    perform_batch_action,
-    perform_joint_action,
-    update_draft,
+from engine.cases.case import get_case, my_cases
+from engine.definitions.forms import PlainText
+from engine.operations.transitions import (
+    MAX_BATCH_SIZE, MAX_COMMENT_LENGTH, BatchOutcome, comment_on_case, create_draft, perform_action,
+    perform_batch_action, perform_joint_action, update_draft,
 )
-from engine.urging import MAX_URGE_NOTE_LENGTH, urge_case
+from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case
 from web import request_session, unit_of_work
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="案件：填报、查看、审核操作")

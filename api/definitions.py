@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields
 
 from api.schemas import ApiSchema, DefinitionSchema, DefinitionSummarySchema
-from engine.definitions import current_definition, list_kinds
+from engine.definitions.store import current_definition, list_kinds
 from web import request_session
 
 blp = Blueprint("definitions", __name__, url_prefix="/api/v1", description="流程定义与表单")

@@ -14,19 +14,13 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from engine.attachments import FileTooLarge, UnsupportedFileType
-from engine.cases import case_version
-from engine.signing import SigningKeyMissing
-from engine.errors import (
-    CalendarNotCovered,
-    ConditionFailed,
-    Conflict,
-    InvalidAction,
-    NotFound,
-    PermissionDenied,
-    UnionflowError,
+from engine.audit.signing import SigningKeyMissing
+from engine.base.errors import (
+    CalendarNotCovered, ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, UnionflowError,
     ValidationFailed,
 )
+from engine.cases.attachments import FileTooLarge, UnsupportedFileType
+from engine.cases.case import case_version
 from web import request_session
 from web.errors import error_page, http_error_page
 

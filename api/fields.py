@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from marshmallow import fields
 
-from engine.deadlines import last_day_to_act
+from engine.cases.deadlines import last_day_to_act
 from web.localtime import local_timezone
 
 CENT = Decimal("0.01")
@@ -24,7 +24,7 @@ class LocalDateTime(fields.DateTime):
 
 
 class LastDay(fields.Date):
-    """A due time as its last day to act, local date "2026-12-10" (engine.deadlines.last_day_to_act):
+    """A due time as its last day to act, local date "2026-12-10" (engine.cases.deadlines.last_day_to_act):
     a deadline at midnight after 10 December leaves the 10th; the pages show the same day.
     Output only: it reads the same attribute as the due time beside it."""
 

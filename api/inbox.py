@@ -10,9 +10,9 @@ from api.auth import current_actor
 from api.fields import LastDay, LocalDateTime
 from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
 from api.schemas import MAX_ROW_ID, ApiSchema, ErrorSchema, RowId
-from engine.forms import PlainText
-from engine.errors import ValidationFailed
-from engine.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, DUE_FILTERS, InboxFilter, inbox_counts, inbox_page
+from engine.base.errors import ValidationFailed
+from engine.cases.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, DUE_FILTERS, InboxFilter, inbox_counts, inbox_page
+from engine.definitions.forms import PlainText
 from web import request_session
 
 blp = Blueprint("inbox", __name__, url_prefix="/api/v1", description="待办")

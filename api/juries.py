@@ -13,11 +13,11 @@ from api.auth import current_actor
 from api.case_views import CaseSummarySchema, case_summary
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId
-from engine.forms import PlainText
-from engine.cases import Case
-from engine.errors import NotFound
-from engine.juries import CHOICES, cast_vote, form_jury, jury_duties, jury_of_case, juror_case_view
-from engine.rounds import get_round
+from engine.base.errors import NotFound
+from engine.cases.case import Case
+from engine.definitions.forms import PlainText
+from engine.procedures.juries import CHOICES, cast_vote, form_jury, juror_case_view, jury_duties, jury_of_case
+from engine.procedures.rounds import get_round
 from web import request_session, unit_of_work
 
 blp = Blueprint("juries", __name__, url_prefix="/api/v1", description="评审委员会与表决")

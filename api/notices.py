@@ -14,10 +14,11 @@ from marshmallow import fields, pre_dump
 
 from api.auth import current_actor, public
 from api.fields import LastDay, LocalDateTime
-from web.limits import objection_limits
 from api.schemas import ApiSchema, ErrorSchema
-from engine.notices import OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, lodge_objection, notice_of
+from engine.operations.objections import lodge_objection
+from engine.procedures.notices import OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, notice_of
 from web import request_session, unit_of_work
+from web.limits import objection_limits
 
 blp = Blueprint("notices", __name__, url_prefix="/api/v1", description="公示与异议")
 

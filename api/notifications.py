@@ -10,17 +10,10 @@ from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, id_cursor, page, page_schema
 from api.schemas import ApiSchema, ErrorSchema
-from engine.forms import PlainText
-from engine.notifications import (
-    KINDS,
-    MAX_EMAIL_LENGTH,
-    Notification,
-    mark_all_read,
-    notifications_for,
-    open_notification,
-    preferences_of,
-    set_preferences,
-    unread_count,
+from engine.definitions.forms import PlainText
+from engine.notify.notifications import (
+    KINDS, MAX_EMAIL_LENGTH, Notification, mark_all_read, notifications_for, open_notification, preferences_of,
+    set_preferences, unread_count,
 )
 from web import request_session, unit_of_work
 

@@ -14,7 +14,7 @@ from marshmallow import fields, validate
 from werkzeug.exceptions import UnprocessableEntity
 
 from api.schemas import MAX_ROW_ID, ApiSchema
-from engine.errors import ValidationFailed
+from engine.base.errors import ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

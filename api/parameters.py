@@ -12,17 +12,13 @@ from marshmallow import ValidationError, fields, validates_schema
 
 from api.auth import current_actor
 from api.fields import LocalDateTime
-from web.localtime import local_timezone
 from api.schemas import ApiSchema, ErrorSchema, RowId
-from engine.db import utcnow
-from engine.parameters import (
-    existing_unit,
-    parameter_kind,
-    parameter_versions,
-    parameters_in_force,
-    set_parameters,
+from engine.base.db import utcnow
+from engine.procedures.parameters import (
+    existing_unit, parameter_kind, parameter_versions, parameters_in_force, set_parameters,
 )
 from web import request_session, unit_of_work
+from web.localtime import local_timezone
 
 blp = Blueprint("parameters", __name__, url_prefix="/api/v1", description="参数设置")
 

@@ -12,13 +12,15 @@ from api.attachments import MultipartBlueprint, UploadedFile
 from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
-from engine.cases import get_case
-from engine.definitions import definition_by_hash
-from engine.errors import ValidationFailed
-from engine.forms import masked_personal_data
-from engine.permissions import sees_personal_data
-from engine.records import add_record, record_spec, records_of, void_record
-from engine.tabular_import import TableImportFailed, TableProblem, import_table
+from engine.base.errors import ValidationFailed
+from engine.base.tables import TableImportFailed, TableProblem
+from engine.cases.case import get_case
+from engine.cases.permissions import sees_personal_data
+from engine.cases.record_types import record_spec
+from engine.cases.records import add_record, records_of, void_record
+from engine.cases.results_import import import_table
+from engine.definitions.forms import masked_personal_data
+from engine.definitions.store import definition_by_hash
 from web import request_session, unit_of_work
 
 blp = MultipartBlueprint("records", __name__, url_prefix="/api/v1", description="案件记录与成绩表导入")

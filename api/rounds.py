@@ -7,9 +7,11 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId
-from engine.forms import PlainText
-from engine.parameters import existing_unit
-from engine.rounds import QuotaRow, get_round, open_round, quota_status, quota_table, set_quota, visible_rounds
+from engine.definitions.forms import PlainText
+from engine.procedures.parameters import existing_unit
+from engine.procedures.rounds import (
+    QuotaRow, get_round, open_round, quota_status, quota_table, set_quota, visible_rounds,
+)
 from web import request_session, unit_of_work
 
 blp = Blueprint("rounds", __name__, url_prefix="/api/v1", description="评选批次与名额")

@@ -14,11 +14,10 @@ from apispec import BasePlugin
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 from webargs.multidictproxy import MultiDictProxy
 
-from engine.db import MAX_ROW_ID  # noqa: F401 - the API's bound of every integer, documented
-from engine.definitions import STATE_KIND_LABELS, ASSIGNEE, TransitionSpec
-from engine.inputs import CONTROL, CONTROL_MESSAGE, DATE_CEILING, DATE_FLOOR, DATE_RANGE_MESSAGE, text_problem
-from engine.org import LEVEL_LABELS
-
+from engine.base.db import MAX_ROW_ID  # noqa: F401 - the API's bound of every integer, documented
+from engine.base.inputs import CONTROL, CONTROL_MESSAGE, DATE_CEILING, DATE_FLOOR, DATE_RANGE_MESSAGE, text_problem
+from engine.definitions.spec import ASSIGNEE, STATE_KIND_LABELS, TransitionSpec
+from engine.org.units import LEVEL_LABELS
 
 INTEGER_RANGE = validate.Range(min=-MAX_ROW_ID - 1, max=MAX_ROW_ID, error="数字超出允许的范围")
 DATE_RANGE = validate.Range(min=DATE_FLOOR, max=DATE_CEILING, error=DATE_RANGE_MESSAGE)
@@ -34,7 +33,7 @@ class ApiSchema(Schema):
     Rules that hold for every input whatever its schema, each a 422 on the field instead of a
     database error (500) or a value the OpenAPI document does not allow:
 
-    - no text holds a NUL, a control or a bidi-override character (engine.inputs.text_problem),
+    - no text holds a NUL, a control or a bidi-override character (engine.base.inputs.text_problem),
       and only fields marked multi-line (``metadata={"multiline": True}`` or
       ``PlainText(multiline=True)``: comments, notes) hold newlines or tabs;
     - an integer is a JSON number without a fraction (20 or 20.0, never "20" or true) within

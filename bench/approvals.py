@@ -32,36 +32,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from measure import peak_rss_mib, server_version
 from sqlalchemy import (
-    Column,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    event,
-    func,
-    insert,
-    make_url,
-    select,
-    text,
-    update,
+    Column, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint, event, func, insert, make_url, select,
+    text, update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import bootstrap, load_models
-from engine.audit import verify_audit_chain
-from engine.cases import Case
-from engine.config import Settings, normalize_database_url
-from engine.db import JSONDocument, UTCDateTime, make_engine, make_session_factory, utcnow
-from engine.definitions import sync_definitions
+from engine.base.config import Settings, normalize_database_url
+from engine.base.db import JSONDocument, UTCDateTime, make_engine, make_session_factory, utcnow
+from engine.cases.case import Case
+from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
-from engine.operations import approve_case, create_draft, submit_case
-from engine.org import Actor, assign_role, create_org_unit, create_user, load_actor
-from measure import peak_rss_mib, server_version
+from engine.operations.transitions import approve_case, create_draft, submit_case
+from engine.org.units import Actor, assign_role, create_org_unit, create_user, load_actor
+from engine.reading.verify import verify_audit_chain
+from engine.runtime import bootstrap, load_models
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/uf_bench"
 REVIEWERS = ("reviewer_A1", "reviewer_A", "reviewer_city")

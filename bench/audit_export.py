@@ -39,7 +39,7 @@ Measured, each export in a **fresh subprocess**, as the city auditor with ``Audi
 Peak RSS is Linux's VmHWM of that process, reset just before the export starts
 (``/proc/self/clear_refs``), so it is the export's peak over the interpreter, imports and
 connection ("RSS at start", printed too), and holds neither the 64 MiB that importing
-``engine.accounts`` takes for a moment (argon2 hashes a dummy password) nor the parent's
+``engine.org.accounts`` takes for a moment (argon2 hashes a dummy password) nor the parent's
 memory (``ru_maxrss`` of a child carries over the RSS of the process image it was exec'ed
 from). Where VmHWM cannot be reset, a thread samples RSS every 50 ms instead.
 
@@ -47,7 +47,7 @@ from). Where VmHWM cannot be reset, a thread samples RSS every 50 ms instead.
   ``export_lines(session, export)`` written to a file;
 - **xlsx**: ``begin_audit_export(..., fmt="xlsx")``, commit, ``write_xlsx(session, export, file)``;
 - **csv**: ``begin_audit_export(..., fmt="csv")``, commit, ``export_lines(session, export)`` to a file;
-- **verify**: ``engine.export_verify`` on the JSONL file with the published public keys, if
+- **verify**: ``engine.reading.export_verify`` on the JSONL file with the published public keys, if
   that module exists (else skipped, and said so);
 - **page**: the auditor's search page (50 events, ``AuditSearch.page``) starting 0, 1,000,
   500,000 and 999,000 events deep, the median of 5 runs each;
@@ -82,35 +82,28 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import psutil
+from measure import RssSampler, machine, peak_rss_mib, server_version
 from sqlalchemy import make_url, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from stdnum.cn import ric
 
-from engine import bootstrap, load_models
-from engine.audit import (
-    GENESIS_HASH,
-    LEDGER_SHARDS,
-    AuditEvent,
-    CaseLedgerHead,
-    canonical_bytes,
-    format_dt,
-    ledger_payload,
-    sha256_hex,
-    verify_audit_chain,
+from engine.audit.chain import (
+    GENESIS_HASH, LEDGER_SHARDS, AuditEvent, CaseLedgerHead, canonical_bytes, format_dt, ledger_payload, sha256_hex,
 )
-from engine.cases import Case
-from engine.config import Settings, normalize_database_url
-from engine.db import make_engine, make_session_factory
-from engine.definitions import sync_definitions
-from engine.inbox import InboxItem
-from engine.juries import cast_vote, form_jury
+from engine.base.config import Settings, normalize_database_url
+from engine.base.db import make_engine, make_session_factory
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem
+from engine.cases.records import add_record
+from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
-from engine.operations import comment_on_case, create_draft, perform_action, update_draft
-from engine.org import SYSTEM_ACTOR, assign_role, create_org_unit, create_user, load_actor
-from engine.records import add_record
-from engine.rounds import open_round, set_quota
-from measure import RssSampler, machine, peak_rss_mib, server_version
+from engine.operations.transitions import comment_on_case, create_draft, perform_action, update_draft
+from engine.org.units import SYSTEM_ACTOR, assign_role, create_org_unit, create_user, load_actor
+from engine.procedures.juries import cast_vote, form_jury
+from engine.procedures.rounds import open_round, set_quota
+from engine.reading.verify import verify_audit_chain
+from engine.runtime import bootstrap, load_models
 
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/test_b"
 DEFAULT_CASES = 100_000  # × 10 events on average (13, 10, 7 by turns) = 1,000,000 events
@@ -512,7 +505,7 @@ def check_sample(factory: sessionmaker[Session], template_ids: list[int]) -> Non
 
 
 def verify_database(engine: Engine) -> None:
-    from engine.audit import verify_database as verify
+    from engine.reading.verify import verify_database as verify
 
     started = time.perf_counter()
     report = verify(engine)
@@ -539,7 +532,7 @@ def memory_mib() -> tuple[float, float]:
 
 def reset_peak() -> bool:
     """Start VmHWM afresh from the current RSS (Linux ≥ 4.0), so that the peak is the export's own
-    and not the 64 MiB that ``import engine.accounts`` takes for a moment (argon2 hashes a dummy
+    and not the 64 MiB that ``import engine.org.accounts`` takes for a moment (argon2 hashes a dummy
     password at import). Whether it could."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -550,9 +543,9 @@ def reset_peak() -> bool:
 
 def child(args) -> None:
     """One measurement in this (fresh) process; its result as the last line of stdout (JSON)."""
-    from engine.audit_export import begin_audit_export, export_lines, write_xlsx
-    from engine.audit_search import AuditFilter
-    from engine.signing import load_signer, published_keys
+    from engine.audit.signing import load_signer, published_keys
+    from engine.reading.audit_export import begin_audit_export, export_lines, write_xlsx
+    from engine.reading.audit_search import AuditFilter
 
     load_models()
     bootstrap(Settings.from_env())
@@ -617,7 +610,7 @@ def child(args) -> None:
 def run_pages(session: Session) -> dict:
     """The auditor's search page (``AuditSearch.page``, 50 events) starting at each depth: the
     median of PAGE_RUNS runs, in ms."""
-    from engine.audit_search import AuditFilter, Cursor, audit_search
+    from engine.reading.audit_search import AuditFilter, Cursor, audit_search
 
     actor = load_actor(session, session.scalar(text("SELECT id FROM users WHERE username = :u"), {"u": AUDITOR}))
     search = audit_search(session, actor, AuditFilter(), tz=TZ)
@@ -645,7 +638,7 @@ def run_http(session: Session, args) -> dict:
     RSS is its VmHWM after the downloads (its imports and app included)."""
     import urllib.request
 
-    from engine.accounts import create_api_token
+    from engine.org.accounts import create_api_token
 
     actor = load_actor(session, session.scalar(text("SELECT id FROM users WHERE username = :u"), {"u": AUDITOR}))
     _token, secret = create_api_token(session, actor, "bench audit_export http")
@@ -689,9 +682,9 @@ def run_http(session: Session, args) -> dict:
 
 
 def run_verify(path: Path, keys: list[tuple[str, str]]) -> dict:
-    """engine.export_verify's offline check of the JSONL file against the published public keys."""
-    from engine.export_verify import public_keys_by_id, verify_export_file
-    from engine.signing import parse_public_key
+    """engine.reading.export_verify's offline check of the JSONL file against the published public keys."""
+    from engine.audit.signing import parse_public_key
+    from engine.reading.export_verify import public_keys_by_id, verify_export_file
 
     report = verify_export_file(path, public_keys_by_id(parse_public_key(b64) for _key_id, b64 in keys))
     return {"ok": report.ok, "events": report.events, "masked": report.masked, "lines": report.lines,
@@ -766,7 +759,7 @@ def main() -> None:
     if args.verify_db:
         verify_database(engine)
 
-    from engine.signing import create_signing_key
+    from engine.audit.signing import create_signing_key
 
     with tempfile.TemporaryDirectory(prefix="uf-audit-export-") as tmp:
         workdir = Path(args.keep) if args.keep else Path(tmp)
@@ -778,11 +771,11 @@ def main() -> None:
         engine.dispose()
         if "verify" in modes and "jsonl" not in modes and not (workdir / "audit-export.jsonl").exists():
             modes.insert(0, "jsonl")  # the file to verify
-        has_verifier = importlib.util.find_spec("engine.export_verify") is not None
+        has_verifier = importlib.util.find_spec("engine.reading.export_verify") is not None
         results = {}
         for mode in modes:
             if mode == "verify" and not has_verifier:
-                print("\nverify: skipped, engine.export_verify does not exist (yet)")
+                print("\nverify: skipped, engine.reading.export_verify does not exist (yet)")
                 continue
             print(f"\n{mode}: in a fresh process …")
             r = results[mode] = measure(mode, args, workdir, key_file)

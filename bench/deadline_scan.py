@@ -23,7 +23,7 @@ production); an honours round at the city. Then the deadlines:
    inbox row's ``entered_dt``/``due_dt`` follow the profile.
    Then ``VACUUM ANALYZE`` / ``ANALYZE``.
 
-Timed: ``engine.deadlines.scan_deadlines(session_factory, NOW)`` — what ``unionflow deadlines
+Timed: ``engine.cases.deadlines.scan_deadlines(session_factory, NOW)`` — what ``unionflow deadlines
 scan`` and the worker's tasks run: batches of 500 ids, each batch locked FOR UPDATE SKIP
 LOCKED with its cases, acted on, its notifications inserted in one statement, committed.
 Then the same scan again (nothing is due any more: the catch-up is done once). Printed:
@@ -51,23 +51,24 @@ from pathlib import Path
 from typing import Callable
 
 import psutil
+from measure import RssSampler, machine, peak_rss_mib, server_version
 from sqlalchemy import Column, Integer, MetaData, Table, event, func, insert, make_url, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import bootstrap, load_models
-from engine.calendar import due_after
-from engine.cases import Case
-from engine.config import Settings, normalize_database_url
-from engine.db import UTCDateTime, make_engine, make_session_factory
-from engine.deadlines import Deadline, reminder_times, scan_deadlines
-from engine.definitions import current_definition, sync_definitions
+from engine.base.config import Settings, normalize_database_url
+from engine.base.db import UTCDateTime, make_engine, make_session_factory
+from engine.calendar.working_days import due_after
+from engine.cases.case import Case
+from engine.cases.deadlines import Deadline, reminder_times
+from engine.operations.deadline_scan import scan_deadlines
+from engine.definitions.store import current_definition, sync_definitions
 from engine.migrate import upgrade
-from engine.notifications import Notification
-from engine.operations import create_draft, submit_case
-from engine.org import assign_role, create_org_unit, create_user, load_actor
-from engine.rounds import open_round
-from measure import RssSampler, machine, peak_rss_mib, server_version
+from engine.notify.notifications import Notification
+from engine.operations.transitions import create_draft, submit_case
+from engine.org.units import assign_role, create_org_unit, create_user, load_actor
+from engine.procedures.rounds import open_round
+from engine.runtime import bootstrap, load_models
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "uf_bench_scan"

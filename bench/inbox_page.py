@@ -14,7 +14,7 @@ the measured township; an honours round. Then the cases:
    ``inbox_items`` row copied from the template's, pointing at the copy, with its title and
    its ``entered_dt``/``due_dt`` shifted by the same weeks. So every row is one the engine
    wrote for a case from the same unit, in the same state, on the same definition version —
-   what ``engine.inbox`` reads (inbox_items ⋈ cases ⋈ org_units) is consistent with it.
+   what ``engine.cases.inbox`` reads (inbox_items ⋈ cases ⋈ org_units) is consistent with it.
    Not copied: the copies' audit events and case-ledger entries (the inbox never reads them;
    ``unionflow audit verify`` would report the copies, so this is a benchmark database only).
 
@@ -49,22 +49,22 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from measure import machine, server_version
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import bootstrap, load_models
-from engine.accounts import hash_password
-from engine.cases import Case
-from engine.config import Settings, normalize_database_url
-from engine.db import make_engine, make_session_factory, utcnow
-from engine.definitions import sync_definitions
-from engine.inbox import InboxFilter, InboxItem, inbox_page
+from engine.base.config import Settings, normalize_database_url
+from engine.base.db import make_engine, make_session_factory, utcnow
+from engine.cases.case import Case
+from engine.cases.inbox import InboxFilter, InboxItem, inbox_page
+from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
-from engine.operations import create_draft, perform_action
-from engine.org import assign_role, create_org_unit, create_user, load_actor
-from engine.rounds import open_round
-from measure import machine, server_version
+from engine.operations.transitions import create_draft, perform_action
+from engine.org.accounts import hash_password
+from engine.org.units import assign_role, create_org_unit, create_user, load_actor
+from engine.procedures.rounds import open_round
+from engine.runtime import bootstrap, load_models
 
 COUNTIES, TOWNSHIPS_PER_COUNTY, UNIONS_PER_TOWNSHIP = 2, 10, 10
 DEFAULT_PG_TOTAL = 1_000_000

@@ -1,4 +1,4 @@
-"""What refusing a table bomb costs: each file read by engine.tabular_import.read_table in a fresh
+"""What refusing a table bomb costs: each file read by engine.base.tables.read_table in a fresh
 process, with the default limits, reporting the refusal, the time and the peak RSS.
 
     .venv/bin/python bench/table_bombs.py
@@ -40,8 +40,9 @@ def measure(case: str) -> None:
     """In this (fresh) process: build the file, then read it once under the RSS sampler."""
     from dataclasses import replace
 
-    from engine.tabular_import import TableImportFailed, TableLimits, read_table
     from measure import RssSampler, peak_rss_mib
+
+    from engine.base.tables import TableImportFailed, TableLimits, read_table
 
     data = build(case)
     limits = TableLimits.from_env()

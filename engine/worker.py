@@ -25,12 +25,13 @@ from celery.signals import task_failure, worker_process_init
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import effects
-from engine.config import DeliverySettings, Settings
-from engine.db import make_engine, make_session_factory, read_only, utcnow
-from engine.deadlines import due_deadline_ids, process_deadlines
-from engine.mail import MAIL_TRIES, failed_attempt, send_notification_mail
-from engine.notifications import pending_email_ids
+from engine.base import effects
+from engine.base.config import DeliverySettings, Settings
+from engine.base.db import make_engine, make_session_factory, read_only, utcnow
+from engine.notify.mail import MAIL_TRIES, failed_attempt, send_notification_mail
+from engine.notify.notifications import pending_email_ids
+from engine.operations.deadline_scan import due_deadline_ids, process_deadlines
+from engine.runtime import bootstrap, load_models
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,8 +81,6 @@ def use_database(engine: Engine) -> None:
 
 def session_factory() -> sessionmaker:
     if _state["factory"] is None:
-        from engine import bootstrap, load_models
-
         settings = Settings.from_env()
         bootstrap(settings)
         load_models()
@@ -143,7 +142,7 @@ def send_notification_email(self, notification_id: int) -> str:
     factory = session_factory()
     try:
         # Marked sending (committed) before the SMTP call, sent after: a redelivery of this task
-        # after the worker died mid-send finds the Message-ID the first try used (engine.mail).
+        # after the worker died mid-send finds the Message-ID the first try used (engine.notify.mail).
         return send_notification_mail(factory, notification_id, delivery_settings())
     except (OSError, smtplib.SMTPException) as err:
         with factory() as session:

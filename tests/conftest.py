@@ -9,22 +9,22 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from engine import bootstrap, load_models
-from engine.config import Settings, normalize_database_url
-from engine.db import Base, make_engine, make_session_factory
-from engine.definitions import sync_definitions
+from engine.audit.signing import Signer, create_signing_key, load_signer
+from engine.base.config import Settings, normalize_database_url
+from engine.base.db import Base, make_engine, make_session_factory
+from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
-from engine.org import Actor, assign_role, create_org_unit, create_user, load_actor
-from engine.signing import Signer, create_signing_key, load_signer
+from engine.org.units import Actor, assign_role, create_org_unit, create_user, load_actor
+from engine.runtime import bootstrap, load_models
 
 # Commands run by the tests (`unionflow demo setup` makes a signing key) never write the
 # developer's own key in instance/.

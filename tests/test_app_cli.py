@@ -16,12 +16,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from engine.cases import Case
-from engine.config import Settings
-from engine.definitions import ASSIGNEE, WorkflowKind, read_definition_files
-from engine.errors import Conflict, NotFound, ValidationFailed
-from engine.org import OrgUnit, RoleAssignment, User, create_org_unit
 from api.auth import public
+from engine.base.config import Settings
+from engine.base.errors import Conflict, NotFound, ValidationFailed
+from engine.cases.case import Case
+from engine.definitions.spec import ASSIGNEE
+from engine.definitions.store import WorkflowKind, read_definition_files
+from engine.org.units import OrgUnit, RoleAssignment, User, create_org_unit
 from tests.conftest import SETTINGS
 from web import create_app, request_session, unit_of_work
 from web.cli import UnionflowGroup, cli
@@ -76,9 +77,9 @@ def demo_url(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def demo_auth(demo_url) -> dict:
     """An Authorization header for a demo reviewer's personal API token."""
-    from engine.accounts import create_api_token
-    from engine.db import make_engine, make_session_factory
-    from engine.org import load_actor
+    from engine.base.db import make_engine, make_session_factory
+    from engine.org.accounts import create_api_token
+    from engine.org.units import load_actor
 
     engine = make_engine(demo_url)
     try:
@@ -114,7 +115,7 @@ def make_app(tmp_path):
 
 
 def count(url: str, model) -> int:
-    from engine.db import make_engine, make_session_factory
+    from engine.base.db import make_engine, make_session_factory
 
     engine = make_engine(url)
     try:
@@ -159,7 +160,7 @@ def test_the_demo_person_with_two_roles_is_listed_with_both(make_app, demo_url):
 def test_every_juror_of_the_demo_jury_is_a_demo_account_who_can_sign_in(make_app, demo_url):
     import re
 
-    from engine.juries import JuryMember
+    from engine.procedures.juries import JuryMember
 
     app = make_app(demo_url, DEMO=True)
     with app.extensions["unionflow"].session_factory() as session:
@@ -404,7 +405,7 @@ def test_domain_errors_end_a_command_with_their_message_not_a_traceback():
 def test_demo_is_dated_inside_the_working_day_calendar(session):
     from datetime import datetime, timezone
 
-    from engine.calendar import last_covered_year
+    from engine.calendar.working_days import last_covered_year
     from web.demo import demo_now
 
     covered = datetime(last_covered_year(session), 3, 9, 2, 0, tzinfo=timezone.utc)

@@ -9,8 +9,8 @@ import re
 
 from sqlalchemy import event
 
-from engine.cases import Case
-from engine.operations import approve_case, create_draft, submit_case
+from engine.cases.case import Case
+from engine.operations.transitions import approve_case, create_draft, submit_case
 from tests.conftest import NOW
 from tests.test_smoke_basic_nomination import FORM
 

@@ -2,17 +2,13 @@
 import pytest
 from sqlalchemy import func, select
 
-from engine.attachments import (
-    Attachment,
-    FileStore,
-    FileTooLarge,
-    UnsupportedFileType,
-    attach_file,
-    get_attachment,
+from engine.audit.chain import AuditEvent
+from engine.base.errors import Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.cases.attachments import (
+    Attachment, FileStore, FileTooLarge, UnsupportedFileType, attach_file, get_attachment,
 )
-from engine.audit import AuditEvent, verify_audit_chain
-from engine.errors import Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed
-from engine.operations import create_draft, submit_case, update_draft
+from engine.operations.transitions import create_draft, submit_case, update_draft
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "赵六", "employer": "A1a公司", "ownership": "public",

@@ -14,30 +14,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 
-import engine.operations
-from engine.audit import (
-    GENESIS_HASH,
-    LEDGER_SHARDS,
-    AuditEvent,
-    CaseLedgerEntry,
-    canonical_bytes,
-    case_events,
-    event_payload,
-    ledger_payload,
-    sha256_hex,
-    verify_audit_chain,
+import engine.operations.transitions
+from engine.audit.chain import (
+    GENESIS_HASH, LEDGER_SHARDS, AuditEvent, CaseLedgerEntry, canonical_bytes, case_events, event_payload,
+    ledger_payload, sha256_hex,
 )
-from engine.cases import Case
-from engine.inbox import InboxItem
-from engine.operations import (
-    approve_case,
-    comment_on_case,
-    create_draft,
-    resubmit_case,
-    return_case,
-    submit_case,
-    update_draft,
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem
+from engine.operations.transitions import (
+    approve_case, comment_on_case, create_draft, resubmit_case, return_case, submit_case, update_draft,
 )
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "A1a公司", "ownership": "public",
@@ -452,7 +439,7 @@ def test_failure_after_the_audit_append_leaves_nothing(session, world, monkeypat
         written.append(_stored(session, case.id))
         raise RuntimeError("inbox unavailable")
 
-    monkeypatch.setattr(engine.operations, "refresh_inbox", broken_inbox)
+    monkeypatch.setattr(engine.operations.transitions, "refresh_inbox", broken_inbox)
     with pytest.raises(RuntimeError):
         if operation == "approve":
             approve_case(session, world.actor("reviewer_A1"), case, expected_version=case.version, now=NOW)

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.attachments import FileStore, attach_file
-from engine.audit import AuditEvent, case_events
-from engine.juries import cast_vote
-from engine.notices import lodge_objection
-from engine.operations import comment_on_case, update_draft
-from engine.records import add_record, void_record
-from engine.urging import urge_case
+from engine.audit.chain import AuditEvent, case_events
+from engine.cases.attachments import FileStore, attach_file
+from engine.cases.records import add_record, void_record
+from engine.operations.objections import lodge_objection
+from engine.operations.transitions import comment_on_case, update_draft
+from engine.operations.urging import urge_case
+from engine.procedures.juries import cast_vote
 from tests.conftest import NOW
 from tests.test_hardship_aid import OBJECTION
 from tests.test_honours import Honours

@@ -71,8 +71,9 @@ def test_a_tampered_export_exits_1_naming_the_first_bad_line(demo, public_key, t
 
 
 def test_a_key_given_as_base64_is_trusted_and_a_wrong_one_refused(demo, public_key, tmp_path):
-    from engine.signing import parse_public_key, raw_public_bytes
     import base64
+
+    from engine.audit.signing import parse_public_key, raw_public_bytes
 
     out = tmp_path / "b64.jsonl"
     assert export(demo, out, "--case", "1").exit_code == 0

@@ -12,18 +12,19 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 
-import engine.audit_export
-from engine.audit import AuditEvent, verify_audit_chain
-from engine.audit_export import begin_audit_export, csv_bytes, download_chunks, jsonl_lines, write_xlsx
-from engine.audit_log import SystemEvent, SystemLogHead, system_log_page
-from engine.audit_search import CSV_HEADERS, AuditFilter
-from engine.cases import Case
-from engine.errors import Conflict, PermissionDenied, ValidationFailed
-from engine.export_verify import public_keys_by_id, verify_export
-from engine.operations import create_draft, submit_case
-from engine.org import assign_role, create_user, load_actor
-from engine.rounds import Round
-from engine.signing import SigningKey, SigningKeyMissing, create_signing_key, current_signer, load_signer
+import engine.reading.audit_export
+from engine.audit.chain import AuditEvent
+from engine.audit.signing import SigningKey, SigningKeyMissing, create_signing_key, current_signer, load_signer
+from engine.audit.system_log import SystemEvent, SystemLogHead, system_log_page
+from engine.base.errors import Conflict, PermissionDenied, ValidationFailed
+from engine.cases.case import Case
+from engine.operations.transitions import create_draft, submit_case
+from engine.org.units import assign_role, create_user, load_actor
+from engine.procedures.rounds import Round
+from engine.reading.audit_export import begin_audit_export, csv_bytes, download_chunks, jsonl_lines, write_xlsx
+from engine.reading.audit_search import CSV_HEADERS, AuditFilter
+from engine.reading.export_verify import public_keys_by_id, verify_export
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW
 from tests.test_audit import _at, _returned_case, _reviewed_case
 
@@ -96,7 +97,7 @@ def test_the_stream_gives_the_same_file_in_batches_of_any_size(session, world, t
     export = export_of(session, world.actor("auditor_city"), signer=signer)
     whole = b"".join(jsonl_lines(session, export))
     session.rollback()
-    monkeypatch.setattr(engine.audit_export, "STREAM_BATCH", 2)
+    monkeypatch.setattr(engine.reading.audit_export, "STREAM_BATCH", 2)
     assert b"".join(jsonl_lines(session, export)) == whole
     assert whole.count(b"\n") == export.expected_count + 1 > 2 * 2
 
@@ -106,7 +107,7 @@ def test_a_download_comes_in_chunks_of_whole_lines(session, world, trail, signer
     export = export_of(session, world.actor("auditor_city"), fmt=fmt, signer=signer if fmt == "jsonl" else None)
     whole = b"".join(jsonl_lines(session, export) if fmt == "jsonl" else csv_bytes(session, export))
     session.rollback()
-    monkeypatch.setattr(engine.audit_export, "DOWNLOAD_CHUNK_BYTES", 1000)
+    monkeypatch.setattr(engine.reading.audit_export, "DOWNLOAD_CHUNK_BYTES", 1000)
     chunks = list(download_chunks(session, export))
     assert b"".join(chunks) == whole
     assert len(chunks) > 1 and all(len(chunk) >= 1000 and chunk.endswith(b"\n") for chunk in chunks[:-1])
@@ -237,7 +238,7 @@ def test_xlsx_reads_back_with_openpyxl(session, world, trail):
 
 
 def test_xlsx_goes_on_in_a_new_sheet_past_a_sheets_last_row(session, world, trail, monkeypatch):
-    monkeypatch.setattr(engine.audit_export, "XLSX_ROWS_PER_SHEET", 5)
+    monkeypatch.setattr(engine.reading.audit_export, "XLSX_ROWS_PER_SHEET", 5)
     out = io.BytesIO()
     count = write_xlsx(session, export_of(session, world.actor("auditor_city"), fmt="xlsx"), out)
     sheets = load_workbook(io.BytesIO(out.getvalue()), read_only=True).worksheets
@@ -246,7 +247,7 @@ def test_xlsx_goes_on_in_a_new_sheet_past_a_sheets_last_row(session, world, trai
 
 
 def test_a_formula_in_a_comment_is_written_as_text(session, world, trail):
-    from engine.operations import comment_on_case
+    from engine.operations.transitions import comment_on_case
 
     comment_on_case(session, world.actor("reviewer_A"), trail["reviewed"], "=1+1", now=_at(30))
     session.commit()

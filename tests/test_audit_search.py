@@ -1,4 +1,4 @@
-"""Searching audit events across cases (engine.audit_search): the filter, the auditor's
+"""Searching audit events across cases (engine.reading.audit_search): the filter, the auditor's
 subtree, keyset pages and the CSV rows."""
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from engine.audit import AuditEvent
-from engine.audit_search import CSV_HEADERS, AuditFilter, Cursor, audit_search, auditable_units, csv_lines
-from engine.cases import Case
-from engine.errors import PermissionDenied, ValidationFailed
-from engine.operations import comment_on_case, create_draft, perform_action
-from engine.org import load_actor
+from engine.audit.chain import AuditEvent
+from engine.base.errors import PermissionDenied, ValidationFailed
+from engine.cases.case import Case
+from engine.operations.transitions import comment_on_case, create_draft, perform_action
+from engine.org.units import load_actor
+from engine.reading.audit_search import CSV_HEADERS, AuditFilter, Cursor, audit_search, auditable_units, csv_lines
 from tests.test_hardship_aid import form as hardship_form
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

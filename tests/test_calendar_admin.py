@@ -10,30 +10,14 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from engine.calendar import (
-    CalendarDay,
-    CalendarEntry,
-    CalendarYear,
-    calendar_coverage,
-    calendar_days,
-    due_after,
-    enter_calendar_days,
-    forget_cached_calendars,
-    last_covered_year,
-    may_keep_calendar,
-    package_last_year,
-    parse_calendar_table,
-    remove_calendar_day,
-    working_calendar,
+from engine.base.config import Settings
+from engine.base.errors import CalendarNotCovered, NotFound, PermissionDenied, ValidationFailed
+from engine.calendar.working_days import (
+    CalendarDay, CalendarEntry, CalendarYear, calendar_coverage, calendar_days, due_after, forget_cached_calendars,
+    last_covered_year, package_last_year, parse_calendar_table, working_calendar,
 )
-from engine.config import Settings
-from engine.errors import (
-    CalendarNotCovered,
-    NotFound,
-    PermissionDenied,
-    ValidationFailed,
-)
-from engine.org import assign_role, create_user, load_actor
+from engine.operations.calendar_keeping import enter_calendar_days, may_keep_calendar, remove_calendar_day
+from engine.org.units import assign_role, create_user, load_actor
 
 # An invented 2027 Spring Festival: Friday 5 to Thursday 11 February off, Saturday 20 worked.
 SPRING_FESTIVAL_2027 = [

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select
 
-from engine.calendar import CalendarDay, CalendarYear, forget_cached_calendars
-from engine.db import make_session_factory
+from engine.base.db import make_session_factory
+from engine.calendar.working_days import CalendarDay, CalendarYear, forget_cached_calendars
 from tests.test_tabular_import import far_last_row
 from web.cli import cli
 

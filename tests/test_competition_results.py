@@ -8,18 +8,20 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from engine.audit import case_events, verify_audit_chain
-from engine.cases import Case
-from engine.definitions import parse_definition
-from engine.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
-from engine.forms import clean_fields
-from engine.inbox import InboxItem
-from engine.notices import cases_on_notice, lodge_objection, objections_of
-from engine.operations import perform_action
-from engine.org import SYSTEM_ACTOR
-from engine.parameters import set_parameters
-from engine.rounds import open_round
-from engine.timers import fire_due_timers
+from engine.audit.chain import case_events
+from engine.base.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem
+from engine.definitions.forms import clean_fields
+from engine.definitions.parse import parse_definition
+from engine.operations.objections import lodge_objection
+from engine.operations.timers import fire_due_timers
+from engine.operations.transitions import perform_action
+from engine.org.units import SYSTEM_ACTOR
+from engine.procedures.notices import cases_on_notice, objections_of
+from engine.procedures.parameters import set_parameters
+from engine.procedures.rounds import open_round
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, SETTINGS
 from tests.test_tabular_import import competition, csv_file, id_number, organiser, result_row, run_import
 from workflows.competition_results import FEED_PARAMETERS
@@ -311,7 +313,7 @@ def test_feed_rules_are_validated_when_set(session, world):
 # --- Demo ----------------------------------------------------------------------------------------
 
 def test_demo_seed_reaches_every_state_and_feeds_the_open_honours_round(session):
-    from engine.definitions import current_definition
+    from engine.definitions.store import current_definition
     from web.demo import demo_world, seed_demo_org
     from web.demo_seeds.competition_results import seed
 

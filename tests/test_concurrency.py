@@ -13,18 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select, text
 
-from engine.audit import LEDGER_SHARDS, AuditEvent, CaseLedgerEntry, case_events, verify_audit_chain
-from engine.cases import Case
-from engine.errors import Conflict
-from engine.inbox import InboxItem
-from engine.operations import (
-    approve_case,
-    create_draft,
-    return_case,
-    submit_case,
-    update_draft,
-    withdraw_case,
+from engine.audit.chain import LEDGER_SHARDS, AuditEvent, CaseLedgerEntry, case_events
+from engine.base.errors import Conflict
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem
+from engine.operations.transitions import (
+    approve_case, create_draft, return_case, submit_case, update_draft, withdraw_case,
 )
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, build_world
 
 FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "某公司", "ownership": "public",
@@ -251,7 +247,7 @@ def test_verifying_a_live_database_ignores_commits_made_while_it_reads(committed
     tampering: verify_database reads one snapshot."""
     from sqlalchemy import event as sa_event
 
-    from engine.audit import verify_database
+    from engine.reading.verify import verify_database
 
     with committed_db() as s:
         world = build_world(s)

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 
-from engine.db import make_engine, make_session_factory, read_only, streamed_rows, utcnow
-from engine.org import User
+from engine.base.db import make_engine, make_session_factory, read_only, streamed_rows, utcnow
+from engine.org.units import User
 
 
 @pytest.fixture

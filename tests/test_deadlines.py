@@ -1,5 +1,5 @@
-"""Deadlines, reminders, escalation, automatic transitions and urging (engine.deadlines,
-engine.timers, engine.urging), on an injected clock across Labour Day 2026 and its make-up day."""
+"""Deadlines, reminders, escalation, automatic transitions and urging (engine.cases.deadlines,
+engine.operations.timers, engine.operations.urging), on an injected clock across Labour Day 2026 and its make-up day."""
 from __future__ import annotations
 
 import threading
@@ -8,18 +8,24 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.audit import case_events
-from engine.calendar import LOCAL_TZ, enter_calendar_days, forget_cached_calendars, remove_calendar_day
-from engine.cases import Case
-from engine.deadlines import Deadline, open_deadline, process_deadlines, scan_deadlines
-from engine.definitions import parse_definition
-from engine.errors import ConditionFailed, Conflict, DefinitionError, InvalidAction, PermissionDenied, ValidationFailed
-from engine.inbox import InboxItem
-from engine.notices import lodge_objection
-from engine.notifications import Notification, mark_all_read, notifications_for, open_notification, unread_count
-from engine.operations import create_draft, perform_action
-from engine.org import SYSTEM_ACTOR
-from engine.urging import urge_case, urge_grant
+from engine.audit.chain import case_events
+from engine.base.config import LOCAL_TZ
+from engine.base.errors import (
+    ConditionFailed, Conflict, DefinitionError, InvalidAction, PermissionDenied, ValidationFailed,
+)
+from engine.calendar.working_days import forget_cached_calendars
+from engine.cases.case import Case
+from engine.cases.deadlines import Deadline, open_deadline
+from engine.operations.deadline_scan import scan_deadlines
+from engine.cases.inbox import InboxItem
+from engine.definitions.parse import parse_definition
+from engine.notify.notifications import Notification, mark_all_read, notifications_for, open_notification, unread_count
+from engine.operations.calendar_keeping import enter_calendar_days, remove_calendar_day
+from engine.operations.deadline_scan import process_deadlines
+from engine.operations.objections import lodge_objection
+from engine.operations.transitions import create_draft, perform_action
+from engine.operations.urging import urge_case, urge_grant
+from engine.org.units import SYSTEM_ACTOR
 from tests.conftest import NOW, build_world
 from tests.test_honours import Honours
 from tests.test_medical_subsidy import SCHEME_VALUES, _form  # noqa: F401 - the claim form of those tests
@@ -58,7 +64,7 @@ def on_notice_at(honours, moment):
     """A nomination the jury passes at ``moment``: the 5-working-day notice starts then."""
     case = honours.at_jury()
     for juror in honours.jurors:
-        from engine.juries import cast_vote
+        from engine.procedures.juries import cast_vote
         cast_vote(honours.session, juror, case, "approve", now=NOW)
     honours.act("reviewer_city", case, "pass_jury", now=moment)
     return case
@@ -148,7 +154,7 @@ def test_a_timer_refused_by_its_rule_escalates_instead(session, world, honours):
     row = open_deadline(session, case.id)
     perform = honours.session
     # An objection that did not move the case (as if lodged outside the notice flow).
-    from engine.notices import Objection
+    from engine.procedures.notices import Objection
     perform.add(Objection(case_id=case.id, objector_kind="person", objector_name="李群众", contact="13800138000",
                           content="请核实", status="open", lodged_dt=NOW))
     perform.flush()
@@ -198,7 +204,7 @@ def test_the_applicant_is_reminded_before_the_round_closes(session, world):
 
 @pytest.fixture
 def schemes(session, world):
-    from engine.parameters import set_parameters
+    from engine.procedures.parameters import set_parameters
     return set_parameters(session, None, SCHEMES, unit=world.unit("city"), valid_from=date(2024, 1, 1),
                           values=SCHEME_VALUES)
 
@@ -217,7 +223,7 @@ def test_a_claim_past_its_filing_window_needs_the_explanation(session, world, sc
 
 
 def test_a_changed_discharge_date_moves_the_filing_deadline(session, world, schemes):
-    from engine.operations import update_draft
+    from engine.operations.transitions import update_draft
     applicant = world.actor("applicant_A1a")
     claim = create_draft(session, applicant, "medical_subsidy", form=_form(discharge_date="2026-04-20",
                                                                             admission_date="2026-04-10"), now=NOW)
@@ -341,7 +347,7 @@ def test_notifications_are_read_by_their_owner_only(session, world, honours):
     reviewer = world.actor("reviewer_A1")
     assert unread_count(session, reviewer) == 1
     [note] = notifications_for(session, reviewer)
-    from engine.errors import NotFound
+    from engine.base.errors import NotFound
     with pytest.raises(NotFound):
         open_notification(session, world.actor("reviewer_A"), note.id)
     assert open_notification(session, reviewer, note.id, now=NOW).read_dt == NOW

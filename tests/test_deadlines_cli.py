@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine.cases import Case
-from engine.db import make_engine, make_session_factory
-from engine.deadlines import Deadline
-from engine.notifications import Notification
+from engine.base.db import make_engine, make_session_factory
+from engine.cases.case import Case
+from engine.cases.deadlines import Deadline
+from engine.notify.notifications import Notification
 from tests.test_app_cli import assert_clean_failure, invoke
 
 

@@ -14,28 +14,19 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from engine import machines
-from engine.audit import verify_audit_chain
-from engine.cases import Case
-from engine.definitions import (
-    DefinitionVersion,
-    WorkflowKind,
-    content_hash,
-    current_definition,
-    definition_by_hash,
-    parse_definition,
-    sync_definitions,
+from engine.base.errors import ConditionFailed, DefinitionError, InvalidAction, NotFound, PermissionDenied
+from engine.cases import machines
+from engine.cases.case import Case
+from engine.cases.machines import available_actions, compiled
+from engine.definitions.parse import content_hash, parse_definition
+from engine.definitions.rules import load_rule_modules
+from engine.definitions.store import (
+    DefinitionVersion, WorkflowKind, current_definition, definition_by_hash, sync_definitions,
 )
-from engine.errors import (
-    ConditionFailed,
-    DefinitionError,
-    InvalidAction,
-    NotFound,
-    PermissionDenied,
+from engine.operations.transitions import (
+    approve_case, create_draft, perform_action, return_case, submit_case, update_draft,
 )
-from engine.machines import available_actions, compiled
-from engine.operations import approve_case, create_draft, perform_action, return_case, submit_case, update_draft
-from engine.rules import load_rule_modules
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, TEST_DEFINITIONS
 
 HONOURS_PATH = TEST_DEFINITIONS / "basic_nomination.yaml"
@@ -484,7 +475,7 @@ form:
 """
 
 RETIREE_VISIT_RULES = '''\
-from engine.rules import rule
+from engine.definitions.rules import rule
 
 TWO_VISITORS = "走访须由两人共同进行，请核实走访人数"
 
@@ -659,7 +650,7 @@ def test_offered_actions_are_exactly_the_accepted_ones(session, world, state):
 
 def test_withdraw_is_neither_offered_nor_accepted_once_review_started(session, world):
     """A guard that depends on the trail: after a comment by the township, withdrawing stops."""
-    from engine.operations import comment_on_case
+    from engine.operations.transitions import comment_on_case
 
     case = nomination_case_in(session, world, "township_review")
     applicant = world.actor("applicant_A1a")
@@ -714,7 +705,7 @@ def test_stored_text_that_does_not_match_its_hash_is_refused(session):
 
 
 def test_two_different_rules_under_one_name_are_refused():
-    from engine.rules import rule
+    from engine.definitions.rules import rule
 
     @rule("lead_test_unique_rule")
     def first(context):

@@ -13,14 +13,16 @@ import yaml
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from engine.audit import case_events
-from engine.definitions import parse_definition
-from engine.errors import ConditionFailed, DefinitionError, InvalidAction, NotFound, PermissionDenied, ValidationFailed
-from engine.ledgers import Ledger, balance, draw
-from engine.operations import create_draft, perform_action, perform_joint_action
-from engine.org import SYSTEM_ACTOR
-from engine.parameters import parameters_for, register_parameters, require_parameters, set_parameters
-from engine.records import add_record
+from engine.audit.chain import case_events
+from engine.base.errors import (
+    ConditionFailed, DefinitionError, InvalidAction, NotFound, PermissionDenied, ValidationFailed,
+)
+from engine.cases.records import add_record
+from engine.definitions.parse import parse_definition
+from engine.operations.transitions import create_draft, perform_action, perform_joint_action
+from engine.org.units import SYSTEM_ACTOR
+from engine.procedures.ledgers import Ledger, balance, draw
+from engine.procedures.parameters import parameters_for, register_parameters, require_parameters, set_parameters
 from tests.conftest import NOW, TEST_DEFINITIONS, build_world
 
 BASE = yaml.safe_load((TEST_DEFINITIONS / "basic_nomination.yaml").read_text(encoding="utf-8"))
@@ -242,7 +244,7 @@ records:
 
 @pytest.fixture
 def visit_case(session, world, tmp_path):
-    from engine.definitions import sync_definitions
+    from engine.definitions.store import sync_definitions
 
     (tmp_path / "visit_check.yaml").write_text(VISIT_KIND, encoding="utf-8")
     sync_definitions(session, tmp_path)
@@ -252,7 +254,7 @@ def visit_case(session, world, tmp_path):
 
 
 def test_a_record_is_validated_kept_and_audited(session, world, visit_case, tmp_path):
-    from engine.attachments import FileStore, attach_file
+    from engine.cases.attachments import FileStore, attach_file
 
     reviewer = world.actor("reviewer_A1")
     photo = attach_file(session, reviewer, visit_case, "visit.photos", filename="a.jpg", content_type="image/jpeg",
@@ -285,8 +287,8 @@ def test_record_refusals(session, world, visit_case):
 
 
 def test_a_voided_record_stays_marked_frees_its_key_and_is_in_the_trail(session, world, visit_case):
-    from engine.errors import NotFound
-    from engine.records import records_of, void_record
+    from engine.base.errors import NotFound
+    from engine.cases.records import records_of, void_record
 
     reviewer = world.actor("reviewer_A1")
     wrong = add_record(session, reviewer, visit_case, "visit", {"day": "2026-03-09", "visitors": "王磊"}, now=NOW)

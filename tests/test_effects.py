@@ -1,9 +1,9 @@
 """Side effects run only after the unit of work commits, never after a rollback."""
 import pytest
 
-from engine import effects
-from engine.errors import PermissionDenied
-from engine.operations import approve_case, create_draft, submit_case
+from engine.base import effects
+from engine.base.errors import PermissionDenied
+from engine.operations.transitions import approve_case, create_draft, submit_case
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "李四", "employer": "A1a公司", "ownership": "public",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.definitions import current_definition
-from engine.errors import ValidationFailed
-from engine.forms import clean_fields
-from engine.operations import create_draft, perform_action
+from engine.base.errors import ValidationFailed
+from engine.definitions.forms import clean_fields
+from engine.definitions.store import current_definition
+from engine.operations.transitions import create_draft, perform_action
 from tests.api_v1.test_cases import ID_NUMBER, act, nominate
 from tests.conftest import NOW
 

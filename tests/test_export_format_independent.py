@@ -11,8 +11,8 @@ import json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from engine.audit_export import jsonl_lines
-from engine.signing import published_keys
+from engine.audit.signing import published_keys
+from engine.reading.audit_export import jsonl_lines
 from tests.test_audit_export import export_of, trail  # noqa: F401 (the fixture)
 
 

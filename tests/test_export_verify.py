@@ -10,9 +10,9 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.audit import canonical_bytes
-from engine.audit_export import jsonl_lines
-from engine.export_verify import event_hash, public_keys_by_id, verify_export
+from engine.audit.chain import canonical_bytes
+from engine.reading.audit_export import jsonl_lines
+from engine.reading.export_verify import event_hash, public_keys_by_id, verify_export
 from tests.test_audit_export import export_of, trail  # noqa: F401 (the fixture)
 
 

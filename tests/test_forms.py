@@ -11,12 +11,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from engine.audit import AuditEvent
-from engine.cases import Case
-from engine.definitions import FIELD_TYPES, current_definition, parse_definition, sync_definitions
-from engine.errors import ValidationFailed
-from engine.forms import clean_form_input, from_stored, to_stored
-from engine.operations import create_draft, update_draft
+from engine.audit.chain import AuditEvent
+from engine.base.errors import ValidationFailed
+from engine.cases.case import Case
+from engine.definitions.forms import clean_form_input, from_stored, to_stored
+from engine.definitions.parse import parse_definition
+from engine.definitions.spec import FIELD_TYPES
+from engine.definitions.store import current_definition, sync_definitions
+from engine.operations.transitions import create_draft, update_draft
 from tests.conftest import NOW, SETTINGS
 
 SYNTHETIC_YAML = """\
@@ -277,7 +279,7 @@ def test_unknown_field_is_refused_by_update_draft(session, world):
     ("update", "附件不存在或不属于此案件"),
 ])
 def test_file_ids_must_be_uploads_of_the_case(session, world, form_check, operation, message):
-    """A file field only takes files uploaded into it (engine.attachments.attach_file)."""
+    """A file field only takes files uploaded into it (engine.cases.attachments.attach_file)."""
     applicant = world.actor("applicant_A1a")
     with pytest.raises(ValidationFailed) as caught:
         if operation == "create":
@@ -333,7 +335,7 @@ def test_text_no_database_can_store_is_refused_with_a_message(bad):
 
 @pytest.mark.parametrize("bad", ["意见\x00", "意见\udfff"])
 def test_comment_no_database_can_store_is_refused(session, world, bad):
-    from engine.operations import comment_on_case
+    from engine.operations.transitions import comment_on_case
 
     case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=HONOURS_FORM, now=NOW)
     with pytest.raises(ValidationFailed) as err:
@@ -342,7 +344,7 @@ def test_comment_no_database_can_store_is_refused(session, world, bad):
 
 
 def test_id_numbers_and_accounts_are_masked_as_union_notices_print_them():
-    from engine.forms import mask_account, mask_id_number
+    from engine.definitions.forms import mask_account, mask_id_number
 
     assert mask_id_number("32060219900101123X") == "3206**********123X"
     assert mask_account("6222020200112233445") == "***************3445"

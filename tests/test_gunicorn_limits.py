@@ -23,15 +23,15 @@ import socket
 import subprocess
 import sys
 import time
-from urllib.parse import urlencode
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
-from engine.accounts import hash_password
-from engine.org import User
+from engine.org.accounts import hash_password
+from engine.org.units import User
 from tests.conftest import build_world, postgres_url
 from tests.test_worker_integration import redis_broker  # noqa: F401 - a fixture used here
 

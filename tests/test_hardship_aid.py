@@ -13,26 +13,22 @@ import pytest
 from sqlalchemy import select, text
 from stdnum.cn import ric
 
-from engine.audit import case_events, verify_audit_chain
-from engine.cases import Case
-from engine.errors import ConditionFailed, InvalidAction, NotFound, PermissionDenied, ValidationFailed
-from engine.ledgers import balance
-from engine.machines import available_actions
-from engine.notices import cases_on_notice, lodge_objection, objections_of
-from engine.operations import create_draft, perform_action, update_draft
-from engine.org import SYSTEM_ACTOR, assign_role, create_user, load_actor
-from engine.parameters import set_parameters
-from engine.records import add_record
-from engine.timers import fire_due_timers
+from engine.audit.chain import case_events
+from engine.base.errors import ConditionFailed, InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.cases.case import Case
+from engine.cases.machines import available_actions
+from engine.cases.records import add_record
+from engine.operations.objections import lodge_objection
+from engine.operations.timers import fire_due_timers
+from engine.operations.transitions import create_draft, perform_action, update_draft
+from engine.org.units import SYSTEM_ACTOR, assign_role, create_user, load_actor
+from engine.procedures.ledgers import balance
+from engine.procedures.notices import cases_on_notice, objections_of
+from engine.procedures.parameters import set_parameters
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, build_world
 from tests.test_concurrency import _in_thread, _wait_until_blocked
-from workflows.hardship_aid import (
-    STANDARDS,
-    category_of,
-    per_capita_income,
-    record_disbursement,
-    start_yearly_recheck,
-)
+from workflows.hardship_aid import STANDARDS, category_of, per_capita_income, record_disbursement, start_yearly_recheck
 
 STANDARD_VALUES = {
     "minimum_living_standard": "820.00", "deep_multiplier": "1", "relative_multiplier": "2",
@@ -553,7 +549,7 @@ def test_second_approval_waits_for_the_first_and_gets_what_is_left(committed_db)
 # --- Demo -------------------------------------------------------------------------------------------
 
 def test_demo_seed_reaches_every_state(session):
-    from engine.definitions import current_definition
+    from engine.definitions.store import current_definition
     from web.demo import demo_world, seed_demo_org
     from web.demo_seeds.hardship_aid import seed
 

@@ -10,18 +10,20 @@ import pytest
 from sqlalchemy import select
 from stdnum.cn import ric
 
-from engine.audit import case_events, verify_audit_chain
-from engine.cases import Case
-from engine.errors import ConditionFailed, InvalidAction, NotFound, PermissionDenied, ValidationFailed
-from engine.inbox import InboxItem
-from engine.juries import cast_vote, form_jury, tally
-from engine.machines import available_actions
-from engine.notices import Objection, cases_on_notice, lodge_objection
-from engine.operations import create_draft, perform_action, perform_joint_action
-from engine.org import SYSTEM_ACTOR, assign_role, create_user, load_actor
-from engine.records import add_record
-from engine.rounds import open_round, quota_status, set_quota
-from engine.timers import fire_due_timers
+from engine.audit.chain import case_events
+from engine.base.errors import ConditionFailed, InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem
+from engine.cases.machines import available_actions
+from engine.cases.records import add_record
+from engine.operations.objections import lodge_objection
+from engine.operations.timers import fire_due_timers
+from engine.operations.transitions import create_draft, perform_action, perform_joint_action
+from engine.org.units import SYSTEM_ACTOR, assign_role, create_user, load_actor
+from engine.procedures.juries import cast_vote, form_jury, tally
+from engine.procedures.notices import Objection, cases_on_notice
+from engine.procedures.rounds import open_round, quota_status, set_quota
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, build_world
 from workflows.honours import request_revocation
 

@@ -4,10 +4,10 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import select, text
 
-from engine.calendar import forget_cached_calendars, set_calendar_day, working_calendar
-from engine.errors import CalendarNotCovered
-from engine.inbox import InboxItem, inbox_for, inbox_query
-from engine.operations import approve_case, create_draft, submit_case
+from engine.base.errors import CalendarNotCovered
+from engine.calendar.working_days import forget_cached_calendars, set_calendar_day, working_calendar
+from engine.cases.inbox import InboxItem, inbox_for, inbox_query
+from engine.operations.transitions import approve_case, create_draft, submit_case
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "孙八", "employer": "A1a公司", "ownership": "public",

@@ -23,42 +23,28 @@ from decimal import Decimal
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    Bundle,
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    multiple,
-    rule,
-    run_state_machine_as_test,
+    Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule, run_state_machine_as_test,
 )
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import effects
-from engine.audit import AuditEvent, verify_audit_chain
-from engine.calendar import due_after
-from engine.cases import Case
-from engine.definitions import Definition, FieldSpec, Party, definition_by_hash, list_kinds
-from engine.errors import (
-    ConditionFailed,
-    Conflict,
-    InvalidAction,
-    NotFound,
-    PermissionDenied,
-    UnionflowError,
-    ValidationFailed,
+from engine.audit.chain import AuditEvent
+from engine.base import effects
+from engine.base.errors import (
+    ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, UnionflowError, ValidationFailed,
 )
-from engine.forms import missing_required, resolved_bound
-from engine.inbox import InboxItem
-from engine.machines import available_actions
-from engine.operations import (
-    MAX_COMMENT_LENGTH,
-    comment_on_case,
-    create_draft,
-    perform_action,
-    update_draft,
+from engine.calendar.working_days import due_after
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem
+from engine.cases.machines import available_actions
+from engine.definitions.forms import missing_required, resolved_bound
+from engine.definitions.spec import Definition, FieldSpec, Party
+from engine.definitions.store import definition_by_hash, list_kinds
+from engine.operations.transitions import (
+    MAX_COMMENT_LENGTH, comment_on_case, create_draft, perform_action, update_draft,
 )
-from engine.org import Actor, assign_role, create_user, load_actor
+from engine.org.units import Actor, assign_role, create_user, load_actor
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import IN_CI, NOW, World, build_world
 
 MACHINE_SETTINGS = settings(

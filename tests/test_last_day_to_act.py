@@ -1,11 +1,11 @@
-"""How a deadline reads (engine.deadlines.last_day_to_act and friends): one rule for every
+"""How a deadline reads (engine.cases.deadlines.last_day_to_act and friends): one rule for every
 page, mail and API field — the last day on which to act, not the midnight that ends it."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
-from engine.deadlines import closing_hour, last_day_text, last_day_to_act, missing_calendar_year, open_deadline
+from engine.cases.deadlines import closing_hour, last_day_text, last_day_to_act, missing_calendar_year, open_deadline
 from tests.test_deadlines import honours, local  # noqa: F401 (the fixture)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

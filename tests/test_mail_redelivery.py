@@ -18,22 +18,14 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from engine import worker
-from engine.config import DeliverySettings
-from engine.db import utcnow
-from engine.mail import MAIL_TRIES, SENDING_LEASE, claim_mail, failed_attempt, mark_sent, send_notification_mail
-from engine.notifications import Message, Notification, notify, pending_email_ids, set_preferences
+from engine.base.config import DeliverySettings
+from engine.base.db import utcnow
+from engine.notify.mail import MAIL_TRIES, SENDING_LEASE, claim_mail, failed_attempt, mark_sent, send_notification_mail
+from engine.notify.notifications import Message, Notification, notify, pending_email_ids, set_preferences
 from tests.conftest import build_world
 from tests.test_worker_integration import (  # noqa: F401 - redis_broker is a fixture used here
-    ADDRESSES,
-    WAIT_SECONDS,
-    Mailbox,
-    free_port,
-    notifications_of,
-    redis_broker,
-    seed_overdue_case,
-    start_worker,
-    stop_worker,
-    wait_for,
+    ADDRESSES, WAIT_SECONDS, Mailbox, free_port, notifications_of, redis_broker, seed_overdue_case, start_worker,
+    stop_worker, wait_for,
 )
 
 SMTP = DeliverySettings(smtp_host="127.0.0.1", mail_from="unionflow@gonghui.example.org")
@@ -132,7 +124,7 @@ def test_sending_commits_the_message_id_before_the_smtp_call(committed_db, monke
             stored = other.get(Notification, notification_id)
             seen.append((stored.email_status, stored.email_message_id, message["Message-ID"]))
 
-    monkeypatch.setattr("engine.mail.deliver", deliver)
+    monkeypatch.setattr("engine.notify.mail.deliver", deliver)
     assert send_notification_mail(committed_db, notification_id, SMTP) == "sent"
     [(status, stored_id, sent_id)] = seen
     assert status == "sending" and stored_id == sent_id

@@ -10,13 +10,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from engine.attachments import FileStore, attach_file
-from engine.audit import case_events
-from engine.cases import Case
-from engine.errors import ConditionFailed, ValidationFailed
-from engine.ledgers import balance
-from engine.operations import create_draft, perform_action, update_draft
-from engine.parameters import set_parameters
+from engine.audit.chain import case_events
+from engine.base.errors import ConditionFailed, ValidationFailed
+from engine.cases.attachments import FileStore, attach_file
+from engine.cases.case import Case
+from engine.operations.transitions import create_draft, perform_action, update_draft
+from engine.procedures.ledgers import balance
+from engine.procedures.parameters import set_parameters
 from tests.conftest import NOW, build_world
 
 SCHEMES = "medical_subsidy.schemes"
@@ -366,7 +366,7 @@ def test_approval_records_every_figure_in_the_audit_event_and_payment_closes(ses
 
 
 def test_only_the_origin_countys_reviewer_approves(session, world, submitted):
-    from engine.errors import NotFound
+    from engine.base.errors import NotFound
 
     case = submitted()
     with pytest.raises(NotFound):
@@ -481,7 +481,7 @@ def test_two_claims_approved_at_the_same_moment_never_pass_the_cap(committed_db,
 def test_demo_seed_reaches_every_state(session):
     from sqlalchemy import select
 
-    from engine.definitions import current_definition
+    from engine.definitions.store import current_definition
     from web.demo import demo_world, seed_demo_org
     from web.demo_seeds import medical_subsidy as demo_seed
 

@@ -3,8 +3,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
-from engine.audit import LEDGER_SHARDS, CaseLedgerHead
-from engine.db import Base
+from engine.audit.chain import LEDGER_SHARDS, CaseLedgerHead
+from engine.base.db import Base
 
 
 def test_migrated_schema_matches_models(database):

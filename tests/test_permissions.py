@@ -10,22 +10,18 @@ import re
 import pytest
 from sqlalchemy import func, select, text
 
-from engine.audit import AuditEvent, verify_audit_chain
-from engine.cases import Case, cases_under, get_case
-from engine.definitions import definition_by_hash
-from engine.errors import InvalidAction, NotFound, PermissionDenied
-from engine.inbox import InboxItem
-from engine.machines import available_actions
-from engine.permissions import can_view_case
-from engine.operations import (
-    approve_case,
-    comment_on_case,
-    create_draft,
-    perform_action,
-    submit_case,
-    update_draft,
+from engine.audit.chain import AuditEvent
+from engine.base.errors import InvalidAction, NotFound, PermissionDenied
+from engine.cases.case import Case, cases_under, get_case
+from engine.cases.inbox import InboxItem
+from engine.cases.machines import available_actions
+from engine.cases.permissions import can_view_case
+from engine.definitions.store import definition_by_hash
+from engine.operations.transitions import (
+    approve_case, comment_on_case, create_draft, perform_action, submit_case, update_draft,
 )
-from engine.org import OrgUnit, assign_role, create_org_unit, create_user, load_actor
+from engine.org.units import OrgUnit, assign_role, create_org_unit, create_user, load_actor
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "某公司", "ownership": "public",

@@ -14,26 +14,23 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import delete, func, insert, select, update
 
-from engine.attachments import FileStore, attach_file
-from engine.audit import AuditEvent, CaseLedgerEntry, CaseTombstone, case_events, verify_audit_chain
-from engine.audit_log import SystemEvent, SystemLogHead
-from engine.cases import Case
-from engine.db import Base, make_engine, make_session_factory
-from engine.definitions import parse_definition, read_definition_files
-from engine.errors import DefinitionError, InvalidAction, NotFound, PermissionDenied, ValidationFailed
-from engine.ledgers import Ledger
-from engine.notices import lodge_objection
-from engine.operations import create_draft, perform_action
-from engine.parameters import set_parameters
-from engine.retention import (
-    PurgeRefused,
-    delete_freed_files,
-    plan_purge,
-    purge_cases,
-    purgeable_cases,
-    retention_ends,
+from engine.audit.chain import AuditEvent, CaseLedgerEntry, CaseTombstone, case_events
+from engine.audit.system_log import SystemEvent, SystemLogHead
+from engine.base.db import Base, make_engine, make_session_factory
+from engine.base.errors import DefinitionError, InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.cases.attachments import FileStore, attach_file
+from engine.cases.case import Case
+from engine.definitions.parse import parse_definition
+from engine.definitions.store import read_definition_files
+from engine.operations.objections import lodge_objection
+from engine.operations.purge import (
+    PurgeRefused, delete_freed_files, plan_purge, purge_cases, purgeable_cases, retention_ends,
 )
-from engine.urging import urge_case
+from engine.operations.transitions import create_draft, perform_action
+from engine.operations.urging import urge_case
+from engine.procedures.ledgers import Ledger
+from engine.procedures.parameters import set_parameters
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, SETTINGS, TEST_DEFINITIONS, build_world
 from tests.test_hardship_aid import OBJECTION, aided_file, flow, standards  # noqa: F401 - fixtures
 from tests.test_medical_subsidy import (  # noqa: F401 - fixtures

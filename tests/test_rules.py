@@ -1,8 +1,8 @@
 """The engine's generic rules."""
 import pytest
 
-from engine.errors import ConditionFailed
-from engine.operations import comment_on_case, create_draft, submit_case, withdraw_case
+from engine.base.errors import ConditionFailed
+from engine.operations.transitions import comment_on_case, create_draft, submit_case, withdraw_case
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "钱七", "employer": "A1a公司", "ownership": "public",

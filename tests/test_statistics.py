@@ -10,16 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.calendar import forget_cached_calendars, set_calendar_day, working_calendar
-from engine.errors import CalendarNotCovered, PermissionDenied, ValidationFailed
-from engine.operations import create_draft, perform_action
-from engine.statistics import (
-    StatisticsFilter,
-    median_of,
-    open_cases_by_stage,
-    stage_durations,
-    waiting_by_unit,
-)
+from engine.base.errors import CalendarNotCovered, PermissionDenied, ValidationFailed
+from engine.calendar.working_days import forget_cached_calendars, set_calendar_day, working_calendar
+from engine.operations.transitions import create_draft, perform_action
+from engine.reading.statistics import StatisticsFilter, median_of, open_cases_by_stage, stage_durations, waiting_by_unit
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 FORM = {"award_type": "labour_medal", "nominee_name": "周九", "employer": "示范公司", "ownership": "public",

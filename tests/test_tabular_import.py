@@ -1,4 +1,4 @@
-"""Importing a table as case records (engine.tabular_import): all rows or none, every problem
+"""Importing a table as case records (engine.cases.results_import): all rows or none, every problem
 reported by Excel row number and column heading. Driven with competition result rows."""
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ import pytest
 from openpyxl import Workbook
 from stdnum.cn import ric
 
-from engine.audit import case_events
-from engine.definitions import sync_definitions
-from engine.errors import Conflict, InvalidAction, PermissionDenied
-from engine.operations import create_draft, perform_action
-from engine.org import assign_role, create_user, load_actor
-from engine.records import records_of
-from engine.tabular_import import TableImportFailed, TableLimits, TableProblem, import_table
+from engine.audit.chain import case_events
+from engine.base.errors import Conflict, InvalidAction, PermissionDenied
+from engine.base.tables import TableImportFailed, TableLimits, TableProblem
+from engine.cases.records import records_of
+from engine.cases.results_import import import_table
+from engine.definitions.store import sync_definitions
+from engine.operations.transitions import create_draft, perform_action
+from engine.org.units import assign_role, create_user, load_actor
 from tests.conftest import NOW
 
 HEADER = ["工种", "组别", "名次", "姓名", "身份证号码", "工作单位", "所在基层工会", "理论成绩", "实操成绩", "总成绩",
@@ -584,7 +585,7 @@ def test_styles_of_a_hundred_thousand_formats_are_refused_before_openpyxl_makes_
 
 def test_a_bad_limit_setting_stops_the_process_at_start():
     environment = {**os.environ, "UNIONFLOW_IMPORT_MAX_ROWS": "1千"}
-    started = subprocess.run([sys.executable, "-c", "import engine.tabular_import"], env=environment,
+    started = subprocess.run([sys.executable, "-c", "import engine.cases.results_import"], env=environment,
                              capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert started.returncode == 1
     assert "ValueError: UNIONFLOW_IMPORT_MAX_ROWS must be a positive number, not '1千'" in started.stderr

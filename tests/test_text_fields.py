@@ -1,21 +1,21 @@
 """Text as people type it, in every field of every face: no control or bidi-override character
 (ESC sequences, U+202E, a byte order mark) anywhere, newlines and tabs only in multi-line text
 (longtext fields, comments, objections); dates within a sensible range. The rule lives once in
-the engine (engine.inputs.text_problem, engine.forms.DateRange), so the API and the pages agree."""
+the engine (engine.base.inputs.text_problem, engine.definitions.forms.DateRange), so the API and the pages agree."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
 import pytest
 
-from engine.admin import add_org_unit, add_user, update_user
-from engine.accounts import create_api_token
-from engine.calendar import LOCAL_TZ
-from engine.errors import ValidationFailed
-from engine.forms import clean_form_input
-from engine.inputs import CONTROL_MESSAGE, LINE_BREAK_MESSAGE, text_problem
-from engine.operations import comment_on_case, create_draft
-from engine.rounds import open_round
+from engine.base.config import LOCAL_TZ
+from engine.base.errors import ValidationFailed
+from engine.base.inputs import CONTROL_MESSAGE, LINE_BREAK_MESSAGE, text_problem
+from engine.definitions.forms import clean_form_input
+from engine.operations.transitions import comment_on_case, create_draft
+from engine.org.accounts import create_api_token
+from engine.org.admin import add_org_unit, add_user, update_user
+from engine.procedures.rounds import open_round
 from tests.conftest import NOW
 from tests.test_forms import HONOURS, HONOURS_FORM, SYNTHETIC
 from tests.test_hardship_aid import standards  # noqa: F401 (fixture)
@@ -82,7 +82,7 @@ def test_a_birth_date_of_today_or_earlier_is_taken():
 
 def test_a_date_field_without_bounds_still_has_a_sensible_range():
     """A definition that names no range still refuses a year no union's work can mean."""
-    from engine.definitions import parse_definition
+    from engine.definitions.parse import parse_definition
     from tests.test_forms import SYNTHETIC_YAML
 
     unbounded = parse_definition(SYNTHETIC_YAML.replace(", min: 2020-01-01, max: 2030-12-31", ""), "x.yaml")
@@ -94,8 +94,8 @@ def test_a_date_field_without_bounds_still_has_a_sensible_range():
 
 
 def test_a_definition_may_bound_a_date_by_today_only_in_date_fields():
-    from engine.definitions import parse_definition
-    from engine.errors import DefinitionError
+    from engine.base.errors import DefinitionError
+    from engine.definitions.parse import parse_definition
     from tests.test_forms import SYNTHETIC_YAML
 
     with pytest.raises(DefinitionError, match="not a whole number"):
@@ -139,7 +139,7 @@ def test_a_round_title_is_single_line_text(session, world):
 # --- Dates the operations take from either face --------------------------------------------------
 
 def test_a_parameter_set_starts_and_ends_within_the_sensible_range(session, world):
-    from engine.parameters import set_parameters
+    from engine.procedures.parameters import set_parameters
     from tests.test_hardship_aid import STANDARD_VALUES
     from workflows.hardship_aid import STANDARDS
 
@@ -161,7 +161,7 @@ def test_a_round_closes_within_the_sensible_range(session, world):
 
 
 def test_a_void_reason_is_single_line_text(session, world, standards):  # noqa: F811
-    from engine.records import add_record, void_record
+    from engine.cases.records import add_record, void_record
     from tests.api_v1.test_notices import VISIT
     from tests.test_hardship_aid import Flow
 

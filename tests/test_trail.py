@@ -1,4 +1,4 @@
-"""What each reader reads of a case's steps (engine.trail.case_timeline), the one rule the
+"""What each reader reads of a case's steps (engine.reading.trail.case_timeline), the one rule the
 case page and the API's case view both ask: the nominating unit reads every step of its
 nomination, but never who objected to it nor which juror voted, nor the reviewers' internal
 comments; the reviewers read them all."""
@@ -8,10 +8,11 @@ import json
 
 import pytest
 
-from engine.errors import PermissionDenied
-from engine.juries import cast_vote
-from engine.notices import case_objections, lodge_objection
-from engine.trail import case_timeline, readable_audit_trail
+from engine.base.errors import PermissionDenied
+from engine.operations.objections import lodge_objection
+from engine.procedures.juries import cast_vote
+from engine.procedures.notices import case_objections
+from engine.reading.trail import case_timeline, readable_audit_trail
 from tests.conftest import NOW
 from tests.test_honours import OBJECTION, Honours
 

@@ -28,11 +28,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from engine import worker
-from engine.config import DeliverySettings
-from engine.deadlines import Deadline, open_deadline
-from engine.notifications import Notification, set_preferences
-from engine.operations import create_draft, submit_case
-from engine.org import User
+from engine.base.config import DeliverySettings
+from engine.cases.deadlines import Deadline, open_deadline
+from engine.notify.notifications import Notification, set_preferences
+from engine.operations.transitions import create_draft, submit_case
+from engine.org.units import User
 from tests.conftest import IN_CI, NOW, WORKER_INDEX, build_world, postgres_url
 
 ROOT = Path(__file__).resolve().parent.parent

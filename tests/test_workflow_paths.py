@@ -16,15 +16,17 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from engine.audit import AuditEvent, case_events, verify_audit_chain
-from engine.cases import Case
-from engine.definitions import Definition, Party, TransitionSpec, parse_definition
-from engine.errors import ConditionFailed, InvalidAction, ValidationFailed
-from engine.forms import clean_form_input
-from engine.inbox import InboxItem, inbox_for
-from engine.machines import available_actions
-from engine.operations import comment_on_case, create_draft, perform_action
-from engine.org import Actor, assign_role, create_user, load_actor
+from engine.audit.chain import AuditEvent, case_events
+from engine.base.errors import ConditionFailed, InvalidAction, ValidationFailed
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem, inbox_for
+from engine.cases.machines import available_actions
+from engine.definitions.forms import clean_form_input
+from engine.definitions.parse import parse_definition
+from engine.definitions.spec import Definition, Party, TransitionSpec
+from engine.operations.transitions import comment_on_case, create_draft, perform_action
+from engine.org.units import Actor, assign_role, create_user, load_actor
+from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, TEST_DEFINITIONS, World
 
 KINDS = ("basic_nomination",)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from importlib import import_module
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
+from importlib import import_module
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from engine import bootstrap
-from engine.config import Settings
-from engine.db import make_engine, make_session_factory
-from engine.definitions import STATE_KIND_LABELS
-from engine.inputs import MAX_JSON_DEPTH, JSONTooDeep, load_json
+from engine.base.config import Settings
+from engine.base.db import make_engine, make_session_factory
+from engine.base.inputs import MAX_JSON_DEPTH, JSONTooDeep, load_json
+from engine.definitions.spec import STATE_KIND_LABELS
+from engine.runtime import bootstrap
 from engine.worker import use_database
 
 SECRET_KEY_FILE = "secret_key"
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 # --- Request bodies in JSON ----------------------------------------------------------------------
 
 class BoundedJSONProvider(DefaultJSONProvider):
-    """Flask's JSON, read through engine.inputs.load_json: a document nested past
+    """Flask's JSON, read through engine.base.inputs.load_json: a document nested past
     MAX_JSON_DEPTH is malformed input, not a RecursionError (500) in the parser."""
 
     def loads(self, s, **kwargs):

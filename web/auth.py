@@ -4,7 +4,7 @@ The browser session (a signed cookie) holds the user's id, their session generat
 it began, a CSRF token and the grant they chose in the header's switcher. A cookie is
 signed, not stored, so a copy of it would work until it expires: each request checks that
 the generation is still the person's, and signing out, a new password or a deactivation
-moves it on (engine.accounts.end_sessions), ending every session they had, everywhere.
+moves it on (engine.org.accounts.end_sessions), ending every session they had, everywhere.
 
 A person with several roles or units acts in one of them at a time: ``current_actor()`` is the signed-in person narrowed to that grant, so the inbox,
 the buttons and the engine's checks all follow the switcher. The JSON API uses the same
@@ -21,25 +21,17 @@ from functools import wraps
 from typing import Callable
 from urllib.parse import urlsplit
 
-from flask import (
-    Blueprint,
-    current_app,
-    flash,
-    g,
-    redirect,
-    render_template,
-    request,
-    session as cookie_session,
-    url_for,
-)
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request
+from flask import session as cookie_session
+from flask import url_for
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
 
-from web.limits import forget_sign_in_failures, sign_in_limits, take_sign_in_attempt
-from engine.accounts import actor_for_session, authenticate, session_generation, sign_out_everywhere
-from engine.org import LEVEL_LABELS, ROLE_LABELS, Actor, Grant
+from engine.org.accounts import actor_for_session, authenticate, session_generation, sign_out_everywhere
+from engine.org.units import LEVEL_LABELS, ROLE_LABELS, Actor, Grant
 from web import request_session, unit_of_work
 from web.errors import request_too_large_message
+from web.limits import forget_sign_in_failures, sign_in_limits, take_sign_in_attempt
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_USER_KEY = "user_id"

@@ -1,7 +1,7 @@
 """The ``unionflow`` command: database schema, definitions, demo data, audit checks, the working-day
 calendar, the deadline scan, the demo server.
 
-Every command reads the deployment settings from the environment (see engine.config);
+Every command reads the deployment settings from the environment (see engine.base.config);
 ``--db URL`` points one command at another database. Domain errors end the command
 with their message and exit status 1, never a traceback.
 """
@@ -22,28 +22,24 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from engine import bootstrap, load_models
-from engine.audit import verify_database
-from engine.audit_export import FORMATS, begin_audit_export, export_lines, write_xlsx
-from engine.audit_search import AuditFilter
-from engine.calendar import calendar_coverage, enter_calendar_days, parse_calendar_table
-from engine.config import Settings, normalize_database_url
-from engine.db import make_engine, make_session_factory, utcnow
-from engine.deadlines import scan_deadlines
-from engine.definitions import read_definition_files, sync_definitions
-from engine.errors import DefinitionError, UnionflowError, ValidationFailed
-from engine.export_verify import public_keys_by_id, verify_export_file
-from engine.migrate import alembic_config, upgrade
-from engine.org import User, load_actor
-from engine.rules import load_rule_modules
-from engine.signing import (
-    SigningKeyMissing,
-    create_signing_key,
-    current_signer,
-    parse_public_key,
-    public_key_pem,
-    published_keys,
+from engine.audit.signing import (
+    SigningKeyMissing, create_signing_key, current_signer, parse_public_key, public_key_pem, published_keys,
 )
+from engine.base.config import Settings, normalize_database_url
+from engine.base.db import make_engine, make_session_factory, utcnow
+from engine.base.errors import DefinitionError, UnionflowError, ValidationFailed
+from engine.calendar.working_days import calendar_coverage, parse_calendar_table
+from engine.operations.deadline_scan import scan_deadlines
+from engine.definitions.rules import load_rule_modules
+from engine.definitions.store import read_definition_files, sync_definitions
+from engine.migrate import alembic_config, upgrade
+from engine.operations.calendar_keeping import enter_calendar_days
+from engine.org.units import User, load_actor
+from engine.reading.audit_export import FORMATS, begin_audit_export, export_lines, write_xlsx
+from engine.reading.audit_search import AuditFilter
+from engine.reading.export_verify import public_keys_by_id, verify_export_file
+from engine.reading.verify import verify_database
+from engine.runtime import bootstrap, load_models
 from engine.worker import delivery_settings, start_embedded_beat, use_database
 
 
@@ -296,8 +292,8 @@ def audit_purge(kind: str | None, case_ids: tuple[int, ...], reason: str, dry_ru
                 database_url: str | None) -> None:
     """Purge closed cases past their retention period, leaving tombstones that keep the audit trail
     verifiable, and delete the attachment files no other case cites. Exit 1 if a named case is refused."""
-    from engine.attachments import FileStore
-    from engine.retention import PurgeRefused, delete_freed_files, plan_purge, purge_cases
+    from engine.cases.attachments import FileStore
+    from engine.operations.purge import PurgeRefused, delete_freed_files, plan_purge, purge_cases
 
     if not kind and not case_ids:
         raise click.UsageError("name the cases (--case ID) or a kind (--kind KIND) to purge")

@@ -14,22 +14,15 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from engine.calendar import LOCAL_TZ, last_covered_year
-from engine.cases import Case
-from web.demo_seeds import SEED_ORDER, DemoWorld
-from engine.db import utcnow
-from engine.definitions import WorkflowKind
-from engine.org import (
-    ROLE_LABELS,
-    Actor,
-    OrgUnit,
-    RoleAssignment,
-    User,
-    assign_role,
-    create_org_unit,
-    create_user,
-    load_actor,
+from engine.base.config import LOCAL_TZ
+from engine.base.db import utcnow
+from engine.calendar.working_days import last_covered_year
+from engine.cases.case import Case
+from engine.definitions.store import WorkflowKind
+from engine.org.units import (
+    ROLE_LABELS, Actor, OrgUnit, RoleAssignment, User, assign_role, create_org_unit, create_user, load_actor,
 )
+from web.demo_seeds import SEED_ORDER, DemoWorld
 
 # Shown on the home page in demo mode: every demo account uses it.
 DEMO_PASSWORD = "gonghui2026"
@@ -201,7 +194,7 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
     accounts = [
         DemoAccount(
             user.username, user.display_name,
-            # In the order of the header's switcher (engine.org.load_actor's).
+            # In the order of the header's switcher (engine.org.units.load_actor's).
             tuple((ROLE_LABELS[a.role], a.org_unit.name)
                   for a in sorted(user.assignments, key=lambda a: (a.role, a.org_unit_id))),
         )

@@ -1,7 +1,7 @@
 """Forms generated from definition fields: reading a submitted HTML form into the raw values
 the engine validates, and showing stored values (and uploaded files) in inputs again.
 
-The engine does all checking (engine.forms): this module only turns browser strings into
+The engine does all checking (engine.definitions.forms): this module only turns browser strings into
 the shape the API would send. An emptied input is ``None``, so the engine clears the field
 on a draft and reports a required one with its own message.
 
@@ -21,9 +21,9 @@ from typing import Iterable, Mapping
 
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from engine.definitions import FieldSpec
-from engine.forms import resolved_bound
-from engine.inputs import parse_row_id
+from engine.base.inputs import parse_row_id
+from engine.definitions.forms import resolved_bound
+from engine.definitions.spec import FieldSpec
 
 MB = 1024 * 1024
 
@@ -107,7 +107,7 @@ def file_size(size_bytes: int) -> str:
 def file_lists(specs: Iterable[FieldSpec], stored: Mapping | None, attachments: Iterable,
                submitted: Mapping | None = None, *, prefix: str = "") -> dict[str, list[ListedFile]]:
     """Per file field, the files it holds now (``stored`` ids, described by ``attachments``,
-    e.g. engine.attachments.attachments_of). With ``submitted`` (a form shown again after an
+    e.g. engine.cases.attachments.attachments_of). With ``submitted`` (a form shown again after an
     error), a file is ticked only if that form kept it."""
     stored = stored or {}
     by_id = {attachment.id: attachment for attachment in attachments}

@@ -14,20 +14,20 @@ def N_(text: str) -> str:  # noqa: N802 (the gettext convention for "mark only")
 
 
 ENGINE_LABELS = (
-    # engine.org.ROLE_LABELS
+    # engine.org.units.ROLE_LABELS
     N_("申报人"), N_("审核人"), N_("审计人员"), N_("管理员"), N_("评委"),
-    # engine.org.LEVEL_LABELS
+    # engine.org.units.LEVEL_LABELS
     N_("市总工会"), N_("县（区）总工会"), N_("镇（街道）总工会"), N_("基层工会"),
-    # engine.org.UNIT_KIND_LABELS
+    # engine.org.units.UNIT_KIND_LABELS
     N_("总工会"), N_("工会"), N_("联合工会"),
-    # engine.definitions.STATE_KIND_LABELS
+    # engine.definitions.spec.STATE_KIND_LABELS
     N_("填报"), N_("审核"), N_("公示"), N_("办结"),
-    # engine.cases.EVENT_LABELS
+    # engine.cases.case.EVENT_LABELS
     N_("创建"), N_("修改表单"), N_("发表意见"), N_("上传附件"), N_("添加记录"), N_("作废记录"),
     N_("导入表格"), N_("评审投票"), N_("收到异议"), N_("撤销荣誉"), N_("催办"),
-    # engine.notices.OBJECTOR_KINDS and STATUS_LABELS
+    # engine.procedures.notices.OBJECTOR_KINDS and STATUS_LABELS
     N_("个人"), N_("单位"),
     N_("调查中"), N_("已答复待裁定"), N_("异议成立"), N_("异议不成立"), N_("逾期未答复"),
-    # engine.audit_log.SYSTEM_EVENT_LABELS
+    # engine.audit.system_log.SYSTEM_EVENT_LABELS
     N_("导出审计记录"), N_("创建签名密钥"), N_("依法销毁到期案件"),
 )

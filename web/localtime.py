@@ -10,7 +10,7 @@ from datetime import datetime, tzinfo
 from flask import current_app
 from flask_babel import gettext as _
 
-from engine.deadlines import closing_hour, last_day_to_act
+from engine.cases.deadlines import closing_hour, last_day_to_act
 
 
 def local_timezone() -> tzinfo:
@@ -36,7 +36,7 @@ def local_day(moment: datetime | None, *, last: bool = False) -> str:
 
 def last_day(due: datetime | None) -> str:
     """A deadline as people act on it: 「最迟办理日 2026-12-10」 for one due at midnight after that
-    day (engine.deadlines.last_day_to_act), 「… 17:00 前」 for one ending earlier in its day."""
+    day (engine.cases.deadlines.last_day_to_act), 「… 17:00 前」 for one ending earlier in its day."""
     if due is None:
         return ""
     tz = local_timezone()

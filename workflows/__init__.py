@@ -1,5 +1,5 @@
 """Declarative workflow definitions (one YAML file per kind) and their named rule functions.
 
-A module here that defines rules with ``@engine.rules.rule("name")`` is imported at
+A module here that defines rules with ``@engine.definitions.rules.rule("name")`` is imported at
 start-up, so a definition can cite the rule by name in a transition's ``conditions``.
 """

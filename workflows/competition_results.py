@@ -1,6 +1,6 @@
 """Rules of workflows/competition_results.yaml: ranked results, and winners fed to honours.
 
-Results arrive as ``result`` records imported from a file (engine.tabular_import); the
+Results arrive as ``result`` records imported from a file (engine.cases.results_import); the
 checks below run on the import (scores are numbers, the grassroots union exists) and
 before submission (ranks 1..n in each trade and group, totals ordered by rank).
 
@@ -20,17 +20,18 @@ from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.calendar import LOCAL_TZ
-from engine.cases import Case
-from engine.definitions import WorkflowKind, current_definition
-from engine.errors import UnionflowError
-from engine.operations import create_draft
-from engine.org import LEVEL_LABELS, LEVELS, SYSTEM_ACTOR, OrgUnit, path_ids, subtree_clause
-from engine.parameters import parameters_for, register_parameters
-from engine.records import CaseRecord, records_of
-from engine.rounds import Round
-from engine.rules import RuleContext, action, rule
-from engine.tabular_import import ImportedRow, TableProblem, register_row_check
+from engine.base.config import LOCAL_TZ
+from engine.base.errors import UnionflowError
+from engine.base.tables import TableProblem
+from engine.cases.case import Case
+from engine.cases.records import CaseRecord, records_of
+from engine.cases.results_import import ImportedRow, register_row_check
+from engine.definitions.rules import RuleContext, action, rule
+from engine.definitions.store import WorkflowKind, current_definition
+from engine.operations.transitions import create_draft
+from engine.org.units import LEVEL_LABELS, LEVELS, SYSTEM_ACTOR, OrgUnit, path_ids, subtree_clause
+from engine.procedures.parameters import parameters_for, register_parameters
+from engine.procedures.rounds import Round
 
 KIND = "competition_results"
 RESULT = "result"

@@ -33,18 +33,18 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.cases import Case, require_visible
-from engine.calendar import LOCAL_TZ
-from engine.definitions import definition_by_hash
-from engine.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
-from engine.forms import clean_fields, mask_account
-from engine.ledgers import draw
-from engine.operations import comment_on_case, create_draft
-from engine.org import SYSTEM_ACTOR, Actor
-from engine.parameters import ParameterSet, register_parameters, require_parameters
-from engine.permissions import covers
-from engine.records import CaseRecord, add_record, records_of
-from engine.rules import RuleContext, action, rule
+from engine.base.config import LOCAL_TZ
+from engine.base.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
+from engine.cases.case import Case, require_visible
+from engine.cases.permissions import covers
+from engine.cases.records import CaseRecord, add_record, records_of
+from engine.definitions.forms import clean_fields, mask_account
+from engine.definitions.rules import RuleContext, action, rule
+from engine.definitions.store import definition_by_hash
+from engine.operations.transitions import comment_on_case, create_draft
+from engine.org.units import SYSTEM_ACTOR, Actor
+from engine.procedures.ledgers import draw
+from engine.procedures.parameters import ParameterSet, register_parameters, require_parameters
 
 KIND = "hardship_aid"
 STANDARDS = "hardship_aid.standards"

@@ -1,8 +1,8 @@
 """Rules of the "五一" honours: eligibility, veto declarations, background checks, the award
 decision and its revocation.
 
-Quotas, ratio limits, the submission window and the jury are generic (engine.rounds,
-engine.juries); what is particular to honours is here, and every figure it uses is a
+Quotas, ratio limits, the submission window and the jury are generic (engine.procedures.rounds,
+engine.procedures.juries); what is particular to honours is here, and every figure it uses is a
 setting of the round (see HonoursRoundSettings).
 """
 from __future__ import annotations
@@ -13,16 +13,17 @@ from marshmallow import fields, validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit import append_event
-from engine.cases import Case, conflict_on_stale, require_visible
-from engine.errors import InvalidAction, PermissionDenied, ValidationFailed
-from engine.operations import create_draft
-from engine.org import Actor, OrgUnit
-from engine.permissions import grant_for
-from engine.definitions import Party, definition_by_hash
-from engine.records import records_of
-from engine.rounds import Round, RoundSettingsSchema, load_settings, register_round_settings
-from engine.rules import RuleContext, action, rule
+from engine.audit.chain import append_event
+from engine.base.errors import InvalidAction, PermissionDenied, ValidationFailed
+from engine.cases.case import Case, conflict_on_stale, require_visible
+from engine.cases.permissions import grant_for
+from engine.cases.records import records_of
+from engine.definitions.rules import RuleContext, action, rule
+from engine.definitions.spec import Party
+from engine.definitions.store import definition_by_hash
+from engine.operations.transitions import create_draft
+from engine.org.units import Actor, OrgUnit
+from engine.procedures.rounds import Round, RoundSettingsSchema, load_settings, register_round_settings
 
 KIND = "honours"
 REVOCATION_KIND = "honours_revocation"

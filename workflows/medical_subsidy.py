@@ -8,7 +8,7 @@ applies: a claim is judged by the rules of the time the hospital stay ended.
 The amount, on approval:
   ratio: min(cap left this cycle, max(0, eligible self-paid − deductible) × ratio)
   tiers: min(cap left this cycle, payout of the highest tier whose threshold ≤ eligible self-paid)
-The cap is a ledger per scheme and person (engine.ledgers.draw, row-locked), so two claims
+The cap is a ledger per scheme and person (engine.procedures.ledgers.draw, row-locked), so two claims
 of one person approved at the same moment cannot together pass it.
 """
 from __future__ import annotations
@@ -20,12 +20,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from engine.calendar import LOCAL_TZ, working_calendar
-from engine.errors import CalendarNotCovered, ConditionFailed
-from engine.forms import Money, from_stored
-from engine.ledgers import draw
-from engine.parameters import ParameterSet, parameters_for, register_parameters, require_parameters
-from engine.rules import RuleContext, action, deadline, rule
+from engine.base.config import LOCAL_TZ
+from engine.base.errors import CalendarNotCovered, ConditionFailed
+from engine.calendar.working_days import working_calendar
+from engine.definitions.forms import Money, from_stored
+from engine.definitions.rules import RuleContext, action, deadline, rule
+from engine.procedures.ledgers import draw
+from engine.procedures.parameters import ParameterSet, parameters_for, register_parameters, require_parameters
 
 SCHEMES = "medical_subsidy.schemes"
 CENT = Decimal("0.01")

@@ -1,8 +1,8 @@
 """Alembic environment: unionflow configures it in code (engine.migrate), no alembic.ini."""
 from alembic import context
 
-from engine import load_models
-from engine.db import Base, make_engine
+from engine.base.db import Base, make_engine
+from engine.runtime import load_models
 
 load_models()
 config = context.config

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session
 
-from engine.accounts import create_api_token
-from engine.config import Settings
+from engine.base.config import Settings
+from engine.org.accounts import create_api_token
 from tests.conftest import SETTINGS, SIGNING_KEY_FILE
 from web import create_app
 

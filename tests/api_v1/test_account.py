@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.accounts import ApiToken, hash_password
-from engine.db import utcnow
+from engine.base.db import utcnow
+from engine.org.accounts import ApiToken, hash_password
 from tests.api_v1.conftest import ApiClient, error_of
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cases import Case
-from engine.operations import comment_on_case
+from engine.cases.case import Case
+from engine.operations.transitions import comment_on_case
 from tests.api_v1.conftest import error_of
 from tests.api_v1.test_cases import FORM, ID_NUMBER, act, nominate, submitted, written
 from tests.conftest import NOW

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from engine.accounts import authenticate
-from engine.org import OrgUnit, RoleAssignment, User, assign_role, create_user, load_actor
+from engine.org.accounts import authenticate
+from engine.org.units import OrgUnit, RoleAssignment, User, assign_role, create_user, load_actor
 from tests.api_v1.conftest import error_of
 
 

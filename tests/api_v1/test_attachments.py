@@ -8,9 +8,9 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import func, select
 
-from engine.attachments import Attachment
-from engine.audit import AuditEvent
-from engine.operations import create_draft, submit_case
+from engine.audit.chain import AuditEvent
+from engine.cases.attachments import Attachment
+from engine.operations.transitions import create_draft, submit_case
 from tests.api_v1.conftest import error_of
 from tests.conftest import NOW
 

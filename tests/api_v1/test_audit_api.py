@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.audit import case_events, event_payload, sha256_hex
-from engine.forms import mask_id_number
+from engine.audit.chain import case_events, event_payload, sha256_hex
+from engine.definitions.forms import mask_id_number
 from tests.api_v1.conftest import error_of
 from tests.api_v1.test_notices import hardship_case_on_notice
 from tests.test_competition_results import submitted as competition_submitted
@@ -99,7 +99,7 @@ def test_record_data_in_the_chain_is_masked_for_auditors(api, session, world):
 
 
 def test_how_each_juror_voted_is_for_auditors_only(api, session, world):
-    from engine.juries import cast_vote
+    from engine.procedures.juries import cast_vote
     from tests.test_honours import Honours
 
     case = Honours(session, world).at_jury()

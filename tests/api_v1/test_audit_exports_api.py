@@ -11,17 +11,17 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-import engine.audit_export
+import engine.reading.audit_export
 from api.pagination import encode_cursor
-from engine.accounts import create_api_token
-from engine.audit import canonical_bytes, case_events
-from engine.audit_log import SystemEvent
-from engine.audit_search import CSV_HEADERS
-from engine.export_verify import public_keys_by_id, verify_export
-from engine.forms import mask_id_number
-from engine.operations import create_draft, submit_case
-from engine.org import assign_role, create_user, load_actor
-from engine.signing import create_signing_key, parse_public_key, signature_valid
+from engine.audit.chain import canonical_bytes, case_events
+from engine.audit.signing import create_signing_key, parse_public_key, signature_valid
+from engine.audit.system_log import SystemEvent
+from engine.definitions.forms import mask_id_number
+from engine.operations.transitions import create_draft, submit_case
+from engine.org.accounts import create_api_token
+from engine.org.units import assign_role, create_user, load_actor
+from engine.reading.audit_search import CSV_HEADERS
+from engine.reading.export_verify import public_keys_by_id, verify_export
 from tests.api_v1.conftest import ApiClient, error_of
 from tests.conftest import NOW, SIGNING_KEY_FILE
 from tests.test_hardship_aid import form, id_number
@@ -112,7 +112,7 @@ def test_a_download_leaves_no_transaction_open_when_it_ends(api, cases, signer, 
 
 
 def test_an_abandoned_download_leaves_no_transaction_open(api, cases, signer, opened_sessions, monkeypatch):
-    monkeypatch.setattr(engine.audit_export, "DOWNLOAD_CHUNK_BYTES", 100)
+    monkeypatch.setattr(engine.reading.audit_export, "DOWNLOAD_CHUNK_BYTES", 100)
     response = export(api, "auditor_A", format="jsonl")
     body = iter(response.response)
     assert next(body) and next(body)

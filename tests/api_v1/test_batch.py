@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine.audit import AuditEvent
-from engine.cases import Case
+from engine.audit.chain import AuditEvent
+from engine.cases.case import Case
 from tests.api_v1.conftest import error_of
 from tests.api_v1.test_cases import act, submitted, written
 

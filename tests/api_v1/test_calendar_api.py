@@ -7,12 +7,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from engine.calendar import (
-    CalendarDay,
-    CalendarYear,
-    enter_calendar_days,
-    forget_cached_calendars,
-)
+from engine.calendar.working_days import CalendarDay, CalendarYear, forget_cached_calendars
+from engine.operations.calendar_keeping import enter_calendar_days
 from tests.api_v1.conftest import error_of
 from web.views import calendar_admin
 
@@ -118,8 +114,9 @@ def test_a_million_days_are_refused_before_any_is_loaded(api, session):
 def test_the_engine_refuses_more_days_than_a_file_may_hold(session):
     from datetime import timedelta
 
-    from engine.calendar import CalendarEntry, enter_calendar_days
-    from engine.errors import ValidationFailed
+    from engine.base.errors import ValidationFailed
+    from engine.calendar.working_days import CalendarEntry
+    from engine.operations.calendar_keeping import enter_calendar_days
 
     entries = [CalendarEntry(date(2030, 1, 1) + timedelta(days=n), False, "") for n in range(1001)]
     with pytest.raises(ValidationFailed) as refused:

@@ -8,13 +8,13 @@ import yaml
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
-from engine.audit import AuditEvent
-from engine.cases import Case
-from engine.definitions import parse_definition
-from engine.errors import DefinitionError
-from engine.operations import comment_on_case, create_draft, perform_action
-from engine.org import SYSTEM_ACTOR
 from api.pagination import encode_cursor
+from engine.audit.chain import AuditEvent
+from engine.base.errors import DefinitionError
+from engine.cases.case import Case
+from engine.definitions.parse import parse_definition
+from engine.operations.transitions import comment_on_case, create_draft, perform_action
+from engine.org.units import SYSTEM_ACTOR
 from tests.api_v1.conftest import error_of
 from tests.conftest import NOW, TEST_DEFINITIONS
 

@@ -23,9 +23,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 from schemathesis.config import SchemathesisConfig
 
-from engine.accounts import create_api_token, list_api_tokens, revoke_api_token
-from engine.operations import create_draft, submit_case
-from engine.org import assign_role, create_user, load_actor
+from engine.operations.transitions import create_draft, submit_case
+from engine.org.accounts import create_api_token, list_api_tokens, revoke_api_token
+from engine.org.units import assign_role, create_user, load_actor
 from tests.conftest import NOW
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from api.pagination import encode_cursor
-from engine.db import utcnow
-from engine.inbox import InboxItem
-from engine.operations import create_draft, submit_case
+from engine.base.db import utcnow
+from engine.cases.inbox import InboxItem
+from engine.operations.transitions import create_draft, submit_case
 from tests.api_v1.conftest import error_of
 from tests.test_honours import Honours
 

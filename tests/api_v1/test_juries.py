@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine.audit import case_events
-from engine.db import utcnow
-from engine.juries import Jury, JuryMember, JuryVote
-from engine.operations import create_draft
-from engine.rounds import open_round
+from engine.audit.chain import case_events
+from engine.base.db import utcnow
+from engine.operations.transitions import create_draft
+from engine.procedures.juries import Jury, JuryMember, JuryVote
+from engine.procedures.rounds import open_round
 from tests.api_v1.conftest import error_of
 from tests.test_honours import AWARDS, Honours
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.db import MAX_ROW_ID
-from engine.inputs import MAX_JSON_DEPTH, load_json, parse_row_id
+from engine.base.db import MAX_ROW_ID
+from engine.base.inputs import MAX_JSON_DEPTH, load_json, parse_row_id
 from tests.api_v1.conftest import error_of
 from tests.api_v1.test_notices import notice  # noqa: F401 (fixture)
 
@@ -98,7 +98,7 @@ def test_invalid_json_stays_a_400(api):
 
 
 
-# --- Control characters and newlines (engine.inputs.text_problem) ----------------------------------
+# --- Control characters and newlines (engine.base.inputs.text_problem) ----------------------------------
 
 @pytest.mark.parametrize("control", ["\u0001", "\x1b[31m", "\u202e", "\ufeff"], ids=["SOH", "ESC", "RLO", "BOM"])
 def test_control_characters_are_refused_on_their_field_anywhere(api, world, control):

@@ -7,15 +7,16 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine.calendar import LOCAL_TZ
-from engine.cases import Case
-from engine.db import utcnow
-from engine.deadlines import Deadline
-from engine.errors import NotFound
-from engine.notices import Objection, cases_on_notice, lodge_objection, notice_of
-from engine.operations import create_draft, perform_action
-from engine.parameters import set_parameters
-from engine.records import add_record
+from engine.base.config import LOCAL_TZ
+from engine.base.db import utcnow
+from engine.base.errors import NotFound
+from engine.cases.case import Case
+from engine.cases.deadlines import Deadline
+from engine.cases.records import add_record
+from engine.operations.objections import lodge_objection
+from engine.operations.transitions import create_draft, perform_action
+from engine.procedures.notices import Objection, cases_on_notice, notice_of
+from engine.procedures.parameters import set_parameters
 from tests.api_v1.conftest import error_of
 from tests.test_hardship_aid import OBJECTION, STANDARD_VALUES, form
 from workflows.hardship_aid import STANDARDS

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine.deadlines import due_deadline_ids, process_deadlines
-from engine.notifications import Message, Notification, notify
-from engine.urging import Urge
+from engine.notify.notifications import Message, Notification, notify
+from engine.operations.deadline_scan import due_deadline_ids, process_deadlines
+from engine.operations.urging import Urge
 from tests.api_v1.conftest import error_of
 from tests.api_v1.test_cases import nominate, submitted
 from tests.conftest import NOW

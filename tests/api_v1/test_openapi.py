@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 
 from api.auth import PUBLIC_BLUEPRINTS
 from api.schemas import MAX_ROW_ID, ApiSchema, RowId
-from engine.accounts import list_api_tokens
+from engine.org.accounts import list_api_tokens
 from tests.api_v1.conftest import error_of
 
 API_PREFIX = "/api/v1"

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from engine.parameters import ParameterSet, set_parameters
+from engine.procedures.parameters import ParameterSet, set_parameters
 from tests.api_v1.conftest import error_of
 from tests.test_hardship_aid import STANDARD_VALUES
 from tests.test_medical_subsidy import SCHEME_VALUES

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from engine.accounts import create_api_token
-from engine.cases import Case
-from engine.config import Settings
-from engine.operations import approve_case
+from engine.base.config import Settings
+from engine.cases.case import Case
+from engine.operations.transitions import approve_case
+from engine.org.accounts import create_api_token
 from tests.conftest import NOW, SETTINGS
 from tests.test_concurrency import WAIT_SECONDS, _submitted_case_id, committed_world  # noqa: F401 (fixture)
 from web import create_app

@@ -8,22 +8,15 @@ import io
 import pytest
 from sqlalchemy import select
 
-from engine.attachments import Attachment
-from engine.audit import case_events
-from engine.cases import Case
-from engine.forms import mask_id_number
-from engine.records import records_of
+from engine.audit.chain import case_events
+from engine.cases.attachments import Attachment
+from engine.cases.case import Case
+from engine.cases.records import records_of
+from engine.definitions.forms import mask_id_number
 from tests.api_v1.conftest import error_of
 from tests.test_hardship_aid import Flow, standards  # noqa: F401 - standards is a fixture used here
 from tests.test_tabular_import import (
-    a_300_mb_shared_string,
-    competition,
-    csv_file,
-    far_last_row,
-    id_number,
-    result_row,
-    run_import,
-    xlsx_file,
+    a_300_mb_shared_string, competition, csv_file, far_last_row, id_number, result_row, run_import, xlsx_file,
 )
 
 VISIT = {"visitor_one": "王干事", "visitor_two": "李委员", "visit_date": "2026-03-09",

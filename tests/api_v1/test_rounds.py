@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine.db import utcnow
-from engine.rounds import Round, RoundQuota, open_round
+from engine.base.db import utcnow
+from engine.procedures.rounds import Round, RoundQuota, open_round
 from tests.api_v1.conftest import error_of
 from tests.test_honours import AWARDS, BASE_SETTINGS, Honours
 

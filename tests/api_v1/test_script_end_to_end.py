@@ -14,12 +14,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.audit import verify_audit_chain
-from engine.calendar import last_covered_year
-from engine.cases import Case
-from engine.db import utcnow
-from engine.inbox import InboxItem
-from engine.timers import fire_due_timers
+from engine.base.db import utcnow
+from engine.calendar.working_days import last_covered_year
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem
+from engine.operations.timers import fire_due_timers
+from engine.reading.verify import verify_audit_chain
 from tests.test_honours import AWARDS, BASE_SETTINGS, id_number
 
 PDF = b"%PDF-1.4 nomination form"
@@ -38,7 +38,7 @@ def test_an_honours_nomination_from_draft_to_award_by_api_alone(api, session, wo
     now = utcnow()
     if now.year + 1 > last_covered_year(session):
         # Deadlines need the working-day calendar; a year the package lacks is entered by an admin.
-        from engine.calendar import CalendarYear
+        from engine.calendar.working_days import CalendarYear
 
         session.add(CalendarYear(year=now.year + 1))
         session.flush()
@@ -152,8 +152,8 @@ def test_a_healthcare_claim_from_draft_to_payment_by_api_alone(api, session, wor
 
 
 def test_the_applicant_sees_that_the_jury_voted_but_not_who(api, session, world):
+    from engine.procedures.juries import cast_vote
     from tests.test_honours import Honours
-    from engine.juries import cast_vote
 
     honours = Honours(session, world)
     case = honours.at_jury()

@@ -25,17 +25,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from stdnum.cn import ric
 from werkzeug.serving import make_server
 
-from engine.accounts import hash_password
-from engine.cases import Case
-from engine.config import Settings
-from engine.db import make_engine, make_session_factory, utcnow
-from engine.definitions import sync_definitions
-from engine.juries import cast_vote, form_jury
+from engine.base.config import Settings
+from engine.base.db import make_engine, make_session_factory, utcnow
+from engine.cases.case import Case
+from engine.cases.records import add_record
+from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
-from engine.operations import create_draft, perform_action
-from engine.org import Actor, load_actor
-from engine.records import add_record
-from engine.rounds import open_round, set_quota
+from engine.operations.transitions import create_draft, perform_action
+from engine.org.accounts import hash_password
+from engine.org.units import Actor, load_actor
+from engine.procedures.juries import cast_vote, form_jury
+from engine.procedures.rounds import open_round, set_quota
 from tests.conftest import IN_CI, SETTINGS, build_world
 from web import create_app
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from engine.cases import Case
-from engine.operations import create_draft, perform_action
+from engine.cases.case import Case
+from engine.operations.transitions import create_draft, perform_action
 from tests.browser.test_scenarios import act, follow
 
 VIEWPORTS = ["phone", "desktop"]

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from engine.cases import Case
-from engine.operations import perform_action
+from engine.cases.case import Case
+from engine.operations.transitions import perform_action
 from tests.browser.conftest import id_number
 
 ROUND_TITLE = "浏览器测试评选"

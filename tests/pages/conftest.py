@@ -14,9 +14,9 @@ import secrets
 import pytest
 from flask.testing import FlaskClient
 
-from engine.accounts import hash_password
-from web.auth import SESSION_CSRF_KEY, SESSION_GENERATION_KEY, SESSION_USER_KEY
+from engine.org.accounts import hash_password
 from tests.api_v1.conftest import app, opened_sessions  # noqa: F401 (the same app fixtures)
+from web.auth import SESSION_CSRF_KEY, SESSION_GENERATION_KEY, SESSION_USER_KEY
 
 PASSWORD = "correct horse 2026"
 # argon2 is slow on purpose; one hash serves every test user.

@@ -12,10 +12,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine.juries import Jury, JuryMember
-from engine.org import OrgUnit, RoleAssignment, User, assign_role, create_user
-from engine.parameters import ParameterSet, set_parameters
-from engine.rounds import Round, RoundQuota, open_round, set_quota
+from engine.org.units import OrgUnit, RoleAssignment, User, assign_role, create_user
+from engine.procedures.juries import Jury, JuryMember
+from engine.procedures.parameters import ParameterSet, set_parameters
+from engine.procedures.rounds import Round, RoundQuota, open_round, set_quota
 from tests.conftest import NOW
 from tests.pages.conftest import PASSWORD, PASSWORD_HASH, text_of
 from tests.test_hardship_aid import STANDARD_VALUES

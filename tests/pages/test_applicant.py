@@ -11,13 +11,13 @@ import pytest
 from flask import render_template_string
 from sqlalchemy import select
 
-from engine.attachments import Attachment
-from engine.audit import AuditEvent
-from engine.cases import Case
-from engine.db import utcnow
-from engine.definitions import FIELD_TYPES, FieldSpec
-from engine.operations import create_draft, perform_action
-from engine.rounds import open_round
+from engine.audit.chain import AuditEvent
+from engine.base.db import utcnow
+from engine.cases.attachments import Attachment
+from engine.cases.case import Case
+from engine.definitions.spec import FIELD_TYPES, FieldSpec
+from engine.operations.transitions import create_draft, perform_action
+from engine.procedures.rounds import open_round
 from tests.api_v1.test_cases import FORM, ID_NUMBER, MASKED_ID, written
 from tests.pages.conftest import text_of
 from web.forms import chosen_files, read_form

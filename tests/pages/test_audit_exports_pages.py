@@ -13,13 +13,13 @@ import openpyxl
 import pytest
 from sqlalchemy import select, update
 
-from engine.audit_log import SystemEvent
-from engine.audit_search import CSV_HEADERS
-from engine.cases import Case
-from engine.export_verify import public_keys_by_id, verify_export
-from engine.org import RoleAssignment
-from engine.rounds import open_round
-from engine.signing import create_signing_key, parse_public_key, public_key_pem, published_keys
+from engine.audit.signing import create_signing_key, parse_public_key, public_key_pem, published_keys
+from engine.audit.system_log import SystemEvent
+from engine.cases.case import Case
+from engine.org.units import RoleAssignment
+from engine.procedures.rounds import open_round
+from engine.reading.audit_search import CSV_HEADERS
+from engine.reading.export_verify import public_keys_by_id, verify_export
 from tests.conftest import NOW, SIGNING_KEY_FILE
 from tests.pages.conftest import text_of
 from tests.test_audit_search import Seeded, seed

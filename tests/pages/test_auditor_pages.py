@@ -10,9 +10,9 @@ import re
 import pytest
 from sqlalchemy import update
 
-from engine.audit import AuditEvent
-from engine.audit_search import CSV_HEADERS
-from engine.notices import lodge_objection
+from engine.audit.chain import AuditEvent
+from engine.operations.objections import lodge_objection
+from engine.reading.audit_search import CSV_HEADERS
 from tests.api_v1.test_notices import hardship_case_on_notice
 from tests.pages.conftest import text_of
 from tests.test_audit_search import Seeded, seed
@@ -229,7 +229,7 @@ def test_the_header_links_to_the_search_for_auditors_only(pages):
 
 def test_a_jury_vote_is_found_under_the_juror_and_the_jurys_unit_not_the_public(pages, session, world):
     """The search page said 「公众或系统」 for every vote: the vote carried no role or unit."""
-    from engine.juries import cast_vote
+    from engine.procedures.juries import cast_vote
     from tests.conftest import NOW
     from tests.test_honours import Honours
 

@@ -114,7 +114,7 @@ def test_the_session_cookie_is_http_only_and_same_site(pages, world):
 
 
 def test_the_start_page_lists_every_loaded_kind_with_its_states(pages):
-    from engine.definitions import read_definition_files
+    from engine.definitions.store import read_definition_files
     from tests.conftest import SETTINGS
 
     page = text_of(pages("applicant_A1a").get("/"))

@@ -9,13 +9,9 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from engine.calendar import (
-    CalendarDay,
-    CalendarYear,
-    enter_calendar_days,
-    forget_cached_calendars,
-)
-from engine.org import assign_role, create_user
+from engine.calendar.working_days import CalendarDay, CalendarYear, forget_cached_calendars
+from engine.operations.calendar_keeping import enter_calendar_days
+from engine.org.units import assign_role, create_user
 from tests.pages.conftest import PASSWORD_HASH, text_of
 from tests.test_tabular_import import far_last_row
 from web.views import calendar_admin

@@ -9,11 +9,11 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import func, select
 
-from engine.attachments import FileStore, attach_file
-from engine.audit import AuditEvent
-from engine.cases import Case
-from engine.operations import comment_on_case
-from engine.records import CaseRecord
+from engine.audit.chain import AuditEvent
+from engine.cases.attachments import FileStore, attach_file
+from engine.cases.case import Case
+from engine.cases.records import CaseRecord
+from engine.operations.transitions import comment_on_case
 from tests.api_v1.test_cases import ID_NUMBER, MASKED_ID, act, nominate, submitted
 from tests.conftest import NOW
 from tests.pages.conftest import text_of
@@ -433,7 +433,7 @@ def test_a_home_visit_is_recorded_with_its_photos(pages, session, world, tmp_pat
 
 def test_the_applicant_reads_the_objection_without_the_objector_and_answers_from_the_page(
         pages, session, world, honours):
-    from engine.notices import lodge_objection
+    from engine.operations.objections import lodge_objection
     from tests.test_honours import OBJECTION
 
     case = honours.on_notice()

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.calendar import forget_cached_calendars
-from engine.operations import create_draft, perform_action
+from engine.calendar.working_days import forget_cached_calendars
+from engine.operations.transitions import create_draft, perform_action
 from tests.pages.conftest import text_of
 from web.charts import LABEL_WIDTH, PLOT_WIDTH, bar_chart, stacked_bar_chart
 

@@ -7,11 +7,11 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from engine.audit_log import SYSTEM_EVENT_LABELS
-from engine.cases import EVENT_LABELS
-from engine.definitions import STATE_KIND_LABELS
-from engine.notices import OBJECTOR_KINDS, STATUS_LABELS
-from engine.org import LEVEL_LABELS, ROLE_LABELS, UNIT_KIND_LABELS
+from engine.audit.system_log import SYSTEM_EVENT_LABELS
+from engine.cases.case import EVENT_LABELS
+from engine.definitions.spec import STATE_KIND_LABELS
+from engine.org.units import LEVEL_LABELS, ROLE_LABELS, UNIT_KIND_LABELS
+from engine.procedures.notices import OBJECTOR_KINDS, STATUS_LABELS
 from web.i18n import ENGINE_LABELS
 
 CATALOG = Path(__file__).resolve().parents[2] / "web/translations/en/LC_MESSAGES/messages"

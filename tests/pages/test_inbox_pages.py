@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import event, func, select, update
 
 from api.pagination import encode_cursor
-from engine.audit import AuditEvent
-from engine.cases import Case
-from engine.db import utcnow
-from engine.inbox import InboxItem
-from engine.operations import comment_on_case, create_draft, perform_action, submit_case
+from engine.audit.chain import AuditEvent
+from engine.base.db import utcnow
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem
+from engine.operations.transitions import comment_on_case, create_draft, perform_action, submit_case
 from tests.pages.conftest import text_of
 from tests.test_honours import Honours
 

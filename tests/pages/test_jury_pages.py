@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from engine.juries import JuryVote, cast_vote
+from engine.procedures.juries import JuryVote, cast_vote
 from tests.conftest import NOW
 from tests.pages.conftest import text_of
 from tests.test_honours import Honours

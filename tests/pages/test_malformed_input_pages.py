@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.db import MAX_ROW_ID
+from engine.base.db import MAX_ROW_ID
 
 TOO_LARGE = str(MAX_ROW_ID + 1)
 HUGE = "99999999999"

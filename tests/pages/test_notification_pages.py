@@ -12,11 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine.db import utcnow
-from engine.deadlines import due_deadline_ids, open_deadline, process_deadlines
-from engine.notifications import Message, Notification, notify
-from engine.operations import create_draft, perform_action
-from engine.urging import Urge
+from engine.base.db import utcnow
+from engine.cases.deadlines import open_deadline
+from engine.notify.notifications import Message, Notification, notify
+from engine.operations.deadline_scan import due_deadline_ids, process_deadlines
+from engine.operations.transitions import create_draft, perform_action
+from engine.operations.urging import Urge
 from tests.api_v1.test_cases import FORM, nominate, submitted
 from tests.conftest import NOW
 from tests.pages.conftest import text_of

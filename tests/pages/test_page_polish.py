@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from io import BytesIO
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
+from io import BytesIO
 
-from engine.calendar import LOCAL_TZ
-from engine.db import utcnow
-from engine.deadlines import open_deadline
-from engine.operations import perform_action
+from engine.base.config import LOCAL_TZ
+from engine.base.db import utcnow
+from engine.cases.deadlines import open_deadline
+from engine.operations.transitions import perform_action
 from tests.api_v1.test_cases import nominate, submitted
 from tests.api_v1.test_notices import hardship_case_on_notice
-from tests.test_honours import Honours
 from tests.pages.conftest import text_of
+from tests.test_honours import Honours
 
 # Submitted on 29 December 2026: five working days reach into 2027, a year no calendar covers here.
 LATE_DECEMBER = datetime(2026, 12, 29, 10, 0, tzinfo=LOCAL_TZ)
@@ -313,7 +313,8 @@ def test_actions_that_end_the_case_or_go_against_the_applicant_ask_first(pages, 
 
 
 def test_removing_a_calendar_day_asks_first(pages, session, world):
-    from engine.calendar import enter_calendar_days, forget_cached_calendars
+    from engine.calendar.working_days import forget_cached_calendars
+    from engine.operations.calendar_keeping import enter_calendar_days
 
     try:
         enter_calendar_days(session, None, [(date(2026, 10, 9), False, "本地停工")])

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.admin import add_user, update_user
-from engine.errors import ValidationFailed
+from engine.base.errors import ValidationFailed
+from engine.org.admin import add_user, update_user
 from tests.api_v1.conftest import api, error_of  # noqa: F401 (the API's clients by person)
 from tests.pages.conftest import text_of
 
@@ -53,7 +53,7 @@ def test_a_long_strong_password_is_accepted(session, world):
 def test_the_demo_and_the_test_fixtures_passwords_pass_for_their_users():
     """The demo's published password and the suites' fixtures are strong enough for every account
     they are given to (the check is not weakened for them)."""
-    from engine.accounts import password_problem
+    from engine.org.accounts import password_problem
     from tests.browser.conftest import PASSWORD as BROWSER_PASSWORD
     from tests.pages.conftest import PASSWORD as PAGES_PASSWORD
     from tests.pages.test_admin_pages import NEW_PASSWORD

@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from engine.cases import Case
-from engine.notices import Objection, case_objections
-from tests.api_v1.test_cases import ID_NUMBER, FORM, act, nominate
+from engine.cases.case import Case
+from engine.procedures.notices import Objection, case_objections
+from tests.api_v1.test_cases import FORM, ID_NUMBER, act, nominate
 from tests.api_v1.test_notices import hardship_case_on_notice
 from tests.pages.conftest import text_of
 from tests.test_hardship_aid import ACCOUNT, OBJECTION

@@ -2,7 +2,7 @@
 before signing out (or before a password reset, or a deactivation) must stop working.
 
 Each cookie carries the person's session generation from when it began; signing out, a new
-password and a deactivation move the generation on (engine.accounts.end_sessions).
+password and a deactivation move the generation on (engine.org.accounts.end_sessions).
 """
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def test_a_cookie_without_a_generation_is_no_session(app, pages, world, session)
 
 def test_each_ending_of_sessions_moves_the_generation_on(session, world):
     """Only a session of the current generation stands for the person."""
-    from engine.accounts import actor_for_session, end_sessions
+    from engine.org.accounts import actor_for_session, end_sessions
 
     user = world.users["reviewer_A2"]
     start = user.session_generation

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.inbox import InboxItem
-from engine.org import Actor, OrgUnit
+from engine.cases.inbox import InboxItem
+from engine.org.units import Actor, OrgUnit
 
 SEED_ORDER = ("honours", "hardship_aid", "medical_subsidy", "competition_results")
 

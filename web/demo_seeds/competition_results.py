@@ -2,7 +2,7 @@
 workflows/competition_results.yaml, their results imported from generated files.
 
 Results files are built in memory (CSV with a BOM as Excel writes it, or .xlsx) and go
-through engine.tabular_import like an upload. The approved city-level first-class contest
+through engine.cases.results_import like an upload. The approved city-level first-class contest
 feeds its winners into the open honours round the honours seed made, if there is one.
 """
 from __future__ import annotations
@@ -14,13 +14,13 @@ from datetime import date, timedelta
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
-from engine.calendar import LOCAL_TZ
-from engine.cases import Case
-from engine.notices import lodge_objection
-from engine.operations import create_draft, perform_action
-from engine.org import SYSTEM_ACTOR, Actor
-from engine.parameters import set_parameters
-from engine.tabular_import import import_table
+from engine.base.config import LOCAL_TZ
+from engine.cases.case import Case
+from engine.cases.results_import import import_table
+from engine.operations.objections import lodge_objection
+from engine.operations.transitions import create_draft, perform_action
+from engine.org.units import SYSTEM_ACTOR, Actor
+from engine.procedures.parameters import set_parameters
 from web.demo_seeds import Clock, DemoWorld, due_of
 from workflows.competition_results import FEED_PARAMETERS
 

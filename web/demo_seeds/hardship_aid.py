@@ -12,13 +12,13 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
-from engine.calendar import LOCAL_TZ
-from engine.cases import Case
-from engine.notices import lodge_objection
-from engine.operations import create_draft, perform_action
-from engine.org import SYSTEM_ACTOR
-from engine.parameters import set_parameters
-from engine.records import add_record
+from engine.base.config import LOCAL_TZ
+from engine.cases.case import Case
+from engine.cases.records import add_record
+from engine.operations.objections import lodge_objection
+from engine.operations.transitions import create_draft, perform_action
+from engine.org.units import SYSTEM_ACTOR
+from engine.procedures.parameters import set_parameters
 from web.demo_seeds import Clock, DemoWorld, due_of
 from workflows.hardship_aid import STANDARDS, record_disbursement, start_yearly_recheck
 

@@ -11,14 +11,14 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
-from engine.calendar import LOCAL_TZ
-from engine.cases import Case
-from engine.juries import cast_vote, form_jury
-from engine.notices import lodge_objection
-from engine.operations import create_draft, perform_action
-from engine.org import SYSTEM_ACTOR
-from engine.records import add_record
-from engine.rounds import open_round, set_quota
+from engine.base.config import LOCAL_TZ
+from engine.cases.case import Case
+from engine.cases.records import add_record
+from engine.operations.objections import lodge_objection
+from engine.operations.transitions import create_draft, perform_action
+from engine.org.units import SYSTEM_ACTOR
+from engine.procedures.juries import cast_vote, form_jury
+from engine.procedures.rounds import open_round, set_quota
 from web.demo_seeds import Clock, DemoWorld, due_of
 from workflows.honours import request_revocation
 

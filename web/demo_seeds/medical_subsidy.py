@@ -15,10 +15,10 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
-from engine.calendar import LOCAL_TZ
-from engine.operations import create_draft, perform_action
-from engine.org import SYSTEM_ACTOR
-from engine.parameters import set_parameters
+from engine.base.config import LOCAL_TZ
+from engine.operations.transitions import create_draft, perform_action
+from engine.org.units import SYSTEM_ACTOR
+from engine.procedures.parameters import set_parameters
 from web.demo_seeds import DemoWorld, due_of
 
 # The figures published by one city (domain.md §3), as the demo city's configuration.

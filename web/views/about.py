@@ -1,14 +1,14 @@
 """关于本系统, open to anyone: what the system is, and the public keys that audit exports are
 signed with, so that anyone holding an export can check it without trusting the server
-(engine.signing publishes them; engine.export_verify and `unionflow audit verify` check).
+(engine.audit.signing publishes them; engine.reading.export_verify and `unionflow audit verify` check).
 """
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
 
-from engine.errors import NotFound
-from engine.signing import public_key_pem, published_keys
+from engine.audit.signing import public_key_pem, published_keys
+from engine.base.errors import NotFound
 from web import request_session
 
 bp = Blueprint("about", __name__)

@@ -1,8 +1,8 @@
 """Administration pages: org units, people and their roles, rounds with quotas and juries, and
 parameter sets, all within the admin's own subtree.
 
-Every change goes through the engine operation the JSON API calls (engine.admin, engine.rounds,
-engine.juries, engine.parameters), which decides the scope; these views parse the form, call
+Every change goes through the engine operation the JSON API calls (engine.org.admin, engine.procedures.rounds,
+engine.procedures.juries, engine.procedures.parameters), which decides the scope; these views parse the form, call
 one operation, and answer with the form and its messages (422) or a redirect with a flash.
 """
 from __future__ import annotations
@@ -18,28 +18,25 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from api.admin import NewUserSchema
-from web.localtime import local_timezone
 from api.rounds import MAX_PLACES
-from engine.admin import (
-    add_org_unit,
-    add_user,
-    get_user,
-    grant_role,
-    list_org_units,
-    list_users,
-    revoke_role,
-    update_user,
+from engine.base.db import utcnow
+from engine.base.errors import Conflict, InvalidAction, ValidationFailed
+from engine.base.inputs import load_json, parse_row_id
+from engine.definitions.store import current_definition, list_kinds
+from engine.org.admin import (
+    add_org_unit, add_user, get_user, grant_role, list_org_units, list_users, revoke_role, update_user,
 )
-from engine.db import utcnow
-from engine.definitions import current_definition, list_kinds
-from engine.errors import Conflict, InvalidAction, ValidationFailed
-from engine.inputs import load_json, parse_row_id
-from engine.juries import Jury, JuryMember, form_jury
-from engine.org import LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS, OrgUnit, User, path_ids
-from engine.parameters import ParameterKind, existing_unit, parameter_kind, parameter_kinds, parameter_versions, set_parameters
-from engine.rounds import get_round, open_round, quota_table, set_quota, visible_rounds
+from engine.org.units import (
+    LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS, OrgUnit, User, path_ids,
+)
+from engine.procedures.juries import Jury, JuryMember, form_jury
+from engine.procedures.parameters import (
+    ParameterKind, existing_unit, parameter_kind, parameter_kinds, parameter_versions, set_parameters,
+)
+from engine.procedures.rounds import get_round, open_round, quota_table, set_quota, visible_rounds
 from web import committing, request_session
 from web.auth import current_actor, keep_this_session, role_required
+from web.localtime import local_timezone
 from web.views.calendar_admin import calendar_warning
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -83,7 +80,7 @@ def _own_unit() -> OrgUnit:
 # --- Messages --------------------------------------------------------------------------------------
 
 # Range and length validators in the settings schemas of the rule modules keep marshmallow's
-# English wording (field messages are Chinese, see engine.messages); said here in Chinese.
+# English wording (field messages are Chinese, see engine.base.messages); said here in Chinese.
 ENGLISH_RANGE = re.compile(r"^Must be greater than or equal to (\S+) and less than or equal to (\S+)\.$")
 ENGLISH_AT_LEAST = re.compile(r"^(?:Must be greater than or equal to|Shorter than minimum length) (\S+)\.$")
 
@@ -444,7 +441,7 @@ def _round_page(round_id: int, values=None, errors=None, status: int = 200, quot
 
 def _quota_units(round_, opener: OrgUnit, own: OrgUnit) -> list[OrgUnit]:
     """The units whose quotas the admin sets here: their own unit's direct children, when the
-    own unit is the round's or below it (engine.rounds.set_quota: the opener or the parent)."""
+    own unit is the round's or below it (engine.procedures.rounds.set_quota: the opener or the parent)."""
     if not own.path.startswith(opener.path):
         return []
     return list_org_units(request_session(), current_actor(), parent_id=own.id)

@@ -19,25 +19,20 @@ from werkzeug.datastructures import FileStorage
 
 from api.attachments import file_store, read_upload
 from api.case_views import case_view
-from engine.attachments import FileTooLarge, UnsupportedFileType, attach_file, attachments_of
-from engine.cases import Case, get_case, my_cases
-from engine.db import utcnow
-from engine.deadlines import missing_calendar_year, overdue_case_ids
-from engine.definitions import (
-    RETURN_POINT,
-    Definition,
-    TransitionSpec,
-    definition_by_hash,
-    list_kinds,
-)
-from engine.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
-from engine.forms import masked_personal_data, missing_in
-from engine.inbox import InboxItem
-from engine.inputs import parse_row_id
-from engine.operations import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
-from engine.org import Actor, OrgUnit, unit_chain
-from engine.permissions import sees_personal_data
-from engine.rounds import Round, visible_rounds
+from engine.base.db import utcnow
+from engine.base.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
+from engine.base.inputs import parse_row_id
+from engine.cases.attachments import FileTooLarge, UnsupportedFileType, attach_file, attachments_of
+from engine.cases.case import Case, get_case, my_cases
+from engine.cases.deadlines import missing_calendar_year, overdue_case_ids
+from engine.cases.inbox import InboxItem
+from engine.cases.permissions import sees_personal_data
+from engine.definitions.forms import masked_personal_data, missing_in
+from engine.definitions.spec import RETURN_POINT, Definition, TransitionSpec
+from engine.definitions.store import definition_by_hash, list_kinds
+from engine.operations.transitions import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
+from engine.org.units import Actor, OrgUnit, unit_chain
+from engine.procedures.rounds import Round, visible_rounds
 from web import committing, request_session
 from web.auth import current_actor, role_required
 from web.forms import chosen_files, display_values, file_lists, read_form

@@ -1,46 +1,31 @@
 """Auditor pages: search the audit events of one's subtree, read a case's full trail with its
 chain check, export a search (CSV, XLSX, signed JSON Lines) and read the system log of
 exports. The search and the trail are read-only; an export is recorded in the system log
-(engine.audit_export) and committed before its first byte is sent. The queries live in
-engine.audit_search, engine.audit_export, engine.audit_log and engine.trail.
+(engine.reading.audit_export) and committed before its first byte is sent. The queries live in
+engine.reading.audit_search, engine.reading.audit_export, engine.audit.system_log and engine.reading.trail.
 """
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    Response,
-    current_app,
-    render_template,
-    request,
-    send_file,
-    url_for,
-)
+from flask import Blueprint, Response, current_app, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from engine.audit import verify_audit_chain
-from engine.audit_export import FORMATS, MEDIA_TYPES, begin_audit_export, download_chunks, xlsx_file
-from engine.audit_log import SYSTEM_EVENT_LABELS, system_log_page
-from engine.audit_search import (
-    FILTER_ARGS,
-    PAGE_SIZE,
-    AuditFilter,
-    AuditPage,
-    Cursor,
-    audit_search,
-    auditable_units,
-    auditor_paths,
+from engine.audit.signing import SigningKeyMissing, current_signer
+from engine.audit.system_log import SYSTEM_EVENT_LABELS, system_log_page
+from engine.base.db import utcnow
+from engine.base.errors import ValidationFailed
+from engine.base.inputs import parse_row_id
+from engine.cases.case import event_label, get_case
+from engine.definitions.store import definition_by_hash, list_kinds
+from engine.org.units import LEVELS, ROLE_LABELS
+from engine.procedures.notices import case_objections
+from engine.procedures.rounds import visible_rounds
+from engine.reading.audit_export import FORMATS, MEDIA_TYPES, begin_audit_export, download_chunks, xlsx_file
+from engine.reading.audit_search import (
+    FILTER_ARGS, PAGE_SIZE, AuditFilter, AuditPage, Cursor, audit_search, auditable_units, auditor_paths,
 )
-from engine.cases import event_label, get_case
-from engine.db import utcnow
-from engine.definitions import definition_by_hash, list_kinds
-from engine.errors import ValidationFailed
-from engine.inputs import parse_row_id
-from engine.notices import case_objections
-from engine.org import LEVELS, ROLE_LABELS
-from engine.rounds import visible_rounds
-from engine.signing import SigningKeyMissing, current_signer
-from engine.trail import readable_audit_trail
+from engine.reading.trail import readable_audit_trail
+from engine.reading.verify import verify_audit_chain
 from web import committing, request_session, streamed_body
 from web.auth import current_actor, role_required
 from web.localtime import local_timezone

@@ -2,7 +2,7 @@
 one day added, changed or removed, a year's table imported.
 
 The calendar is one for the whole union: every admin may look, the city federation's admins
-change it (engine.calendar decides). ``calendar_warning`` is the alert the admin home page and
+change it (engine.calendar.working_days decides). ``calendar_warning`` is the alert the admin home page and
 the dashboard show when the calendar is about to run out.
 """
 from __future__ import annotations
@@ -14,19 +14,12 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from engine.calendar import (
-    CalendarCoverage,
-    CalendarEntry,
-    calendar_coverage,
-    calendar_days,
-    enter_calendar_days,
-    may_keep_calendar,
-    parse_calendar_table,
-    remove_calendar_day,
-    union_wide,
+from engine.base.db import utcnow
+from engine.base.errors import ValidationFailed
+from engine.calendar.working_days import (
+    CalendarCoverage, CalendarEntry, calendar_coverage, calendar_days, parse_calendar_table,
 )
-from engine.db import utcnow
-from engine.errors import ValidationFailed
+from engine.operations.calendar_keeping import enter_calendar_days, may_keep_calendar, remove_calendar_day, union_wide
 from web import committing, request_session
 from web.auth import current_actor, role_required
 from web.localtime import local_timezone

@@ -22,33 +22,34 @@ from werkzeug.datastructures import FileStorage
 from api.attachments import file_store, read_upload
 from api.case_views import case_view
 from api.records import shown as shown_records
-from engine.attachments import attach_file, attachments_of, get_attachment
-from engine.cases import Case, get_case, sees_internal_comments
-from engine.db import utcnow
-from engine.deadlines import overdue_deadline
-from engine.definitions import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec, definition_by_hash
-from engine.errors import (
-    ConditionFailed, Conflict, InvalidAction, NotFound, ValidationFailed,
+from engine.base.db import utcnow
+from engine.base.errors import ConditionFailed, Conflict, InvalidAction, NotFound, ValidationFailed
+from engine.cases.attachments import attach_file, attachments_of, get_attachment
+from engine.cases.case import Case, get_case, sees_internal_comments
+from engine.cases.deadlines import overdue_deadline
+from engine.cases.machines import AvailableAction, compiled, refused_actions
+from engine.cases.permissions import can_view_case, first_grant, participant_grant
+from engine.cases.records import add_record, records_of
+from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
+from engine.definitions.store import definition_by_hash
+from engine.operations.transitions import MAX_COMMENT_LENGTH, comment_on_case, perform_action
+from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant, urge_of_stage, urged_this_work_day
+from engine.org.units import Actor, Grant
+from engine.procedures.juries import (
+    CHOICES, case_for_juror, cast_vote, juror_case_view, jury_duties, jury_for, jury_of_case,
 )
-from engine.juries import CHOICES, case_for_juror, cast_vote, jury_duties, jury_for, jury_of_case, juror_case_view
-from engine.machines import AvailableAction, compiled, refused_actions
-from engine.operations import MAX_COMMENT_LENGTH, comment_on_case, perform_action
-from engine.org import Actor, Grant
-from engine.permissions import can_view_case, first_grant, participant_grant
-from engine.records import add_record, records_of
-from engine.rounds import QuotaStatus, Round, quota_status
-from engine.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant, urge_of_stage, urged_this_work_day
+from engine.procedures.rounds import QuotaStatus, Round, quota_status
 from web import committing, request_session
 from web.auth import current_actor, current_role, login_required, session_actor
 from web.forms import chosen_files, read_form
 
 bp = Blueprint("cases", __name__)
 
-# The engine's vote choices (engine.juries.CHOICES), as the ballot shows them.
+# The engine's vote choices (engine.procedures.juries.CHOICES), as the ballot shows them.
 VOTE_LABELS = {"approve": _l("同意"), "reject": _l("不同意"), "abstain": _l("弃权")}
 if VOTE_LABELS.keys() != CHOICES.keys():
-    raise RuntimeError("a vote choice of engine.juries has no label on the ballot")
-# Rule and action names of engine.rounds: a transition citing one of them draws on a quota.
+    raise RuntimeError("a vote choice of engine.procedures.juries has no label on the ballot")
+# Rule and action names of engine.procedures.rounds: a transition citing one of them draws on a quota.
 QUOTA_NAMES = ("quota_available", "consume_quota")
 
 

@@ -1,7 +1,7 @@
 """The dashboard (统计): figures for the subtree of the unit one acts at, as charts and tables.
 
 Reviewers, admins and auditors see open cases per stage and unit, cases waiting and overdue
-per unit, and the median working days per review stage (engine.statistics), filtered by
+per unit, and the median working days per review stage (engine.reading.statistics), filtered by
 kind and by the dates the cases were created.
 """
 from __future__ import annotations
@@ -12,19 +12,11 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from engine.definitions import list_kinds
-from engine.errors import ValidationFailed
-from engine.statistics import (
-    KindDurations,
-    StageCounts,
-    StatisticsFilter,
-    UnitRef,
-    UnitWaiting,
-    check_filter,
-    open_cases_by_stage,
-    stage_durations,
-    statistics_scope,
-    waiting_by_unit,
+from engine.base.errors import ValidationFailed
+from engine.definitions.store import list_kinds
+from engine.reading.statistics import (
+    KindDurations, StageCounts, StatisticsFilter, UnitRef, UnitWaiting, check_filter, open_cases_by_stage,
+    stage_durations, statistics_scope, waiting_by_unit,
 )
 from web import request_session
 from web.auth import current_actor, role_required

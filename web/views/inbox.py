@@ -1,7 +1,7 @@
 """The reviewer's inbox: cases waiting at their unit and level, filtered and paged by due date,
 with a batch action on the chosen rows.
 
-The list is ``engine.inbox.inbox_page`` (one query for the rows) plus a bounded number of
+The list is ``engine.cases.inbox.inbox_page`` (one query for the rows) plus a bounded number of
 queries per page, never one per row: the rows' versions and definition versions in one
 query, and the engine's available actions for one case per (definition version, state) on
 the page, which is what the batch select offers. Each chosen case is then acted on alone
@@ -21,18 +21,22 @@ from werkzeug.exceptions import UnprocessableEntity
 from api.inbox import inbox_cursor_key, inbox_key_of
 from api.pagination import encode_cursor
 from api.schemas import MAX_ROW_ID
-from engine.calendar import LOCAL_TZ, WorkingCalendar, due_after, working_calendar
-from engine.cases import Case
-from engine.db import utcnow
-from engine.deadlines import missing_calendar_year
-from engine.definitions import Definition, StateSpec, definition_by_hash, list_kinds
-from engine.errors import CalendarNotCovered, ConditionFailed, UnionflowError, ValidationFailed
-from engine.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, InboxEntry, InboxFilter, InboxItem, inbox_counts, inbox_page
-from engine.inputs import parse_row_id
-from engine.machines import AvailableAction, available_actions
-from engine.operations import BatchOutcome, perform_batch_action
-from engine.org import Actor
-from engine.rounds import Round, visible_rounds
+from engine.base.config import LOCAL_TZ
+from engine.base.db import utcnow
+from engine.base.errors import CalendarNotCovered, ConditionFailed, UnionflowError, ValidationFailed
+from engine.base.inputs import parse_row_id
+from engine.calendar.working_days import WorkingCalendar, due_after, working_calendar
+from engine.cases.case import Case
+from engine.cases.deadlines import missing_calendar_year
+from engine.cases.inbox import (
+    DEFAULT_DUE_SOON_WORKING_DAYS, InboxEntry, InboxFilter, InboxItem, inbox_counts, inbox_page,
+)
+from engine.cases.machines import AvailableAction, available_actions
+from engine.definitions.spec import Definition, StateSpec
+from engine.definitions.store import definition_by_hash, list_kinds
+from engine.operations.transitions import BatchOutcome, perform_batch_action
+from engine.org.units import Actor
+from engine.procedures.rounds import Round, visible_rounds
 from web import committing, request_session
 from web.auth import current_actor, role_required
 

@@ -12,17 +12,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.errors import ValidationFailed
-from engine.forms import UNSTORABLE_MESSAGE, has_unstorable_characters
-from engine.inputs import parse_row_id
-from engine.notifications import (
-    KINDS,
-    mark_all_read,
-    notifications_for,
-    open_notification,
-    preferences_of,
-    set_preferences,
-    unread_count,
+from engine.base.errors import ValidationFailed
+from engine.base.inputs import UNSTORABLE_MESSAGE, parse_row_id
+from engine.definitions.forms import has_unstorable_characters
+from engine.notify.notifications import (
+    KINDS, mark_all_read, notifications_for, open_notification, preferences_of, set_preferences, unread_count,
 )
 from web import committing, request_session
 from web.auth import login_required, session_actor
@@ -30,11 +24,11 @@ from web.auth import login_required, session_actor
 bp = Blueprint("notifications", __name__)
 
 PAGE_SIZE = 30
-# What the list calls each kind of notification (engine.notifications.KINDS).
+# What the list calls each kind of notification (engine.notify.notifications.KINDS).
 KIND_LABELS = {"reminder": _l("待办提醒"), "overdue": _l("已逾期"), "escalation": _l("逾期督办"), "urge": _l("催办"),
                "automatic": _l("系统自动处理")}
 if KIND_LABELS.keys() != set(KINDS):
-    raise RuntimeError("a notification kind of engine.notifications has no label on the list")
+    raise RuntimeError("a notification kind of engine.notify.notifications has no label on the list")
 
 
 @bp.app_context_processor

@@ -1,6 +1,6 @@
 """Public notice pages (公示), open to anyone without signing in, and the objection form (异议).
 
-Only what engine.notices lets the public see is shown: a definition's public fields, masked
+Only what engine.procedures.notices lets the public see is shown: a definition's public fields, masked
 where sensitive, the unit and the notice period. Objections go through the engine's own
 schema and operation; the form is CSRF-protected (anonymous visitors have a session token)
 and rate-limited per address like the API's.
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, redirect, render_template, request, session as cookie_session, url_for
+from flask import Blueprint, redirect, render_template, request
+from flask import session as cookie_session
+from flask import url_for
 from flask_babel import gettext as _
 
-from engine.definitions import list_kinds
-from engine.errors import InvalidAction, NotFound, ValidationFailed
-from engine.notices import OBJECTOR_KINDS, ObjectionSchema, cases_on_notice, lodge_objection, notice_of
+from engine.base.errors import InvalidAction, NotFound, ValidationFailed
+from engine.definitions.store import list_kinds
+from engine.operations.objections import lodge_objection
+from engine.procedures.notices import OBJECTOR_KINDS, ObjectionSchema, cases_on_notice, notice_of
 from web import committing, request_session
 from web.limits import objection_limits
 from web.localtime import local_time

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import render_template
 
-from engine.definitions import list_kinds
+from engine.definitions.store import list_kinds
 from web import request_session
 from web.auth import login_required
 

@@ -4,10 +4,11 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-22
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import engine.base.db
 
 revision = '0001'
 down_revision = None
@@ -41,7 +42,7 @@ def upgrade() -> None:
     sa.Column('label', sa.String(length=200), nullable=False),
     sa.Column('source_name', sa.String(length=255), nullable=False),
     sa.Column('source_text', sa.Text(), nullable=False),
-    sa.Column('loaded_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('loaded_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('content_hash', name=op.f('pk_definition_versions'))
     )
     with op.batch_alter_table('definition_versions', schema=None) as batch_op:
@@ -54,7 +55,7 @@ def upgrade() -> None:
     sa.Column('level', sa.String(length=20), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('path', sa.String(length=255).with_variant(sa.String(length=255, collation='C'), 'postgresql'), nullable=False),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("kind IN ('federation', 'union', 'joint_union')", name=op.f('ck_org_units_kind_known')),
     sa.CheckConstraint("level IN ('city', 'county', 'township', 'grassroots')", name=op.f('ck_org_units_level_known')),
     sa.ForeignKeyConstraint(['parent_id'], ['org_units.id'], name=op.f('fk_org_units_parent_id_org_units')),
@@ -71,7 +72,7 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
@@ -91,10 +92,10 @@ def upgrade() -> None:
     sa.Column('return_state', sa.String(length=63), nullable=True),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.Column('audit_head', sa.String(length=64), nullable=True),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('submitted_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closed_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('audit_seq >= 0', name=op.f('ck_cases_audit_seq_not_negative')),
     sa.CheckConstraint('revision_round >= 0', name=op.f('ck_cases_revision_round_not_negative')),
     sa.CheckConstraint('version >= 1', name=op.f('ck_cases_version_positive')),
@@ -126,7 +127,7 @@ def upgrade() -> None:
     op.create_table('workflow_kinds',
     sa.Column('kind', sa.String(length=63), nullable=False),
     sa.Column('current_hash', sa.String(length=64), nullable=False),
-    sa.Column('updated_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['current_hash'], ['definition_versions.content_hash'], name=op.f('fk_workflow_kinds_current_hash_definition_versions')),
     sa.PrimaryKeyConstraint('kind', name=op.f('pk_workflow_kinds'))
     )
@@ -145,7 +146,7 @@ def upgrade() -> None:
     sa.Column('comment', sa.Text(), nullable=True),
     sa.Column('changes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('details', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
-    sa.Column('occurred_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.CheckConstraint('seq >= 1', name=op.f('ck_audit_events_seq_positive')),
@@ -179,8 +180,8 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=63), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('origin_unit_id', sa.Integer(), nullable=False),
-    sa.Column('entered_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('due_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('entered_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_inbox_items_case_id_cases'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['origin_unit_id'], ['org_units.id'], name=op.f('fk_inbox_items_origin_unit_id_org_units')),
     sa.ForeignKeyConstraint(['unit_id'], ['org_units.id'], name=op.f('fk_inbox_items_unit_id_org_units')),

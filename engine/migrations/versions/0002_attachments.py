@@ -4,10 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 
+import engine.base.db
 
 revision = '0002'
 down_revision = '0001'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('size_bytes', sa.Integer(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
-    sa.Column('uploaded_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('size_bytes > 0', name=op.f('ck_attachments_size_positive')),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_attachments_case_id_cases'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_attachments_uploaded_by_id_users')),

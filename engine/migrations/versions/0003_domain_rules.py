@@ -4,10 +4,11 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22 02:17:22.313066
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import engine.base.db
 
 revision = '0003'
 down_revision = '0002'
@@ -35,7 +36,7 @@ def upgrade() -> None:
     sa.Column('values', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_parameter_sets_created_by_id_users')),
     sa.ForeignKeyConstraint(['unit_id'], ['org_units.id'], name=op.f('fk_parameter_sets_unit_id_org_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_parameter_sets'))
@@ -49,12 +50,12 @@ def upgrade() -> None:
     sa.Column('unit_id', sa.Integer(), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('year', sa.Integer(), nullable=False),
-    sa.Column('opens_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closes_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('opens_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closes_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('categories', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('closes_dt > opens_dt', name=op.f('ck_rounds_window_not_empty')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_rounds_created_by_id_users')),
     sa.ForeignKeyConstraint(['unit_id'], ['org_units.id'], name=op.f('fk_rounds_unit_id_org_units')),
@@ -71,7 +72,7 @@ def upgrade() -> None:
     sa.Column('pass_denominator', sa.Integer(), nullable=False),
     sa.Column('quorum_numerator', sa.Integer(), nullable=False),
     sa.Column('quorum_denominator', sa.Integer(), nullable=False),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('pass_numerator > 0 AND pass_numerator <= pass_denominator', name=op.f('ck_juries_pass_fraction')),
     sa.CheckConstraint('quorum_numerator >= 0 AND quorum_numerator <= quorum_denominator', name=op.f('ck_juries_quorum_fraction')),
     sa.ForeignKeyConstraint(['round_id'], ['rounds.id'], name=op.f('fk_juries_round_id_rounds'), ondelete='CASCADE'),
@@ -100,8 +101,8 @@ def upgrade() -> None:
     sa.Column('author_name', sa.String(length=64), nullable=False),
     sa.Column('unit_id', sa.Integer(), nullable=True),
     sa.Column('unit_name', sa.String(length=100), nullable=True),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('voided_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('voided_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('voided_by_id', sa.Integer(), nullable=True),
     sa.Column('void_reason', sa.String(length=500), nullable=True),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_case_records_author_id_users')),
@@ -128,7 +129,7 @@ def upgrade() -> None:
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('choice', sa.String(length=10), nullable=False),
-    sa.Column('cast_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cast_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_jury_votes_case_id_cases'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['jury_id'], ['juries.id'], name=op.f('fk_jury_votes_jury_id_juries'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_jury_votes_user_id_users')),
@@ -143,7 +144,7 @@ def upgrade() -> None:
     sa.Column('ledger_id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=False),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_ledger_entries_case_id_cases'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['ledger_id'], ['ledgers.id'], name=op.f('fk_ledger_entries_ledger_id_ledgers'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_entries')),
@@ -161,10 +162,10 @@ def upgrade() -> None:
     sa.Column('contact', sa.String(length=30), nullable=False),
     sa.Column('content', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
-    sa.Column('lodged_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lodged_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('answer', sa.Text(), nullable=True),
-    sa.Column('answered_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('judged_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answered_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('judged_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_objections_case_id_cases'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_objections'))
     )

@@ -4,10 +4,10 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-22 03:48:26.493692
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 
+import engine.base.db
 
 revision = '0004'
 down_revision = '0003'
@@ -22,10 +22,10 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('secret_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_used_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_used_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens'))
     )

@@ -4,10 +4,10 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-22 07:06:29.521512
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 
+import engine.base.db
 
 revision = '0005'
 down_revision = '0004'
@@ -23,12 +23,12 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=63), nullable=False),
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('unit_id', sa.Integer(), nullable=False),
-    sa.Column('entered_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('due_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('next_check_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('entered_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_check_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('reminders_done', sa.Integer(), nullable=False),
-    sa.Column('overdue_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closed_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('overdue_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_deadlines_case_id_cases'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['unit_id'], ['org_units.id'], name=op.f('fk_deadlines_unit_id_org_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_deadlines'))
@@ -51,11 +51,11 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=120), nullable=False),
     sa.Column('subject', sa.String(length=200), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('read_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('read_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('email_status', sa.String(length=10), nullable=False),
     sa.Column('email_attempts', sa.Integer(), nullable=False),
-    sa.Column('emailed_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('emailed_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_notifications_case_id_cases'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notifications_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications')),
@@ -71,7 +71,7 @@ def upgrade() -> None:
     sa.Column('work_day', sa.Date(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=63), nullable=False),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_urges_case_id_cases'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_urges_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_urges')),

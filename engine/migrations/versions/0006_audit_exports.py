@@ -4,10 +4,11 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01 21:23:48.500321
 """
-from alembic import op
 import sqlalchemy as sa
-import engine.db
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import engine.base.db
 
 revision = '0006'
 down_revision = '0005'
@@ -20,8 +21,8 @@ def upgrade() -> None:
     op.create_table('signing_keys',
     sa.Column('key_id', sa.String(length=16), nullable=False),
     sa.Column('public_key', sa.String(length=64), nullable=False),
-    sa.Column('created_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('retired_dt', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('retired_dt', engine.base.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('key_id', name=op.f('pk_signing_keys'))
     )
     op.create_table('system_log_head',
@@ -38,8 +39,8 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=63), nullable=False),
     sa.Column('origin_unit_id', sa.Integer(), nullable=False),
     sa.Column('origin_path', sa.String(length=255).with_variant(sa.String(length=255, collation='C'), 'postgresql'), nullable=False),
-    sa.Column('closed_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('purged_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('purged_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('audit_seq', sa.Integer(), nullable=False),
     sa.Column('audit_head', sa.String(length=64), nullable=False),
     sa.Column('genesis_hash', sa.String(length=64), nullable=False),
@@ -58,7 +59,7 @@ def upgrade() -> None:
     sa.Column('actor_unit_name', sa.String(length=100), nullable=True),
     sa.Column('actor_unit_path', sa.String(length=255).with_variant(sa.String(length=255, collation='C'), 'postgresql'), nullable=True),
     sa.Column('details', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
-    sa.Column('occurred_dt', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_dt', engine.base.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.CheckConstraint('seq >= 1', name=op.f('ck_system_events_seq_positive')),

@@ -1,0 +1,1 @@
+"""A case and what it holds: the case row, permissions, state machines, waiting and deadline rows, the inbox, files and records."""

@@ -1,0 +1,231 @@
+"""Deadlines: one row per stay of a case in a state that has a time limit.
+
+Entering such a state (``deadline_working_days: N`` counted on the working-day calendar, or
+``deadline_at: <deadline rule>`` such as the round's closing time) opens a row naming whom it
+concerns (the party the state waits for) and when it falls due; leaving the state closes it.
+``next_check_dt`` says when the scan must next look at the row (the next reminder, then the
+due time), so a scan reads only the rows that need it, by one index.
+
+The scan (``process_deadlines``, driven by engine.worker every minute or by
+``unionflow deadlines scan``) sends the latest reminder that has come (a scan after downtime
+sends one, not each one missed), and once the due time has passed either fires the state's
+timer transition as the system (a notice ending, an answer not given, a draft locked) or, with
+no timer or when it is refused, escalates: the case is marked overdue, and the people it
+waits for, the supervising unit one level up and the applicant are told. Every notification
+has a key, so a second scanner or a retried task never sends one twice.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from datetime import time as dtime
+from datetime import timedelta, tzinfo
+
+from sqlalchemy import ForeignKey, Index, String, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from engine.base.config import LOCAL_TZ, DeliverySettings
+from engine.base.db import Base, UTCDateTime
+from engine.base.errors import CalendarNotCovered
+from engine.calendar.working_days import working_calendar
+from engine.cases.case import Case
+from engine.definitions import rules
+from engine.definitions.spec import Definition, StateSpec
+from engine.definitions.store import definition_by_hash
+from engine.org.units import SYSTEM_ACTOR
+
+# Reminders go out at this local hour of their day (UNIONFLOW_REMINDER_HOUR).
+REMINDER_HOUR = DeliverySettings.from_env().reminder_hour
+
+
+class Deadline(Base):
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        Index("ix_deadlines_next_check", "next_check_dt"),
+        Index("ix_deadlines_case_closed", "case_id", "closed_dt"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(63))
+    # Whom it concerns: the party the state waits for.
+    role: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    entered_dt: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Null while the working-day calendar does not cover the dates (listed for the admin).
+    due_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the scan must look next; null once nothing is left to do (or the row is closed).
+    next_check_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How many of the state's reminders (furthest from the deadline first) are behind us.
+    reminders_done: Mapped[int] = mapped_column(default=0)
+    # When the scan found the deadline passed and escalated: the case is overdue.
+    overdue_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- Opening and closing, with every transition -----------------------------------------------------
+
+def track_deadline(session: Session, case: Case, definition: Definition, now: datetime, *,
+                   state_changed: bool) -> datetime | None:
+    """Keep the case's deadline rows in step with its state; returns the open deadline's due time.
+
+    Called by engine.cases.inbox.refresh_inbox on every change of a case. A state left closes its
+    row; a state entered opens one. A form change moves a ``deadline_at`` deadline (a claim's
+    filing window follows its discharge date).
+    """
+    state = definition.state(case.state)
+    open_row = open_deadline(session, case.id)
+    if state_changed and open_row is not None:
+        open_row.closed_dt, open_row.next_check_dt = now, None
+        open_row = None
+    if not state.has_deadline or state.waits_for is None:
+        return None
+    if open_row is None:
+        if not state_changed and state.deadline_at is None:
+            return None  # a case whose state has no row (made before deadlines were kept)
+        applies, due = due_in_state(session, case, state, now)
+        if not applies:
+            return None
+        open_row = Deadline(case_id=case.id, state=state.id, role=state.waits_for.role,
+                            unit_id=case.unit_at(state.waits_for.level), entered_dt=now, due_dt=due, reminders_done=0)
+        schedule_checks(session, definition, state, open_row, now, skip_past=True)
+        session.add(open_row)
+    elif state.deadline_at is not None:
+        applies, due = due_in_state(session, case, state, now)
+        if not applies:
+            open_row.closed_dt, open_row.next_check_dt = now, None
+            return None
+        if due != open_row.due_dt:
+            open_row.due_dt, open_row.reminders_done, open_row.overdue_dt = due, 0, None
+            schedule_checks(session, definition, state, open_row, now, skip_past=True)
+    session.flush()
+    return open_row.due_dt
+
+
+def open_deadline(session: Session, case_id: int) -> Deadline | None:
+    return session.scalar(select(Deadline).where(Deadline.case_id == case_id, Deadline.closed_dt.is_(None)))
+
+
+# A stage is overdue once its open deadline has passed: by the clock, or as the scan found it
+# and escalated (``overdue_dt``: the supervising unit was told then).
+
+def is_overdue(deadline: Deadline, now: datetime) -> bool:
+    return deadline.overdue_dt is not None or (deadline.due_dt is not None and deadline.due_dt < now)
+
+
+def overdue_deadline(session: Session, case_id: int, now: datetime) -> Deadline | None:
+    """The case's open deadline, when it has passed."""
+    deadline = open_deadline(session, case_id)
+    return deadline if deadline is not None and is_overdue(deadline, now) else None
+
+
+def overdue_case_ids(session: Session, case_ids: list[int], now: datetime) -> set[int]:
+    """Which of ``case_ids`` wait past their open deadline (one query, for a page of cases)."""
+    if not case_ids:
+        return set()
+    return set(session.scalars(select(Deadline.case_id).where(
+        Deadline.case_id.in_(case_ids), Deadline.closed_dt.is_(None),
+        or_(Deadline.overdue_dt.is_not(None), Deadline.due_dt < now))))
+
+
+def due_in_state(session: Session, case: Case, state: StateSpec, now: datetime) -> tuple[bool, datetime | None]:
+    """(whether a deadline applies, its due time); the time is None when the calendar does not cover it."""
+    try:
+        due = _work_out_due(session, case, state, now)
+    except CalendarNotCovered:
+        return True, None
+    return due is not None, due
+
+
+def _work_out_due(session: Session, case: Case, state: StateSpec, start: datetime) -> datetime | None:
+    """The due time of a stay in ``state`` begun at ``start`` (None: no deadline applies);
+    CalendarNotCovered names the year the working-day calendar lacks."""
+    if state.deadline_working_days is not None:
+        local_start = start.astimezone(LOCAL_TZ).date()
+        last_day = working_calendar(session).add_working_days(local_start, state.deadline_working_days)
+        return datetime.combine(last_day + timedelta(days=1), dtime(0), tzinfo=LOCAL_TZ).astimezone(start.tzinfo)
+    return rules.deadline_of(state.deadline_at, rules.RuleContext(session, SYSTEM_ACTOR, case, start))
+
+
+def missing_calendar_year(session: Session, case_id: int) -> int | None:
+    """The year the working-day calendar lacks, when the case's open deadline could not be worked
+    out for want of it: pages say so (「无法计算期限：2028 年的工作日历尚未导入」) instead of nothing."""
+    row = open_deadline(session, case_id)
+    if row is None or row.due_dt is not None:
+        return None
+    case = session.get(Case, case_id)
+    state = definition_by_hash(session, case.definition_hash).state(row.state)
+    try:
+        _work_out_due(session, case, state, row.entered_dt)
+    except CalendarNotCovered as uncovered:
+        return uncovered.year
+    return None
+
+
+# --- How a deadline reads -------------------------------------------------------------------------
+# Every page, mail and API field shows a deadline as its last day to act, worked out here once.
+
+def last_day_to_act(due_dt: datetime, tz: tzinfo) -> date:
+    """The last local day on which to act. "N working days" fall due at local midnight after the
+    N-th working day, so that day is the last one (not the date of the midnight); a deadline at
+    another hour (a round closing at 17:00) ends on its own day."""
+    return (due_dt - timedelta(microseconds=1)).astimezone(tz).date()
+
+
+def closing_hour(due_dt: datetime, tz: tzinfo) -> dtime | None:
+    """The local time the last day ends at, when not at its end (a round closing at 17:00); else None."""
+    local = due_dt.astimezone(tz)
+    return None if local.time() == dtime(0) else local.time()
+
+
+def last_day_text(due_dt: datetime, tz: tzinfo) -> str:
+    """「最迟办理日 2026-12-10」 (「… 17:00 前」 when the day ends earlier), as mails say it."""
+    day, hour = last_day_to_act(due_dt, tz), closing_hour(due_dt, tz)
+    return f"最迟办理日 {day.isoformat()}" + (f" {hour:%H:%M} 前" if hour else "")
+
+
+# --- Reminder times --------------------------------------------------------------------------------
+
+def reminder_times(session: Session, definition: Definition, state: StateSpec, due: datetime) -> list[tuple[int, datetime]]:
+    """(offset, when) for each reminder of the state, furthest first: the reminder "N working
+    days before" goes out at REMINDER_HOUR on the N-th working day before the deadline's last day."""
+    calendar = working_calendar(session)
+    last_day = (due - timedelta(microseconds=1)).astimezone(LOCAL_TZ).date()
+    times = []
+    for offset in definition.reminders_for(state):
+        day = last_day
+        try:
+            for _ in range(offset):
+                day -= timedelta(days=1)
+                while not calendar.is_working_day(day):
+                    day -= timedelta(days=1)
+        except CalendarNotCovered:
+            continue
+        when = datetime.combine(day, dtime(REMINDER_HOUR), tzinfo=LOCAL_TZ).astimezone(due.tzinfo)
+        if when < due:
+            times.append((offset, when))
+    return times
+
+
+def schedule_checks(session: Session, definition: Definition, state: StateSpec, row: Deadline, now: datetime, *,
+              skip_past: bool) -> None:
+    """Set when the scan looks next. ``skip_past``: a state just entered skips the reminders whose
+    time has gone (the case has only just arrived; the inbox shows it)."""
+    if row.due_dt is None:
+        row.next_check_dt = None
+        return
+    times = reminder_times(session, definition, state, row.due_dt)
+    if skip_past:
+        while row.reminders_done < len(times) and times[row.reminders_done][1] <= now:
+            row.reminders_done += 1
+    if row.reminders_done < len(times):
+        row.next_check_dt = times[row.reminders_done][1]
+    else:
+        row.next_check_dt = row.due_dt if row.overdue_dt is None else None
+
+
+# --- The scan --------------------------------------------------------------------------------------
+
+
+# --- What people are told ---------------------------------------------------------------------------
+
+

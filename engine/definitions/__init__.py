@@ -1,0 +1,1 @@
+"""Workflow definitions as data: their specification, parsing and checks, stored versions, forms and the rule registry."""

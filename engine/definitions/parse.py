@@ -1,0 +1,558 @@
+"""Reading a definition file: its structure checked by marshmallow, then its meaning (states, transitions,
+parties, forms, records), with messages naming the file and the field."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+import yaml
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from engine.base.errors import DefinitionError
+from engine.definitions import rules
+from engine.definitions.spec import (
+    ACTING_ROLES, ASSIGNEE, DEFAULT_DECIMAL_PLACES, DEFAULT_FILE_SIZE_MB, DEFAULT_FILE_TYPES, DEFAULT_MAX_LENGTH,
+    FIELD_TYPES, FREE_COMMENT, IDENTIFIER, MAX_DEADLINE_WORKING_DAYS, MAX_FILE_SIZE_MB, MAX_RETENTION_YEARS,
+    PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY, Definition, FieldSpec, Party, RecordSpec,
+    StateSpec, TransitionSpec,
+)
+from engine.org.units import LEVELS
+
+
+class PartyField(fields.Field):
+    """"role@level" (or "$assignee" where allowed)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value == ASSIGNEE:
+            return ASSIGNEE
+        if value == SYSTEM:
+            return SYSTEM_PARTY
+        if not isinstance(value, str) or value.count("@") != 1:
+            raise ValidationError('expected "role@level", e.g. "reviewer@township"')
+        role, level = value.split("@")
+        problems = []
+        if role not in ACTING_ROLES:
+            hint = " (auditors and admins never act on cases)" if role in ("auditor", "admin") else ""
+            problems.append(f'unknown acting role "{role}"{hint}; expected one of {", ".join(ACTING_ROLES)}')
+        if level not in PARTY_LEVELS:
+            problems.append(f'unknown level "{level}"; expected one of {", ".join(PARTY_LEVELS)}')
+        if problems:
+            raise ValidationError(problems)
+        return Party(role, level)
+
+class OneOrMany(fields.Field):
+    """A single value or a list of them, always deserialized to a tuple."""
+
+    def __init__(self, inner: fields.Field, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise ValidationError("must not be empty")
+        out, errors = [], {}
+        for index, item in enumerate(items):
+            try:
+                out.append(self.inner.deserialize(item))
+            except ValidationError as err:
+                errors[index] = err.messages
+        if errors:
+            raise ValidationError(errors if isinstance(value, list) else errors[0])
+        return tuple(out)
+
+Identifier = lambda **kw: fields.String(  # noqa: E731 - a field factory reads best inline
+    validate=validate.Regexp(IDENTIFIER, error="must be lower_snake_case, starting with a letter"), **kw
+)
+
+ReminderOffset = lambda: fields.Integer(  # noqa: E731
+    strict=True, validate=validate.Range(min=0, max=MAX_DEADLINE_WORKING_DAYS,
+                                         error="a reminder is 0 (on the last day) to {max} working days before it"))
+
+class StateSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    id = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    kind = fields.String(required=True, validate=validate.OneOf(STATE_KINDS))
+    waits_for = PartyField()
+    deadline_working_days = fields.Raw()
+    deadline_at = fields.String()
+    remind_working_days_before = fields.List(ReminderOffset())
+    on_objection = Identifier()
+
+class TransitionSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    trigger = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    source = OneOrMany(fields.String(), required=True)
+    dest = fields.String(required=True)
+    by = OneOrMany(PartyField(), required=True)
+    conditions = fields.List(fields.String(), load_default=list)
+    actions = fields.List(fields.String(), load_default=list)
+    inputs = fields.List(fields.Nested(lambda: FieldSchema()), load_default=list)
+    comment_required = fields.Boolean(load_default=False)
+    timer = fields.Boolean(load_default=False)
+
+class ChoiceSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    value = fields.String(required=True, validate=validate.Length(min=1))
+    label = fields.String(required=True, validate=validate.Length(min=1))
+
+class FieldSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES))
+    required = fields.Boolean(load_default=False)
+    max_length = fields.Integer(strict=True, validate=validate.Range(min=1, max=100_000))
+    min = fields.Raw()
+    max = fields.Raw()
+    choices = fields.List(fields.Nested(ChoiceSchema))
+    max_files = fields.Integer(strict=True, validate=validate.Range(min=1, max=50))
+    max_size_mb = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_FILE_SIZE_MB))
+    places = fields.Integer(strict=True, validate=validate.Range(min=0, max=6))
+    accept = fields.List(fields.String(validate=validate.Regexp(r"^[a-z0-9]{1,10}$", error="a lower-case file extension without the dot")),
+                         validate=validate.Length(min=1))
+    help = fields.String()
+    sensitive = fields.Boolean()
+
+class RecordSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    type = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    by = OneOrMany(PartyField(), required=True)
+    states = OneOrMany(fields.String(), required=True)
+    fields_ = fields.List(fields.Nested(FieldSchema), required=True, validate=validate.Length(min=1),
+                          data_key="fields")
+    unique_by = fields.List(fields.String(), load_default=list)
+
+class RoundsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    category_field = fields.String(required=True)
+
+class RetentionSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    # Raw, checked in _check_retention: marshmallow's Integer takes true for 1.
+    years_after_closing = fields.Raw(required=True)
+
+class DefinitionSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    kind = Identifier(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1))
+    origin_level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    title_field = fields.String(required=True)
+    states = fields.List(fields.Nested(StateSchema), required=True, validate=validate.Length(min=2))
+    transitions = fields.List(fields.Nested(TransitionSchema), required=True, validate=validate.Length(min=1))
+    form = fields.List(fields.Nested(FieldSchema), required=True, validate=validate.Length(min=1))
+    subject_field = fields.String()
+    rounds = fields.Nested(RoundsSchema)
+    public_fields = fields.List(fields.String(), load_default=list)
+    records = fields.List(fields.Nested(RecordSchema), load_default=list)
+    internal_comments = fields.List(fields.String(), load_default=list)
+    started_from_case = fields.Boolean(load_default=False)
+    remind_working_days_before = fields.List(ReminderOffset(), load_default=list)
+    retention = fields.Nested(RetentionSchema)
+
+def _flatten(messages, prefix: str = "") -> list[str]:
+    """{"states": {2: {"kind": ["..."]}}} → ["states[2].kind: ..."]."""
+    if isinstance(messages, dict):
+        out = []
+        for key, value in messages.items():
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            elif key == "_schema":
+                path = prefix
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            out += _flatten(value, path)
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{prefix}: {m}" if prefix else m for m in messages]
+    if isinstance(messages, list):
+        return [line for m in messages for line in _flatten(m, prefix)]
+    return [f"{prefix}: {messages}"]
+
+def _check_states(raw: dict, problems: list[str]) -> dict[str, StateSpec]:
+    states: dict[str, StateSpec] = {}
+    for i, state in enumerate(raw["states"]):
+        where = f"states[{i}]"
+        if state["id"] in states:
+            problems.append(f'{where}.id: duplicate state "{state["id"]}"')
+            continue
+        waits_for = state.get("waits_for")
+        if waits_for == ASSIGNEE:
+            problems.append(f"{where}.waits_for: {ASSIGNEE} is only allowed in a transition's `by`")
+            waits_for = None
+        if state["kind"] == "final" and waits_for is not None:
+            problems.append(f"{where}.waits_for: a final state waits for nobody")
+        if state["kind"] == "draft" and waits_for is None:
+            waits_for = Party("applicant", "origin")
+        if state["kind"] in ("review", "notice") and waits_for is None:
+            problems.append(f"{where}.waits_for: a {state['kind']} state must say whom it waits for")
+        deadline = state.get("deadline_working_days")
+        if deadline is not None:
+            if state["kind"] == "final":
+                problems.append(f"{where}.deadline_working_days: a final state has no deadline")
+            elif isinstance(deadline, bool) or not isinstance(deadline, int) or not 1 <= deadline <= MAX_DEADLINE_WORKING_DAYS:
+                problems.append(
+                    f"{where}.deadline_working_days: bad deadline {deadline!r}; "
+                    f"expected a whole number of working days from 1 to {MAX_DEADLINE_WORKING_DAYS}"
+                )
+                deadline = None
+        deadline_at = state.get("deadline_at")
+        if deadline_at is not None:
+            if deadline is not None:
+                problems.append(f"{where}.deadline_at: a state has deadline_working_days or deadline_at, not both")
+            elif state["kind"] == "final":
+                problems.append(f"{where}.deadline_at: a final state has no deadline")
+            elif not rules.is_deadline_rule(deadline_at):
+                problems.append(f'{where}.deadline_at: unknown deadline rule "{deadline_at}"')
+        if state.get("remind_working_days_before") and deadline is None and deadline_at is None:
+            problems.append(f"{where}.remind_working_days_before: the state has no deadline to remind of")
+        if state.get("on_objection") and state["kind"] != "notice":
+            problems.append(f"{where}.on_objection: only a notice state takes objections")
+        reminders = state.get("remind_working_days_before")
+        states[state["id"]] = StateSpec(state["id"], state["label"], state["kind"], waits_for, deadline,
+                                        state.get("on_objection"), deadline_at,
+                                        tuple(reminders) if reminders is not None else None)
+    first = raw["states"][0]
+    if first["kind"] != "draft":
+        problems.append(f'states[0].kind: the first state ("{first["id"]}") starts every case and must be a draft state')
+    return states
+
+def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[str]) -> list[TransitionSpec]:
+    transitions = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(raw["transitions"]):
+        where = f"transitions[{i}]"
+        for source in item["source"]:
+            if source not in states:
+                problems.append(f'{where}.source: unknown state "{source}"')
+            elif states[source].is_final:
+                problems.append(f'{where}.source: "{source}" is a final state; nothing leaves it')
+            key = (item["trigger"], source)
+            if key in seen:
+                problems.append(
+                    f'{where}.trigger: duplicate trigger "{item["trigger"]}" from state "{source}" '
+                    f"(also transitions[{seen[key]}])"
+                )
+            seen[key] = i
+        dest = item["dest"]
+        if dest != RETURN_POINT and dest not in states:
+            problems.append(f'{where}.dest: unknown state "{dest}"')
+        if dest == RETURN_POINT:
+            for source in item["source"]:
+                if source in states and states[source].kind != "draft":
+                    problems.append(f"{where}.dest: {RETURN_POINT} can only leave a draft state, not \"{source}\"")
+        for name in item["conditions"]:
+            if not rules.is_registered(name):
+                problems.append(f'{where}.conditions: unknown rule "{name}"')
+        for name in item["actions"]:
+            if not rules.is_action(name):
+                problems.append(f'{where}.actions: unknown action "{name}"')
+        if SYSTEM_PARTY in item["by"] and len(item["by"]) > 1:
+            problems.append(f"{where}.by: a system transition is fired by the engine alone")
+        if item["timer"]:
+            if item["by"] != (SYSTEM_PARTY,):
+                problems.append(f"{where}.timer: a timer transition must be `by: system`")
+            for source in item["source"]:
+                if source in states and not states[source].has_deadline:
+                    problems.append(f'{where}.timer: "{source}" has no deadline_working_days or deadline_at to time out on')
+        inputs = _check_fields(item["inputs"], f"{where}.inputs", problems)
+        if ASSIGNEE in item["by"]:
+            for source in item["source"]:
+                if source in states and states[source].waits_for is None:
+                    problems.append(f'{where}.by: {ASSIGNEE} needs "{source}" to declare waits_for')
+        transitions.append(TransitionSpec(
+            trigger=item["trigger"], label=item["label"], sources=item["source"], dest=dest,
+            by=item["by"], conditions=tuple(item["conditions"]), comment_required=item["comment_required"],
+            actions=tuple(item["actions"]), inputs=tuple(inputs), timer=item["timer"],
+        ))
+    for i, state in enumerate(states.values()):
+        trigger = state.on_objection
+        if trigger and not any(t.trigger == trigger and state.id in t.sources and t.by == (SYSTEM_PARTY,)
+                               for t in transitions):
+            problems.append(f'states[{i}].on_objection: no `by: system` transition "{trigger}" leaves "{state.id}"')
+    return transitions
+
+def _check_levels(raw: dict, states: dict[str, StateSpec], transitions: list[TransitionSpec], problems: list[str]):
+    """Every level a party names must sit at or above where cases originate."""
+    origin_rank = LEVELS.index(raw["origin_level"])
+    parties = [(f"states[{i}].waits_for", s.waits_for) for i, s in enumerate(states.values())]
+    parties += [(f"transitions[{i}].by", p) for i, t in enumerate(transitions) for p in t.by]
+    parties += [(f"records[{i}].by", p) for i, r in enumerate(raw["records"]) for p in r["by"]]
+    for where, party in parties:
+        if isinstance(party, Party) and party.level in LEVELS and LEVELS.index(party.level) > origin_rank:
+            problems.append(
+                f'{where}: level "{party.level}" lies below origin_level "{raw["origin_level"]}"'
+            )
+
+def _check_graph(states: dict[str, StateSpec], definition_return_points, transitions, problems: list[str]):
+    initial = next(iter(states))
+    edges: dict[str, set[str]] = {state: set() for state in states}
+    for i, t in enumerate(transitions):
+        for source in t.sources:
+            if source not in states:
+                continue
+            if t.dest == RETURN_POINT:
+                points = definition_return_points(source)
+                if not points:
+                    problems.append(
+                        f'transitions[{i}].dest: {RETURN_POINT} from "{source}", '
+                        f'but no transition returns a case to "{source}"'
+                    )
+                edges[source] |= set(points)
+            elif t.dest in states:
+                edges[source].add(t.dest)
+    reached, frontier = {initial}, [initial]
+    while frontier:
+        for nxt in edges[frontier.pop()]:
+            if nxt not in reached:
+                reached.add(nxt)
+                frontier.append(nxt)
+    for i, (state_id, state) in enumerate(states.items()):
+        if state_id not in reached:
+            problems.append(f'states[{i}].id: state "{state_id}" is unreachable from "{initial}"')
+        if not state.is_final and not edges[state_id]:
+            problems.append(f'states[{i}].id: non-final state "{state_id}" has no way out')
+
+def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
+    specs = _check_fields(raw["form"], "form", problems)
+    title = raw["title_field"]
+    if not any(s.name == title and s.type == "text" for s in specs):
+        problems.append(f'title_field: "{title}" is not a text field of the form')
+    by_name = {spec.name: spec for spec in specs}
+    subject = raw.get("subject_field")
+    if subject is not None and (subject not in by_name or by_name[subject].type != "id_number"):
+        problems.append(f'subject_field: "{subject}" is not an id_number field of the form')
+    category = raw.get("rounds", {}).get("category_field")
+    if category is not None and (category not in by_name or by_name[category].type != "choice"):
+        problems.append(f'rounds.category_field: "{category}" is not a choice field of the form')
+    for name in raw["public_fields"]:
+        if name not in by_name:
+            problems.append(f'public_fields: unknown field "{name}"')
+        elif by_name[name].type in ("id_number", "file"):
+            problems.append(f'public_fields: "{name}" ({by_name[name].type}) may never be shown publicly')
+    return specs
+
+def _check_records(raw: dict, states: dict[str, StateSpec], problems: list[str]) -> list[RecordSpec]:
+    records, seen = [], set()
+    for i, item in enumerate(raw["records"]):
+        where = f"records[{i}]"
+        if item["type"] in seen:
+            problems.append(f'{where}.type: duplicate record type "{item["type"]}"')
+        seen.add(item["type"])
+        for state in item["states"]:
+            if state not in states:
+                problems.append(f'{where}.states: unknown state "{state}"')
+            elif states[state].is_final:
+                problems.append(f'{where}.states: "{state}" is final; a closed case takes no records')
+        if ASSIGNEE in item["by"] or SYSTEM_PARTY in item["by"]:
+            problems.append(f"{where}.by: name the parties (role@level) who may add the record")
+        specs = _check_fields(item["fields_"], f"{where}.fields", problems)
+        names = {spec.name for spec in specs}
+        for name in item["unique_by"]:
+            if name not in names:
+                problems.append(f'{where}.unique_by: unknown field "{name}"')
+        records.append(RecordSpec(item["type"], item["label"], item["by"], item["states"], tuple(specs),
+                                  tuple(item["unique_by"])))
+    return records
+
+def _check_internal_comments(raw: dict, transitions: list[TransitionSpec], problems: list[str]) -> None:
+    """Each entry names a trigger of this definition, or the free-standing comment."""
+    known = {transition.trigger for transition in transitions} | {FREE_COMMENT}
+    for i, name in enumerate(raw["internal_comments"]):
+        if name not in known:
+            problems.append(f'internal_comments[{i}]: unknown trigger "{name}"; expected a trigger of this '
+                            f'definition or "{FREE_COMMENT}"')
+
+def _check_retention(raw: dict, problems: list[str]) -> int | None:
+    """Years a closed case is kept: a whole number from 1 to MAX_RETENTION_YEARS, or None (for ever)."""
+    if "retention" not in raw:
+        return None
+    years = raw["retention"]["years_after_closing"]
+    if isinstance(years, bool) or not isinstance(years, int) or not 1 <= years <= MAX_RETENTION_YEARS:
+        problems.append(f"retention.years_after_closing: 保存期限应为 1 至 {MAX_RETENTION_YEARS} 之间的整数（年），"
+                        f"而不是 {years!r}")
+        return None
+    return years
+
+def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[FieldSpec]:
+    specs: list[FieldSpec] = []
+    names: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"{prefix}[{i}]"
+        if item["name"] in names:
+            problems.append(f'{where}.name: duplicate field "{item["name"]}"')
+        names.add(item["name"])
+        kind = item["type"]
+        bounds = {}
+        for bound in ("min", "max"):
+            try:
+                bounds[bound] = _parse_bound(kind, item.get(bound))
+            except ValueError as err:
+                problems.append(f"{where}.{bound}: {err}")
+                bounds[bound] = None
+        low, high = bounds["min"], bounds["max"]
+        if low is not None and high is not None and TODAY not in (low, high) and low > high:
+            problems.append(f"{where}.min: min {low} is greater than max {high}")
+        choices = tuple((c["value"], c["label"]) for c in item.get("choices") or ())
+        if kind == "choice" and not choices:
+            problems.append(f"{where}.choices: a choice field needs at least one choice")
+        if kind != "choice" and choices:
+            problems.append(f"{where}.choices: only choice fields take choices")
+        if len({value for value, _ in choices}) != len(choices):
+            problems.append(f"{where}.choices: duplicate choice value")
+        if "max_length" in item and kind not in DEFAULT_MAX_LENGTH:
+            problems.append(f"{where}.max_length: only text and longtext fields take max_length")
+        for key in ("max_files", "max_size_mb", "accept"):
+            if key in item and kind != "file":
+                problems.append(f"{where}.{key}: only file fields take {key}")
+        if "places" in item and kind != "decimal":
+            problems.append(f"{where}.places: only decimal fields take places")
+        if item.get("sensitive") and kind not in ("text", "phone"):
+            problems.append(f"{where}.sensitive: only text and phone fields take sensitive (ID numbers are masked anyway)")
+        specs.append(FieldSpec(
+            name=item["name"], label=item["label"], type=kind, required=item["required"],
+            max_length=item.get("max_length", DEFAULT_MAX_LENGTH.get(kind)),
+            min=low, max=high, choices=choices,
+            max_files=item.get("max_files", 10 if kind == "file" else None), help=item.get("help"),
+            max_size_mb=item.get("max_size_mb", DEFAULT_FILE_SIZE_MB if kind == "file" else None),
+            accept=tuple(item.get("accept", DEFAULT_FILE_TYPES if kind == "file" else ())),
+            places=item.get("places", DEFAULT_DECIMAL_PLACES) if kind == "decimal" else None,
+            sensitive=item.get("sensitive", False),
+        ))
+    return specs
+
+def _parse_bound(kind: str, value):
+    if value is None:
+        return None
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"integer bound {value!r} is not a whole number")
+        return value
+    if kind == "decimal":
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"decimal bound {value!r} is not a number") from None
+        if not number.is_finite():
+            raise ValueError(f"decimal bound {value!r} is not a number")
+        return number
+    if kind == "money":
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError(f"money bound {value!r} is not a number") from None
+        if amount.is_finite() and abs(amount) >= Decimal("1000000000000"):
+            raise ValueError(f"money bound {value!r} is beyond 999,999,999,999.99")
+        if not amount.is_finite():
+            raise ValueError(f"money bound {value!r} is not a number")
+        if amount != amount.quantize(Decimal("0.01")):
+            raise ValueError(f"money bound {value!r} has more than two decimal places")
+        return amount.quantize(Decimal("0.01"))
+    if kind == "date":
+        if isinstance(value, date) or value == TODAY:
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"date bound {value!r} is not YYYY-MM-DD or today") from None
+    raise ValueError(f"{kind} fields take no min/max")
+
+def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> Definition:
+    """Parse and validate one definition; raise DefinitionError naming ``source`` and each field.
+
+    ``enforce_policy=False`` is for versions already stored: they passed the checks of their
+    day, and a check added since must not strand the cases pinned to them. Only a document
+    the engine cannot read at all is refused then.
+    """
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise DefinitionError(source, [f"not valid YAML: {err}"]) from None
+    if not isinstance(document, dict):
+        raise DefinitionError(source, ["expected a mapping at the top level"])
+    try:
+        raw = DefinitionSchema().load(document)
+    except ValidationError as err:
+        raise DefinitionError(source, _flatten(err.messages)) from None
+    problems: list[str] = []
+    states = _check_states(raw, problems)
+    transitions = _check_transitions(raw, states, problems)
+    _check_levels(raw, states, transitions, problems)
+    form = _check_form(raw, problems)
+    records = _check_records(raw, states, problems)
+    _check_internal_comments(raw, transitions, problems)
+    retention_years = _check_retention(raw, problems)
+    rounds = raw.get("rounds")
+    definition = Definition(
+        kind=raw["kind"], label=raw["label"], origin_level=raw["origin_level"], title_field=raw["title_field"],
+        states=tuple(states.values()), transitions=tuple(transitions), fields=tuple(form),
+        content_hash=content_hash(document), source=source, source_text=text,
+        subject_field=raw.get("subject_field"), uses_rounds=rounds is not None,
+        round_category_field=rounds["category_field"] if rounds else None,
+        public_fields=tuple(raw["public_fields"]), records=tuple(records),
+        internal_comments=tuple(dict.fromkeys(raw["internal_comments"])),
+        started_from_case=raw["started_from_case"],
+        remind_working_days_before=tuple(raw["remind_working_days_before"]),
+        retention_years=retention_years,
+    )
+    if not enforce_policy:
+        return definition
+    if not problems:
+        _check_graph(states, definition.return_points, transitions, problems)
+        _check_waiting_party_acts(definition, problems)
+    if problems:
+        raise DefinitionError(source, problems)
+    return definition
+
+def _check_waiting_party_acts(definition: Definition, problems: list[str]) -> None:
+    """The inbox shows a case to whom its state waits for: they must be able to move it on,
+    and no other reviewer may act on it unseen."""
+    for i, state in enumerate(definition.states):
+        if state.waits_for is None:
+            continue
+        movers = {p for t in definition.transitions if state.id in t.sources for p in definition.parties_for(t, state.id)}
+        if state.waits_for not in movers:
+            problems.append(
+                f'states[{i}].waits_for: "{state.id}" waits for {state.waits_for}, '
+                "but no transition out of it may be fired by them"
+            )
+        for j, transition in enumerate(definition.transitions):
+            if state.id not in transition.sources:
+                continue
+            for party in definition.parties_for(transition, state.id):
+                if party.role == "reviewer" and party != state.waits_for:
+                    problems.append(
+                        f'transitions[{j}].by: {party} acts on "{state.id}", which waits for {state.waits_for}; '
+                        "the case would never appear in their inbox"
+                    )
+
+def content_hash(document: dict) -> str:
+    """SHA-256 over canonical JSON: comments and formatting do not make a new version."""
+    canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+def _json_default(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(f"unexpected {type(value).__name__} in definition")

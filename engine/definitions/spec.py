@@ -1,0 +1,233 @@
+"""A workflow definition as the engine reads it: states, transitions, parties, fields and records.
+
+Definitions are YAML files in workflows/, parsed and checked by engine.definitions.parse and
+versioned by content hash in engine.definitions.store.
+
+A definition declares states, transitions (who may fire them, at which level relative
+to the case's origin, under which named rules), deadlines in working days, and the
+form. Loading rejects a bad file with messages naming the file and the field.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from engine.org.units import LEVEL_LABELS, LEVELS, ROLE_LABELS
+
+STATE_KINDS = ("draft", "review", "notice", "final")
+STATE_KIND_LABELS = {"draft": "填报", "review": "审核", "notice": "公示", "final": "办结"}
+FIELD_TYPES = ("text", "longtext", "integer", "decimal", "money", "date", "choice", "id_number", "phone", "file")
+DEFAULT_DECIMAL_PLACES = 2
+# Auditors and admins never act on a case; only these roles may fire transitions.
+ACTING_ROLES = ("applicant", "reviewer")
+PARTY_LEVELS = ("origin", *LEVELS)
+ASSIGNEE = "$assignee"          # in `by`: whoever the source state waits for
+SYSTEM = "system"               # in `by`: only the engine itself (timers, objections, linked cases)
+RETURN_POINT = "$return_point"  # as `dest`: the review state that returned the case
+FREE_COMMENT = "comment"        # in `internal_comments`: comments made outside any transition
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+DEFAULT_MAX_LENGTH = {"text": 100, "longtext": 2000}
+# A date field's bound that moves with the calendar: ``max: today`` (a birth date, a visit).
+TODAY = "today"
+MAX_DEADLINE_WORKING_DAYS = 250
+# Retention of closed cases, in calendar years after closing: long archival periods, not centuries.
+MAX_RETENTION_YEARS = 100
+# File fields: what a definition gets unless it says otherwise (max_size_mb, accept).
+DEFAULT_FILE_SIZE_MB = 10
+MAX_FILE_SIZE_MB = 100
+DEFAULT_FILE_TYPES = ("pdf", "jpg", "jpeg", "png", "doc", "docx", "xls", "xlsx")
+
+
+# --- The parsed, validated definition -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Party:
+    """A role at a level relative to the case's origin, e.g. reviewer@township."""
+
+    role: str
+    level: str
+
+    @property
+    def label(self) -> str:
+        if self.is_system:
+            return "系统"
+        where = "申报单位" if self.level == "origin" else LEVEL_LABELS[self.level]
+        return f"{where}{ROLE_LABELS[self.role]}"
+
+    @property
+    def is_system(self) -> bool:
+        return self.role == SYSTEM
+
+    def __str__(self) -> str:
+        return SYSTEM if self.is_system else f"{self.role}@{self.level}"
+
+
+SYSTEM_PARTY = Party(SYSTEM, SYSTEM)
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    id: str
+    label: str
+    kind: str
+    waits_for: Party | None
+    deadline_working_days: int | None
+    # Notice states: the system trigger an objection fires (e.g. into investigation).
+    on_objection: str | None = None
+    # A named deadline rule (engine.definitions.rules.deadline) instead of a count of working days: the
+    # round's closing time, a claim's filing window...
+    deadline_at: str | None = None
+    # Reminders, in working days before the deadline's last day (0: on the day); None: the
+    # definition's own list.
+    remind_working_days_before: tuple[int, ...] | None = None
+
+    @property
+    def has_deadline(self) -> bool:
+        return self.deadline_working_days is not None or self.deadline_at is not None
+
+    @property
+    def is_final(self) -> bool:
+        return self.kind == "final"
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    trigger: str
+    label: str
+    sources: tuple[str, ...]
+    dest: str
+    by: tuple[Party | str, ...]
+    conditions: tuple[str, ...]
+    comment_required: bool
+    # Named actions run inside the transaction once the guards pass (engine.definitions.rules.action).
+    actions: tuple[str, ...] = ()
+    # Fields the actor fills in when firing (a decision number, a lowered amount...).
+    inputs: tuple[FieldSpec, ...] = ()
+    # Fired by the clock when the source state's deadline has passed (by: system).
+    timer: bool = False
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """A kind of record kept on a case: an opinion, a home visit, a disbursement, a result row.
+
+    ``by`` says who may add one, ``states`` when; ``unique_by`` names the fields that make
+    a record distinct (one opinion per body), so a second one with the same values is refused.
+    """
+
+    type: str
+    label: str
+    by: tuple[Party | str, ...]
+    states: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]
+    unique_by: tuple[str, ...] = ()
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    label: str
+    type: str
+    required: bool
+    max_length: int | None = None
+    min: object = None
+    max: object = None
+    choices: tuple[tuple[str, str], ...] = ()
+    max_files: int | None = None
+    max_size_mb: int | None = None
+    accept: tuple[str, ...] = ()
+    help: str | None = None
+    places: int | None = None  # decimal fields: digits after the point
+    # Shown masked (last four characters) to those who may not see personal data in full;
+    # ID numbers are always treated so.
+    sensitive: bool = False
+
+    @property
+    def is_personal(self) -> bool:
+        return self.sensitive or self.type == "id_number"
+
+
+@dataclass(frozen=True)
+class Definition:
+    kind: str
+    label: str
+    origin_level: str
+    title_field: str
+    states: tuple[StateSpec, ...]
+    transitions: tuple[TransitionSpec, ...]
+    fields: tuple[FieldSpec, ...]
+    content_hash: str
+    source: str
+    # The id_number field naming the person the case is about (one file per person, caps).
+    subject_field: str | None = None
+    # Cases are made into a round of this kind; the choice field whose value picks the quota.
+    round_category_field: str | None = None
+    uses_rounds: bool = False
+    # The only form fields a public notice may show.
+    public_fields: tuple[str, ...] = ()
+    records: tuple[RecordSpec, ...] = ()
+    # Triggers (and "comment") whose reviewers' comments are internal: not shown to applicants.
+    internal_comments: tuple[str, ...] = ()
+    # Started from another case (create_draft with linked_case), so pages offer no blank form for it.
+    started_from_case: bool = False
+    # When the people a deadline concerns are reminded: working days before its last day.
+    remind_working_days_before: tuple[int, ...] = ()
+    # How many calendar years a closed case is kept before it may be purged (engine.operations.purge);
+    # None: kept for ever.
+    retention_years: int | None = None
+    # The file's text as read, stored with the version (not part of equality or hashing).
+    source_text: str = field(default="", compare=False, repr=False)
+
+    def reminders_for(self, state: StateSpec) -> tuple[int, ...]:
+        """Reminder offsets of ``state``, furthest from the deadline first."""
+        offsets = self.remind_working_days_before if state.remind_working_days_before is None \
+            else state.remind_working_days_before
+        return tuple(sorted(set(offsets), reverse=True))
+
+    def state(self, state_id: str) -> StateSpec:
+        for state in self.states:
+            if state.id == state_id:
+                return state
+        raise KeyError(state_id)
+
+    @property
+    def initial_state(self) -> StateSpec:
+        return self.states[0]
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def record(self, record_type: str) -> RecordSpec:
+        for spec in self.records:
+            if spec.type == record_type:
+                return spec
+        raise KeyError(record_type)
+
+    def parties_for(self, transition: TransitionSpec, source: str) -> tuple[Party, ...]:
+        """Who may fire ``transition`` from ``source``, with $assignee resolved."""
+        waits_for = self.state(source).waits_for
+        return tuple(waits_for if party == ASSIGNEE else party for party in transition.by)
+
+    def return_points(self, draft_state: str) -> tuple[str, ...]:
+        """Review states from which a transition sends the case back into ``draft_state``."""
+        points = []
+        for transition in self.transitions:
+            if transition.dest == draft_state:
+                points += [s for s in transition.sources if self.state(s).kind != "draft"]
+        return tuple(dict.fromkeys(points))
+
+    def levels_used(self) -> set[str]:
+        """Levels above the origin that some state waits for or some transition names."""
+        parties = [state.waits_for for state in self.states]
+        parties += [party for t in self.transitions for party in t.by]
+        parties += [party for r in self.records for party in r.by]
+        return {p.level for p in parties if isinstance(p, Party) and p.level in LEVELS}

@@ -1,0 +1,194 @@
+"""The deadline scan: reminders before a stage's deadline, escalation once it has passed, and the
+timers a definition fires when it is due."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.base.config import LOCAL_TZ
+from engine.cases.case import Case
+from engine.cases.deadlines import Deadline, last_day_text, reminder_times, schedule_checks
+from engine.definitions.spec import Definition, StateSpec
+from engine.definitions.store import definition_by_hash
+from engine.notify.notifications import Message, holders_of, notify
+from engine.operations.timers import fire_timer
+from engine.org.units import ROLE_LABELS, OrgUnit
+
+
+@dataclass
+class ScanReport:
+    reminders: int = 0
+    escalations: int = 0
+    transitions: list[tuple[int, str]] = field(default_factory=list)  # (case id, trigger)
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # (case id, trigger, reason)
+    notifications: int = 0
+    # Handed over but not acted on: locked by another scanner, or no longer due.
+    skipped: int = 0
+
+    def add(self, other: "ScanReport") -> None:
+        self.reminders += other.reminders
+        self.escalations += other.escalations
+        self.transitions += other.transitions
+        self.refused += other.refused
+        self.notifications += other.notifications
+        self.skipped += other.skipped
+
+def due_deadline_ids(session: Session, now: datetime, *, limit: int = 1000, after_id: int = 0) -> list[int]:
+    """Ids of the rows the scan must look at by ``now`` (read without locking: the tasks lock)."""
+    return list(session.scalars(
+        select(Deadline.id).where(Deadline.next_check_dt <= now, Deadline.id > after_id)
+        .order_by(Deadline.id).limit(limit)
+    ))
+
+def process_deadlines(session: Session, deadline_ids: list[int], now: datetime) -> ScanReport:
+    """Act on the given rows that are still due, each once; the caller commits.
+
+    Rows and their cases are locked FOR UPDATE SKIP LOCKED (PostgreSQL): a row another scanner
+    holds is left to it, and a case a reviewer is acting on waits for the next scan. Locking the
+    case with the row keeps the lock order of every operation (case first), so no deadlock.
+    """
+    report = ScanReport()
+    locked = session.execute(
+        select(Deadline, Case).join(Case, Case.id == Deadline.case_id)
+        .where(Deadline.id.in_(deadline_ids), Deadline.next_check_dt <= now)
+        .order_by(Deadline.id).with_for_update(skip_locked=True)
+    ).all()
+    report.skipped = len(set(deadline_ids)) - len(locked)
+    outbox: list[tuple[int, Message]] = []
+    people = _People(session)
+    for row, case in locked:
+        definition = definition_by_hash(session, case.definition_hash)
+        state = definition.state(row.state)
+        if row.due_dt is not None and now >= row.due_dt:
+            _on_due(session, row, case, definition, state, now, people, outbox, report)
+        else:
+            with session.no_autoflush:  # the rows' changes go out together at the end
+                _remind(session, row, case, definition, state, now, people, outbox, report)
+    report.notifications += len(notify(session, outbox, now))
+    session.flush()
+    return report
+
+def _remind(session, row: Deadline, case: Case, definition: Definition, state: StateSpec, now: datetime,
+            people: "_People", outbox: list, report: ScanReport) -> None:
+    times = reminder_times(session, definition, state, row.due_dt)
+    come = [index for index in range(row.reminders_done, len(times)) if times[index][1] <= now]
+    if come:
+        offset = times[come[-1]][0]  # after downtime only the latest one: the earlier ones are moot
+        row.reminders_done = come[-1] + 1
+        message = _reminder_message(row, case, definition, state, offset)
+        outbox += [(user_id, message) for user_id in people.concerned(row, case)]
+        report.reminders += 1
+    schedule_checks(session, definition, state, row, now, skip_past=False)
+
+def _on_due(session, row: Deadline, case: Case, definition: Definition, state: StateSpec, now: datetime,
+            people: "_People", outbox: list, report: ScanReport) -> None:
+    fired = fire_timer(session, case, definition, now)
+    if fired is not None and fired.fired:
+        report.transitions.append((case.id, fired.trigger))
+        outbox += _automatic_messages(session, case, definition, state, fired.trigger, people)
+        return
+    if fired is not None:
+        report.refused.append((case.id, fired.trigger, fired.reason))
+    row.overdue_dt, row.next_check_dt = now, None
+    report.escalations += 1
+    with session.no_autoflush:
+        outbox += _escalation_messages(session, row, case, state, people)
+
+class _People:
+    """Who holds a role at a unit, asked once per scan batch."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._holders: dict[tuple[str, int], list[int]] = {}
+        self._units: dict[int, OrgUnit] = {}  # held here: the session keeps only weak references
+
+    def unit(self, unit_id: int) -> OrgUnit:
+        if unit_id not in self._units:
+            self._units[unit_id] = self.session.get(OrgUnit, unit_id)
+        return self._units[unit_id]
+
+    def at(self, role: str, unit_id: int) -> list[int]:
+        if (role, unit_id) not in self._holders:
+            self._holders[(role, unit_id)] = holders_of(self.session, role, unit_id)
+        return self._holders[(role, unit_id)]
+
+    def concerned(self, row: Deadline, case: Case) -> list[int]:
+        """The people the deadline concerns: the case's own applicant where the applicant acts."""
+        if row.role == "applicant" and case.applicant_id is not None:
+            return [case.applicant_id]
+        return self.at(row.role, row.unit_id)
+
+    def applicant(self, case: Case) -> list[int]:
+        return [case.applicant_id] if case.applicant_id is not None else self.at("applicant", case.origin_unit_id)
+
+def _case_line(case: Case, definition: Definition) -> str:
+    return f"{definition.label}「{case.title}」（编号 {case.id}）"
+
+def _reminder_message(row: Deadline, case: Case, definition: Definition, state: StateSpec, offset: int) -> Message:
+    when = "今天到期" if offset == 0 else f"还有 {offset} 个工作日到期"
+    return Message(
+        kind="reminder", key=f"deadline:{row.id}:reminder:{offset}", case_id=case.id,
+        subject=f"【待办提醒】{case.title}：{state.label}{when}",
+        body=(f"{_case_line(case, definition)}处于「{state.label}」，{last_day_text(row.due_dt, LOCAL_TZ)}，{when}。"
+              "请及时办理。"),
+    )
+
+def _escalation_messages(session: Session, row: Deadline, case: Case, state: StateSpec,
+                         people: _People) -> list[tuple[int, Message]]:
+    definition = definition_by_hash(session, case.definition_hash)
+    unit = people.unit(row.unit_id)
+    waiting_for = f"{unit.name}{ROLE_LABELS.get(row.role, row.role)}"
+    line, due = _case_line(case, definition), last_day_text(row.due_dt, LOCAL_TZ)
+    to_them = Message(
+        kind="overdue", key=f"deadline:{row.id}:overdue", case_id=case.id,
+        subject=f"【已逾期】{case.title}：{state.label}",
+        body=f"{line}处于「{state.label}」，{due}，期限已过，已通报上级单位。请尽快办理。")
+    to_supervisor = Message(
+        kind="escalation", key=f"deadline:{row.id}:escalation", case_id=case.id,
+        subject=f"【逾期督办】{waiting_for}：{case.title}",
+        body=f"{line}在「{state.label}」等待{waiting_for}办理，{due}，期限已过，请督促办理。")
+    to_applicant = Message(
+        kind="overdue", key=f"deadline:{row.id}:overdue", case_id=case.id,
+        subject=f"【进度提示】{case.title} 的办理已逾期",
+        body=f"{line}在「{state.label}」等待{waiting_for}办理，{due}，期限已过，系统已通报其上级单位督办。")
+    deliveries = [(user_id, to_them) for user_id in people.concerned(row, case)]
+    if unit.parent_id is not None:
+        deliveries += [(user_id, to_supervisor) for user_id in people.at("reviewer", unit.parent_id)]
+    if row.role != "applicant":
+        told = {user_id for user_id, _ in deliveries}
+        deliveries += [(user_id, to_applicant) for user_id in people.applicant(case) if user_id not in told]
+    return deliveries
+
+def _automatic_messages(session: Session, case: Case, definition: Definition, state: StateSpec, trigger: str,
+                        people: _People) -> list[tuple[int, Message]]:
+    """The applicant learns what the system did on its own; so do those the case now waits for."""
+    spec = next(t for t in definition.transitions if t.trigger == trigger and state.id in t.sources)
+    now_state = definition.state(case.state)
+    message = Message(
+        kind="automatic", key=f"case:{case.id}:auto:{case.audit_seq}", case_id=case.id,
+        subject=f"【系统自动处理】{case.title}：{spec.label}",
+        body=f"{_case_line(case, definition)}「{state.label}」期限届满，系统已自动执行「{spec.label}」，"
+             f"案件现处于「{now_state.label}」。")
+    user_ids = set(people.applicant(case))
+    if now_state.waits_for is not None and now_state.waits_for.role != "applicant":
+        user_ids |= set(people.at(now_state.waits_for.role, case.unit_at(now_state.waits_for.level)))
+    return [(user_id, message) for user_id in sorted(user_ids)]
+
+def scan_deadlines(session_factory, now: datetime, *, batch_size: int = 500) -> ScanReport:
+    """Every row due by ``now``, batch by batch, each batch its own unit of work.
+
+    After downtime this is the catch-up: whatever fell due meanwhile is due now, and is acted
+    on once. Rows locked by another scanner are skipped (it handles them).
+    """
+    report, after_id = ScanReport(), 0
+    while True:
+        with session_factory() as session:
+            ids = due_deadline_ids(session, now, limit=batch_size, after_id=after_id)
+            if not ids:
+                return report
+            report.add(process_deadlines(session, ids, now))
+            session.commit()
+        after_id = ids[-1]

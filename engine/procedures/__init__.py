@@ -1,0 +1,1 @@
+"""The procedures some kinds share: ledgers, parameters, rounds and quotas, juries, public notices and objections."""

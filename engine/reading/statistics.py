@@ -1,0 +1,349 @@
+"""Figures for the dashboard: open cases per stage and unit, waiting and overdue cases per unit,
+and the median number of working days cases spend in each review stage.
+
+A reader sees the subtree of the unit they act at (a township reviewer their township, the
+city everything), broken down by the units one level below it; cases at the reader's own unit
+itself form a row of their own. The counts are SQL aggregates (GROUP BY); only the medians are
+finished in Python, because working days come from the calendar (engine.calendar.working_days), not SQL.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from datetime import time as dtime
+from datetime import timedelta
+from typing import Iterable, Mapping
+
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.audit.chain import AuditEvent
+from engine.base.config import LOCAL_TZ
+from engine.base.db import UTCDateTime, utcnow
+from engine.base.errors import CalendarNotCovered, NotFound, PermissionDenied, ValidationFailed
+from engine.calendar.working_days import WorkingCalendar, working_calendar
+from engine.cases.case import Case
+from engine.cases.inbox import InboxItem
+from engine.definitions.spec import Definition, StateSpec
+from engine.definitions.store import DefinitionVersion, current_definition, definition_by_hash, list_kinds
+from engine.org.units import Actor, OrgUnit, subtree_clause
+
+STATISTICS_ROLES = ("reviewer", "admin", "auditor")
+# The stages whose time is measured: where a case waits for a reviewer's decision or a notice period.
+MEASURED_STATE_KINDS = ("review", "notice")
+# Rows fetched per round trip while measuring stays (the rows are folded into counters as they come).
+STAYS_BATCH = 5000
+
+
+# --- What is asked, and what comes back -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class StatisticsFilter:
+    """None means "all". Creation dates are local calendar days, both ends included."""
+
+    kind: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    id: int
+    name: str
+    # The reader's own unit: cases at it directly, not below one of its child units.
+    is_scope: bool = False
+
+
+@dataclass(frozen=True)
+class StateRef:
+    id: str
+    label: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class StageCounts:
+    """One kind's open cases, per unit below the reader's and per state."""
+
+    kind: str
+    kind_label: str
+    units: tuple[UnitRef, ...]
+    states: tuple[StateRef, ...]
+    counts: Mapping[tuple[int, str], int]
+
+    def count(self, unit_id: int, state: str) -> int:
+        return self.counts.get((unit_id, state), 0)
+
+    def unit_total(self, unit_id: int) -> int:
+        return sum(n for (unit, _), n in self.counts.items() if unit == unit_id)
+
+    def state_total(self, state: str) -> int:
+        return sum(n for (_, of_state), n in self.counts.items() if of_state == state)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class UnitWaiting:
+    """Cases waiting for a reviewer at the unit or below it, and how many of them are overdue."""
+
+    unit: UnitRef
+    waiting: int
+    overdue: int
+
+
+@dataclass(frozen=True)
+class StageDuration:
+    state: StateRef
+    # Stays measured: a case that went through the stage twice (returned, resubmitted) counts twice.
+    stays: int
+    median_days: float | None
+    # Stays touching a year the working-day calendar does not cover: left out, never guessed.
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class KindDurations:
+    kind: str
+    kind_label: str
+    stages: tuple[StageDuration, ...]
+    uncovered_years: tuple[int, ...] = ()
+
+    @property
+    def skipped(self) -> int:
+        return sum(stage.skipped for stage in self.stages)
+
+
+# --- Scope and filter -----------------------------------------------------------------------------
+
+def statistics_scope(session: Session, actor: Actor) -> OrgUnit:
+    """The unit whose subtree the actor's figures cover: that of their first grant in a statistics
+    role (pages pass the actor narrowed to the grant chosen in the header)."""
+    grant = next((grant for grant in actor.grants if grant.role in STATISTICS_ROLES), None)
+    if grant is None:
+        raise PermissionDenied("只有审核人、管理员和审计人员可以查看统计")
+    return session.get(OrgUnit, grant.unit_id)
+
+
+def check_filter(session: Session, wanted: StatisticsFilter) -> None:
+    errors: dict[str, list[str]] = {}
+    if wanted.kind is not None:
+        try:
+            current_definition(session, wanted.kind)
+        except NotFound as err:
+            errors["kind"] = [err.message]
+    if wanted.created_from and wanted.created_to and wanted.created_from > wanted.created_to:
+        errors["created_to"] = ["结束日期不能早于开始日期"]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _child_units(session: Session, scope: OrgUnit) -> list[UnitRef]:
+    rows = session.execute(select(OrgUnit.id, OrgUnit.name).where(OrgUnit.parent_id == scope.id).order_by(OrgUnit.id))
+    return [UnitRef(unit_id, name) for unit_id, name in rows]
+
+
+def _bucket(path_column, scope: OrgUnit):
+    """The row a path counts in: the child unit of ``scope`` whose subtree holds it, or the scope
+    itself. Returns (child alias, its outer-join condition, the bucket id expression)."""
+    child = aliased(OrgUnit)
+    under_child = and_(child.parent_id == scope.id,
+                       func.substr(path_column, 1, func.length(child.path)) == child.path)
+    return child, under_child, func.coalesce(child.id, scope.id)
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, dtime(0, 0), tzinfo=LOCAL_TZ)
+
+
+def _created_conditions(wanted: StatisticsFilter) -> list:
+    conditions = []
+    if wanted.created_from is not None:
+        conditions.append(Case.created_dt >= _local_midnight(wanted.created_from))
+    if wanted.created_to is not None:
+        conditions.append(Case.created_dt < _local_midnight(wanted.created_to + timedelta(days=1)))
+    return conditions
+
+
+def _case_conditions(scope: OrgUnit, wanted: StatisticsFilter) -> list:
+    """Cases originating in the scope's subtree, of the kind, created in the date range."""
+    conditions = [subtree_clause(Case.origin_path, scope.path), *_created_conditions(wanted)]
+    if wanted.kind is not None:
+        conditions.append(Case.kind == wanted.kind)
+    return conditions
+
+
+def _kinds(session: Session, wanted: StatisticsFilter) -> list[Definition]:
+    if wanted.kind is not None:
+        return [current_definition(session, wanted.kind)]
+    return list_kinds(session)
+
+
+def _state_specs(session: Session, kind: str) -> dict[str, StateSpec]:
+    """The kind's states, current definition first, then states only older versions had (running
+    cases stay on the version they started on)."""
+    current = current_definition(session, kind)
+    specs = {state.id: state for state in current.states}
+    hashes = session.scalars(
+        select(DefinitionVersion.content_hash)
+        .where(DefinitionVersion.kind == kind, DefinitionVersion.content_hash != current.content_hash)
+        .order_by(DefinitionVersion.loaded_dt.desc())
+    )
+    for content_hash in hashes:
+        for state in definition_by_hash(session, content_hash).states:
+            specs.setdefault(state.id, state)
+    return specs
+
+
+def _state_ref(spec: StateSpec) -> StateRef:
+    return StateRef(spec.id, spec.label, spec.kind)
+
+
+# --- Open cases per stage and unit ----------------------------------------------------------------
+
+def open_cases_by_stage(session: Session, actor: Actor, wanted: StatisticsFilter) -> list[StageCounts]:
+    """Submitted, not yet closed cases per (child unit, state), one entry per kind that has any
+    (the chosen kind is always there, even with none). One GROUP BY query for all kinds."""
+    scope = statistics_scope(session, actor)
+    check_filter(session, wanted)
+    child, under_child, bucket = _bucket(Case.origin_path, scope)
+    rows = session.execute(
+        select(Case.kind, bucket, Case.state, func.count(Case.id))
+        .select_from(Case).outerjoin(child, under_child)
+        .where(*_case_conditions(scope, wanted), Case.submitted_dt.is_not(None), Case.closed_dt.is_(None))
+        .group_by(Case.kind, bucket, Case.state)
+    ).all()
+    per_kind: dict[str, dict[tuple[int, str], int]] = {}
+    for kind, unit_id, state, count in rows:
+        per_kind.setdefault(kind, {})[(unit_id, state)] = count
+    children = _child_units(session, scope)
+    own = UnitRef(scope.id, scope.name, is_scope=True)
+    results = []
+    for definition in _kinds(session, wanted):
+        counts = per_kind.get(definition.kind, {})
+        if not counts and wanted.kind is None:
+            continue
+        specs = _state_specs(session, definition.kind)
+        present = {state for _, state in counts}
+        states = [_state_ref(spec) for spec in specs.values() if spec.id in present]
+        states += [StateRef(state, state, "review") for state in sorted(present - set(specs))]
+        has_own = any(unit_id == scope.id for unit_id, _ in counts)
+        units = tuple(children) + ((own,) if has_own or not children else ())
+        results.append(StageCounts(definition.kind, definition.label, units, tuple(states), counts))
+    return results
+
+
+# --- Waiting and overdue per unit -----------------------------------------------------------------
+
+def waiting_by_unit(session: Session, actor: Actor, wanted: StatisticsFilter, *,
+                    now: datetime | None = None) -> list[UnitWaiting]:
+    """Cases waiting for a reviewer, per unit that must act: each child unit's subtree, and the
+    reader's own unit. Overdue: the inbox row's due time has passed."""
+    now = now or utcnow()
+    scope = statistics_scope(session, actor)
+    check_filter(session, wanted)
+    waiting_at = aliased(OrgUnit)
+    child, under_child, bucket = _bucket(waiting_at.path, scope)
+    query = (
+        select(bucket, func.count(InboxItem.id), func.count(InboxItem.id).filter(InboxItem.due_dt < now))
+        .select_from(InboxItem)
+        .join(waiting_at, waiting_at.id == InboxItem.unit_id)
+        .outerjoin(child, under_child)
+        .where(InboxItem.role == "reviewer", subtree_clause(waiting_at.path, scope.path))
+        .group_by(bucket)
+    )
+    if wanted.kind is not None:
+        query = query.where(InboxItem.kind == wanted.kind)
+    created = _created_conditions(wanted)
+    if created:
+        query = query.join(Case, Case.id == InboxItem.case_id).where(*created)
+    figures = {unit_id: (waiting, overdue) for unit_id, waiting, overdue in session.execute(query)}
+    units = [*_child_units(session, scope), UnitRef(scope.id, scope.name, is_scope=True)]
+    return [UnitWaiting(unit, *figures.get(unit.id, (0, 0))) for unit in units]
+
+
+# --- Working days per stage -----------------------------------------------------------------------
+
+def median_of(histogram: Mapping[int, int]) -> float | None:
+    """The median of values given as {value: how many times}."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    middle = ((total - 1) // 2, total // 2)  # 0-based positions of the middle value(s)
+    found, seen = [], 0
+    for value in sorted(histogram):
+        count = histogram[value]
+        for position in middle:
+            if seen <= position < seen + count:
+                found.append(value)
+        seen += count
+    return (found[0] + found[1]) / 2
+
+
+def stage_durations(session: Session, actor: Actor, wanted: StatisticsFilter) -> list[KindDurations]:
+    """Per kind, per review (and notice) stage, the median working days a case stayed in it:
+    from the audit event that entered the state to the one that left it, for stays that ended.
+
+    The pairing is one SQL query (a window function over the state-changing events of the
+    cases in scope); the rows are folded into a counter per (stage, day entered, day left) as
+    they stream in, and each distinct pair of days is counted on the working-day calendar
+    once. Cost: one row per finished stay is read (O(stays) time), memory grows with the
+    distinct pairs of days, not with the number of cases.
+    """
+    scope = statistics_scope(session, actor)
+    check_filter(session, wanted)
+    definitions = _kinds(session, wanted)
+    measured = {definition.kind: {spec.id: spec for spec in _state_specs(session, definition.kind).values()
+                                  if spec.kind in MEASURED_STATE_KINDS}
+                for definition in definitions}
+    moves = (
+        select(
+            Case.kind.label("kind"),
+            AuditEvent.from_state.label("state"),
+            func.lag(AuditEvent.occurred_dt, type_=UTCDateTime()).over(
+                partition_by=AuditEvent.case_id, order_by=AuditEvent.seq).label("entered_dt"),
+            AuditEvent.occurred_dt.label("left_dt"),
+        )
+        .join(Case, Case.id == AuditEvent.case_id)
+        # Only the events that changed the state; one that re-enters its own state continues the stay.
+        .where(*_case_conditions(scope, wanted), AuditEvent.to_state.is_not(None),
+               or_(AuditEvent.from_state.is_(None), AuditEvent.from_state != AuditEvent.to_state))
+        .subquery()
+    )
+    wanted_stages = [and_(moves.c.kind == kind, moves.c.state.in_(sorted(states)))
+                     for kind, states in measured.items() if states]
+    query = select(moves.c.kind, moves.c.state, moves.c.entered_dt, moves.c.left_dt).where(
+        or_(*wanted_stages) if wanted_stages else false(), moves.c.entered_dt.is_not(None))
+    stays: Counter[tuple[str, str, date, date]] = Counter()
+    for kind, state, entered_dt, left_dt in session.execute(query, execution_options={"yield_per": STAYS_BATCH}):
+        stays[(kind, state, entered_dt.astimezone(LOCAL_TZ).date(), left_dt.astimezone(LOCAL_TZ).date())] += 1
+    return _durations(working_calendar(session), definitions, measured, stays, keep_empty=wanted.kind is not None)
+
+
+def _durations(calendar: WorkingCalendar, definitions: Iterable[Definition], measured: dict[str, dict[str, StateSpec]],
+               stays: Counter, *, keep_empty: bool) -> list[KindDurations]:
+    histograms: dict[tuple[str, str], Counter[int]] = {}
+    skipped: Counter[tuple[str, str]] = Counter()
+    uncovered: dict[str, set[int]] = {}
+    for (kind, state, entered, left), count in stays.items():
+        try:
+            days = calendar.working_days_between(entered, left)
+        except CalendarNotCovered as err:
+            skipped[(kind, state)] += count
+            uncovered.setdefault(kind, set()).add(err.year)
+            continue
+        histograms.setdefault((kind, state), Counter())[days] += count
+    results = []
+    for definition in definitions:
+        stages = []
+        for spec in measured[definition.kind].values():
+            histogram = histograms.get((definition.kind, spec.id), {})
+            stages.append(StageDuration(_state_ref(spec), sum(histogram.values()), median_of(histogram),
+                                        skipped[(definition.kind, spec.id)]))
+        if keep_empty or any(stage.stays or stage.skipped for stage in stages):
+            results.append(KindDurations(definition.kind, definition.label, tuple(stages),
+                                         tuple(sorted(uncovered.get(definition.kind, ())))))
+    return results
