@@ -43,11 +43,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.base.config import Settings, normalize_database_url
 from engine.base.db import JSONDocument, UTCDateTime, make_engine, make_session_factory, utcnow
 from engine.cases.case import Case
+from engine.cases.integrity import verify_audit_chain
 from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
 from engine.operations.transitions import approve_case, create_draft, submit_case
 from engine.org.units import Actor, assign_role, create_org_unit, create_user, load_actor
-from engine.reading.verify import verify_audit_chain
 from engine.runtime import bootstrap, load_models
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/uf_bench"

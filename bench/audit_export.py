@@ -95,6 +95,7 @@ from engine.base.config import Settings, normalize_database_url
 from engine.base.db import make_engine, make_session_factory
 from engine.cases.case import Case
 from engine.cases.inbox import InboxItem
+from engine.cases.integrity import verify_audit_chain
 from engine.cases.records import add_record
 from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
@@ -102,7 +103,6 @@ from engine.operations.transitions import comment_on_case, create_draft, perform
 from engine.org.units import SYSTEM_ACTOR, assign_role, create_org_unit, create_user, load_actor
 from engine.procedures.juries import cast_vote, form_jury
 from engine.procedures.rounds import open_round, set_quota
-from engine.reading.verify import verify_audit_chain
 from engine.runtime import bootstrap, load_models
 
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/test_b"
@@ -505,7 +505,7 @@ def check_sample(factory: sessionmaker[Session], template_ids: list[int]) -> Non
 
 
 def verify_database(engine: Engine) -> None:
-    from engine.reading.verify import verify_database as verify
+    from engine.cases.integrity import verify_database as verify
 
     started = time.perf_counter()
     report = verify(engine)

@@ -7,8 +7,8 @@ from engine.base.errors import Conflict, InvalidAction, NotFound, PermissionDeni
 from engine.cases.attachments import (
     Attachment, FileStore, FileTooLarge, UnsupportedFileType, attach_file, get_attachment,
 )
+from engine.cases.integrity import verify_audit_chain
 from engine.operations.transitions import create_draft, submit_case, update_draft
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "赵六", "employer": "A1a公司", "ownership": "public",

@@ -21,10 +21,10 @@ from engine.audit.chain import (
 )
 from engine.cases.case import Case
 from engine.cases.inbox import InboxItem
+from engine.cases.integrity import verify_audit_chain
 from engine.operations.transitions import (
     approve_case, comment_on_case, create_draft, resubmit_case, return_case, submit_case, update_draft,
 )
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "A1a公司", "ownership": "public",

@@ -18,13 +18,13 @@ from engine.audit.signing import SigningKey, SigningKeyMissing, create_signing_k
 from engine.audit.system_log import SystemEvent, SystemLogHead, system_log_page
 from engine.base.errors import Conflict, PermissionDenied, ValidationFailed
 from engine.cases.case import Case
+from engine.cases.integrity import verify_audit_chain
 from engine.operations.transitions import create_draft, submit_case
 from engine.org.units import assign_role, create_user, load_actor
 from engine.procedures.rounds import Round
 from engine.reading.audit_export import begin_audit_export, csv_bytes, download_chunks, jsonl_lines, write_xlsx
 from engine.reading.audit_search import CSV_HEADERS, AuditFilter
 from engine.reading.export_verify import public_keys_by_id, verify_export
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW
 from tests.test_audit import _at, _returned_case, _reviewed_case
 

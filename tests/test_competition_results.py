@@ -12,6 +12,7 @@ from engine.audit.chain import case_events
 from engine.base.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
 from engine.cases.case import Case
 from engine.cases.inbox import InboxItem
+from engine.cases.integrity import verify_audit_chain
 from engine.definitions.forms import clean_fields
 from engine.definitions.parse import parse_definition
 from engine.operations.objections import lodge_objection
@@ -21,7 +22,6 @@ from engine.org.units import SYSTEM_ACTOR
 from engine.procedures.notices import cases_on_notice, objections_of
 from engine.procedures.parameters import set_parameters
 from engine.procedures.rounds import open_round
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, SETTINGS
 from tests.test_tabular_import import competition, csv_file, id_number, organiser, result_row, run_import
 from workflows.competition_results import FEED_PARAMETERS

@@ -17,10 +17,10 @@ from engine.audit.chain import LEDGER_SHARDS, AuditEvent, CaseLedgerEntry, case_
 from engine.base.errors import Conflict
 from engine.cases.case import Case
 from engine.cases.inbox import InboxItem
+from engine.cases.integrity import verify_audit_chain
 from engine.operations.transitions import (
     approve_case, create_draft, return_case, submit_case, update_draft, withdraw_case,
 )
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, build_world
 
 FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "某公司", "ownership": "public",
@@ -247,7 +247,7 @@ def test_verifying_a_live_database_ignores_commits_made_while_it_reads(committed
     tampering: verify_database reads one snapshot."""
     from sqlalchemy import event as sa_event
 
-    from engine.reading.verify import verify_database
+    from engine.cases.integrity import verify_database
 
     with committed_db() as s:
         world = build_world(s)

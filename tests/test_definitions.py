@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from engine.base.errors import ConditionFailed, DefinitionError, InvalidAction, NotFound, PermissionDenied
 from engine.cases import machines
 from engine.cases.case import Case
+from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions, compiled
 from engine.definitions.parse import content_hash, parse_definition
 from engine.definitions.rules import load_rule_modules
@@ -26,7 +27,6 @@ from engine.definitions.store import (
 from engine.operations.transitions import (
     approve_case, create_draft, perform_action, return_case, submit_case, update_draft,
 )
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, TEST_DEFINITIONS
 
 HONOURS_PATH = TEST_DEFINITIONS / "basic_nomination.yaml"

@@ -16,6 +16,7 @@ from stdnum.cn import ric
 from engine.audit.chain import case_events
 from engine.base.errors import ConditionFailed, InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.cases.case import Case
+from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
 from engine.cases.records import add_record
 from engine.operations.objections import lodge_objection
@@ -25,7 +26,6 @@ from engine.org.units import SYSTEM_ACTOR, assign_role, create_user, load_actor
 from engine.procedures.ledgers import balance
 from engine.procedures.notices import cases_on_notice, objections_of
 from engine.procedures.parameters import set_parameters
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, build_world
 from tests.test_concurrency import _in_thread, _wait_until_blocked
 from workflows.hardship_aid import STANDARDS, category_of, per_capita_income, record_disbursement, start_yearly_recheck

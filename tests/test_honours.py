@@ -14,6 +14,7 @@ from engine.audit.chain import case_events
 from engine.base.errors import ConditionFailed, InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.cases.case import Case
 from engine.cases.inbox import InboxItem
+from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
 from engine.cases.records import add_record
 from engine.operations.objections import lodge_objection
@@ -23,7 +24,6 @@ from engine.org.units import SYSTEM_ACTOR, assign_role, create_user, load_actor
 from engine.procedures.juries import cast_vote, form_jury, tally
 from engine.procedures.notices import Objection, cases_on_notice
 from engine.procedures.rounds import open_round, quota_status, set_quota
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, build_world
 from workflows.honours import request_revocation
 

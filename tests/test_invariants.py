@@ -36,6 +36,7 @@ from engine.base.errors import (
 from engine.calendar.working_days import due_after
 from engine.cases.case import Case
 from engine.cases.inbox import InboxItem
+from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
 from engine.definitions.forms import missing_required, resolved_bound
 from engine.definitions.spec import Definition, FieldSpec, Party
@@ -44,7 +45,6 @@ from engine.operations.transitions import (
     MAX_COMMENT_LENGTH, comment_on_case, create_draft, perform_action, update_draft,
 )
 from engine.org.units import Actor, assign_role, create_user, load_actor
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import IN_CI, NOW, World, build_world
 
 MACHINE_SETTINGS = settings(

@@ -14,6 +14,7 @@ from engine.audit.chain import AuditEvent
 from engine.base.errors import InvalidAction, NotFound, PermissionDenied
 from engine.cases.case import Case, cases_under, get_case
 from engine.cases.inbox import InboxItem
+from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
 from engine.cases.permissions import can_view_case
 from engine.definitions.store import definition_by_hash
@@ -21,7 +22,6 @@ from engine.operations.transitions import (
     approve_case, comment_on_case, create_draft, perform_action, submit_case, update_draft,
 )
 from engine.org.units import OrgUnit, assign_role, create_org_unit, create_user, load_actor
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "某公司", "ownership": "public",

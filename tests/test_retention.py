@@ -20,6 +20,7 @@ from engine.base.db import Base, make_engine, make_session_factory
 from engine.base.errors import DefinitionError, InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.cases.attachments import FileStore, attach_file
 from engine.cases.case import Case
+from engine.cases.integrity import verify_audit_chain
 from engine.definitions.parse import parse_definition
 from engine.definitions.store import read_definition_files
 from engine.operations.objections import lodge_objection
@@ -30,7 +31,6 @@ from engine.operations.transitions import create_draft, perform_action
 from engine.operations.urging import urge_case
 from engine.procedures.ledgers import Ledger
 from engine.procedures.parameters import set_parameters
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, SETTINGS, TEST_DEFINITIONS, build_world
 from tests.test_hardship_aid import OBJECTION, aided_file, flow, standards  # noqa: F401 - fixtures
 from tests.test_medical_subsidy import (  # noqa: F401 - fixtures

@@ -1,6 +1,6 @@
 from engine.cases.inbox import inbox_for
+from engine.cases.integrity import verify_audit_chain
 from engine.operations.transitions import approve_case, create_draft, submit_case
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW
 
 FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "A1a公司", "ownership": "public",

@@ -20,13 +20,13 @@ from engine.audit.chain import AuditEvent, case_events
 from engine.base.errors import ConditionFailed, InvalidAction, ValidationFailed
 from engine.cases.case import Case
 from engine.cases.inbox import InboxItem, inbox_for
+from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
 from engine.definitions.forms import clean_form_input
 from engine.definitions.parse import parse_definition
 from engine.definitions.spec import Definition, Party, TransitionSpec
 from engine.operations.transitions import comment_on_case, create_draft, perform_action
 from engine.org.units import Actor, assign_role, create_user, load_actor
-from engine.reading.verify import verify_audit_chain
 from tests.conftest import NOW, TEST_DEFINITIONS, World
 
 KINDS = ("basic_nomination",)

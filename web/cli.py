@@ -29,16 +29,16 @@ from engine.base.config import Settings, normalize_database_url
 from engine.base.db import make_engine, make_session_factory, utcnow
 from engine.base.errors import DefinitionError, UnionflowError, ValidationFailed
 from engine.calendar.working_days import calendar_coverage, parse_calendar_table
-from engine.operations.deadline_scan import scan_deadlines
+from engine.cases.integrity import verify_database
 from engine.definitions.rules import load_rule_modules
 from engine.definitions.store import read_definition_files, sync_definitions
 from engine.migrate import alembic_config, upgrade
 from engine.operations.calendar_keeping import enter_calendar_days
+from engine.operations.deadline_scan import scan_deadlines
 from engine.org.units import User, load_actor
 from engine.reading.audit_export import FORMATS, begin_audit_export, export_lines, write_xlsx
 from engine.reading.audit_search import AuditFilter
 from engine.reading.export_verify import public_keys_by_id, verify_export_file
-from engine.reading.verify import verify_database
 from engine.runtime import bootstrap, load_models
 from engine.worker import delivery_settings, start_embedded_beat, use_database
 

@@ -9,7 +9,7 @@ file never shortens the period of cases already under it.
 A purge deletes every row about the case and leaves a tombstone in its place: the case ledger
 keeps the entry with the case's first event hash, the tombstone repeats that hash and the
 trail's last head, and the run is one ``purge`` event of the system log listing each case. So
-verification can tell a lawful purge from a deleted case (engine.reading.verify.verify_audit_chain).
+verification can tell a lawful purge from a deleted case (engine.cases.integrity.verify_audit_chain).
 """
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ from engine.base.db import Base
 from engine.base.errors import InvalidAction, PermissionDenied, ValidationFailed
 from engine.cases.attachments import Attachment, FileStore
 from engine.cases.case import Case
+from engine.cases.integrity import verify_audit_chain
 from engine.cases.permissions import covers
 from engine.definitions.store import current_definition, definition_by_hash
 from engine.org.units import Actor, Grant
-from engine.reading.verify import verify_audit_chain
 
 # --- The period -----------------------------------------------------------------------------------
 
@@ -269,6 +269,8 @@ def _case_bound_models() -> list[tuple[type, object]]:
     """Every mapped table with a foreign key to ``cases`` (but ``cases`` itself), with that column.
     Found from the metadata, so a table added later is purged too (rows that reference those rows
     in turn would stop the purge at its foreign key, loudly)."""
+    # The one import against the layers (.importlinter ignores it by name): engine.runtime holds the
+    # list of every model, some of them above this module; a purge must see them all.
     from engine.runtime import load_models
 
     load_models()

@@ -18,8 +18,8 @@ from engine.base.db import utcnow
 from engine.calendar.working_days import last_covered_year
 from engine.cases.case import Case
 from engine.cases.inbox import InboxItem
+from engine.cases.integrity import verify_audit_chain
 from engine.operations.timers import fire_due_timers
-from engine.reading.verify import verify_audit_chain
 from tests.test_honours import AWARDS, BASE_SETTINGS, id_number
 
 PDF = b"%PDF-1.4 nomination form"

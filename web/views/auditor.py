@@ -16,6 +16,7 @@ from engine.base.db import utcnow
 from engine.base.errors import ValidationFailed
 from engine.base.inputs import parse_row_id
 from engine.cases.case import event_label, get_case
+from engine.cases.integrity import verify_audit_chain
 from engine.definitions.store import definition_by_hash, list_kinds
 from engine.org.units import LEVELS, ROLE_LABELS
 from engine.procedures.notices import case_objections
@@ -25,7 +26,6 @@ from engine.reading.audit_search import (
     FILTER_ARGS, PAGE_SIZE, AuditFilter, AuditPage, Cursor, audit_search, auditable_units, auditor_paths,
 )
 from engine.reading.trail import readable_audit_trail
-from engine.reading.verify import verify_audit_chain
 from web import committing, request_session, streamed_body
 from web.auth import current_actor, role_required
 from web.localtime import local_timezone

@@ -1,5 +1,6 @@
-"""Checking the trail: every case chain against the ledger, tombstones against the purges in the system log,
-the system log itself."""
+"""Checking the trail: every case's chain against its row and the case ledger, tombstones against the
+purges in the system log, and the system log's own chain. Auditors read the report; a purge runs
+it first on the cases it is about to delete."""
 from __future__ import annotations
 
 from dataclasses import dataclass
