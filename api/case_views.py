@@ -23,7 +23,6 @@ from engine.cases.machines import available_actions
 from engine.cases.permissions import sees_personal_data
 from engine.definitions.forms import masked_personal_data
 from engine.definitions.spec import STATE_KIND_LABELS, Definition
-from engine.definitions.store import definition_by_hash
 from engine.org.units import LEVEL_LABELS, Actor
 from engine.procedures.notices import objections_shown
 from engine.reading.trail import case_timeline
@@ -108,7 +107,7 @@ class CaseViewSchema(CaseSummarySchema):
 # --- Building the views ---------------------------------------------------------------------------
 
 def case_summary(session: Session, case: Case) -> dict:
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     state = definition.state(case.state)
     return {
         "id": case.id, "kind": case.kind, "kind_label": definition.label, "state": case.state,
@@ -121,7 +120,7 @@ def case_summary(session: Session, case: Case) -> dict:
 
 def case_view(session: Session, actor: Actor, case: Case) -> dict:
     """The case as ``actor`` may read it, with its trail and the actions ``actor`` may take now."""
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     full = sees_personal_data(actor, case)
     timeline = case_timeline(session, actor, case)
     state = definition.state(case.state)

@@ -20,7 +20,6 @@ from engine.cases.record_types import record_spec
 from engine.cases.records import add_record, records_of, void_record
 from engine.cases.results_import import import_table
 from engine.definitions.forms import masked_personal_data
-from engine.definitions.store import definition_by_hash
 from web import request_session, unit_of_work
 
 blp = MultipartBlueprint("records", __name__, url_prefix="/api/v1", description="案件记录与成绩表导入")
@@ -86,7 +85,7 @@ class ImportResultSchema(ApiSchema):
 
 def shown(session, actor, case, records) -> list[dict]:
     """Records as the actor may read them: personal data masked unless they review the case."""
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     in_full = sees_personal_data(actor, case)
     result = []
     for record in records:
@@ -131,7 +130,7 @@ def list_records(query, case_id):
     session, actor = request_session(), current_actor()
     case = get_case(session, actor, case_id)
     if query["type"] is not None:
-        record_spec(definition_by_hash(session, case.definition_hash), query["type"])  # unknown type → 422
+        record_spec(case.definition, query["type"])  # unknown type → 422
     records = records_of(session, case, query["type"], include_voided=query["include_voided"])
     return {"records": shown(session, actor, case, records)}
 

@@ -40,7 +40,6 @@ from engine.cases.permissions import covers
 from engine.cases.records import CaseRecord, add_record, records_of
 from engine.definitions.forms import clean_fields, mask_account
 from engine.definitions.rules import RuleContext, action, rule
-from engine.definitions.store import definition_by_hash
 from engine.operations.transitions import comment_on_case, create_draft
 from engine.org.units import SYSTEM_ACTOR, Actor
 from engine.procedures.ledgers import draw
@@ -166,7 +165,7 @@ def open_cases_of(session: Session, subject_key: str, *, excluding: int | None =
     """This person's hardship cases that are not closed (drafts count: they are open files)."""
     rows = session.scalars(select(Case).where(Case.kind == KIND, Case.subject_key == subject_key,
                                               Case.id != (excluding or 0)).order_by(Case.id))
-    return [c for c in rows if not definition_by_hash(session, c.definition_hash).state(c.state).is_final]
+    return [c for c in rows if not c.definition.state(c.state).is_final]
 
 
 # --- Rules ------------------------------------------------------------------------------------------
@@ -322,7 +321,7 @@ def record_disbursement(session: Session, actor: Actor, case: Case, data: dict, 
     require_visible(actor, case)
     if case.kind != KIND:
         raise InvalidAction("不是困难职工帮扶案件")
-    spec = definition_by_hash(session, case.definition_hash).record("disbursement")
+    spec = case.definition.record("disbursement")
     amount = clean_fields(spec.fields, data).get("amount")
     left = money(case.outcome.get("aid_amount")) - _paid(session, case)
     if amount is not None and amount > left:
@@ -345,7 +344,7 @@ def start_yearly_recheck(session: Session, actor: Actor, case: Case, now: dateti
         raise InvalidAction(f"该档案 {year} 年度的复核已经发起")
     if case.subject_key and open_cases_of(session, case.subject_key):
         raise InvalidAction("申请人已有未办结的困难职工帮扶档案，不能再发起年度复核")
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     form = {spec.name: case.form_data[spec.name] for spec in definition.fields
             if spec.name in case.form_data and spec.type != "file" and not spec.name.startswith(EXCLUSION_PREFIX)}
     applicant = any(g.role == "applicant" and g.unit_id == case.origin_unit_id for g in actor.grants)

@@ -20,7 +20,6 @@ from engine.cases.permissions import grant_for
 from engine.cases.records import records_of
 from engine.definitions.rules import RuleContext, action, rule
 from engine.definitions.spec import Party
-from engine.definitions.store import definition_by_hash
 from engine.operations.transitions import create_draft
 from engine.org.units import Actor, OrgUnit
 from engine.procedures.rounds import Round, RoundSettingsSchema, load_settings, register_round_settings
@@ -160,7 +159,7 @@ def request_revocation(session: Session, actor: Actor, nomination: Case, form: d
 
 def _open_revocation(session: Session, nomination: Case, excluding: int | None = None) -> Case | None:
     for case in session.scalars(select(Case).where(Case.kind == REVOCATION_KIND, Case.linked_case_id == nomination.id)):
-        if case.id != excluding and not definition_by_hash(session, case.definition_hash).state(case.state).is_final:
+        if case.id != excluding and not case.definition.state(case.state).is_final:
             return case
     return None
 

@@ -23,7 +23,6 @@ from engine.cases.case import Case, check_version, conflict_on_stale, require_vi
 from engine.cases.inbox import refresh_inbox
 from engine.cases.permissions import can_view_case, draft_editor_grant
 from engine.cases.record_types import record_file_field
-from engine.definitions.store import definition_by_hash
 from engine.org.units import Actor
 
 
@@ -85,7 +84,7 @@ def attach_file(
     now = now or utcnow()
     require_visible(actor, case)
     check_version(case, expected_version)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     record_type, _, record_field = field_name.partition(".")
     if record_field:
         spec, grant = record_file_field(actor, case, definition, record_type, record_field)

@@ -30,7 +30,6 @@ from engine.calendar.working_days import working_calendar
 from engine.cases.case import Case
 from engine.definitions import rules
 from engine.definitions.spec import Definition, StateSpec
-from engine.definitions.store import definition_by_hash
 from engine.org.units import SYSTEM_ACTOR
 
 # Reminders go out at this local hour of their day (UNIONFLOW_REMINDER_HOUR).
@@ -153,7 +152,7 @@ def missing_calendar_year(session: Session, case_id: int) -> int | None:
     if row is None or row.due_dt is not None:
         return None
     case = session.get(Case, case_id)
-    state = definition_by_hash(session, case.definition_hash).state(row.state)
+    state = case.definition.state(row.state)
     try:
         _work_out_due(session, case, state, row.entered_dt)
     except CalendarNotCovered as uncovered:

@@ -26,7 +26,6 @@ from engine.base.errors import UnionflowError
 from engine.cases.permissions import first_grant
 from engine.definitions import rules
 from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, Party, TransitionSpec
-from engine.definitions.store import definition_by_hash
 from engine.org.units import Actor, Grant
 
 
@@ -154,7 +153,7 @@ class AvailableAction:
 def available_actions(session: Session, actor: Actor, case, now: datetime) -> list[AvailableAction]:
     """Exactly the triggers ``actor`` may fire on ``case`` now (one entry per trigger), under the
     definition version the case is pinned to."""
-    workflow = compiled(definition_by_hash(session, case.definition_hash))
+    workflow = compiled(case.definition)
     ctx = ActionContext(session, actor, now)
     actions = []
     for trigger in workflow.triggers_from(case.state):
@@ -181,7 +180,7 @@ def refused_actions(session: Session, actor: Actor, case, now: datetime, *, offe
     """The triggers not in ``offered`` (what ``available_actions`` gave) that the actor is a party
     to but a rule refuses now (a quota used up, the jury's count), with the reasons firing would
     answer. A rule that cannot be checked now answers with its error's message."""
-    workflow = compiled(definition_by_hash(session, case.definition_hash))
+    workflow = compiled(case.definition)
     refused = []
     for trigger in workflow.triggers_from(case.state):
         if trigger in offered:

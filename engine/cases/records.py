@@ -24,7 +24,6 @@ from engine.cases.inbox import refresh_inbox
 from engine.cases.record_types import record_grant, record_spec
 from engine.definitions.forms import clean_fields, dump_fields
 from engine.definitions.spec import RecordSpec
-from engine.definitions.store import definition_by_hash
 from engine.org.units import Actor
 
 
@@ -56,7 +55,7 @@ def add_record(
     """Add one record of ``record_type`` to the case (all required fields filled)."""
     now = now or utcnow()
     require_visible(actor, case)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     spec = record_spec(definition, record_type)
     grant = record_grant(actor, case, definition, spec)
     stored = dump_fields(spec.fields, clean_fields(spec.fields, data))
@@ -91,7 +90,7 @@ def void_record(
     record = session.get(CaseRecord, record_id)
     if record is None or record.case_id != case.id or record.voided_dt is not None:
         raise NotFound("记录不存在或已作废")
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     spec = record_spec(definition, record.record_type)
     grant = record_grant(actor, case, definition, spec)
     reason = (reason or "").strip()

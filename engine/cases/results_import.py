@@ -32,7 +32,6 @@ from engine.cases.record_types import record_grant, record_spec
 from engine.cases.records import CaseRecord, add_record, records_of, void_record
 from engine.definitions.forms import clean_fields, dump_fields, missing_in
 from engine.definitions.spec import FieldSpec, RecordSpec
-from engine.definitions.store import definition_by_hash
 from engine.org.units import Actor, Grant
 
 # Excel keeps 15 significant digits: an 18-digit ID number typed into a number cell loses its tail.
@@ -91,7 +90,7 @@ def import_table(
     now = now or utcnow()
     require_visible(actor, case)
     check_version(case, expected_version)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     spec = record_spec(definition, record_type)
     grant = record_grant(actor, case, definition, spec)
     name = PurePath((filename or "").replace("\\", "/")).name.strip()[-255:] or "未命名文件"

@@ -17,9 +17,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from engine.base.config import LOCAL_TZ
 from engine.base.errors import ValidationFailed
-from engine.base.inputs import (  # noqa: F401 - UNSTORABLE* imported from here too
-    DATE_CEILING, DATE_FLOOR, UNSTORABLE, UNSTORABLE_MESSAGE, text_problem,
-)
+from engine.base.inputs import DATE_CEILING, DATE_FLOOR, UNSTORABLE, text_problem
 from engine.definitions.spec import TODAY, Definition, FieldSpec
 
 CENT = Decimal("0.01")

@@ -21,7 +21,6 @@ from engine.calendar.working_days import (
 from engine.cases.case import Case
 from engine.cases.deadlines import Deadline, due_in_state, schedule_checks
 from engine.cases.inbox import InboxItem
-from engine.definitions.store import definition_by_hash
 from engine.org.units import Actor, Grant, path_ids
 
 
@@ -39,7 +38,7 @@ def recompute_deadlines(session: Session, now: datetime, changed_days: Iterable[
     moved = 0
     for row in rows:
         case = session.get(Case, row.case_id)
-        definition = definition_by_hash(session, case.definition_hash)
+        definition = case.definition
         state = definition.state(row.state)
         applies, due = due_in_state(session, case, state, row.entered_dt)
         if not applies or due == row.due_dt:

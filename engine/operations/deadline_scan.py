@@ -12,7 +12,6 @@ from engine.base.config import LOCAL_TZ
 from engine.cases.case import Case
 from engine.cases.deadlines import Deadline, last_day_text, reminder_times, schedule_checks
 from engine.definitions.spec import Definition, StateSpec
-from engine.definitions.store import definition_by_hash
 from engine.notify.notifications import Message, holders_of, notify
 from engine.operations.timers import fire_timer
 from engine.org.units import ROLE_LABELS, OrgUnit
@@ -60,7 +59,7 @@ def process_deadlines(session: Session, deadline_ids: list[int], now: datetime) 
     outbox: list[tuple[int, Message]] = []
     people = _People(session)
     for row, case in locked:
-        definition = definition_by_hash(session, case.definition_hash)
+        definition = case.definition
         state = definition.state(row.state)
         if row.due_dt is not None and now >= row.due_dt:
             _on_due(session, row, case, definition, state, now, people, outbox, report)
@@ -138,7 +137,7 @@ def _reminder_message(row: Deadline, case: Case, definition: Definition, state: 
 
 def _escalation_messages(session: Session, row: Deadline, case: Case, state: StateSpec,
                          people: _People) -> list[tuple[int, Message]]:
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     unit = people.unit(row.unit_id)
     waiting_for = f"{unit.name}{ROLE_LABELS.get(row.role, row.role)}"
     line, due = _case_line(case, definition), last_day_text(row.due_dt, LOCAL_TZ)

@@ -11,7 +11,6 @@ from engine.audit.chain import append_event
 from engine.base.db import utcnow
 from engine.base.errors import InvalidAction, NotFound, ValidationFailed
 from engine.cases.case import Case
-from engine.definitions.store import definition_by_hash
 from engine.operations.transitions import perform_action
 from engine.org.units import SYSTEM_ACTOR
 from engine.procedures.notices import PUBLIC, Objection, ObjectionSchema, notice_of
@@ -38,7 +37,7 @@ def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime
     if not entry["accepts_objections"]:
         raise NotFound("该公示不存在或公示期已结束")
     case = session.get(Case, case_id)
-    state = definition_by_hash(session, case.definition_hash).state(case.state)
+    state = case.definition.state(case.state)
     objection = Objection(case_id=case.id, objector_kind=values["objector_kind"], objector_name=values["objector_name"],
                           unit_name=values.get("unit_name"), contact=values["contact"], content=values["content"],
                           status="open", lodged_dt=now)

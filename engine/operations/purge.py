@@ -53,7 +53,7 @@ def purge_refusal(session: Session, case: Case, now: datetime) -> str | None:
     """Why ``case`` may not be purged at ``now``, in words; None when it may."""
     if case.closed_dt is None:
         return "案件尚未办结，不能销毁"
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     if definition.retention_years is None:
         return f"「{definition.label}」未规定保存期限，永久保存，不能销毁"
     ends = retention_ends(case.closed_dt, definition.retention_years)

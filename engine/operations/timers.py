@@ -18,7 +18,6 @@ from engine.base.errors import UnionflowError
 from engine.cases.case import Case
 from engine.cases.deadlines import Deadline
 from engine.definitions.spec import Definition
-from engine.definitions.store import definition_by_hash
 from engine.operations.transitions import perform_action
 from engine.org.units import SYSTEM_ACTOR
 
@@ -56,7 +55,7 @@ def fire_due_timers(session: Session, now: datetime) -> list[TimerResult]:
     results = []
     for case_id in due:
         case = session.get(Case, case_id)
-        result = fire_timer(session, case, definition_by_hash(session, case.definition_hash), now)
+        result = fire_timer(session, case, case.definition, now)
         if result is not None:
             results.append(result)
     return results

@@ -28,7 +28,7 @@ from engine.cases.permissions import draft_editor_grant, first_grant, participan
 from engine.definitions import rules
 from engine.definitions.forms import clean_fields, clean_form_input, dump_fields, missing_required, to_stored
 from engine.definitions.spec import RETURN_POINT, Definition, Party, TransitionSpec
-from engine.definitions.store import current_definition, definition_by_hash
+from engine.definitions.store import current_definition
 from engine.org.units import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_chain
 from engine.procedures.rounds import round_open_for
 
@@ -97,7 +97,7 @@ def update_draft(
     now = now or utcnow()
     require_visible(actor, case)
     check_version(case, expected_version)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     grant = draft_editor_grant(actor, case, definition, "修改表单")
     values = clean_form_input(definition, form)
     _check_file_ids(session, case, definition, values)
@@ -130,7 +130,7 @@ def perform_action(
     now = now or utcnow()
     require_visible(actor, case)
     check_version(case, expected_version)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     workflow = compiled(definition)
     spec, parties = _action_for(workflow, definition, case, trigger)
     grant = first_grant(actor, case, parties)

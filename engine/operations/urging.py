@@ -20,7 +20,6 @@ from engine.base.errors import CalendarNotCovered, Conflict, InvalidAction, Perm
 from engine.base.inputs import check_text
 from engine.calendar.working_days import working_calendar
 from engine.cases.case import Case, require_visible
-from engine.definitions.store import definition_by_hash
 from engine.notify.notifications import Message, holders_of, notify
 from engine.org.units import Actor, Grant, OrgUnit
 
@@ -53,7 +52,7 @@ def urge_grant(session: Session, actor: Actor, case: Case) -> Grant | None:
     The case must wait for reviewers; the applicant of the case (or of its unit) may urge, and
     so may a reviewer at a unit above the one the case waits at.
     """
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     waits_for = definition.state(case.state).waits_for
     if waits_for is None or waits_for.role != "reviewer":
         return None
@@ -108,7 +107,7 @@ def urge_case(session: Session, actor: Actor, case: Case, *, note: str | None = 
     """Urge the reviewers the case waits for; refused a second time on the same working day."""
     now = now or utcnow()
     require_visible(actor, case)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     state = definition.state(case.state)
     if state.waits_for is None or state.waits_for.role != "reviewer":
         raise InvalidAction(f"案件处于「{state.label}」，不在审核中，无需催办")

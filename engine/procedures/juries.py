@@ -259,7 +259,7 @@ class JurorCase:
 
 def juror_case_view(session: Session, actor: Actor, case_id: int) -> JurorCase:
     case = case_for_juror(session, actor, case_id)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     masked = masked_personal_data(definition.fields, case.form_data)
     form = {spec.name: masked.get(spec.name) for spec in definition.fields if spec.type != "file"}
     records = [{"id": record.id, "type": record.record_type, "type_label": definition.record(record.record_type).label,

@@ -25,7 +25,7 @@ from engine.cases.permissions import covers, sees_personal_data
 from engine.definitions.forms import Phone, PlainText, mask_account, masked_personal_data
 from engine.definitions.rules import RuleContext, action, rule
 from engine.definitions.spec import Definition
-from engine.definitions.store import definition_by_hash, list_kinds
+from engine.definitions.store import list_kinds
 from engine.org.units import Actor
 
 OBJECTOR_KINDS = {"person": "个人", "unit": "单位"}
@@ -122,7 +122,7 @@ def objections_shown(session: Session, actor: Actor, case: Case) -> list[dict] |
     """The objections as ``case_objections`` lets ``actor`` read them, for views of the whole
     case (the case page, the API's case view); None where none are shown: a kind whose notice
     takes no objections, or a reader refused them."""
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     if not any(state.on_objection for state in definition.states):
         return None
     try:
@@ -175,7 +175,7 @@ def notice_of(session: Session, case_id: int, *, now: datetime | None = None) ->
 def notice_period(session: Session, case: Case) -> Deadline | None:
     """The case's latest stay in a notice state (its deadline row): the notice period, running
     or interrupted by an objection. None for a case never on notice."""
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     notice_states = [state.id for state in definition.states if state.kind == "notice"]
     return session.scalar(select(Deadline).where(Deadline.case_id == case.id, Deadline.state.in_(notice_states))
                           .order_by(Deadline.id.desc()).limit(1)) if notice_states else None
@@ -201,7 +201,7 @@ def _notice_periods(session: Session, *conditions) -> list[tuple[Case, Deadline 
 
 
 def _notice_entry(session: Session, case: Case, period: Deadline | InboxItem, now: datetime) -> dict | None:
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     state = definition.state(case.state)
     if definition.state(period.state).kind != "notice":
         return None  # the deadline of a case waiting in another state

@@ -25,7 +25,6 @@ from engine.cases.case import Case, event_label, get_case, sees_internal_comment
 from engine.cases.permissions import covers, sees_personal_data
 from engine.definitions.forms import masked_changes, masked_personal_data
 from engine.definitions.spec import Definition, FieldSpec
-from engine.definitions.store import definition_by_hash
 from engine.org.units import LEVEL_LABELS, ROLE_LABELS, Actor, OrgUnit
 
 READER_ROLES = ("reviewer", "auditor")
@@ -35,7 +34,7 @@ BALLOT_DETAILS = ("choice", "label")
 
 def case_timeline(session: Session, actor: Actor, case: Case) -> list[dict]:
     """The case's steps as ``actor``, who may see the case, reads them (oldest first)."""
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     events = case_events(session, case.id)
     full, internal = sees_personal_data(actor, case), sees_internal_comments(actor, case)
     unit_ids = {event.actor_unit_id for event in events if event.actor_unit_id is not None}
@@ -73,7 +72,7 @@ def readable_audit_trail(session: Session, actor: Actor, case_id: int) -> list[d
     case = get_case(session, actor, case_id)
     if not any(grant.role in READER_ROLES and covers(grant, case) for grant in actor.grants):
         raise PermissionDenied("只有本案审核人和审计人员可以查看审计记录")
-    masked_by = None if sees_personal_data(actor, case) else definition_by_hash(session, case.definition_hash)
+    masked_by = None if sees_personal_data(actor, case) else case.definition
     auditor = any(grant.role == "auditor" and covers(grant, case) for grant in actor.grants)
     return [_shown(event, masked_by, ballots=auditor) for event in case_events(session, case.id)]
 

@@ -29,7 +29,7 @@ from engine.cases.inbox import InboxItem
 from engine.cases.permissions import sees_personal_data
 from engine.definitions.forms import masked_personal_data, missing_in
 from engine.definitions.spec import RETURN_POINT, Definition, TransitionSpec
-from engine.definitions.store import definition_by_hash, list_kinds
+from engine.definitions.store import list_kinds
 from engine.operations.transitions import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
 from engine.org.units import Actor, OrgUnit, unit_chain
 from engine.procedures.rounds import Round, visible_rounds
@@ -154,7 +154,7 @@ def _round_id(raw: str | None) -> int | None:
 def edit_case(case_id: int):
     session, actor = request_session(), current_actor()
     case = get_case(session, actor, case_id)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     if not _editable(definition, case):
         flash(_("案件处于「%(state)s」，不能再修改", state=definition.state(case.state).label), "warning")
         return redirect(_case_url(case.id))
@@ -170,7 +170,7 @@ def upload(case_id: int):
     changes are saved with it); a bare ``field``, ``version`` and files work as well."""
     session, actor = request_session(), current_actor()
     case = get_case(session, actor, case_id)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     if not _editable(definition, case):
         flash(_("案件处于「%(state)s」，不能再上传附件", state=definition.state(case.state).label), "warning")
         return redirect(_case_url(case.id))
@@ -295,7 +295,7 @@ def _forward_transition(definition: Definition, state_id: str) -> TransitionSpec
 
 
 def _send_on(session: Session, actor: Actor, case: Case, *, expected_version: int, comment: str | None = None) -> None:
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     forward = _forward_transition(definition, case.state)
     if forward is None:
         raise ValidationFailed({"_form": [_("此案件在当前环节不能提交")]})
@@ -374,7 +374,7 @@ def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
     overdue = overdue_case_ids(session, [case.id for case in cases], now)
     rows = []
     for case in cases:
-        definition = definition_by_hash(session, case.definition_hash)
+        definition = case.definition
         state = definition.state(case.state)
         shows_due = state.kind in ("review", "notice")
         due_dt = due.get(case.id) if shows_due else None

@@ -17,7 +17,7 @@ from engine.base.errors import ValidationFailed
 from engine.base.inputs import parse_row_id
 from engine.cases.case import event_label, get_case
 from engine.cases.integrity import verify_audit_chain
-from engine.definitions.store import definition_by_hash, list_kinds
+from engine.definitions.store import list_kinds
 from engine.org.units import LEVELS, ROLE_LABELS
 from engine.procedures.notices import case_objections
 from engine.procedures.rounds import visible_rounds
@@ -86,7 +86,7 @@ def case_trail(case_id: int):
     session, actor = request_session(), current_actor()
     events = readable_audit_trail(session, actor, case_id)
     case = get_case(session, actor, case_id)
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     report = verify_audit_chain(session, [case_id])
     labels = {state.id: state.label for state in definition.states}
     return render_template(

@@ -31,7 +31,6 @@ from engine.cases.machines import AvailableAction, compiled, refused_actions
 from engine.cases.permissions import can_view_case, first_grant, participant_grant
 from engine.cases.records import add_record, records_of
 from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
-from engine.definitions.store import definition_by_hash
 from engine.operations.transitions import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant, urge_of_stage, urged_this_work_day
 from engine.org.units import Actor, Grant
@@ -122,7 +121,7 @@ class Problems:
 
 
 def render_case(session: Session, actor: Actor, case: Case, problems: Problems | None = None, status: int = 200):
-    definition = definition_by_hash(session, case.definition_hash)
+    definition = case.definition
     now = utcnow()
     view = case_view(session, actor, case)
     actions = [_action_form(session, definition, case, action) for action in view["available_actions"]]
@@ -271,7 +270,7 @@ def act(case_id: int, trigger: str):
     try:
         with committing() as session:
             case = get_case(session, actor, case_id)
-            definition = definition_by_hash(session, case.definition_hash)
+            definition = case.definition
             candidates = compiled(definition).candidates(trigger, case.state)
             specs = candidates[0].spec.inputs if candidates else ()
             inputs = read_form(specs, request.form, prefix=_prefix(form_name)) if specs else None
@@ -300,7 +299,7 @@ def add_case_record(case_id: int, record_type: str):
     try:
         with committing() as session:
             case = get_case(session, actor, case_id)
-            definition = definition_by_hash(session, case.definition_hash)
+            definition = case.definition
             try:
                 spec = definition.record(record_type)
             except KeyError:
@@ -393,8 +392,8 @@ def _duties_page(errors: dict[int, list[str]] | None = None, status: int = 200):
     """Jurors vote as themselves, whatever grant the header shows: all their grants count."""
     session, person = request_session(), session_actor()
     duties = [{
-        "duty": duty, "kind_label": definition_by_hash(session, duty.case.definition_hash).label,
-        "state": definition_by_hash(session, duty.case.definition_hash).state(duty.case.state),
+        "duty": duty, "kind_label": duty.case.definition.label,
+        "state": duty.case.definition.state(duty.case.state),
         # Jurors who may open the case itself go to it; the others read it as put to the jury.
         "href": url_for(".case" if can_view_case(person, duty.case) else ".jury_case", case_id=duty.case.id),
     } for duty in jury_duties(session, person)]

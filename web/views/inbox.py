@@ -292,7 +292,7 @@ def _results(session: Session, actor: Actor, outcomes: list[BatchOutcome]) -> li
     for outcome in outcomes:
         if outcome.ok:
             case = outcome.case
-            state = definition_by_hash(session, case.definition_hash).state(case.state)
+            state = case.definition.state(case.state)
             results.append(BatchResultRow(case.id, case.title, True, state_label=state.label))
         else:
             results.append(BatchResultRow(outcome.case_id, titles.get(outcome.case_id), False,
