@@ -17,8 +17,9 @@ from werkzeug.routing import IntegerConverter, UnicodeConverter
 from api.auth import SECURITY, SECURITY_SCHEMES, authenticate_request
 from api.docs import ChineseResponses, docs_page
 from api.errors import register_error_handlers
+from api.schemas import DocumentedSchemaRules, ErrorSchema
+from engine.base.db import MAX_ROW_ID
 from web.limits import configure_limits
-from api.schemas import MAX_ROW_ID, DocumentedSchemaRules, ErrorSchema
 
 API_PREFIX = "/api/v1"
 # One module per resource, each with its flask-smorest blueprint ``blp``.

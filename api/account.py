@@ -10,8 +10,8 @@ from api.fields import LocalDateTime
 from api.schemas import ApiSchema
 from engine.org.accounts import MAX_TOKEN_NAME_LENGTH, create_api_token, list_api_tokens, revoke_api_token
 from engine.org.units import LEVEL_LABELS, ROLE_LABELS
-from web import request_session, unit_of_work
 from web.auth import end_session, session_csrf_token, sign_in, sign_in_with_password
+from web.database import request_session, unit_of_work
 from web.limits import sign_in_limits
 
 blp = Blueprint("account", __name__, url_prefix="/api/v1", description="登录会话与个人 API 令牌")

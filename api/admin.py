@@ -7,18 +7,17 @@ from marshmallow import fields, validate
 
 from api.auth import current_actor
 from api.fields import LocalDateTime
-from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
+from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ChangesSchema, ErrorSchema
 from engine.org.admin import (
-    add_org_unit, add_user, get_org_unit, get_user, grant_role, list_org_units, list_users, revoke_role, update_user,
+    NewPersonSchema, PersonChangesSchema, add_org_unit, add_user, get_org_unit, get_user, grant_role, list_org_units,
+    list_users, revoke_role, update_user,
 )
 from engine.org.units import LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS
-from web import request_session, unit_of_work
+from web.database import request_session, unit_of_work
+from web.paging import decode_cursor, page
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1", description="单位与用户管理（管理员，限本单位及下级）")
-
-USERNAME = validate.Regexp(r"^[A-Za-z0-9_.@-]+$", error="用户名只能包含字母、数字和 _ . @ -")
-
 
 # --- Org units -------------------------------------------------------------------------------------
 
@@ -104,19 +103,15 @@ class UserQuerySchema(PageQuerySchema):
                       metadata={"description": "用户名或姓名中的一段"})
 
 
-class NewUserSchema(ApiSchema):
-    username = fields.String(required=True, validate=[
-        validate.Length(min=1, max=64, error="应为 1 到 64 个字符"), USERNAME])
-    display_name = fields.String(required=True, validate=validate.Length(min=1, max=64, error="应为 1 到 64 个字"))
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254, error="不能超过 254 个字符"))
+class NewUserSchema(NewPersonSchema, ApiSchema):
+    """The engine's rules for a new account (engine.org.admin), with the API's input rules."""
+
     password = fields.String(load_only=True, validate=validate.Length(max=256, error="不能超过 256 个字符"),
                              metadata={"description": "8 到 256 个字符，且不易猜到（不能是常用密码、用户名、姓名或邮箱，"
                                                       "不能是重复或键盘顺序的字符）；不填则此人暂不能登录"})
 
 
-class UserChangesSchema(ChangesSchema):
-    display_name = fields.String(validate=validate.Length(min=1, max=64, error="应为 1 到 64 个字"))
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254, error="不能超过 254 个字符"))
+class UserChangesSchema(PersonChangesSchema, ChangesSchema):
     is_active = fields.Boolean(metadata={"description": "停用后此人的会话和令牌立即失效"})
     password = fields.String(load_only=True, validate=validate.Length(max=256, error="不能超过 256 个字符"),
                              metadata={"description": "重设密码：要求同新建用户；此人的全部登录会话随即结束，API 令牌一并吊销"})

@@ -6,10 +6,6 @@ Uploads are refused early when the request body is over the app's ``MAX_CONTENT_
 """
 from __future__ import annotations
 
-import mimetypes
-import os
-
-from flask import Flask, current_app, send_file
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import ValidationError, fields, validate
@@ -21,19 +17,17 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
-from engine.cases.attachments import FileStore, attach_file, attachments_of, get_attachment
+from engine.cases.attachments import attach_file, attachments_of, get_attachment
 from engine.cases.case import get_case
-from engine.definitions.spec import MAX_FILE_SIZE_MB
-from web import request_session, unit_of_work
+from web.database import request_session, unit_of_work
 from web.errors import request_too_large_message
+from web.files import attachment_download, configure_request_size, file_store, read_upload
 
-MB = 1024 * 1024
-# The largest file a definition may allow, plus room for the multipart envelope and form fields.
-DEFAULT_MAX_CONTENT_LENGTH = (MAX_FILE_SIZE_MB + 10) * MB
 MULTIPART = "multipart/form-data"
 
 
 # --- multipart/form-data: form fields and files read as one location --------------------------------
+
 
 class MultipartParser(FlaskParser):
     """webargs reading a multipart body's form fields and files together, so one schema
@@ -66,24 +60,6 @@ class UploadedFile(Upload):
         if not value.filename:
             raise ValidationError("请选择要上传的文件")
         return value
-
-
-def configure_request_size(app: Flask) -> None:
-    """The app-wide cap on a request body (bytes): app config ``MAX_CONTENT_LENGTH``, else
-    ``UNIONFLOW_MAX_CONTENT_LENGTH`` in the environment, else 110 MB."""
-    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's own default is None: no cap at all
-        app.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("UNIONFLOW_MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH))
-
-
-def file_store() -> FileStore:
-    return FileStore(current_app.extensions["unionflow"].settings.attachments_dir)
-
-
-def read_upload(upload: FileStorage) -> tuple[str, str, bytes]:
-    """The file's name, its type (from its extension, which the engine checks against the field;
-    the type the client declared is not trusted) and its bytes."""
-    content_type = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
-    return upload.filename, content_type, upload.read()
 
 
 # --- Schemas -----------------------------------------------------------------------------------------
@@ -121,6 +97,7 @@ class AttachmentListSchema(ApiSchema):
 
 # --- Views -------------------------------------------------------------------------------------------
 
+
 @blp.route("/cases/<int:case_id>/attachments", methods=["POST"])
 @blp.arguments(AttachmentUploadSchema, location="multipart")
 @blp.response(201, UploadedAttachmentSchema)
@@ -152,11 +129,4 @@ def list_attachments(case_id):
               description="文件本身，以附件形式下载；Content-Type 为按文件扩展名确定的类型")
 def download_attachment(case_id, attachment_id):
     """下载附件：能查看该案件的人才能下载。"""
-    attachment = get_attachment(request_session(), current_actor(), attachment_id, case_id=case_id)
-    response = send_file(file_store().path_for(attachment.sha256), mimetype=attachment.content_type,
-                         as_attachment=True, download_name=attachment.filename, max_age=0)
-    # Never rendered in place: the browser must not guess a type, nor run anything the file holds.
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return attachment_download(get_attachment(request_session(), current_actor(), attachment_id, case_id=case_id))

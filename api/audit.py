@@ -22,7 +22,7 @@ from marshmallow import fields, pre_dump, validate
 
 from api.auth import current_actor, public
 from api.fields import LocalDateTime
-from api.pagination import PageQuerySchema, encode_cursor, id_cursor, page_schema
+from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.audit.signing import current_signer, public_key_pem, published_keys
 from engine.audit.system_log import SYSTEM_EVENT_LABELS, SystemEvent, system_log_page
@@ -32,7 +32,8 @@ from engine.reading.audit_export import (
 )
 from engine.reading.audit_search import ACTOR_QUERY_MAX, FILTER_ARGS, AuditFilter, auditor_paths
 from engine.reading.trail import readable_audit_trail
-from web import committing, request_session, streamed_body
+from web.database import committing, request_session, streamed_body
+from web.paging import encode_cursor, id_cursor
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="审计记录、审计导出、系统日志与签名公钥")
 

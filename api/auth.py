@@ -18,8 +18,8 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 
 from engine.org.accounts import actor_for_token
 from engine.org.units import Actor
-from web import request_session
 from web.auth import SESSION_CSRF_KEY, session_actor
+from web.database import request_session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"

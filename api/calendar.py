@@ -9,8 +9,8 @@ from api.auth import current_actor
 from api.schemas import ApiSchema, ErrorSchema
 from engine.calendar.working_days import MAX_DAYS_AT_ONCE, CalendarEntry, calendar_days, too_many_days
 from engine.operations.calendar_keeping import enter_calendar_days
-from web import request_session, unit_of_work
-from web.views.calendar_admin import current_coverage, local_today
+from web.database import request_session, unit_of_work
+from web.localtime import current_coverage, local_today
 
 blp = Blueprint("calendar", __name__, url_prefix="/api/v1",
                 description="工作日历：法定节假日与调休安排、本地调整（录入限市总工会管理员）")

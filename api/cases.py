@@ -8,10 +8,11 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.auth import current_actor
-from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchema, case_summary, case_view
+from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchema
 from api.errors import domain_error_body
-from api.pagination import PageQuerySchema, id_cursor, page, page_schema
-from api.schemas import MAX_ROW_ID, ApiSchema, ErrorBodySchema, ErrorSchema, RowId
+from api.pagination import PageQuerySchema, page_schema
+from api.schemas import ApiSchema, ErrorBodySchema, ErrorSchema, RowId
+from engine.base.db import MAX_ROW_ID
 from engine.cases.case import get_case, my_cases
 from engine.definitions.forms import PlainText
 from engine.operations.transitions import (
@@ -19,7 +20,9 @@ from engine.operations.transitions import (
     perform_batch_action, perform_joint_action, update_draft,
 )
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case
-from web import request_session, unit_of_work
+from engine.reading.case_views import case_summary, case_view
+from web.database import request_session, unit_of_work
+from web.paging import id_cursor, page
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="案件：填报、查看、审核操作")
 

@@ -6,7 +6,7 @@ from marshmallow import fields
 
 from api.schemas import ApiSchema, DefinitionSchema, DefinitionSummarySchema
 from engine.definitions.store import current_definition, list_kinds
-from web import request_session
+from web.database import request_session
 
 blp = Blueprint("definitions", __name__, url_prefix="/api/v1", description="流程定义与表单")
 

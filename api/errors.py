@@ -21,7 +21,7 @@ from engine.base.errors import (
 )
 from engine.cases.attachments import FileTooLarge, UnsupportedFileType
 from engine.cases.case import case_version
-from web import request_session
+from web.database import request_session
 from web.errors import error_page, http_error_page
 
 API_PREFIX = "/api/"

@@ -1,24 +1,21 @@
 """The inbox: cases waiting for the caller, filtered and paged by due date."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from api.auth import current_actor
 from api.fields import LastDay, LocalDateTime
-from api.pagination import PageQuerySchema, decode_cursor, page, page_schema
-from api.schemas import MAX_ROW_ID, ApiSchema, ErrorSchema, RowId
-from engine.base.errors import ValidationFailed
+from api.pagination import PageQuerySchema, page_schema
+from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.cases.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, DUE_FILTERS, InboxFilter, inbox_counts, inbox_page
 from engine.definitions.forms import PlainText
-from web import request_session
+from web.database import request_session
+from web.paging import inbox_cursor_key, inbox_key_of, page
 
 blp = Blueprint("inbox", __name__, url_prefix="/api/v1", description="待办")
 
 INBOX_ROLES = ("reviewer", "applicant")
-BAD_CURSOR = "游标无效，请从第一页重新获取"
 
 
 class RoleQuerySchema(ApiSchema):
@@ -71,26 +68,6 @@ class InboxCountSchema(ApiSchema):
 
 class InboxCountsSchema(ApiSchema):
     counts = fields.List(fields.Nested(InboxCountSchema))
-
-
-def inbox_cursor_key(cursor: str | None) -> tuple[datetime | None, int] | None:
-    """The (due_dt, case_id) a cursor holds; anything else is a 422 on ``cursor``."""
-    key = decode_cursor(cursor, 2)
-    if key is None:
-        return None
-    due, case_id = key
-    try:
-        due_dt = None if due is None else datetime.fromisoformat(due)
-    except (TypeError, ValueError):
-        due_dt = False
-    if due_dt is False or (due_dt is not None and due_dt.tzinfo is None) \
-            or isinstance(case_id, bool) or not isinstance(case_id, int) or not 0 <= case_id <= MAX_ROW_ID:
-        raise ValidationFailed({"cursor": [BAD_CURSOR]})
-    return due_dt, case_id
-
-
-def inbox_key_of(entry) -> list:
-    return [entry.due_dt.isoformat() if entry.due_dt else None, entry.case_id]
 
 
 @blp.route("/inbox")

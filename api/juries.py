@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.auth import current_actor
-from api.case_views import CaseSummarySchema, case_summary
+from api.case_views import CaseSummarySchema
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.base.errors import NotFound
@@ -18,7 +18,8 @@ from engine.cases.case import Case
 from engine.definitions.forms import PlainText
 from engine.procedures.juries import CHOICES, cast_vote, form_jury, juror_case_view, jury_duties, jury_of_case
 from engine.procedures.rounds import get_round
-from web import request_session, unit_of_work
+from engine.reading.case_views import case_summary
+from web.database import request_session, unit_of_work
 
 blp = Blueprint("juries", __name__, url_prefix="/api/v1", description="评审委员会与表决")
 

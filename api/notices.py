@@ -17,7 +17,7 @@ from api.fields import LastDay, LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
 from engine.operations.objections import lodge_objection
 from engine.procedures.notices import OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, notice_of
-from web import request_session, unit_of_work
+from web.database import request_session, unit_of_work
 from web.limits import objection_limits
 
 blp = Blueprint("notices", __name__, url_prefix="/api/v1", description="公示与异议")

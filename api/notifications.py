@@ -8,14 +8,15 @@ from marshmallow import fields, validate
 
 from api.auth import current_actor
 from api.fields import LocalDateTime
-from api.pagination import PageQuerySchema, id_cursor, page, page_schema
+from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorSchema
 from engine.definitions.forms import PlainText
 from engine.notify.notifications import (
     KINDS, MAX_EMAIL_LENGTH, Notification, mark_all_read, notifications_for, open_notification, preferences_of,
     set_preferences, unread_count,
 )
-from web import request_session, unit_of_work
+from web.database import request_session, unit_of_work
+from web.paging import id_cursor, page
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="站内通知与通知设置")
 

@@ -17,7 +17,7 @@ from engine.base.db import utcnow
 from engine.procedures.parameters import (
     existing_unit, parameter_kind, parameter_versions, parameters_in_force, set_parameters,
 )
-from web import request_session, unit_of_work
+from web.database import request_session, unit_of_work
 from web.localtime import local_timezone
 
 blp = Blueprint("parameters", __name__, url_prefix="/api/v1", description="参数设置")

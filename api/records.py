@@ -15,12 +15,11 @@ from api.schemas import ApiSchema, ErrorSchema
 from engine.base.errors import ValidationFailed
 from engine.base.tables import TableImportFailed, TableProblem
 from engine.cases.case import get_case
-from engine.cases.permissions import sees_personal_data
 from engine.cases.record_types import record_spec
 from engine.cases.records import add_record, records_of, void_record
 from engine.cases.results_import import import_table
-from engine.definitions.forms import masked_personal_data
-from web import request_session, unit_of_work
+from engine.reading.case_views import records_view
+from web.database import request_session, unit_of_work
 
 blp = MultipartBlueprint("records", __name__, url_prefix="/api/v1", description="案件记录与成绩表导入")
 
@@ -83,22 +82,6 @@ class ImportResultSchema(ApiSchema):
 
 # --- Presenting records ------------------------------------------------------------------------------
 
-def shown(session, actor, case, records) -> list[dict]:
-    """Records as the actor may read them: personal data masked unless they review the case."""
-    definition = case.definition
-    in_full = sees_personal_data(actor, case)
-    result = []
-    for record in records:
-        spec = definition.record(record.record_type)
-        values = record.data if in_full else masked_personal_data(spec.fields, record.data)
-        result.append({
-            "id": record.id, "type": record.record_type, "type_label": spec.label, "record_fields": values,
-            "author": record.author_name, "unit": record.unit_name, "created_at": record.created_dt,
-            "voided": record.voided_dt is not None, "voided_at": record.voided_dt, "void_reason": record.void_reason,
-            "case_version": case.version,
-        })
-    return result
-
 
 def problem_key(problem: TableProblem) -> str:
     """Where a problem of an imported table is, as a ``fields`` key: "row 3.总成绩" (a cell: the
@@ -132,7 +115,7 @@ def list_records(query, case_id):
     if query["type"] is not None:
         record_spec(case.definition, query["type"])  # unknown type → 422
     records = records_of(session, case, query["type"], include_voided=query["include_voided"])
-    return {"records": shown(session, actor, case, records)}
+    return {"records": records_view(session, actor, case, records)}
 
 
 @blp.route("/cases/<int:case_id>/records/<record_type>", methods=["POST"])
@@ -146,7 +129,7 @@ def create_record(data, case_id, record_type):
     session, actor = request_session(), current_actor()
     case = get_case(session, actor, case_id)
     record = add_record(session, actor, case, record_type, data["record_fields"])
-    [result] = shown(session, actor, case, [record])
+    [result] = records_view(session, actor, case, [record])
     return result
 
 
@@ -161,7 +144,7 @@ def void_a_record(data, case_id, record_id):
     session, actor = request_session(), current_actor()
     case = get_case(session, actor, case_id)
     record = void_record(session, actor, case, record_id, data["reason"])
-    [result] = shown(session, actor, case, [record])
+    [result] = records_view(session, actor, case, [record])
     return result
 
 

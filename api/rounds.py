@@ -10,13 +10,11 @@ from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.definitions.forms import PlainText
 from engine.procedures.parameters import existing_unit
 from engine.procedures.rounds import (
-    QuotaRow, get_round, open_round, quota_status, quota_table, set_quota, visible_rounds,
+    MAX_PLACES, QuotaRow, get_round, open_round, quota_status, quota_table, set_quota, visible_rounds,
 )
-from web import request_session, unit_of_work
+from web.database import request_session, unit_of_work
 
 blp = Blueprint("rounds", __name__, url_prefix="/api/v1", description="评选批次与名额")
-
-MAX_PLACES = 10000
 
 
 class RoundQuerySchema(ApiSchema):

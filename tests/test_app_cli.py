@@ -24,9 +24,10 @@ from engine.definitions.spec import ASSIGNEE
 from engine.definitions.store import WorkflowKind, read_definition_files
 from engine.org.units import OrgUnit, RoleAssignment, User, create_org_unit
 from tests.conftest import SETTINGS
-from web import create_app, request_session, unit_of_work
-from web.cli import UnionflowGroup, cli
-from web.demo import COUNTIES, DEMO_PASSWORD, DEMO_USERS
+from unionflow.app import create_app
+from unionflow.cli import UnionflowGroup, cli
+from unionflow.demo import COUNTIES, DEMO_PASSWORD, DEMO_USERS
+from web.database import request_session, unit_of_work
 
 DEFINITIONS = {definition.kind: definition for _, definition in read_definition_files(SETTINGS.workflows_dir)}
 
@@ -150,7 +151,7 @@ def test_demo_accounts_and_password_are_shown_only_in_demo_mode(make_app, demo_u
 
 
 def test_the_demo_person_with_two_roles_is_listed_with_both(make_app, demo_url):
-    from web.demo import MULTI_ROLE_USER
+    from unionflow.demo import MULTI_ROLE_USER
 
     html = make_app(demo_url, DEMO=True).test_client().get("/login").get_data(as_text=True)
     row = html[html.index(f"<code>{MULTI_ROLE_USER}</code>"):].split("</tr>")[0]
@@ -406,7 +407,7 @@ def test_demo_is_dated_inside_the_working_day_calendar(session):
     from datetime import datetime, timezone
 
     from engine.calendar.working_days import last_covered_year
-    from web.demo import demo_now
+    from unionflow.demo import demo_now
 
     covered = datetime(last_covered_year(session), 3, 9, 2, 0, tzinfo=timezone.utc)
     assert demo_now(session, covered) == covered

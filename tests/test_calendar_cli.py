@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from engine.base.db import make_session_factory
 from engine.calendar.working_days import CalendarDay, CalendarYear, forget_cached_calendars
 from tests.test_tabular_import import far_last_row
-from web.cli import cli
+from unionflow.cli import cli
 
 CSV_2027 = "日期,类型,说明\n2027-02-05,休,春节\n2027-02-08,休,春节\n2027-02-20,班,春节调休上班\n"
 

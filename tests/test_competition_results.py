@@ -314,8 +314,8 @@ def test_feed_rules_are_validated_when_set(session, world):
 
 def test_demo_seed_reaches_every_state_and_feeds_the_open_honours_round(session):
     from engine.definitions.store import current_definition
-    from web.demo import demo_world, seed_demo_org
-    from web.demo_seeds.competition_results import seed
+    from unionflow.demo import demo_world, seed_demo_org
+    from unionflow.demo_seeds.competition_results import seed
 
     seed_demo_org(session)
     demo = demo_world(session, NOW + timedelta(days=40))
@@ -336,8 +336,8 @@ def test_demo_seed_reaches_every_state_and_feeds_the_open_honours_round(session)
 
 
 def test_demo_seed_works_without_an_open_honours_round(session):
-    from web.demo import demo_world, seed_demo_org
-    from web.demo_seeds.competition_results import seed
+    from unionflow.demo import demo_world, seed_demo_org
+    from unionflow.demo_seeds.competition_results import seed
 
     seed_demo_org(session)
     assert seed(session, demo_world(session, NOW + timedelta(days=40))) == 11

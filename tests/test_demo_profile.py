@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from engine import worker
-from web.demo import DEMO_PASSWORD
+from unionflow.demo import DEMO_PASSWORD
 
 UNIONFLOW = Path(sys.executable).with_name("unionflow")
 WAIT_SECONDS = 60

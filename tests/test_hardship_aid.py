@@ -550,8 +550,8 @@ def test_second_approval_waits_for_the_first_and_gets_what_is_left(committed_db)
 
 def test_demo_seed_reaches_every_state(session):
     from engine.definitions.store import current_definition
-    from web.demo import demo_world, seed_demo_org
-    from web.demo_seeds.hardship_aid import seed
+    from unionflow.demo import demo_world, seed_demo_org
+    from unionflow.demo_seeds.hardship_aid import seed
 
     seed_demo_org(session)
     demo = demo_world(session, NOW)

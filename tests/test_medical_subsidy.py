@@ -482,8 +482,8 @@ def test_demo_seed_reaches_every_state(session):
     from sqlalchemy import select
 
     from engine.definitions.store import current_definition
-    from web.demo import demo_world, seed_demo_org
-    from web.demo_seeds import medical_subsidy as demo_seed
+    from unionflow.demo import demo_world, seed_demo_org
+    from unionflow.demo_seeds import medical_subsidy as demo_seed
 
     seed_demo_org(session)
     count = demo_seed.seed(session, demo_world(session, NOW))

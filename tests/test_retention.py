@@ -36,7 +36,7 @@ from tests.test_hardship_aid import OBJECTION, aided_file, flow, standards  # no
 from tests.test_medical_subsidy import (  # noqa: F401 - fixtures
     OTHER_ID_NUMBER, SCHEME_VALUES, SCHEMES, _form, draft, schemes, store, submitted,
 )
-from web.cli import cli
+from unionflow.cli import cli
 from workflows.hardship_aid import start_yearly_recheck
 
 UTC = timezone.utc

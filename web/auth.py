@@ -19,19 +19,18 @@ import secrets
 from dataclasses import replace
 from functools import wraps
 from typing import Callable
-from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request
+from flask import g, redirect, request
 from flask import session as cookie_session
 from flask import url_for
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest, Forbidden, RequestEntityTooLarge
 
 from engine.org.accounts import actor_for_session, authenticate, session_generation, sign_out_everywhere
-from engine.org.units import LEVEL_LABELS, ROLE_LABELS, Actor, Grant
-from web import request_session, unit_of_work
+from engine.org.units import ROLE_LABELS, Actor, Grant
+from web.database import request_session
 from web.errors import request_too_large_message
-from web.limits import forget_sign_in_failures, sign_in_limits, take_sign_in_attempt
+from web.limits import forget_sign_in_failures, take_sign_in_attempt
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_USER_KEY = "user_id"
@@ -41,10 +40,9 @@ SESSION_GRANT_KEY = "grant"
 SESSION_LANGUAGE_KEY = "language"
 CSRF_FIELD = "csrf_token"
 
-bp = Blueprint("auth", __name__)
-
 
 # --- The session ---------------------------------------------------------------------------------
+
 
 def sign_in(actor: Actor) -> str:
     """Start a browser session for the actor (a fresh cookie, against fixation); returns its CSRF token."""
@@ -115,6 +113,7 @@ def session_actor() -> Actor | None:
 
 # --- The grant one acts in -----------------------------------------------------------------------
 
+
 def grant_key(grant: Grant) -> str:
     return f"{grant.role}:{grant.unit_id}"
 
@@ -177,6 +176,7 @@ def role_required(*roles: str) -> Callable:
 
 # --- CSRF -----------------------------------------------------------------------------------------
 
+
 def csrf_token() -> str:
     """The session's CSRF token (created for anonymous visitors too: the login and objection forms)."""
     token = cookie_session.get(SESSION_CSRF_KEY)
@@ -203,97 +203,4 @@ def check_csrf() -> None:
 
 # --- Pages ----------------------------------------------------------------------------------------
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site: a ``next`` pointing elsewhere would make the login page an open redirect."""
-    if not target:
-        return url_for("home")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("home")
-    return target
 
-
-@bp.route("/login", methods=["GET"])
-def login():
-    if session_actor() is not None:
-        return redirect(_safe_next(request.args.get("next")))
-    return _login_page()
-
-
-def _login_page(username: str = "", error: str | None = None, status: int = 200):
-    from web.demo import DEMO_PASSWORD, demo_accounts
-
-    demo = current_app.config["DEMO"]
-    page = render_template(
-        "login.html", username=username, error=error, next=request.args.get("next", ""),
-        accounts=demo_accounts(request_session()) if demo else [],
-        demo_password=DEMO_PASSWORD if demo else None,
-    )
-    return page, status
-
-
-@bp.route("/login", methods=["POST"])
-@sign_in_limits
-@unit_of_work
-def login_submit():
-    username = request.form.get("username", "").strip()
-    password = request.form.get("password", "")
-    if not username or not password:
-        return _login_page(username, _("请输入用户名和密码"), 422)
-    actor = sign_in_with_password(username, password)
-    if actor is None:
-        return _login_page(username, _("用户名或密码不正确"), 401)
-    sign_in(actor)
-    return redirect(_safe_next(request.args.get("next")))
-
-
-@bp.route("/logout", methods=["POST"])
-@unit_of_work
-def logout():
-    end_session()
-    flash(_("您已退出登录"), "info")
-    return redirect(url_for("auth.login"))
-
-
-@bp.route("/switch-role", methods=["POST"])
-@login_required
-def switch_role():
-    """Act in another of one's grants (the header's switcher)."""
-    wanted = request.form.get("grant", "")
-    grant = next((grant for grant in session_actor().grants if grant_key(grant) == wanted), None)
-    if grant is None:
-        flash(_("您没有这个身份"), "error")
-    else:
-        cookie_session[SESSION_GRANT_KEY] = wanted
-        flash(_("已切换为：%(grant)s", grant=grant_label(grant)), "info")
-    return redirect(url_for("home"))
-
-
-@bp.route("/language", methods=["POST"])
-def switch_language():
-    language = request.form.get("language", "")
-    if language in current_app.config["LANGUAGES"]:
-        cookie_session[SESSION_LANGUAGE_KEY] = language
-    return redirect(_safe_next(request.form.get("next")))
-
-
-def selected_language() -> str:
-    """Flask-Babel's locale: the visitor's choice, else Chinese."""
-    language = cookie_session.get(SESSION_LANGUAGE_KEY)
-    return language if language in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
-
-
-def header_context() -> dict:
-    """What the header of every page shows: who is signed in, the chosen grant and the others."""
-    actor = session_actor() if request.endpoint != "static" else None
-    grant = active_grant(actor) if actor else None
-    return {
-        "signed_in": actor,
-        "active_grant": grant,
-        "grant_key": grant_key,
-        "grant_label": grant_label,
-        "current_role": grant.role if grant else None,
-        "language": selected_language(),
-        "LEVEL_LABELS": LEVEL_LABELS,
-        "ROLE_LABELS": ROLE_LABELS,
-    }

@@ -1,16 +1,20 @@
-"""Stored UTC moments shown in the deployment's time zone (``UNIONFLOW_TIMEZONE``).
+"""Stored UTC moments shown in the deployment's time zone (``UNIONFLOW_TIMEZONE``), today's date
+there, and the working calendar's coverage as of today (both faces warn with it).
 
 Templates have ``local_time``, ``local_day`` and ``last_day`` both as functions and as filters;
 a deadline is shown by the ``deadline`` macro of macros.html, as its last day to act.
 """
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
 from flask import current_app
 from flask_babel import gettext as _
 
+from engine.base.db import utcnow
+from engine.calendar.working_days import CalendarCoverage, calendar_coverage
 from engine.cases.deadlines import closing_hour, last_day_to_act
+from web.database import request_session
 
 
 def local_timezone() -> tzinfo:
@@ -44,3 +48,13 @@ def last_day(due: datetime | None) -> str:
     if hour is not None:
         return _("最迟办理日 %(day)s %(hour)s 前", day=day, hour=hour.strftime("%H:%M"))
     return _("最迟办理日 %(day)s", day=day)
+
+
+def local_today() -> date:
+    return utcnow().astimezone(local_timezone()).date()
+
+
+def current_coverage() -> CalendarCoverage:
+    """As of today (local), warning as many days ahead as the deployment says."""
+    warning_days = current_app.extensions["unionflow"].settings.calendar_warning_days
+    return calendar_coverage(request_session(), local_today(), warning_days)

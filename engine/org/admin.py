@@ -9,6 +9,7 @@ Units and people outside the subtree are reported as missing, never shown.
 """
 from __future__ import annotations
 
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import exists, not_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -21,6 +22,39 @@ from engine.org.units import (
 
 UNIT_NOT_FOUND = "单位不存在或不在您的管理范围内"
 USER_NOT_FOUND = "用户不存在或不在您的管理范围内"
+
+
+# --- An account's fields: one set of rules for every way in ---------------------------------------
+# The API's schemas derive from these; a password's rules are engine.org.accounts.set_password's.
+
+def _display_name(required: bool) -> fields.String:
+    return fields.String(required=required, validate=validate.Length(min=1, max=64, error="应为 1 到 64 个字"))
+
+
+def _email() -> fields.Email:
+    return fields.Email(allow_none=True, validate=validate.Length(max=254, error="不能超过 254 个字符"))
+
+
+class NewPersonSchema(Schema):
+    username = fields.String(required=True, validate=[
+        validate.Length(min=1, max=64, error="应为 1 到 64 个字符"),
+        validate.Regexp(r"^[A-Za-z0-9_.@-]+$", error="用户名只能包含字母、数字和 _ . @ -")])
+    display_name = _display_name(required=True)
+    email = _email()
+
+
+class PersonChangesSchema(Schema):
+    display_name = _display_name(required=False)
+    email = _email()
+
+
+def _checked(schema: Schema, values: dict) -> dict:
+    """The values as the schema loads them, or its messages as the engine's ValidationFailed."""
+    try:
+        return schema.load(values)
+    except ValidationError as err:
+        raise ValidationFailed({name: list(map(str, messages)) if isinstance(messages, list) else [str(messages)]
+                                for name, messages in err.normalized_messages().items()}) from None
 
 
 # --- Scope -----------------------------------------------------------------------------------------
@@ -126,6 +160,8 @@ def add_user(
     """A new account, without roles yet (grant them with ``grant_role``). Without a password
     the person cannot sign in until one is set."""
     admin_paths(actor)
+    given = {"username": username, "display_name": display_name, "email": email}
+    _checked(NewPersonSchema(), {name: value for name, value in given.items() if value is not None})
     errors: dict[str, list[str]] = {}
     if not username.strip():
         errors["username"] = ["请填写用户名"]
@@ -146,6 +182,7 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> 
     Deactivating takes effect at once: sessions and tokens stop working (engine.org.accounts), and the
     sessions stay ended if the account is reactivated. A new password ends every session too."""
     user = get_user(session, actor, user_id)
+    _checked(PersonChangesSchema(), {name: changes[name] for name in ("display_name", "email") if name in changes})
     check_text({name: changes[name] for name in ("display_name", "email") if name in changes})
     if "display_name" in changes:
         if not changes["display_name"].strip():

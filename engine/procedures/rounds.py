@@ -29,6 +29,9 @@ from engine.org.units import Actor, OrgUnit
 from engine.procedures import ledgers
 from engine.procedures.parameters import in_reach, reach_clause, schema_errors, storable_document
 
+# The most places (名额) one unit may be given in a round: a bound on input, not a domain figure.
+MAX_PLACES = 10000
+
 
 class Round(Base):
     __tablename__ = "rounds"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from engine.base.config import Settings
 from engine.org.accounts import create_api_token
 from tests.conftest import SETTINGS, SIGNING_KEY_FILE
-from web import create_app
+from unionflow.app import create_app
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 import engine.reading.audit_export
-from api.pagination import encode_cursor
 from engine.audit.chain import canonical_bytes, case_events
 from engine.audit.signing import create_signing_key, parse_public_key, signature_valid
 from engine.audit.system_log import SystemEvent
@@ -25,6 +24,7 @@ from engine.reading.export_verify import public_keys_by_id, verify_export
 from tests.api_v1.conftest import ApiClient, error_of
 from tests.conftest import NOW, SIGNING_KEY_FILE
 from tests.test_hardship_aid import form, id_number
+from web.paging import encode_cursor
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from engine.calendar.working_days import CalendarDay, CalendarYear, forget_cached_calendars
 from engine.operations.calendar_keeping import enter_calendar_days
 from tests.api_v1.conftest import error_of
-from web.views import calendar_admin
+from web import localtime
 
 SPRING_FESTIVAL_2027 = [
     {"day": "2027-02-05", "is_working": False, "note": "春节"},
@@ -22,7 +22,7 @@ SPRING_FESTIVAL_2027 = [
 @pytest.fixture(autouse=True)
 def today(monkeypatch):
     forget_cached_calendars()
-    monkeypatch.setattr(calendar_admin, "local_today", lambda: date(2026, 11, 22))
+    monkeypatch.setattr(localtime, "local_today", lambda: date(2026, 11, 22))
     yield
     forget_cached_calendars()
 

@@ -8,7 +8,6 @@ import yaml
 from sqlalchemy import func, select
 from stdnum.cn import ric
 
-from api.pagination import encode_cursor
 from engine.audit.chain import AuditEvent
 from engine.base.errors import DefinitionError
 from engine.cases.case import Case
@@ -17,6 +16,7 @@ from engine.operations.transitions import comment_on_case, create_draft, perform
 from engine.org.units import SYSTEM_ACTOR
 from tests.api_v1.conftest import error_of
 from tests.conftest import NOW, TEST_DEFINITIONS
+from web.paging import encode_cursor
 
 FORM = {"award_type": "labour_medal", "nominee_name": "张三", "employer": "A1a公司", "ownership": "public",
         "merits_summary": "十年扎根一线"}

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from api.pagination import encode_cursor
 from engine.base.db import utcnow
 from engine.cases.inbox import InboxItem
 from engine.operations.transitions import create_draft, submit_case
 from tests.api_v1.conftest import error_of
 from tests.test_honours import Honours
+from web.paging import encode_cursor
 
 FORM = {"award_type": "labour_medal", "nominee_name": "孙八", "employer": "A1a公司", "ownership": "public",
         "merits_summary": "节能降耗显著"}

@@ -15,7 +15,8 @@ from marshmallow import ValidationError, fields
 from openapi_spec_validator import validate
 
 from api.auth import PUBLIC_BLUEPRINTS
-from api.schemas import MAX_ROW_ID, ApiSchema, RowId
+from api.schemas import ApiSchema, RowId
+from engine.base.db import MAX_ROW_ID
 from engine.org.accounts import list_api_tokens
 from tests.api_v1.conftest import error_of
 

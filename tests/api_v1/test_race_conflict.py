@@ -21,7 +21,7 @@ from engine.operations.transitions import approve_case
 from engine.org.accounts import create_api_token
 from tests.conftest import NOW, SETTINGS
 from tests.test_concurrency import WAIT_SECONDS, _submitted_case_id, committed_world  # noqa: F401 (fixture)
-from web import create_app
+from unionflow.app import create_app
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from engine.org.units import Actor, load_actor
 from engine.procedures.juries import cast_vote, form_jury
 from engine.procedures.rounds import open_round, set_quota
 from tests.conftest import IN_CI, SETTINGS, build_world
-from web import create_app
+from unionflow.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]

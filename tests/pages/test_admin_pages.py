@@ -279,7 +279,7 @@ def test_an_admin_cannot_lock_themselves_out(pages, session, world):
 
 
 def test_users_are_searched_by_name_and_paged(pages, session, world, monkeypatch):
-    monkeypatch.setattr("web.views.admin.USERS_PER_PAGE", 3)
+    monkeypatch.setattr("pages.admin.USERS_PER_PAGE", 3)
     client = pages("admin")
     found = text_of(client.get("/admin/users?q=applicant"))
     assert "applicant_A1a" in found and "applicant_B1a" in found and "reviewer_A1" not in found

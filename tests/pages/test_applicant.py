@@ -18,9 +18,9 @@ from engine.cases.case import Case
 from engine.definitions.spec import FIELD_TYPES, FieldSpec
 from engine.operations.transitions import create_draft, perform_action
 from engine.procedures.rounds import open_round
+from pages.forms import chosen_files, read_form
 from tests.api_v1.test_cases import FORM, ID_NUMBER, MASKED_ID, written
 from tests.pages.conftest import text_of
-from web.forms import chosen_files, read_form
 
 NEW = "/cases/new/basic_nomination"
 

@@ -301,7 +301,7 @@ def test_the_log_shows_only_the_auditors_scope_and_pages_by_sequence(pages, monk
     for _ in range(3):
         county.get("/audit/export.csv")
     assert "city-only-marker" not in text_of(county.get("/audit/log"))
-    monkeypatch.setattr("web.views.auditor.LOG_PAGE_SIZE", 2)
+    monkeypatch.setattr("pages.auditor.LOG_PAGE_SIZE", 2)
     first = text_of(city.get("/audit/log"))
     assert first.count('<td data-label="序号">') == 2 and "回到最新" not in first
     next_url = unescape(re.search(r'href="([^"]+)" rel="next">更早的记录', first).group(1))

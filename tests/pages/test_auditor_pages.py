@@ -112,7 +112,7 @@ def test_bad_filters_are_422_with_the_message_at_the_field_and_values_kept(pages
 
 
 def test_results_are_paged_by_keyset(pages, monkeypatch, seeded):
-    monkeypatch.setattr("web.views.auditor.PAGE_SIZE", 3)
+    monkeypatch.setattr("pages.auditor.PAGE_SIZE", 3)
     client = pages("auditor_city")
     first = text_of(client.get("/audit?kind=basic_nomination"))
     assert rows_of(first) == 3

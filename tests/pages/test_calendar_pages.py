@@ -14,7 +14,7 @@ from engine.operations.calendar_keeping import enter_calendar_days
 from engine.org.units import assign_role, create_user
 from tests.pages.conftest import PASSWORD_HASH, text_of
 from tests.test_tabular_import import far_last_row
-from web.views import calendar_admin
+from web import localtime
 
 URL = "/admin/calendar"
 CSV_2027 = "日期,类型,说明\n2027-02-05,休,春节\n2027-02-08,休,春节\n2027-02-20,班,春节调休上班\n".encode()
@@ -25,7 +25,7 @@ WARNING = "工作日历仅覆盖至 2026 年 12 月 31 日，请管理员在此�
 def today(monkeypatch):
     """The pages' today: 22 November 2026, 39 days before the package's calendar ends."""
     forget_cached_calendars()
-    monkeypatch.setattr(calendar_admin, "local_today", lambda: date(2026, 11, 22))
+    monkeypatch.setattr(localtime, "local_today", lambda: date(2026, 11, 22))
     yield
     forget_cached_calendars()
 
@@ -201,9 +201,9 @@ def test_a_county_admin_is_not_warned_on_their_home_page(county_admin):
 
 def test_no_warning_once_next_year_is_entered_or_while_far_ahead(pages, session, world, monkeypatch):
     client = pages("admin")
-    monkeypatch.setattr(calendar_admin, "local_today", lambda: date(2026, 9, 1))
+    monkeypatch.setattr(localtime, "local_today", lambda: date(2026, 9, 1))
     assert 'id="calendar-warning"' not in text_of(client.get("/admin"))
-    monkeypatch.setattr(calendar_admin, "local_today", lambda: date(2026, 11, 22))
+    monkeypatch.setattr(localtime, "local_today", lambda: date(2026, 11, 22))
     enter_calendar_days(session, world.actor("admin"), [(date(2027, 2, 5), False, "春节")], year=2027)
     assert 'id="calendar-warning"' not in text_of(client.get("/admin"))
 

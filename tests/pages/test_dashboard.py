@@ -16,8 +16,8 @@ import pytest
 
 from engine.calendar.working_days import forget_cached_calendars
 from engine.operations.transitions import create_draft, perform_action
+from pages.charts import LABEL_WIDTH, PLOT_WIDTH, bar_chart, stacked_bar_chart
 from tests.pages.conftest import text_of
-from web.charts import LABEL_WIDTH, PLOT_WIDTH, bar_chart, stacked_bar_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 BEIJING = ZoneInfo("Asia/Shanghai")

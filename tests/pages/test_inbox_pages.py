@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
-from api.pagination import encode_cursor
 from engine.audit.chain import AuditEvent
 from engine.base.db import utcnow
 from engine.cases.case import Case
@@ -17,6 +16,7 @@ from engine.cases.inbox import InboxItem
 from engine.operations.transitions import comment_on_case, create_draft, perform_action, submit_case
 from tests.pages.conftest import text_of
 from tests.test_honours import Honours
+from web.paging import encode_cursor
 
 FORM = {"award_type": "labour_medal", "nominee_name": "孙八", "employer": "A1a公司", "ownership": "public",
         "merits_summary": "节能降耗显著"}

@@ -126,7 +126,7 @@ def test_the_list_is_newest_first_marks_unread_and_filters(pages, session, world
 
 
 def test_the_list_pages_by_id(pages, session, world, monkeypatch):
-    monkeypatch.setattr("web.views.notifications.PAGE_SIZE", 2)
+    monkeypatch.setattr("pages.notifications.PAGE_SIZE", 2)
     ids = told(session, world, "reviewer_A1", 5)[::-1]  # newest first
     client = pages("reviewer_A1")
     seen, url = [], "/notifications"

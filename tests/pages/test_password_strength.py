@@ -57,7 +57,7 @@ def test_the_demo_and_the_test_fixtures_passwords_pass_for_their_users():
     from tests.browser.conftest import PASSWORD as BROWSER_PASSWORD
     from tests.pages.conftest import PASSWORD as PAGES_PASSWORD
     from tests.pages.test_admin_pages import NEW_PASSWORD
-    from web.demo import DEMO_PASSWORD, DEMO_USERS
+    from unionflow.demo import DEMO_PASSWORD, DEMO_USERS
 
     for username, display_name, _grants in DEMO_USERS:
         assert password_problem(DEMO_PASSWORD, personal=(username, display_name)) is None, username

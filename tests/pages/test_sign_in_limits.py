@@ -173,7 +173,7 @@ def test_objections_per_address_count_across_the_form_and_the_api(app, pages):
 # --- Behind a reverse proxy -----------------------------------------------------------------------
 
 def trusting(app, hops: int):
-    from web import trust_proxies
+    from unionflow.app import trust_proxies
 
     app.config["TRUSTED_PROXIES"] = hops
     trust_proxies(app)
@@ -215,7 +215,7 @@ def test_only_the_configured_number_of_hops_is_trusted(app):
 
 @pytest.mark.parametrize("configured", ["-1", "two", "1.5"])
 def test_a_wrong_number_of_trusted_proxies_stops_the_app(app, configured):
-    from web import create_app
+    from unionflow.app import create_app
 
     settings = app.extensions["unionflow"].settings
     with pytest.raises(RuntimeError, match="UNIONFLOW_TRUSTED_PROXIES"):

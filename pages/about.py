@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from engine.audit.signing import public_key_pem, published_keys
 from engine.base.errors import NotFound
-from web import request_session
+from web.database import request_session
 
 bp = Blueprint("about", __name__)
 

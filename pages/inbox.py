@@ -18,11 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import UnprocessableEntity
 
-from api.inbox import inbox_cursor_key, inbox_key_of
-from api.pagination import encode_cursor
-from api.schemas import MAX_ROW_ID
 from engine.base.config import LOCAL_TZ
-from engine.base.db import utcnow
+from engine.base.db import MAX_ROW_ID, utcnow
 from engine.base.errors import CalendarNotCovered, ConditionFailed, UnionflowError, ValidationFailed
 from engine.base.inputs import parse_row_id
 from engine.calendar.working_days import WorkingCalendar, due_after, working_calendar
@@ -37,8 +34,9 @@ from engine.definitions.store import definition_by_hash, list_kinds
 from engine.operations.transitions import BatchOutcome, perform_batch_action
 from engine.org.units import Actor
 from engine.procedures.rounds import Round, visible_rounds
-from web import committing, request_session
 from web.auth import current_actor, role_required
+from web.database import committing, request_session
+from web.paging import encode_cursor, inbox_cursor_key, inbox_key_of
 
 bp = Blueprint("inbox", __name__)
 

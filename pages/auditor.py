@@ -26,8 +26,8 @@ from engine.reading.audit_search import (
     FILTER_ARGS, PAGE_SIZE, AuditFilter, AuditPage, Cursor, audit_search, auditable_units, auditor_paths,
 )
 from engine.reading.trail import readable_audit_trail
-from web import committing, request_session, streamed_body
 from web.auth import current_actor, role_required
+from web.database import committing, request_session, streamed_body
 from web.localtime import local_timezone
 
 bp = Blueprint("auditor", __name__)

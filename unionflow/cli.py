@@ -192,7 +192,7 @@ def demo() -> None:
 @database_option
 def demo_setup(database_url: str | None) -> None:
     """Upgrade the database, load the definitions and seed the demo data (safe to run again)."""
-    from web.demo import DEMO_PASSWORD, seed_demo_cases, seed_demo_org
+    from unionflow.demo import DEMO_PASSWORD, seed_demo_cases, seed_demo_org
 
     settings = load_settings(database_url)
     bootstrap(settings)
@@ -233,7 +233,7 @@ def ensure_demo_signing_key(session, path: Path) -> str:
 @database_option
 def run(host: str, port: int, database_url: str | None) -> None:
     """Serve the demo with Flask's development server (demo accounts shown on the home page)."""
-    from web import create_app
+    from unionflow.app import create_app
 
     # The deadline scan and the mail it sends report to this log, errors with their traceback.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

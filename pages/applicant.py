@@ -17,8 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
-from api.attachments import file_store, read_upload
-from api.case_views import case_view
 from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
 from engine.base.inputs import parse_row_id
@@ -33,9 +31,11 @@ from engine.definitions.store import list_kinds
 from engine.operations.transitions import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
 from engine.org.units import Actor, OrgUnit, unit_chain
 from engine.procedures.rounds import Round, visible_rounds
-from web import committing, request_session
+from engine.reading.case_views import case_view
+from pages.forms import chosen_files, display_values, file_lists, read_form
 from web.auth import current_actor, role_required
-from web.forms import chosen_files, display_values, file_lists, read_form
+from web.database import committing, request_session
+from web.files import file_store, read_upload
 from web.localtime import local_time
 
 bp = Blueprint("applicant", __name__)

@@ -21,7 +21,7 @@ from engine.operations.objections import lodge_objection
 from engine.operations.transitions import create_draft, perform_action
 from engine.org.units import SYSTEM_ACTOR, Actor
 from engine.procedures.parameters import set_parameters
-from web.demo_seeds import Clock, DemoWorld, due_of
+from unionflow.demo_seeds import Clock, DemoWorld, due_of
 from workflows.competition_results import FEED_PARAMETERS
 
 FEED_RULES = [

@@ -18,7 +18,7 @@ from engine.base.errors import InvalidAction, NotFound, ValidationFailed
 from engine.definitions.store import list_kinds
 from engine.operations.objections import lodge_objection
 from engine.procedures.notices import OBJECTOR_KINDS, ObjectionSchema, cases_on_notice, notice_of
-from web import committing, request_session
+from web.database import committing, request_session
 from web.limits import objection_limits
 from web.localtime import local_time
 

@@ -22,7 +22,7 @@ from engine.definitions.store import WorkflowKind
 from engine.org.units import (
     ROLE_LABELS, Actor, OrgUnit, RoleAssignment, User, assign_role, create_org_unit, create_user, load_actor,
 )
-from web.demo_seeds import SEED_ORDER, DemoWorld
+from unionflow.demo_seeds import SEED_ORDER, DemoWorld
 
 # Shown on the home page in demo mode: every demo account uses it.
 DEMO_PASSWORD = "gonghui2026"
@@ -146,7 +146,7 @@ def seed_demo_cases(session: Session, now: datetime | None = None) -> int:
     created = 0
     for kind in SEED_ORDER:
         if session.get(WorkflowKind, kind) is not None:
-            created += importlib.import_module(f"web.demo_seeds.{kind}").seed(session, demo)
+            created += importlib.import_module(f"unionflow.demo_seeds.{kind}").seed(session, demo)
     session.flush()
     return created
 

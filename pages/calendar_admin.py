@@ -10,19 +10,16 @@ from __future__ import annotations
 from datetime import date
 from itertools import groupby
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from engine.base.db import utcnow
 from engine.base.errors import ValidationFailed
-from engine.calendar.working_days import (
-    CalendarCoverage, CalendarEntry, calendar_coverage, calendar_days, parse_calendar_table,
-)
+from engine.calendar.working_days import CalendarCoverage, CalendarEntry, calendar_days, parse_calendar_table
 from engine.operations.calendar_keeping import enter_calendar_days, may_keep_calendar, remove_calendar_day, union_wide
-from web import committing, request_session
 from web.auth import current_actor, role_required
-from web.localtime import local_timezone
+from web.database import committing, request_session
+from web.localtime import current_coverage
 
 bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar")
 
@@ -30,16 +27,6 @@ bp = Blueprint("calendar_admin", __name__, url_prefix="/admin/calendar")
 WARNED_ROLES = ("admin", "reviewer")
 # By date.weekday(): a make-up working day is a weekend day marked 班.
 WEEKDAY_LABELS = (_l("周一"), _l("周二"), _l("周三"), _l("周四"), _l("周五"), _l("周六"), _l("周日"))
-
-
-def local_today() -> date:
-    return utcnow().astimezone(local_timezone()).date()
-
-
-def current_coverage() -> CalendarCoverage:
-    """As of today (local), warning as many days ahead as the deployment says (the API's too)."""
-    warning_days = current_app.extensions["unionflow"].settings.calendar_warning_days
-    return calendar_coverage(request_session(), local_today(), warning_days)
 
 
 def calendar_warning() -> CalendarCoverage | None:

@@ -19,7 +19,7 @@ from engine.operations.transitions import create_draft, perform_action
 from engine.org.units import SYSTEM_ACTOR
 from engine.procedures.juries import cast_vote, form_jury
 from engine.procedures.rounds import open_round, set_quota
-from web.demo_seeds import Clock, DemoWorld, due_of
+from unionflow.demo_seeds import Clock, DemoWorld, due_of
 from workflows.honours import request_revocation
 
 AWARDS = ("labour_medal", "labour_award", "pioneer_team", "women_model", "model_home", "union_worker")

@@ -13,15 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
-from api.attachments import file_store, read_upload
-from api.case_views import case_view
-from api.records import shown as shown_records
 from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, InvalidAction, NotFound, ValidationFailed
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
@@ -38,9 +35,11 @@ from engine.procedures.juries import (
     CHOICES, case_for_juror, cast_vote, juror_case_view, jury_duties, jury_for, jury_of_case,
 )
 from engine.procedures.rounds import QuotaStatus, Round, quota_status
-from web import committing, request_session
+from engine.reading.case_views import case_view, records_view
+from pages.forms import chosen_files, read_form
 from web.auth import current_actor, current_role, login_required, session_actor
-from web.forms import chosen_files, read_form
+from web.database import committing, request_session
+from web.files import attachment_download, file_store, read_upload
 
 bp = Blueprint("cases", __name__)
 
@@ -218,7 +217,7 @@ def _blocked_actions(session: Session, actor: Actor, case: Case, definition: Def
 
 def _record_groups(session: Session, actor: Actor, case: Case, definition: Definition) -> list[dict]:
     """The case's records by type, values masked as the actor may read them."""
-    rows = shown_records(session, actor, case, records_of(session, case))
+    rows = records_view(session, actor, case, records_of(session, case))
     return [{"spec": spec, "rows": [row for row in rows if row["type"] == spec.type]} for spec in definition.records
             if any(row["type"] == spec.type for row in rows)]
 
@@ -361,13 +360,7 @@ def urge(case_id: int):
 @login_required
 def download(case_id: int, attachment_id: int):
     """A file of a case, for those who may see the case (as the API's download)."""
-    attachment = get_attachment(request_session(), current_actor(), attachment_id, case_id=case_id)
-    response = send_file(file_store().path_for(attachment.sha256), mimetype=attachment.content_type,
-                         as_attachment=True, download_name=attachment.filename, max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return attachment_download(get_attachment(request_session(), current_actor(), attachment_id, case_id=case_id))
 
 
 def _prefix(form_name: str) -> str:

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import current_app, request
 from flask_babel import lazy_gettext as _l
+
+from engine.org.units import LEVEL_LABELS, ROLE_LABELS
+from web.auth import active_grant, grant_key, grant_label, session_actor
+from web.i18n import selected_language
 
 
 @dataclass(frozen=True)
@@ -35,3 +39,19 @@ def navigation(role: str | None) -> list[NavEntry]:
     views = current_app.view_functions
     return [entry for entry in NAVIGATION
             if entry.endpoint in views and (entry.roles is None or role in entry.roles)]
+
+
+def header_context() -> dict:
+    """What the header of every page shows: who is signed in, the chosen grant and the others."""
+    actor = session_actor() if request.endpoint != "static" else None
+    grant = active_grant(actor) if actor else None
+    return {
+        "signed_in": actor,
+        "active_grant": grant,
+        "grant_key": grant_key,
+        "grant_label": grant_label,
+        "current_role": grant.role if grant else None,
+        "language": selected_language(),
+        "LEVEL_LABELS": LEVEL_LABELS,
+        "ROLE_LABELS": ROLE_LABELS,
+    }

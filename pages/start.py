@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import render_template
 
 from engine.definitions.store import list_kinds
-from web import request_session
 from web.auth import login_required
+from web.database import request_session
 
 
 @login_required

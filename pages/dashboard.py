@@ -18,10 +18,10 @@ from engine.reading.statistics import (
     KindDurations, StageCounts, StatisticsFilter, UnitRef, UnitWaiting, check_filter, open_cases_by_stage,
     stage_durations, statistics_scope, waiting_by_unit,
 )
-from web import request_session
+from pages.calendar_admin import calendar_warning
+from pages.charts import bar_chart, format_number, stacked_bar_chart
 from web.auth import current_actor, role_required
-from web.charts import bar_chart, format_number, stacked_bar_chart
-from web.views.calendar_admin import calendar_warning
+from web.database import request_session
 
 bp = Blueprint("dashboard", __name__)
 

@@ -18,8 +18,8 @@ from engine.definitions.forms import has_unstorable_characters
 from engine.notify.notifications import (
     KINDS, mark_all_read, notifications_for, open_notification, preferences_of, set_preferences, unread_count,
 )
-from web import committing, request_session
 from web.auth import login_required, session_actor
+from web.database import committing, request_session
 
 bp = Blueprint("notifications", __name__)
 

@@ -24,8 +24,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from engine.base.inputs import parse_row_id
 from engine.definitions.forms import resolved_bound
 from engine.definitions.spec import FieldSpec
-
-MB = 1024 * 1024
+from web.files import file_size
 
 
 def read_form(specs: Iterable[FieldSpec], form: Mapping, files: Mapping | None = None, *,
@@ -94,14 +93,6 @@ class ListedFile:
     @property
     def size_label(self) -> str:
         return file_size(self.size_bytes)
-
-
-def file_size(size_bytes: int) -> str:
-    """A file's size as every page shows it (the ``file_size`` filter): "200 B", "1.5 KB", "10 MB"."""
-    for unit, scale in (("MB", MB), ("KB", 1024)):
-        if size_bytes >= scale:
-            return f"{size_bytes / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size_bytes} B"
 
 
 def file_lists(specs: Iterable[FieldSpec], stored: Mapping | None, attachments: Iterable,

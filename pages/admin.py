@@ -14,11 +14,9 @@ from datetime import date, datetime
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.admin import NewUserSchema
-from api.rounds import MAX_PLACES
 from engine.base.db import utcnow
 from engine.base.errors import Conflict, InvalidAction, ValidationFailed
 from engine.base.inputs import load_json, parse_row_id
@@ -33,11 +31,11 @@ from engine.procedures.juries import Jury, JuryMember, form_jury
 from engine.procedures.parameters import (
     ParameterKind, existing_unit, parameter_kind, parameter_kinds, parameter_versions, set_parameters,
 )
-from engine.procedures.rounds import get_round, open_round, quota_table, set_quota, visible_rounds
-from web import committing, request_session
+from engine.procedures.rounds import MAX_PLACES, get_round, open_round, quota_table, set_quota, visible_rounds
+from pages.calendar_admin import calendar_warning
 from web.auth import current_actor, keep_this_session, role_required
+from web.database import committing, request_session
 from web.localtime import local_timezone
-from web.views.calendar_admin import calendar_warning
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -178,22 +176,12 @@ def create_user():
     data = {"username": form.get("username", "").strip(), "display_name": form.get("display_name", "").strip(),
             "email": form.get("email", "").strip() or None, "password": form.get("password") or None}
     try:
-        data = _load(NewUserSchema(), {key: value for key, value in data.items() if value is not None})
         with committing() as session:
             user = add_user(session, current_actor(), **data)
     except ValidationFailed as err:
         return _users_page(form, err.fields, 422)
     flash(_("已新建账号「%(username)s」，请为其授予角色", username=user.username), "success")
     return redirect(url_for("admin.user", user_id=user.id))
-
-
-def _load(schema: Schema, data: dict) -> dict:
-    """The API's own input schema, its messages as the engine's ValidationFailed."""
-    try:
-        return schema.load(data)
-    except ValidationError as err:
-        raise ValidationFailed({name: list(map(str, messages)) if isinstance(messages, list) else [str(messages)]
-                                for name, messages in err.normalized_messages().items()}) from None
 
 
 @bp.get("/users/<int:user_id>")
@@ -218,19 +206,12 @@ def change_user(user_id: int):
     form = request.form
     changes = {"display_name": form.get("display_name", ""), "email": form.get("email", "").strip() or None}
     try:
-        changes = _load(UserDetailsSchema(), {k: v for k, v in changes.items() if v is not None})
-        changes.setdefault("email", None)
         with committing() as session:
             update_user(session, current_actor(), user_id, changes)
     except ValidationFailed as err:
         return _user_page(user_id, form, err.fields, 422)
     flash(_("已保存基本信息"), "success")
     return redirect(url_for("admin.user", user_id=user_id))
-
-
-class UserDetailsSchema(Schema):
-    display_name = fields.String(required=True, validate=validate.Length(min=1, max=64, error="应为 1 到 64 个字"))
-    email = fields.Email(validate=validate.Length(max=254, error="不能超过 254 个字符"))
 
 
 @bp.post("/users/<int:user_id>/password")

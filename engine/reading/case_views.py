@@ -1,0 +1,91 @@
+"""How a case reads, per reader: one place for both faces (the API's schemas and the pages' templates
+present these dicts).
+
+The same case is shown differently to its applicant, its reviewers and its auditors: ID numbers
+and fields marked sensitive are in full only for the case's reviewers
+(``permissions.sees_personal_data``), in the form, the outcome, the records and the trail's
+changes alike; the timeline is the trail as the engine lets this reader read it
+(``trail.case_timeline``: internal comments and jurors' names hidden from applicants); the
+objections are those this reader may see; and the actions offered are exactly those the engine
+would accept from this reader now (``machines.available_actions``). Jurors read through
+engine.procedures.juries.juror_case_view."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from engine.base.db import utcnow
+from engine.cases.case import Case
+from engine.cases.deadlines import missing_calendar_year
+from engine.cases.inbox import due_of
+from engine.cases.machines import available_actions
+from engine.cases.permissions import sees_personal_data
+from engine.definitions.forms import masked_personal_data
+from engine.definitions.spec import STATE_KIND_LABELS, Definition
+from engine.org.units import Actor
+from engine.procedures.notices import objections_shown
+from engine.reading.trail import case_timeline
+
+
+def case_summary(session: Session, case: Case) -> dict:
+    definition = case.definition
+    state = definition.state(case.state)
+    return {
+        "id": case.id, "kind": case.kind, "kind_label": definition.label, "state": case.state,
+        "state_label": state.label, "state_kind": state.kind, "state_kind_label": STATE_KIND_LABELS[state.kind],
+        "version": case.version, "title": case.title, "origin_unit": case.origin_unit, "round_id": case.round_id,
+        "created_at": case.created_dt, "updated_at": case.updated_dt, "submitted_at": case.submitted_dt,
+        "closed_at": case.closed_dt,
+    }
+
+
+def case_view(session: Session, actor: Actor, case: Case) -> dict:
+    """The case as ``actor`` may read it, with its trail and the actions ``actor`` may take now."""
+    definition = case.definition
+    full = sees_personal_data(actor, case)
+    timeline = case_timeline(session, actor, case)
+    state = definition.state(case.state)
+    return case_summary(session, case) | {
+        "linked_case_id": case.linked_case_id, "link_relation": case.link_relation,
+        "form": case.form_data if full else masked_personal_data(definition.fields, case.form_data),
+        "outcome": _outcome(definition, case.outcome or {}, full),
+        "due_at": due_of(session, case),
+        "calendar_missing_year": missing_calendar_year(session, case.id),
+        "waits_for": state.waits_for.label if state.waits_for else None,
+        "revision_round": case.revision_round,
+        "return_reason": _return_reason(case, state.kind, timeline),
+        "timeline": timeline,
+        "objections": objections_shown(session, actor, case),
+        "available_actions": available_actions(session, actor, case, utcnow()),
+    }
+
+
+def _outcome(definition: Definition, outcome: dict, full: bool) -> dict:
+    """Transition inputs land in the outcome: a personal one is masked there as in the form."""
+    if full:
+        return outcome
+    return masked_personal_data(tuple(spec for t in definition.transitions for spec in t.inputs), outcome)
+
+
+def _return_reason(case: Case, state_kind: str, timeline: list[dict]) -> str | None:
+    """Why a returned case is back in a draft: the comment of the event that sent it there."""
+    if state_kind != "draft" or case.return_state is None:
+        return None
+    arrival = next((entry for entry in reversed(timeline) if entry["to_state"] == case.state), None)
+    return arrival["comment"] if arrival else None
+
+
+def records_view(session: Session, actor: Actor, case: Case, records) -> list[dict]:
+    """Records as the actor may read them: personal data masked unless they review the case."""
+    definition = case.definition
+    in_full = sees_personal_data(actor, case)
+    result = []
+    for record in records:
+        spec = definition.record(record.record_type)
+        values = record.data if in_full else masked_personal_data(spec.fields, record.data)
+        result.append({
+            "id": record.id, "type": record.record_type, "type_label": spec.label, "record_fields": values,
+            "author": record.author_name, "unit": record.unit_name, "created_at": record.created_dt,
+            "voided": record.voided_dt is not None, "voided_at": record.voided_dt, "void_reason": record.void_reason,
+            "case_version": case.version,
+        })
+    return result
