@@ -367,7 +367,7 @@ def main() -> None:
         check_counts(factory, org, waiting, total)
         engine.dispose()
 
-        from web import create_app
+        from unionflow.app import create_app
 
         app_settings = Settings(database_url=engine.url.render_as_string(hide_password=False),
                                 workflows_dir=settings.workflows_dir, timezone=ZoneInfo("Asia/Shanghai"),
