@@ -5,12 +5,12 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from werkzeug.exceptions import Unauthorized
 
-from api.auth import current_actor, public
+from api.auth import public
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema
 from engine.org.accounts import MAX_TOKEN_NAME_LENGTH, create_api_token, list_api_tokens, revoke_api_token
 from engine.org.units import LEVEL_LABELS, ROLE_LABELS
-from web.auth import end_session, session_csrf_token, sign_in, sign_in_with_password
+from web.auth import current_actor, end_session, session_csrf_token, sign_in, sign_in_with_password
 from web.database import request_session, unit_of_work
 from web.limits import sign_in_limits
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ChangesSchema, ErrorSchema
@@ -14,6 +13,7 @@ from engine.org.admin import (
     list_users, revoke_role, update_user,
 )
 from engine.org.units import LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 from web.paging import decode_cursor, page
 

@@ -14,11 +14,11 @@ from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import CombinedMultiDict, FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
 from engine.cases.case import get_case
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 from web.errors import request_too_large_message
 from web.files import attachment_download, configure_request_size, file_store, read_upload

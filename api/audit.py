@@ -20,7 +20,7 @@ from flask import Response, current_app, send_file
 from flask_smorest import Blueprint
 from marshmallow import fields, pre_dump, validate
 
-from api.auth import current_actor, public
+from api.auth import public
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorSchema, RowId
@@ -32,6 +32,7 @@ from engine.reading.audit_export import (
 )
 from engine.reading.audit_search import ACTOR_QUERY_MAX, FILTER_ARGS, AuditFilter, auditor_paths
 from engine.reading.trail import readable_audit_trail
+from web.auth import current_actor
 from web.database import committing, request_session, streamed_body
 from web.paging import encode_cursor, id_cursor
 

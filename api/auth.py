@@ -44,18 +44,9 @@ def public(view: Callable) -> Callable:
     return Blueprint.doc(security=[])(view)
 
 
-def current_actor() -> Actor:
-    """The signed-in caller (set by ``authenticate_request``)."""
-    return g.actor
-
-
-def optional_actor() -> Actor | None:
-    """The caller of a public view, when signed in (else None)."""
-    return g.get("actor")
-
-
 def authenticate_request() -> None:
-    """Before every /api/ request: find the caller; refuse anonymous calls to non-public views."""
+    """Before every /api/ request: find the caller (kept in ``g.actor``, which web.auth.current_actor
+    returns); refuse anonymous calls to non-public views."""
     if not request.path.startswith("/api/"):
         return
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None

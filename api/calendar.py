@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, pre_load, validate
 
-from api.auth import current_actor
 from api.schemas import ApiSchema, ErrorSchema
 from engine.calendar.working_days import MAX_DAYS_AT_ONCE, CalendarEntry, calendar_days, too_many_days
 from engine.operations.calendar_keeping import enter_calendar_days
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 from web.localtime import current_coverage, local_today
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from api.auth import current_actor
 from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchema
 from api.errors import domain_error_body
 from api.pagination import PageQuerySchema, page_schema
@@ -21,6 +20,7 @@ from engine.operations.transitions import (
 )
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case
 from engine.reading.case_views import case_summary, case_view
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 from web.paging import id_cursor, page
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from api.auth import current_actor
 from api.fields import LastDay, LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.cases.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, DUE_FILTERS, InboxFilter, inbox_counts, inbox_page
 from engine.definitions.forms import PlainText
+from web.auth import current_actor
 from web.database import request_session
 from web.paging import inbox_cursor_key, inbox_key_of, page
 

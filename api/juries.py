@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.auth import current_actor
 from api.case_views import CaseSummarySchema
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId
@@ -19,6 +18,7 @@ from engine.definitions.forms import PlainText
 from engine.procedures.juries import CHOICES, cast_vote, form_jury, juror_case_view, jury_duties, jury_of_case
 from engine.procedures.rounds import get_round
 from engine.reading.case_views import case_summary
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 
 blp = Blueprint("juries", __name__, url_prefix="/api/v1", description="评审委员会与表决")

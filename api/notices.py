@@ -12,11 +12,12 @@ from flask import url_for
 from flask_smorest import Blueprint
 from marshmallow import fields, pre_dump
 
-from api.auth import current_actor, public
+from api.auth import public
 from api.fields import LastDay, LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
 from engine.operations.objections import lodge_objection
 from engine.procedures.notices import OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, notice_of
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 from web.limits import objection_limits
 

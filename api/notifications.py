@@ -6,7 +6,6 @@ from flask import current_app, url_for
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorSchema
@@ -15,6 +14,7 @@ from engine.notify.notifications import (
     KINDS, MAX_EMAIL_LENGTH, Notification, mark_all_read, notifications_for, open_notification, preferences_of,
     set_preferences, unread_count,
 )
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 from web.paging import id_cursor, page
 

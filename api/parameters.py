@@ -10,13 +10,13 @@ from datetime import date
 from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validates_schema
 
-from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.base.db import utcnow
 from engine.procedures.parameters import (
     existing_unit, parameter_kind, parameter_versions, parameters_in_force, set_parameters,
 )
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 from web.localtime import local_timezone
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from api.attachments import MultipartBlueprint, UploadedFile
-from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
 from engine.base.errors import ValidationFailed
@@ -19,6 +18,7 @@ from engine.cases.record_types import record_spec
 from engine.cases.records import add_record, records_of, void_record
 from engine.cases.results_import import import_table
 from engine.reading.case_views import records_view
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 
 blp = MultipartBlueprint("records", __name__, url_prefix="/api/v1", description="案件记录与成绩表导入")

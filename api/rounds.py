@@ -4,7 +4,6 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.auth import current_actor
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.definitions.forms import PlainText
@@ -12,6 +11,7 @@ from engine.procedures.parameters import existing_unit
 from engine.procedures.rounds import (
     MAX_PLACES, QuotaRow, get_round, open_round, quota_status, quota_table, set_quota, visible_rounds,
 )
+from web.auth import current_actor
 from web.database import request_session, unit_of_work
 
 blp = Blueprint("rounds", __name__, url_prefix="/api/v1", description="评选批次与名额")

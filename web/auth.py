@@ -1,4 +1,5 @@
-"""Signing in to the web pages, the role one is acting in, and CSRF protection of forms.
+"""Signing in, the person a request acts for, the role one is acting in, and CSRF protection of forms
+(the sign-in page itself: pages.sign_in).
 
 The browser session (a signed cookie) holds the user's id, their session generation when
 it began, a CSRF token and the grant they chose in the header's switcher. A cookie is
@@ -6,9 +7,10 @@ signed, not stored, so a copy of it would work until it expires: each request ch
 the generation is still the person's, and signing out, a new password or a deactivation
 moves it on (engine.org.accounts.end_sessions), ending every session they had, everywhere.
 
-A person with several roles or units acts in one of them at a time: ``current_actor()`` is the signed-in person narrowed to that grant, so the inbox,
-the buttons and the engine's checks all follow the switcher. The JSON API uses the same
-session (``session_actor``) with all of the person's grants.
+A person with several roles or units acts on the pages in one of them at a time:
+``current_actor()`` is the signed-in person narrowed to that grant, so the inbox, the buttons
+and the engine's checks all follow the switcher. Through the JSON API (a token, or the same
+session) the same function returns the caller with all of the person's grants.
 
 Every form that changes something carries the session's CSRF token in a hidden
 ``csrf_token`` field, checked before any view runs.
@@ -132,7 +134,12 @@ def active_grant(actor: Actor) -> Grant | None:
 
 
 def current_actor() -> Actor:
-    """The signed-in person acting in their chosen grant only (pages need ``login_required``)."""
+    """The person this request acts for, one function for both faces. A JSON API call (a bearer
+    token or the browser session: api.auth finds the caller and keeps it in ``g.actor``) acts with
+    every grant the person holds; a page acts in the grant chosen in the header's switcher only,
+    so the inbox, the buttons and the engine's checks all follow it (pages need ``login_required``)."""
+    if "actor" in g:
+        return g.actor
     actor = session_actor()
     grant = active_grant(actor)
     return replace(actor, grants=(grant,) if grant else ())
