@@ -29,18 +29,21 @@ from engine.base.config import Settings, normalize_database_url
 from engine.base.db import make_engine, make_session_factory, utcnow
 from engine.base.errors import DefinitionError, UnionflowError, ValidationFailed
 from engine.calendar.working_days import calendar_coverage, parse_calendar_table
+from engine.cases.attachments import FileStore
 from engine.cases.integrity import verify_database
 from engine.definitions.rules import load_rule_modules
 from engine.definitions.store import read_definition_files, sync_definitions
 from engine.migrate import alembic_config, upgrade
 from engine.operations.calendar_keeping import enter_calendar_days
 from engine.operations.deadline_scan import scan_deadlines
+from engine.operations.purge import PurgeRefused, delete_freed_files, plan_purge, purge_cases
 from engine.org.units import User, load_actor
 from engine.reading.audit_export import FORMATS, begin_audit_export, export_lines, write_xlsx
 from engine.reading.audit_search import AuditFilter
 from engine.reading.export_verify import public_keys_by_id, verify_export_file
 from engine.runtime import bootstrap, load_models
 from engine.worker import delivery_settings, start_embedded_beat, use_database
+from unionflow.demo import DEMO_PASSWORD, seed_demo_cases, seed_demo_org
 
 
 class UnionflowGroup(click.Group):
@@ -192,8 +195,6 @@ def demo() -> None:
 @database_option
 def demo_setup(database_url: str | None) -> None:
     """Upgrade the database, load the definitions and seed the demo data (safe to run again)."""
-    from unionflow.demo import DEMO_PASSWORD, seed_demo_cases, seed_demo_org
-
     settings = load_settings(database_url)
     bootstrap(settings)
     upgrade_database(settings)
@@ -233,6 +234,7 @@ def ensure_demo_signing_key(session, path: Path) -> str:
 @database_option
 def run(host: str, port: int, database_url: str | None) -> None:
     """Serve the demo with Flask's development server (demo accounts shown on the home page)."""
+    # Only the command that serves loads the web app: the worker and the other commands stay light.
     from unionflow.app import create_app
 
     # The deadline scan and the mail it sends report to this log, errors with their traceback.
@@ -292,9 +294,6 @@ def audit_purge(kind: str | None, case_ids: tuple[int, ...], reason: str, dry_ru
                 database_url: str | None) -> None:
     """Purge closed cases past their retention period, leaving tombstones that keep the audit trail
     verifiable, and delete the attachment files no other case cites. Exit 1 if a named case is refused."""
-    from engine.cases.attachments import FileStore
-    from engine.operations.purge import PurgeRefused, delete_freed_files, plan_purge, purge_cases
-
     if not kind and not case_ids:
         raise click.UsageError("name the cases (--case ID) or a kind (--kind KIND) to purge")
     if not dry_run and not reason.strip():
