@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from datetime import time as dtime
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from pathlib import PurePath
 
 import chinese_calendar
@@ -138,21 +138,30 @@ def forget_cached_calendars() -> None:
         _cache.clear()
 
 
+def local_midnight(day: date, tz: tzinfo = LOCAL_TZ) -> datetime:
+    """The moment ``day`` begins in local time: where a local day's range starts, and when "N
+    working days" fall due (at the midnight after the N-th; engine.cases.deadlines.last_day_to_act
+    reads it back as that day)."""
+    return datetime.combine(day, dtime(0), tzinfo=tz)
+
+
+def end_of_working_days(session: Session, start: datetime, working_days: int) -> datetime:
+    """End of the ``working_days``-th working day after ``start`` (local time), in ``start``'s zone;
+    CalendarNotCovered names the year the calendar lacks."""
+    last_day = working_calendar(session).add_working_days(start.astimezone(LOCAL_TZ).date(), working_days)
+    return local_midnight(last_day + timedelta(days=1)).astimezone(start.tzinfo)
+
+
 def due_after(session: Session, start: datetime, working_days: int) -> datetime | None:
     """End of the ``working_days``-th working day after ``start`` (local time), as UTC.
 
     None when the calendar does not cover the dates involved: the deadline is then
     unknown (shown as such) rather than guessed.
     """
-    calendar = working_calendar(session)
-    local_start = start.astimezone(LOCAL_TZ).date()
     try:
-        last_day = calendar.add_working_days(local_start, working_days)
+        return end_of_working_days(session, start, working_days)
     except CalendarNotCovered:
         return None
-    return datetime.combine(last_day + timedelta(days=1), dtime(0, 0), tzinfo=LOCAL_TZ).astimezone(
-        start.tzinfo
-    )
 
 
 def set_calendar_day(session: Session, day: date, is_working: bool, note: str = "") -> CalendarDay:

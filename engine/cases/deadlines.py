@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from engine.base.config import LOCAL_TZ, DeliverySettings
 from engine.base.db import Base, UTCDateTime
 from engine.base.errors import CalendarNotCovered
-from engine.calendar.working_days import working_calendar
+from engine.calendar.working_days import end_of_working_days, working_calendar
 from engine.cases.case import Case
 from engine.definitions import rules
 from engine.definitions.spec import Definition, StateSpec
@@ -139,9 +139,7 @@ def _work_out_due(session: Session, case: Case, state: StateSpec, start: datetim
     """The due time of a stay in ``state`` begun at ``start`` (None: no deadline applies);
     CalendarNotCovered names the year the working-day calendar lacks."""
     if state.deadline_working_days is not None:
-        local_start = start.astimezone(LOCAL_TZ).date()
-        last_day = working_calendar(session).add_working_days(local_start, state.deadline_working_days)
-        return datetime.combine(last_day + timedelta(days=1), dtime(0), tzinfo=LOCAL_TZ).astimezone(start.tzinfo)
+        return end_of_working_days(session, start, state.deadline_working_days)
     return rules.deadline_of(state.deadline_at, rules.RuleContext(session, SYSTEM_ACTOR, case, start))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Iterator, Mapping
 
 from sqlalchemy import Select, and_, or_, select
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from engine.audit.chain import AuditEvent
 from engine.base.errors import PermissionDenied, ValidationFailed
 from engine.base.inputs import parse_row_id
+from engine.calendar.working_days import local_midnight
 from engine.cases.case import Case, event_label
 from engine.definitions.spec import Definition
 from engine.definitions.store import definition_by_hash, list_kinds
@@ -215,17 +216,13 @@ def filtered_events(query: Select, flt: AuditFilter, unit_path: str | None, tz: 
     if flt.case_id is not None:
         query = query.where(AuditEvent.case_id == flt.case_id)
     if flt.date_from is not None:
-        query = query.where(AuditEvent.occurred_dt >= local_midnight(flt.date_from, tz))
+        query = query.where(AuditEvent.occurred_dt >= local_midnight(flt.date_from, tz).astimezone(timezone.utc))
     if flt.date_to is not None:
-        query = query.where(AuditEvent.occurred_dt < local_midnight(flt.date_to + timedelta(days=1), tz))
+        query = query.where(AuditEvent.occurred_dt < local_midnight(flt.date_to + timedelta(days=1), tz).astimezone(timezone.utc))
     if flt.actor is not None:
         query = query.where(or_(AuditEvent.actor_name.contains(flt.actor, autoescape=True),
                                 User.username.contains(flt.actor, autoescape=True)))
     return query
-
-
-def local_midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=tz).astimezone(timezone.utc)
 
 
 class AuditSearch:

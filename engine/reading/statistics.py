@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
-from datetime import time as dtime
 from datetime import timedelta
 from typing import Iterable, Mapping
 
@@ -22,7 +21,7 @@ from engine.audit.chain import AuditEvent
 from engine.base.config import LOCAL_TZ
 from engine.base.db import UTCDateTime, utcnow
 from engine.base.errors import CalendarNotCovered, NotFound, PermissionDenied, ValidationFailed
-from engine.calendar.working_days import WorkingCalendar, working_calendar
+from engine.calendar.working_days import WorkingCalendar, local_midnight, working_calendar
 from engine.cases.case import Case
 from engine.cases.inbox import InboxItem
 from engine.definitions.spec import Definition, StateSpec
@@ -155,16 +154,12 @@ def _bucket(path_column, scope: OrgUnit):
     return child, under_child, func.coalesce(child.id, scope.id)
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, dtime(0, 0), tzinfo=LOCAL_TZ)
-
-
 def _created_conditions(wanted: StatisticsFilter) -> list:
     conditions = []
     if wanted.created_from is not None:
-        conditions.append(Case.created_dt >= _local_midnight(wanted.created_from))
+        conditions.append(Case.created_dt >= local_midnight(wanted.created_from))
     if wanted.created_to is not None:
-        conditions.append(Case.created_dt < _local_midnight(wanted.created_to + timedelta(days=1)))
+        conditions.append(Case.created_dt < local_midnight(wanted.created_to + timedelta(days=1)))
     return conditions
 
 
