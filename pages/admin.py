@@ -15,7 +15,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
 from engine.base.db import utcnow
 from engine.base.errors import Conflict, InvalidAction, ValidationFailed
@@ -25,9 +24,9 @@ from engine.org.admin import (
     add_org_unit, add_user, get_user, grant_role, list_org_units, list_users, revoke_role, update_user,
 )
 from engine.org.units import (
-    LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS, OrgUnit, User, path_ids,
+    LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS, OrgUnit, path_ids, unit_names,
 )
-from engine.procedures.juries import Jury, JuryMember, form_jury
+from engine.procedures.juries import form_jury, round_jury
 from engine.procedures.parameters import (
     ParameterKind, existing_unit, parameter_kind, parameter_kinds, parameter_versions, set_parameters,
 )
@@ -297,13 +296,13 @@ def _rounds_page(values=None, errors=None, status: int = 200):
     errors = _chinese(errors or {})
     session, actor = request_session(), current_actor()
     kinds = {definition.kind: definition for definition in list_kinds(session)}
-    unit_names = dict(session.execute(select(OrgUnit.id, OrgUnit.name)).all())
+    names = unit_names(session)
     round_kinds = _round_kinds()
     if values is None:
         values = {"year": str(utcnow().astimezone(local_timezone()).year), "settings.over_nomination_percent": "100",
                   "settings": "{}"}
     return render_template(
-        "admin/rounds.html", rounds=visible_rounds(session, actor), kinds=kinds, unit_names=unit_names,
+        "admin/rounds.html", rounds=visible_rounds(session, actor), kinds=kinds, unit_names=names,
         round_kinds=round_kinds, kind_options=[(d.kind, d.label) for d in round_kinds],
         category_labels={d.kind: _category_labels(d) for d in round_kinds},
         own_unit=_own_unit(), now=utcnow(), tz=local_timezone(), values=values, errors=errors,
@@ -401,9 +400,7 @@ def _round_page(round_id: int, values=None, errors=None, status: int = 200, quot
     opener = session.get(OrgUnit, round_.unit_id)
     own = _own_unit()
     definition = current_definition(session, round_.kind)
-    jury = session.scalar(select(Jury).where(Jury.round_id == round_.id))
-    members = list(session.scalars(select(User).join(JuryMember, JuryMember.user_id == User.id)
-                                   .where(JuryMember.jury_id == jury.id).order_by(User.id))) if jury else []
+    jury, members = round_jury(session, round_.id)
     candidates = [] if jury or own.id != opener.id else [
         person for person in list_users(session, actor, limit=MAX_JURY_CANDIDATES) if person.is_active]
     return render_template(
@@ -515,9 +512,9 @@ def _fraction(form, prefix: str) -> tuple[int, int]:
 @role_required("admin")
 def parameters():
     session, actor = request_session(), current_actor()
-    unit_names = dict(session.execute(select(OrgUnit.id, OrgUnit.name)).all())
+    names = unit_names(session)
     listing = [(kind, parameter_versions(session, actor, kind.name)) for kind in parameter_kinds()]
-    return render_template("admin/parameters.html", listing=listing, unit_names=unit_names,
+    return render_template("admin/parameters.html", listing=listing, unit_names=names,
                            pretty=lambda values: json.dumps(values, ensure_ascii=False, indent=2))
 
 

@@ -13,7 +13,6 @@ from datetime import datetime
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
@@ -23,7 +22,7 @@ from engine.base.inputs import parse_row_id
 from engine.cases.attachments import FileTooLarge, UnsupportedFileType, attach_file, attachments_of
 from engine.cases.case import Case, get_case, my_cases
 from engine.cases.deadlines import missing_calendar_year, overdue_case_ids
-from engine.cases.inbox import InboxItem
+from engine.cases.inbox import dues_of
 from engine.cases.permissions import sees_personal_data
 from engine.definitions.forms import masked_personal_data, missing_in
 from engine.definitions.spec import RETURN_POINT, Definition, TransitionSpec
@@ -368,8 +367,7 @@ def my_cases_page():
 
 
 def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
-    due = dict(session.execute(select(InboxItem.case_id, InboxItem.due_dt)
-                               .where(InboxItem.case_id.in_([case.id for case in cases]))).all()) if cases else {}
+    due = dues_of(session, [case.id for case in cases])
     now = utcnow()
     overdue = overdue_case_ids(session, [case.id for case in cases], now)
     rows = []

@@ -31,10 +31,8 @@ from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordS
 from engine.operations.transitions import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant, urge_of_stage, urged_this_work_day
 from engine.org.units import Actor, Grant
-from engine.procedures.juries import (
-    CHOICES, case_for_juror, cast_vote, juror_case_view, jury_duties, jury_for, jury_of_case,
-)
-from engine.procedures.rounds import QuotaStatus, Round, quota_status
+from engine.procedures.juries import CHOICES, case_for_juror, cast_vote, juror_case_view, jury_duties, jury_progress_for
+from engine.procedures.rounds import QuotaStatus, Round, draws_on_quota, quota_status
 from engine.reading.case_views import case_view, records_view
 from pages.forms import chosen_files, read_form
 from web.auth import current_actor, current_role, login_required, session_actor
@@ -47,8 +45,6 @@ bp = Blueprint("cases", __name__)
 VOTE_LABELS = {"approve": _l("同意"), "reject": _l("不同意"), "abstain": _l("弃权")}
 if VOTE_LABELS.keys() != CHOICES.keys():
     raise RuntimeError("a vote choice of engine.procedures.juries has no label on the ballot")
-# Rule and action names of engine.procedures.rounds: a transition citing one of them draws on a quota.
-QUOTA_NAMES = ("quota_available", "consume_quota")
 
 
 # --- What the page shows ----------------------------------------------------------------------------
@@ -134,7 +130,7 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
         record_forms=_record_forms(actor, case, definition),
         actions=actions, blocked=_blocked_actions(session, actor, case, definition, now, view["available_actions"]),
         objections=view["objections"],
-        jury=_jury(session, actor, case),
+        jury=jury_progress_for(session, actor, case),
         may_comment=participant_grant(actor, case) is not None,
         may_edit=_may_edit(actor, case, definition),
         internal_shown=sees_internal_comments(actor, case),
@@ -186,14 +182,10 @@ def _transition_spec(definition: Definition, case: Case, trigger: str) -> Transi
     return compiled(definition).candidates(trigger, case.state)[0].spec
 
 
-def _draws_on_quota(spec: TransitionSpec) -> bool:
-    return any(name in QUOTA_NAMES for name in (*spec.conditions, *spec.actions))
-
-
 def _quota_for(session: Session, definition: Definition, case: Case, spec: TransitionSpec,
                grant: Grant | None) -> QuotaStatus | None:
     """The places left to the unit the actor forwards for (None: not a forward within a quota)."""
-    if grant is None or case.round_id is None or not _draws_on_quota(spec):
+    if grant is None or case.round_id is None or not draws_on_quota(spec):
         return None
     category = case.form_data.get(definition.round_category_field)
     return quota_status(session, session.get(Round, case.round_id), grant.unit_id, category)
@@ -229,13 +221,6 @@ def _record_forms(actor: Actor, case: Case, definition: Definition) -> list[Reco
         if case.state in spec.states and first_grant(actor, case, spec.by) is not None:
             forms.append(RecordForm(spec, spec.fields))
     return forms
-
-
-def _jury(session: Session, actor: Actor, case: Case):
-    """The jury's progress for the case's reviewers and auditors (never who voted how)."""
-    if jury_for(session, case) is None or not sees_internal_comments(actor, case):
-        return None
-    return jury_of_case(session, actor, case.id)
 
 
 def _may_edit(actor: Actor, case: Case, definition: Definition) -> bool:

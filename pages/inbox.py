@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import UnprocessableEntity
 
@@ -23,12 +22,12 @@ from engine.base.db import MAX_ROW_ID, utcnow
 from engine.base.errors import CalendarNotCovered, ConditionFailed, UnionflowError, ValidationFailed
 from engine.base.inputs import parse_row_id
 from engine.calendar.working_days import WorkingCalendar, due_after, working_calendar
-from engine.cases.case import Case
+from engine.cases.case import case_versions
 from engine.cases.deadlines import missing_calendar_year
 from engine.cases.inbox import (
-    DEFAULT_DUE_SOON_WORKING_DAYS, InboxEntry, InboxFilter, InboxItem, inbox_counts, inbox_page,
+    DEFAULT_DUE_SOON_WORKING_DAYS, BatchChoice, InboxEntry, InboxFilter, batch_choices, inbox_counts, inbox_page,
+    inbox_titles,
 )
-from engine.cases.machines import AvailableAction, available_actions
 from engine.definitions.spec import Definition, StateSpec
 from engine.definitions.store import definition_by_hash, list_kinds
 from engine.operations.transitions import BatchOutcome, perform_batch_action
@@ -135,19 +134,9 @@ class InboxRow:
         return self.entry.case_id
 
 
-@dataclass(frozen=True)
-class BatchChoice:
-    """One trigger offered for the batch: its labels (they differ by stage) and whether it needs a comment."""
-
-    trigger: str
-    labels: tuple[str, ...]
-    comment_required: bool
-
-
 def _rows(session: Session, entries: list[InboxEntry], now: datetime) -> tuple[list[InboxRow], dict[int, str]]:
     """The page's rows with their versions, in one query; and each row's definition version."""
-    pinned = {case_id: (version, definition_hash) for case_id, version, definition_hash in session.execute(
-        select(Case.id, Case.version, Case.definition_hash).where(Case.id.in_([e.case_id for e in entries])))}
+    pinned = case_versions(session, [entry.case_id for entry in entries])
     calendar = working_calendar(session)
     soon_until = due_after(session, now, DEFAULT_DUE_SOON_WORKING_DAYS)
     rows, hashes = [], {}
@@ -179,23 +168,8 @@ def _working_days_late(calendar: WorkingCalendar, due: datetime, now: datetime) 
 
 def _batch_choices(session: Session, actor: Actor, rows: list[InboxRow], hashes: dict[int, str],
                    now: datetime) -> list[BatchChoice]:
-    """The triggers the engine offers on every (definition version, state) of the page, asked of
-    one case of each: the cases of one group wait at the same unit and stage, so they are offered
-    the same actions (rules may still refuse one case; the batch then reports it). Actions
-    whose transition asks for input fields are done case by case on the case page."""
-    sample: dict[tuple[str, str], int] = {}
-    for row in rows:
-        sample.setdefault((hashes[row.case_id], row.entry.state), row.case_id)
-    if not sample:
-        return []
-    cases = session.scalars(select(Case).where(Case.id.in_(sample.values()))).all()
-    offered: list[dict[str, AvailableAction]] = [
-        {action.trigger: action for action in available_actions(session, actor, case, now) if not action.inputs}
-        for case in cases]
-    common = [trigger for trigger in offered[0] if all(trigger in group for group in offered[1:])]
-    return [BatchChoice(trigger, tuple(dict.fromkeys(group[trigger].label for group in offered)),
-                        any(group[trigger].comment_required for group in offered))
-            for trigger in common]
+    """What the batch select offers: the engine's choices for the page's (definition version, state) groups."""
+    return batch_choices(session, actor, {row.case_id: (hashes[row.case_id], row.entry.state) for row in rows}, now)
 
 
 # --- The inbox page -------------------------------------------------------------------------------
@@ -280,12 +254,7 @@ def batch():
 def _results(session: Session, actor: Actor, outcomes: list[BatchOutcome]) -> list[BatchResultRow]:
     """One line per case; titles of refused cases come from the reviewer's own inbox rows only,
     so a case they may not see stays unnamed."""
-    unit_ids = [grant.unit_id for grant in actor.grants_for(ROLE)]
-    titles = dict(session.execute(
-        select(InboxItem.case_id, InboxItem.title).where(
-            InboxItem.case_id.in_([outcome.case_id for outcome in outcomes if not outcome.ok]),
-            InboxItem.role == ROLE, InboxItem.unit_id.in_(unit_ids)))
-        .all()) if any(not outcome.ok for outcome in outcomes) else {}
+    titles = inbox_titles(session, actor, [outcome.case_id for outcome in outcomes if not outcome.ok], ROLE)
     results = []
     for outcome in outcomes:
         if outcome.ok:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Iterable
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, and_, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship, selectinload
@@ -124,6 +125,18 @@ def my_cases(
     if before_id is not None:
         query = query.where(Case.id < before_id)
     return list(session.scalars(query.order_by(Case.id.desc()).limit(limit)))
+
+
+def case_versions(session: Session, case_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """Each case's version and definition version (hash), in one query: what a list acts on."""
+    rows = session.execute(select(Case.id, Case.version, Case.definition_hash).where(Case.id.in_(list(case_ids))))
+    return {case_id: (version, definition_hash) for case_id, version, definition_hash in rows}
+
+
+def cases_with_ids(session: Session, case_ids: Iterable[int]) -> list[Case]:
+    """The cases with these ids, in one query and in no set order; no visibility check (callers ask
+    the engine about each case, which checks it)."""
+    return list(session.scalars(select(Case).where(Case.id.in_(list(case_ids)))))
 
 
 # What the trail's own events (not transitions: those carry their label) are called.

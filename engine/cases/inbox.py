@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterable, Mapping
 
 from sqlalchemy import ForeignKey, Index, String, and_, bindparam, delete, false, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -15,8 +16,9 @@ from sqlalchemy.orm.util import identity_key
 from engine.base.db import Base, UTCDateTime, utcnow
 from engine.base.errors import PermissionDenied, ValidationFailed
 from engine.calendar.working_days import due_after
-from engine.cases.case import Case
+from engine.cases.case import Case, cases_with_ids
 from engine.cases.deadlines import track_deadline
+from engine.cases.machines import AvailableAction, available_actions
 from engine.definitions.spec import Definition
 from engine.definitions.store import current_definition, definition_by_hash
 from engine.org.units import ROLE_LABELS, Actor, OrgUnit
@@ -239,3 +241,55 @@ def inbox_counts(session: Session, actor: Actor, role: str = "reviewer", *, now:
 def due_of(session: Session, case: Case) -> datetime | None:
     """When the party the case waits for must act (its inbox row's due time), if set."""
     return session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
+
+
+def dues_of(session: Session, case_ids: Iterable[int]) -> dict[int, datetime | None]:
+    """``due_of`` for many cases in one query: the due time of those that wait (None if unset)."""
+    case_ids = list(case_ids)
+    if not case_ids:
+        return {}
+    return dict(session.execute(select(InboxItem.case_id, InboxItem.due_dt)
+                                .where(InboxItem.case_id.in_(case_ids))).all())
+
+
+def inbox_titles(session: Session, actor: Actor, case_ids: Iterable[int], role: str = "reviewer") -> dict[int, str]:
+    """The titles of those of the cases that wait for ``actor`` in ``role`` (their own inbox rows
+    only), so a case they may not see stays unnamed."""
+    case_ids = list(case_ids)
+    if not case_ids:
+        return {}
+    unit_ids = [grant.unit_id for grant in actor.grants_for(role)]
+    return dict(session.execute(select(InboxItem.case_id, InboxItem.title).where(
+        InboxItem.case_id.in_(case_ids), InboxItem.role == role, InboxItem.unit_id.in_(unit_ids))).all())
+
+
+# --- Acting on a page of the inbox at once --------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchChoice:
+    """One trigger offered for a batch: its labels (they differ by stage) and whether it needs a comment."""
+
+    trigger: str
+    labels: tuple[str, ...]
+    comment_required: bool
+
+
+def batch_choices(session: Session, actor: Actor, waiting: Mapping[int, tuple[str, str]],
+                  now: datetime) -> list[BatchChoice]:
+    """The triggers the engine offers on every (definition version, state) of ``waiting`` (case id
+    → definition hash and state), asked of one case of each: the cases of one group wait at the
+    same unit and stage, so they are offered the same actions (rules may still refuse one case;
+    the batch then reports it). Actions whose transition asks for input fields are done case by
+    case on the case page."""
+    sample: dict[tuple[str, str], int] = {}
+    for case_id, group in waiting.items():
+        sample.setdefault(group, case_id)
+    if not sample:
+        return []
+    offered: list[dict[str, AvailableAction]] = [
+        {action.trigger: action for action in available_actions(session, actor, case, now) if not action.inputs}
+        for case in cases_with_ids(session, sample.values())]
+    common = [trigger for trigger in offered[0] if all(trigger in group for group in offered[1:])]
+    return [BatchChoice(trigger, tuple(dict.fromkeys(group[trigger].label for group in offered)),
+                        any(group[trigger].comment_required for group in offered))
+            for trigger in common]

@@ -205,6 +205,11 @@ def assign_role(session: Session, user: User, role: str, unit: OrgUnit, *, full_
     return assignment
 
 
+def unit_names(session: Session) -> dict[int, str]:
+    """Every unit's name by id, for lists that name units of any part of the tree (not a scope)."""
+    return dict(session.execute(select(OrgUnit.id, OrgUnit.name)).all())
+
+
 def unit_chain(session: Session, unit: OrgUnit) -> dict[str, int]:
     """The unit and its ancestors, keyed by level: {"city": 1, "county": 4, ...}."""
     rows = session.execute(select(OrgUnit.id, OrgUnit.level).where(OrgUnit.id.in_(unit.ancestor_ids())))

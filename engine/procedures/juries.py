@@ -17,7 +17,7 @@ from engine.audit.chain import AuditEvent, append_event
 from engine.base.db import Base, UTCDateTime, utcnow
 from engine.base.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.base.inputs import check_text
-from engine.cases.case import Case, conflict_on_stale, require_visible
+from engine.cases.case import Case, conflict_on_stale, require_visible, sees_internal_comments
 from engine.cases.permissions import covers
 from engine.cases.records import records_of
 from engine.definitions.forms import masked_personal_data
@@ -108,6 +108,19 @@ def form_jury(
 
 def jury_for(session: Session, case: Case) -> Jury | None:
     return session.scalar(select(Jury).where(Jury.round_id == case.round_id)) if case.round_id else None
+
+
+def jury_members(session: Session, jury: Jury) -> list[User]:
+    """The people who sit on the jury, in the order they were registered as users."""
+    return list(session.scalars(select(User).join(JuryMember, JuryMember.user_id == User.id)
+                                .where(JuryMember.jury_id == jury.id).order_by(User.id)))
+
+
+def round_jury(session: Session, round_id: int) -> tuple[Jury | None, list[User]]:
+    """The round's jury, if it has been formed, and its members (no visibility check: the caller
+    has found the round with ``get_round``)."""
+    jury = session.scalar(select(Jury).where(Jury.round_id == round_id))
+    return jury, jury_members(session, jury) if jury else []
 
 
 def is_member(session: Session, jury: Jury, user_id: int | None) -> bool:
@@ -219,12 +232,19 @@ def jury_of_case(session: Session, actor: Actor, case_id: int) -> JuryView:
         require_visible(actor, case)
     if jury is None:
         raise NotFound("该案件所属批次尚未组建评审委员会")
-    members = list(session.scalars(select(User).join(JuryMember, JuryMember.user_id == User.id)
-                                   .where(JuryMember.jury_id == jury.id).order_by(User.id)))
+    members = jury_members(session, jury)
     votes = session.scalars(select(JuryVote.user_id).where(JuryVote.jury_id == jury.id,
                                                            JuryVote.case_id == case.id)).all()
     shown = tally(session, case) if may_see_tally(session, actor, case, jury) else None
     return JuryView(jury, members, len(votes), is_voting(session, case), actor.user_id in votes, shown)
+
+
+def jury_progress_for(session: Session, actor: Actor, case: Case) -> JuryView | None:
+    """The jury's progress on the case page, shown to the case's reviewers and auditors only
+    (never who voted how); None for anyone else, or when the case has no jury."""
+    if jury_for(session, case) is None or not sees_internal_comments(actor, case):
+        return None
+    return jury_of_case(session, actor, case.id)
 
 
 def case_for_juror(session: Session, actor: Actor, case_id: int) -> Case:

@@ -23,7 +23,7 @@ from engine.base.errors import ConditionFailed, NotFound, PermissionDenied, Vali
 from engine.base.inputs import check_dates, check_text
 from engine.cases.case import Case
 from engine.definitions.rules import RuleContext, action, deadline, rule
-from engine.definitions.spec import Definition
+from engine.definitions.spec import Definition, TransitionSpec
 from engine.definitions.store import current_definition
 from engine.org.units import Actor, OrgUnit
 from engine.procedures import ledgers
@@ -297,6 +297,15 @@ def _category(ctx: RuleContext, case: Case | None = None) -> str:
 
 def _category_label(ctx: RuleContext, category: str) -> str:
     return dict(ctx.definition.field(ctx.definition.round_category_field).choices).get(category, category)
+
+
+# The rule and action below that draw on a quota: a transition citing one of them forwards within one.
+QUOTA_NAMES = ("quota_available", "consume_quota")
+
+
+def draws_on_quota(spec: TransitionSpec) -> bool:
+    """The transition forwards within a quota: it cites the quota rule or the action that draws on it."""
+    return any(name in QUOTA_NAMES for name in (*spec.conditions, *spec.actions))
 
 
 @rule("round_open")
