@@ -127,6 +127,8 @@ def list_attachments(case_id):
 @blp.route("/cases/<int:case_id>/attachments/<int:attachment_id>", methods=["GET"])
 @blp.response(200, {"type": "string", "format": "binary"}, content_type="*/*",
               description="文件本身，以附件形式下载；Content-Type 为按文件扩展名确定的类型")
+
+
 def download_attachment(case_id, attachment_id):
     """下载附件：能查看该案件的人才能下载。"""
     return attachment_download(get_attachment(request_session(), current_actor(), attachment_id, case_id=case_id))

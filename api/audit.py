@@ -38,6 +38,7 @@ from web.paging import encode_cursor, id_cursor
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="审计记录、审计导出、系统日志与签名公钥")
 
+
 class EventActorSchema(ApiSchema):
     id = fields.Integer(allow_none=True, metadata={"description": "公众或系统操作时为空"})
     name = fields.String()

@@ -156,6 +156,8 @@ def void_a_record(data, case_id, record_id):
                                                         "或「file」，逐条列出问题，未导入任何记录；文件超出导入上限"
                                                         "（大小、行数、列数、单元格数、解压后大小、压缩比、读取时间，"
                                                         "见 UNIONFLOW_IMPORT_*）时在「file」下指明所超上限，读取之前即拒绝")
+
+
 @unit_of_work
 def import_records(upload, case_id, record_type):
     """从 Excel 或 CSV 表格导入一类记录：整表无误才导入，否则逐行逐列报告问题、一条也不导入。"""

@@ -365,7 +365,6 @@ def my_cases_page():
                            first_url=url_for("applicant.my_cases", kind=kind, state=state))
 
 
-
 def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
     due = dues_of(session, [case.id for case in cases])
     now = utcnow()

@@ -258,6 +258,8 @@ def audit() -> None:
 @click.option("--public-key", "public_keys", multiple=True, metavar="PEM_FILE|BASE64",
               help="A trusted public key (PEM file, or base64 of the 32 raw bytes); may be repeated. "
                    "Default: the keys this deployment publishes (read from the database).")
+
+
 @database_option
 def audit_verify(file: Path | None, public_keys: tuple[str, ...], database_url: str | None) -> None:
     """Check an exported FILE.jsonl offline (hashes, links, count, signature), or, without FILE,
@@ -285,10 +287,14 @@ def audit_verify(file: Path | None, public_keys: tuple[str, ...], database_url: 
 @click.option("--kind", metavar="KIND", help="Every case of this kind whose retention period has run out.")
 @click.option("--case", "case_ids", metavar="ID", type=int, multiple=True,
               help="A case to purge (repeat for more): all are purged, or none if one is refused.")
+
+
 @click.option("--reason", default="", help="Why, and on what legal basis: kept in the system log (needed unless --dry-run).")
 @click.option("--dry-run", is_flag=True, help="Only list what would be purged and what is refused; change nothing.")
 @click.option("--now", "moment", metavar="DATETIME",
               help="Purge as of this moment, e.g. 2036-05-10T00:00 (local time unless it names an offset); default: now.")
+
+
 @database_option
 def audit_purge(kind: str | None, case_ids: tuple[int, ...], reason: str, dry_run: bool, moment: str | None,
                 database_url: str | None) -> None:
@@ -385,6 +391,8 @@ def deployment_keys(settings: Settings) -> dict:
 @audit.command("export")
 @click.option("--as", "username", required=True, help="The auditor exporting (a username); the export covers "
                                                        "their units' subtrees and is recorded under their name.")
+
+
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
 @click.option("--out", "out", required=True, metavar="FILE", help="Where to write; - for standard output.")
 @click.option("--from", "date_from", metavar="YYYY-MM-DD", help="Events on or after this day (local time).")
@@ -529,6 +537,8 @@ def deadlines() -> None:
 @click.option("--now", "moment", metavar="DATETIME",
               help="Scan as of this moment, e.g. 2026-05-10T00:00 (local time unless it names an offset); "
                    "default: now.")
+
+
 @database_option
 def deadlines_scan(moment: str | None, database_url: str | None) -> None:
     """Act once on every deadline due: send reminders, fire automatic steps, escalate the overdue."""

@@ -91,6 +91,7 @@ DEMO_USERS = (
     (MULTI_ROLE_USER, "蔡明", (("reviewer", "heping"), ("auditor", "dongcheng"))),
 )
 
+
 @dataclass(frozen=True)
 class DemoAccount:
     username: str

@@ -24,6 +24,7 @@ SUPPORTED = "Excel（.xlsx）或 CSV（.csv）"
 
 DATE_TEXT = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 
+
 @dataclass(frozen=True)
 class TableProblem:
     """One thing wrong with the file: at a row (Excel's numbering, header = 1) and a column
@@ -49,8 +50,10 @@ class TableProblem:
     def as_dict(self) -> dict:
         return {"row": self.row, "column": self.column, "message": self.message}
 
+
 def _order(problem: TableProblem) -> tuple:
     return (problem.row is not None, problem.row or 0)
+
 
 class TableImportFailed(ValidationFailed):
     """The file was refused; nothing was imported. ``problems`` lists every problem found,
@@ -78,6 +81,7 @@ MAX_XLSX_PARTS = 1000
 
 # XML elements of the parts other than sheets and shared strings, together (_PartsScan).
 OTHER_PARTS_ELEMENTS = 50_000
+
 
 @dataclass(frozen=True)
 class TableLimits:
@@ -113,6 +117,7 @@ class TableLimits:
             values[limit.name] = value
         return cls(**values)
 
+
 class _Budget:
     """The time a file may take to read (``max_seconds``), checked per chunk and per row."""
 
@@ -122,6 +127,7 @@ class _Budget:
     def check(self) -> None:
         if time.monotonic() > self.ends:
             raise _file_problem(f"读取表格超过 {self.seconds:g} 秒（单次导入上限），请删除多余的内容或拆分后分批导入")
+
 
 def read_table(filename: str, data: bytes, limits: TableLimits) -> list[tuple[int, list]]:
     """(Excel row number, cell values) of every row that is not blank, header included.
@@ -154,19 +160,24 @@ def read_table(filename: str, data: bytes, limits: TableLimits) -> list[tuple[in
         raise _file_problem("文件中没有任何内容")
     return rows
 
+
 def _size_label(size: int) -> str:
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.3g} MB"
     return f"{max(size // 1024, 1)} KB"
 
+
 def _file_problem(message: str) -> TableImportFailed:
     return TableImportFailed([TableProblem(None, None, message)])
+
 
 def _too_many_rows(limits: TableLimits) -> TableImportFailed:
     return _file_problem(f"表格超过 {limits.max_sheet_rows} 行（含空行，单次导入上限），请删除多余的行或拆分后分批导入")
 
+
 def _too_many_columns(limits: TableLimits) -> TableImportFailed:
     return _file_problem(f"表格超过 {limits.max_columns} 列（单次导入上限），请删除多余的列后再导入")
+
 
 def _too_many_cells(limits: TableLimits) -> TableImportFailed:
     return _file_problem(f"表格超过 {limits.max_cells} 个单元格（单次导入上限），请删除多余的内容或拆分后分批导入")
@@ -176,6 +187,7 @@ _CORRUPT_XLSX = "Excel 文件已损坏或无法读取，请重新保存后再导
 # What openpyxl and the zip and XML readers raise on a damaged or hand-made file.
 _UNREADABLE = (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, IndexError, SyntaxError,
                OSError, EOFError, OverflowError, NotImplementedError, RuntimeError, zlib.error, expat.ExpatError)
+
 
 def _xlsx_rows(data: bytes, limits: TableLimits, budget: _Budget):
     from openpyxl import load_workbook
@@ -213,6 +225,7 @@ def _xlsx_rows(data: bytes, limits: TableLimits, budget: _Budget):
         finally:
             workbook.close()
 
+
 def _check_parts(archive: zipfile.ZipFile, limits: TableLimits) -> None:
     """The zip's own account of its parts, before any is unpacked. A part cannot unpack to more
     than its declared size: zipfile stops there (and then fails the part's checksum)."""
@@ -228,6 +241,7 @@ def _check_parts(archive: zipfile.ZipFile, limits: TableLimits) -> None:
     if unzipped > limits.max_unzipped_bytes:
         raise _file_problem(f"Excel 文件解压后共 {_size_label(unzipped)}，超过上限 {_size_label(limits.max_unzipped_bytes)}；"
                             "请删除图片、多余的工作表等内容或拆分后分批导入")
+
 
 def _scan_parts(archive: zipfile.ZipFile, limits: TableLimits, budget: _Budget) -> dict[str, tuple[int, int]]:
     """One pass of expat over every XML part, keeping nothing but counts, stopped at the first
@@ -251,6 +265,7 @@ def _scan_parts(archive: zipfile.ZipFile, limits: TableLimits, budget: _Budget) 
         if scan.is_sheet:
             scan.extents[part.filename] = (scan.last_row, scan.last_column)
     return scan.extents
+
 
 class _PartsScan:
     def __init__(self, limits: TableLimits):
@@ -307,11 +322,13 @@ class _PartsScan:
             raise _file_problem(f"表格声明的范围 {reference[:40]} 超过上限（{self.limits.max_sheet_rows} 行、"
                                 f"{self.limits.max_columns} 列），请删除多余的行和列并重新保存后再导入")
 
+
 def _row_number(reference: str) -> int:
     number = float(reference)  # openpyxl accepts "3.0"
     if not number.is_integer():
         raise ValueError(f"{reference!r} is not a row number")
     return int(number)
+
 
 def _csv_rows(data: bytes, limits: TableLimits, budget: _Budget):
     text = _decode(data)
@@ -335,6 +352,7 @@ def _csv_rows(data: bytes, limits: TableLimits, budget: _Budget):
                                 "（单元格上限），请检查引号是否成对") from err
         raise _file_problem(f"CSV 文件格式有误：{err}") from err
 
+
 def _csv_lines(text: str, limits: TableLimits, budget: _Budget):
     """The file's lines (with their endings, as csv wants them), none longer than the limit."""
     for number, line in enumerate(io.StringIO(text, newline=""), start=1):
@@ -343,6 +361,7 @@ def _csv_lines(text: str, limits: TableLimits, budget: _Budget):
         if number % 1000 == 0:
             budget.check()
         yield line
+
 
 def _decode(data: bytes) -> str:
     """UTF-8 (with or without the BOM Excel writes), else GB18030 as Chinese Excel saves CSV."""
@@ -357,6 +376,7 @@ def _decode(data: bytes) -> str:
 
 
 SHOWN_IN_TEXT = 5
+
 
 def blank_cell(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())

@@ -104,6 +104,7 @@ def verify_audit_chain(session: Session, case_ids: Iterable[int] | None = None) 
         verify_system_log(session, report)
     return report
 
+
 def verify_database(engine) -> ChainReport:
     """Verify the whole live database as one consistent snapshot.
 
@@ -116,11 +117,13 @@ def verify_database(engine) -> ChainReport:
     with engine.connect().execution_options(**options) as connection, Session(bind=connection) as session:
         return verify_audit_chain(session)
 
+
 def _tombstones(session: Session, wanted: set[int] | None) -> dict[int, CaseTombstone]:
     query = select(CaseTombstone).execution_options(populate_existing=True)
     if wanted is not None:
         query = query.where(CaseTombstone.case_id.in_(wanted))
     return {tombstone.case_id: tombstone for tombstone in session.scalars(query)}
+
 
 def _verify_ledger(session: Session, report: ChainReport, heads, genesis: dict[int, str], wanted: set[int] | None,
                    tombstones: dict[int, CaseTombstone], purges: dict):
@@ -176,6 +179,7 @@ def _verify_ledger(session: Session, report: ChainReport, heads, genesis: dict[i
             report.problems.append(ChainProblem(
                 case_id, None, "tombstone of a case the ledger does not register (forged tombstone or ledger entry deleted)"))
 
+
 def _verify_purged(report: ChainReport, entry: CaseLedgerEntry, tombstone: CaseTombstone | None, purges: dict) -> None:
     """A registered case that is gone: lawfully purged only if its tombstone keeps its first event's hash."""
 
@@ -197,6 +201,7 @@ class PurgeRecord:
     occurred_dt: datetime
     entry: dict
 
+
 def purges_in_system_log(session: Session) -> dict[int, PurgeRecord]:
     """Every case the system log says was purged, by case id (read from the database)."""
     events = select(SystemEvent).where(SystemEvent.action == PURGE).order_by(SystemEvent.seq)
@@ -206,6 +211,7 @@ def purges_in_system_log(session: Session) -> dict[int, PurgeRecord]:
             if isinstance(entry, dict) and isinstance(entry.get("case_id"), int):
                 records[entry["case_id"]] = PurgeRecord(event.seq, event.occurred_dt, entry)
     return records
+
 
 def verify_tombstones(report: ChainReport, heads, tombstones: dict[int, CaseTombstone],
                       purges: dict[int, PurgeRecord]) -> None:
@@ -230,6 +236,7 @@ def verify_tombstones(report: ChainReport, heads, tombstones: dict[int, CaseTomb
             report.problems.append(ChainProblem(
                 case_id, None, f"tombstone differs from system log event {record.event_seq} in "
                                f"{', '.join(differing)} (tombstone edited)"))
+
 
 def missing_tombstone(purges: dict[int, PurgeRecord], case_id: int) -> str:
     """What to say of a case registered in the ledger that neither exists nor has a tombstone."""

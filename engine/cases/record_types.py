@@ -15,6 +15,7 @@ def record_spec(definition: Definition, record_type: str) -> RecordSpec:
     except KeyError:
         raise ValidationFailed({"record_type": [f"「{definition.label}」没有此类记录"]}) from None
 
+
 def record_grant(actor: Actor, case: Case, definition: Definition, spec: RecordSpec) -> Grant:
     """The grant under which ``actor`` may add a ``spec`` record to the case now."""
     state = definition.state(case.state)
@@ -25,6 +26,7 @@ def record_grant(actor: Actor, case: Case, definition: Definition, spec: RecordS
         who = "或".join(party.label for party in spec.by)
         raise PermissionDenied(f"只有{who}可以登记「{spec.label}」")
     return grant
+
 
 def record_file_field(actor: Actor, case: Case, definition: Definition, record_type: str,
                       field_name: str) -> tuple[FieldSpec, Grant]:

@@ -42,6 +42,7 @@ class PartyField(fields.Field):
             raise ValidationError(problems)
         return Party(role, level)
 
+
 class OneOrMany(fields.Field):
     """A single value or a list of them, always deserialized to a tuple."""
 
@@ -71,6 +72,7 @@ ReminderOffset = lambda: fields.Integer(  # noqa: E731
     strict=True, validate=validate.Range(min=0, max=MAX_DEADLINE_WORKING_DAYS,
                                          error="a reminder is 0 (on the last day) to {max} working days before it"))
 
+
 class StateSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -83,6 +85,7 @@ class StateSchema(Schema):
     deadline_at = fields.String()
     remind_working_days_before = fields.List(ReminderOffset())
     on_objection = Identifier()
+
 
 class TransitionSchema(Schema):
     class Meta:
@@ -99,12 +102,14 @@ class TransitionSchema(Schema):
     comment_required = fields.Boolean(load_default=False)
     timer = fields.Boolean(load_default=False)
 
+
 class ChoiceSchema(Schema):
     class Meta:
         unknown = RAISE
 
     value = fields.String(required=True, validate=validate.Length(min=1))
     label = fields.String(required=True, validate=validate.Length(min=1))
+
 
 class FieldSchema(Schema):
     class Meta:
@@ -126,6 +131,7 @@ class FieldSchema(Schema):
     help = fields.String()
     sensitive = fields.Boolean()
 
+
 class RecordSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -138,11 +144,13 @@ class RecordSchema(Schema):
                           data_key="fields")
     unique_by = fields.List(fields.String(), load_default=list)
 
+
 class RoundsSchema(Schema):
     class Meta:
         unknown = RAISE
 
     category_field = fields.String(required=True)
+
 
 class RetentionSchema(Schema):
     class Meta:
@@ -150,6 +158,7 @@ class RetentionSchema(Schema):
 
     # Raw, checked in _check_retention: marshmallow's Integer takes true for 1.
     years_after_closing = fields.Raw(required=True)
+
 
 class DefinitionSchema(Schema):
     class Meta:
@@ -171,6 +180,7 @@ class DefinitionSchema(Schema):
     remind_working_days_before = fields.List(ReminderOffset(), load_default=list)
     retention = fields.Nested(RetentionSchema)
 
+
 def _flatten(messages, prefix: str = "") -> list[str]:
     """{"states": {2: {"kind": ["..."]}}} → ["states[2].kind: ..."]."""
     if isinstance(messages, dict):
@@ -189,6 +199,7 @@ def _flatten(messages, prefix: str = "") -> list[str]:
     if isinstance(messages, list):
         return [line for m in messages for line in _flatten(m, prefix)]
     return [f"{prefix}: {messages}"]
+
 
 def _check_states(raw: dict, problems: list[str]) -> dict[str, StateSpec]:
     states: dict[str, StateSpec] = {}
@@ -237,6 +248,7 @@ def _check_states(raw: dict, problems: list[str]) -> dict[str, StateSpec]:
     if first["kind"] != "draft":
         problems.append(f'states[0].kind: the first state ("{first["id"]}") starts every case and must be a draft state')
     return states
+
 
 def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[str]) -> list[TransitionSpec]:
     transitions = []
@@ -293,6 +305,7 @@ def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[s
             problems.append(f'states[{i}].on_objection: no `by: system` transition "{trigger}" leaves "{state.id}"')
     return transitions
 
+
 def _check_levels(raw: dict, states: dict[str, StateSpec], transitions: list[TransitionSpec], problems: list[str]):
     """Every level a party names must sit at or above where cases originate."""
     origin_rank = LEVELS.index(raw["origin_level"])
@@ -304,6 +317,7 @@ def _check_levels(raw: dict, states: dict[str, StateSpec], transitions: list[Tra
             problems.append(
                 f'{where}: level "{party.level}" lies below origin_level "{raw["origin_level"]}"'
             )
+
 
 def _check_graph(states: dict[str, StateSpec], definition_return_points, transitions, problems: list[str]):
     initial = next(iter(states))
@@ -334,6 +348,7 @@ def _check_graph(states: dict[str, StateSpec], definition_return_points, transit
         if not state.is_final and not edges[state_id]:
             problems.append(f'states[{i}].id: non-final state "{state_id}" has no way out')
 
+
 def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
     specs = _check_fields(raw["form"], "form", problems)
     title = raw["title_field"]
@@ -352,6 +367,7 @@ def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
         elif by_name[name].type in ("id_number", "file"):
             problems.append(f'public_fields: "{name}" ({by_name[name].type}) may never be shown publicly')
     return specs
+
 
 def _check_records(raw: dict, states: dict[str, StateSpec], problems: list[str]) -> list[RecordSpec]:
     records, seen = [], set()
@@ -376,6 +392,7 @@ def _check_records(raw: dict, states: dict[str, StateSpec], problems: list[str])
                                   tuple(item["unique_by"])))
     return records
 
+
 def _check_internal_comments(raw: dict, transitions: list[TransitionSpec], problems: list[str]) -> None:
     """Each entry names a trigger of this definition, or the free-standing comment."""
     known = {transition.trigger for transition in transitions} | {FREE_COMMENT}
@@ -383,6 +400,7 @@ def _check_internal_comments(raw: dict, transitions: list[TransitionSpec], probl
         if name not in known:
             problems.append(f'internal_comments[{i}]: unknown trigger "{name}"; expected a trigger of this '
                             f'definition or "{FREE_COMMENT}"')
+
 
 def _check_retention(raw: dict, problems: list[str]) -> int | None:
     """Years a closed case is kept: a whole number from 1 to MAX_RETENTION_YEARS, or None (for ever)."""
@@ -394,6 +412,7 @@ def _check_retention(raw: dict, problems: list[str]) -> int | None:
                         f"而不是 {years!r}")
         return None
     return years
+
 
 def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[FieldSpec]:
     specs: list[FieldSpec] = []
@@ -442,6 +461,7 @@ def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[F
         ))
     return specs
 
+
 def _parse_bound(kind: str, value):
     if value is None:
         return None
@@ -477,6 +497,7 @@ def _parse_bound(kind: str, value):
         except ValueError:
             raise ValueError(f"date bound {value!r} is not YYYY-MM-DD or today") from None
     raise ValueError(f"{kind} fields take no min/max")
+
 
 def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> Definition:
     """Parse and validate one definition; raise DefinitionError naming ``source`` and each field.
@@ -525,6 +546,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
         raise DefinitionError(source, problems)
     return definition
 
+
 def _check_waiting_party_acts(definition: Definition, problems: list[str]) -> None:
     """The inbox shows a case to whom its state waits for: they must be able to move it on,
     and no other reviewer may act on it unseen."""
@@ -547,10 +569,12 @@ def _check_waiting_party_acts(definition: Definition, problems: list[str]) -> No
                         "the case would never appear in their inbox"
                     )
 
+
 def content_hash(document: dict) -> str:
     """SHA-256 over canonical JSON: comments and formatting do not make a new version."""
     canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
 
 def _json_default(value):
     if isinstance(value, (date, datetime)):

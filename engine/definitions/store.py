@@ -27,6 +27,7 @@ class DefinitionVersion(Base):
     source_text: Mapped[str] = mapped_column(Text)
     loaded_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+
 class WorkflowKind(Base):
     """A kind of case and the version new cases of that kind start on."""
 
@@ -36,11 +37,13 @@ class WorkflowKind(Base):
     current_hash: Mapped[str] = mapped_column(ForeignKey("definition_versions.content_hash"))
     updated_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+
 @dataclass(frozen=True)
 class SyncResult:
     kind: str
     content_hash: str
     is_new_version: bool
+
 
 def read_definition_files(directory: Path) -> list[tuple[Path, Definition]]:
     """Parse every *.yaml in ``directory``; collect every file's problems before failing."""
@@ -66,6 +69,7 @@ def read_definition_files(directory: Path) -> list[tuple[Path, Definition]]:
         )
     return parsed
 
+
 def sync_definitions(session: Session, directory: Path) -> list[SyncResult]:
     """Store each file's current version; running cases keep the version they started on."""
     results = []
@@ -89,9 +93,11 @@ def sync_definitions(session: Session, directory: Path) -> list[SyncResult]:
 
 _cache_lock = threading.Lock()
 
+
 def _cache_put(definition: Definition) -> None:
     with _cache_lock:
         _cache.setdefault(definition.content_hash, definition)
+
 
 def definition_by_hash(session: Session, content_hash: str) -> Definition:
     """The (immutable) definition version a case is pinned to, parsed once per process."""
@@ -106,11 +112,13 @@ def definition_by_hash(session: Session, content_hash: str) -> Definition:
         _cache_put(definition)
     return definition
 
+
 def current_definition(session: Session, kind: str) -> Definition:
     current_hash = session.scalar(select(WorkflowKind.current_hash).where(WorkflowKind.kind == kind))
     if current_hash is None:
         raise NotFound(f"未知的业务类型「{kind}」")
     return definition_by_hash(session, current_hash)
+
 
 def list_kinds(session: Session) -> list[Definition]:
     hashes = session.scalars(select(WorkflowKind.current_hash).order_by(WorkflowKind.kind))

@@ -49,24 +49,29 @@ def recompute_deadlines(session: Session, now: datetime, changed_days: Iterable[
     session.flush()
     return moved
 
+
 def _set_inbox_due(session: Session, row: Deadline) -> None:
     session.execute(update(InboxItem).where(InboxItem.case_id == row.case_id).values(due_dt=row.due_dt))
 
 
 CALENDAR_KEEPERS_ONLY = "工作日历全市统一，只有市总工会的管理员可以维护"
 
+
 def union_wide(grant: Grant) -> bool:
     """A grant at the city federation: the unit at the top of the tree, without a parent."""
     return len(path_ids(grant.unit_path)) == 1
+
 
 def may_keep_calendar(actor: Actor | None) -> bool:
     """The calendar is one for the whole union: kept by the admins of the city federation, or
     by the operator on the command line (no actor)."""
     return actor is None or any(union_wide(grant) for grant in actor.grants_for("admin"))
 
+
 def _require_keeper(actor: Actor | None) -> None:
     if not may_keep_calendar(actor):
         raise PermissionDenied(CALENDAR_KEEPERS_ONLY)
+
 
 def enter_calendar_days(
     session: Session, actor: Actor | None, rows: Iterable[CalendarEntry | tuple], *, year: int | None = None,
@@ -106,12 +111,15 @@ def enter_calendar_days(
     _deadlines_follow(session, [entry.day for entry in entries])
     return CalendarEntryResult(year=year, **counts)
 
+
 def _deadlines_follow(session: Session, days: list[date]) -> None:
     """Open deadlines counted over a changed day (or not countable before) are worked out again."""
     recompute_deadlines(session, utcnow(), days)
 
+
 def _place(entry: CalendarEntry, index: int) -> str:
     return f"第 {entry.line} 行" if entry.line is not None else f"第 {index + 1} 条"
+
 
 def _entry_problems(entries: list[CalendarEntry], year: int | None) -> dict[str, list[str]]:
     """Problems by field, "days.<index>.<field>" (as the API names a list's items), each
@@ -144,6 +152,7 @@ def _entry_problems(entries: list[CalendarEntry], year: int | None) -> dict[str,
             first_at[entry.day] = index
     return errors
 
+
 def _year_problems(session: Session, year: int) -> dict[str, list[str]]:
     package_last = package_last_year()
     if year <= package_last:
@@ -154,6 +163,7 @@ def _year_problems(session: Session, year: int) -> dict[str, list[str]]:
         return {"year": [f"请先录入 {following} 年的安排：工作日历须逐年连续"]}
     return {}
 
+
 def _store_day(session: Session, entry: CalendarEntry) -> str:
     row = session.get(CalendarDay, entry.day)
     if row is None:
@@ -163,6 +173,7 @@ def _store_day(session: Session, entry: CalendarEntry) -> str:
         return "unchanged"
     row.is_working, row.note = entry.is_working, entry.note
     return "changed"
+
 
 def remove_calendar_day(session: Session, actor: Actor | None, day: date) -> None:
     """Forget what was entered for ``day``: the package (or, in an entered year, the weekday)

@@ -35,12 +35,14 @@ class ScanReport:
         self.notifications += other.notifications
         self.skipped += other.skipped
 
+
 def due_deadline_ids(session: Session, now: datetime, *, limit: int = 1000, after_id: int = 0) -> list[int]:
     """Ids of the rows the scan must look at by ``now`` (read without locking: the tasks lock)."""
     return list(session.scalars(
         select(Deadline.id).where(Deadline.next_check_dt <= now, Deadline.id > after_id)
         .order_by(Deadline.id).limit(limit)
     ))
+
 
 def process_deadlines(session: Session, deadline_ids: list[int], now: datetime) -> ScanReport:
     """Act on the given rows that are still due, each once; the caller commits.
@@ -70,6 +72,7 @@ def process_deadlines(session: Session, deadline_ids: list[int], now: datetime) 
     session.flush()
     return report
 
+
 def _remind(session, row: Deadline, case: Case, definition: Definition, state: StateSpec, now: datetime,
             people: "_People", outbox: list, report: ScanReport) -> None:
     times = reminder_times(session, definition, state, row.due_dt)
@@ -81,6 +84,7 @@ def _remind(session, row: Deadline, case: Case, definition: Definition, state: S
         outbox += [(user_id, message) for user_id in people.concerned(row, case)]
         report.reminders += 1
     schedule_checks(session, definition, state, row, now, skip_past=False)
+
 
 def _on_due(session, row: Deadline, case: Case, definition: Definition, state: StateSpec, now: datetime,
             people: "_People", outbox: list, report: ScanReport) -> None:
@@ -95,6 +99,7 @@ def _on_due(session, row: Deadline, case: Case, definition: Definition, state: S
     report.escalations += 1
     with session.no_autoflush:
         outbox += _escalation_messages(session, row, case, state, people)
+
 
 class _People:
     """Who holds a role at a unit, asked once per scan batch."""
@@ -123,8 +128,10 @@ class _People:
     def applicant(self, case: Case) -> list[int]:
         return [case.applicant_id] if case.applicant_id is not None else self.at("applicant", case.origin_unit_id)
 
+
 def _case_line(case: Case, definition: Definition) -> str:
     return f"{definition.label}「{case.title}」（编号 {case.id}）"
+
 
 def _reminder_message(row: Deadline, case: Case, definition: Definition, state: StateSpec, offset: int) -> Message:
     when = "今天到期" if offset == 0 else f"还有 {offset} 个工作日到期"
@@ -134,6 +141,7 @@ def _reminder_message(row: Deadline, case: Case, definition: Definition, state: 
         body=(f"{_case_line(case, definition)}处于「{state.label}」，{last_day_text(row.due_dt, LOCAL_TZ)}，{when}。"
               "请及时办理。"),
     )
+
 
 def _escalation_messages(session: Session, row: Deadline, case: Case, state: StateSpec,
                          people: _People) -> list[tuple[int, Message]]:
@@ -161,6 +169,7 @@ def _escalation_messages(session: Session, row: Deadline, case: Case, state: Sta
         deliveries += [(user_id, to_applicant) for user_id in people.applicant(case) if user_id not in told]
     return deliveries
 
+
 def _automatic_messages(session: Session, case: Case, definition: Definition, state: StateSpec, trigger: str,
                         people: _People) -> list[tuple[int, Message]]:
     """The applicant learns what the system did on its own; so do those the case now waits for."""
@@ -175,6 +184,7 @@ def _automatic_messages(session: Session, case: Case, definition: Definition, st
     if now_state.waits_for is not None and now_state.waits_for.role != "applicant":
         user_ids |= set(people.at(now_state.waits_for.role, case.unit_at(now_state.waits_for.level)))
     return [(user_id, message) for user_id in sorted(user_ids)]
+
 
 def scan_deadlines(session_factory, now: datetime, *, batch_size: int = 500) -> ScanReport:
     """Every row due by ``now``, batch by batch, each batch its own unit of work.
