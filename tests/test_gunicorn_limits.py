@@ -122,7 +122,7 @@ def start_server(database_url: str, storage_url: str, tmp_path: Path) -> Server:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(gunicorn), "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--timeout", "60",
-             f"web:create_app(RATELIMIT_KEY_PREFIX={prefix!r})"],
+             f"unionflow.app:create_app(RATELIMIT_KEY_PREFIX={prefix!r})"],
             cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     server = Server(port, process, log_path)

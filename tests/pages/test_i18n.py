@@ -38,7 +38,8 @@ def test_every_message_has_an_english_translation_and_the_compiled_catalog_is_cu
 
 def test_every_text_marked_in_the_pages_is_in_the_catalog():
     root = CATALOG.parents[3].parent
-    method_map = [("web/**.py", "python"), ("web/templates/**.html", "jinja2")]
+    method_map = [("pages/**.py", "python"), ("web/**.py", "python"), ("unionflow/**.py", "python"),
+                  ("web/templates/**.html", "jinja2")]
     keywords = {"_": None, "gettext": None, "_l": None, "N_": None}
     marked = {message for _file, _line, message, _comments, _context in
               extract_from_dir(root, method_map, keywords=keywords, directory_filter=_only_web)}
