@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.base.inputs import parse_row_id
@@ -122,8 +123,6 @@ def file_lists(specs: Iterable[FieldSpec], stored: Mapping | None, attachments: 
 
 def limits_text(spec: FieldSpec) -> list[str]:
     """What the field accepts, in words: format, length, range, file limits (for the hint line)."""
-    from flask_babel import gettext as _
-
     shown = []
     if spec.type in ("text", "longtext") and spec.max_length:
         shown.append(_("最多 %(n)s 个字", n=spec.max_length))

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from xml.parsers import expat
 
+from openpyxl import load_workbook
 from openpyxl.utils.cell import column_index_from_string, range_boundaries
+from openpyxl.utils.exceptions import InvalidFileException
 
 from engine.base.errors import ValidationFailed
 
@@ -190,9 +192,6 @@ _UNREADABLE = (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeErr
 
 
 def _xlsx_rows(data: bytes, limits: TableLimits, budget: _Budget):
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
     if not data.startswith(b"PK"):
         raise _file_problem("文件不是有效的 Excel（.xlsx）文件，请确认文件类型")
     try:

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Callable
 
+from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
 from engine.audit.chain import append_event
@@ -194,8 +195,6 @@ def _match_header(spec: RecordSpec, rows: list[tuple[int, list]]
 
 
 def _column_letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
-
     return get_column_letter(index + 1)
 
 
