@@ -1,9 +1,9 @@
 """The case page and what is done from it: actions, records, comments, downloads, jury votes.
 
-Thin views over the engine, as the JSON API is (api/cases.py, api/case_views.py,
-api/records.py, api/attachments.py, api/juries.py): the page shows the case as the acting
-grant may read it (``case_view``: personal data masked, internal comments hidden, juror
-names hidden) and offers exactly the actions the engine would accept from it now.
+Thin views over the engine, as the JSON API is: the page shows the case as the acting grant
+may read it (engine.reading.case_views.case_view, which the API presents too: personal data
+masked, internal comments hidden, juror names hidden) and offers exactly the actions the
+engine would accept from it now.
 A refused form answers 422 with the page and the messages next to the fields, after the
 rollback: nothing was written.
 """

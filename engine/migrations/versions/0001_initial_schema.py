@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('shard', name=op.f('pk_case_ledger_heads'))
     )
-    # The 16 shard heads of the case ledger exist from the start (see engine/audit.py).
+    # The 16 shard heads of the case ledger exist from the start (see engine/audit/chain.py).
     op.bulk_insert(ledger_heads, [{"shard": shard, "seq": 0, "hash": "0" * 64} for shard in range(16)])
     op.create_table('definition_versions',
     sa.Column('content_hash', sa.String(length=64), nullable=False),
