@@ -17,7 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
-from engine.cases.case import get_case
+from engine.cases.permissions import get_case
 from web.auth import current_actor
 from web.database import request_session, unit_of_work
 from web.errors import request_too_large_message

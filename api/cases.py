@@ -12,7 +12,8 @@ from api.errors import domain_error_body
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorBodySchema, ErrorSchema, RowId
 from engine.base.db import MAX_ROW_ID
-from engine.cases.case import get_case, my_cases
+from engine.cases.case import my_cases
+from engine.cases.permissions import get_case
 from engine.definitions.forms import PlainText
 from engine.operations.transitions import (
     MAX_BATCH_SIZE, MAX_COMMENT_LENGTH, BatchOutcome, comment_on_case, create_draft, perform_action,

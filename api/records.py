@@ -13,7 +13,7 @@ from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
 from engine.base.errors import ValidationFailed
 from engine.base.tables import TableImportFailed, TableProblem
-from engine.cases.case import get_case
+from engine.cases.permissions import get_case
 from engine.cases.record_types import record_spec
 from engine.cases.records import add_record, records_of, void_record
 from engine.cases.results_import import import_table

@@ -20,10 +20,10 @@ from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
 from engine.base.inputs import parse_row_id
 from engine.cases.attachments import FileTooLarge, UnsupportedFileType, attach_file, attachments_of
-from engine.cases.case import Case, get_case, my_cases
+from engine.cases.case import Case, my_cases
 from engine.cases.deadlines import missing_calendar_year, overdue_case_ids
 from engine.cases.inbox import dues_of
-from engine.cases.permissions import sees_personal_data
+from engine.cases.permissions import get_case, sees_personal_data
 from engine.definitions.forms import masked_personal_data, missing_in
 from engine.definitions.spec import RETURN_POINT, Definition, TransitionSpec
 from engine.definitions.store import list_kinds

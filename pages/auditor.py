@@ -15,8 +15,9 @@ from engine.audit.system_log import SYSTEM_EVENT_LABELS, system_log_page
 from engine.base.db import utcnow
 from engine.base.errors import ValidationFailed
 from engine.base.inputs import parse_row_id
-from engine.cases.case import event_label, get_case
+from engine.cases.case import event_label
 from engine.cases.integrity import verify_audit_chain
+from engine.cases.permissions import get_case
 from engine.definitions.store import list_kinds
 from engine.org.units import LEVELS, ROLE_LABELS
 from engine.procedures.notices import case_objections

@@ -22,10 +22,10 @@ from werkzeug.datastructures import FileStorage
 from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, InvalidAction, NotFound, ValidationFailed
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
-from engine.cases.case import Case, get_case, sees_internal_comments
+from engine.cases.case import Case
 from engine.cases.deadlines import overdue_deadline
 from engine.cases.machines import AvailableAction, compiled, refused_actions
-from engine.cases.permissions import can_view_case, first_grant, participant_grant
+from engine.cases.permissions import can_view_case, first_grant, get_case, participant_grant, sees_internal_comments
 from engine.cases.records import add_record, records_of
 from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
 from engine.operations.transitions import MAX_COMMENT_LENGTH, comment_on_case, perform_action

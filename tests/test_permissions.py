@@ -12,11 +12,11 @@ from sqlalchemy import func, select, text
 
 from engine.audit.chain import AuditEvent
 from engine.base.errors import InvalidAction, NotFound, PermissionDenied
-from engine.cases.case import Case, cases_under, get_case
+from engine.cases.case import Case, cases_under
 from engine.cases.inbox import InboxItem
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
-from engine.cases.permissions import can_view_case
+from engine.cases.permissions import can_view_case, get_case
 from engine.definitions.store import definition_by_hash
 from engine.operations.transitions import (
     approve_case, comment_on_case, create_draft, perform_action, submit_case, update_draft,

@@ -26,7 +26,8 @@ from engine.base.tables import TableProblem
 from engine.cases.case import Case
 from engine.cases.records import CaseRecord, records_of
 from engine.cases.results_import import ImportedRow, register_row_check
-from engine.definitions.rules import RuleContext, action, rule
+from engine.cases.rule_context import RuleContext
+from engine.definitions.rules import action, rule
 from engine.definitions.store import WorkflowKind, current_definition
 from engine.operations.transitions import create_draft
 from engine.org.units import LEVEL_LABELS, LEVELS, SYSTEM_ACTOR, OrgUnit, path_ids, subtree_clause

@@ -35,11 +35,12 @@ from sqlalchemy.orm import Session
 
 from engine.base.config import LOCAL_TZ
 from engine.base.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
-from engine.cases.case import Case, require_visible
-from engine.cases.permissions import covers
+from engine.cases.case import Case
+from engine.cases.permissions import covers, require_visible
 from engine.cases.records import CaseRecord, add_record, records_of
+from engine.cases.rule_context import RuleContext
 from engine.definitions.forms import clean_fields, mask_account
-from engine.definitions.rules import RuleContext, action, rule
+from engine.definitions.rules import action, rule
 from engine.operations.transitions import comment_on_case, create_draft
 from engine.org.units import SYSTEM_ACTOR, Actor
 from engine.procedures.ledgers import draw

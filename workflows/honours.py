@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from engine.audit.chain import append_event
 from engine.base.errors import InvalidAction, PermissionDenied, ValidationFailed
-from engine.cases.case import Case, conflict_on_stale, require_visible
-from engine.cases.permissions import grant_for
+from engine.cases.case import Case, conflict_on_stale
+from engine.cases.permissions import grant_for, require_visible
 from engine.cases.records import records_of
-from engine.definitions.rules import RuleContext, action, rule
+from engine.cases.rule_context import RuleContext
+from engine.definitions.rules import action, rule
 from engine.definitions.spec import Party
 from engine.operations.transitions import create_draft
 from engine.org.units import Actor, OrgUnit

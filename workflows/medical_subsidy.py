@@ -23,8 +23,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from engine.base.config import LOCAL_TZ
 from engine.base.errors import CalendarNotCovered, ConditionFailed
 from engine.calendar.working_days import working_calendar
+from engine.cases.rule_context import RuleContext
 from engine.definitions.forms import Money, from_stored
-from engine.definitions.rules import RuleContext, action, deadline, rule
+from engine.definitions.rules import action, deadline, rule
 from engine.procedures.ledgers import draw
 from engine.procedures.parameters import ParameterSet, parameters_for, register_parameters, require_parameters
 

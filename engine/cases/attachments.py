@@ -19,9 +19,9 @@ from engine.audit.chain import append_event
 from engine.base.db import MAX_ROW_ID, Base, UTCDateTime, utcnow
 from engine.base.errors import NotFound, ValidationFailed
 from engine.base.inputs import text_problem
-from engine.cases.case import Case, check_version, conflict_on_stale, require_visible
+from engine.cases.case import Case, check_version, conflict_on_stale
 from engine.cases.inbox import refresh_inbox
-from engine.cases.permissions import can_view_case, draft_editor_grant
+from engine.cases.permissions import can_view_case, draft_editor_grant, require_visible
 from engine.cases.record_types import record_file_field
 from engine.org.units import Actor
 

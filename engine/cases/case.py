@@ -10,11 +10,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relat
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.base.db import Base, JSONDocument, PathString, UTCDateTime, utcnow
-from engine.base.errors import Conflict, NotFound
-from engine.cases.permissions import can_view_case, covers
+from engine.base.errors import Conflict
 from engine.definitions.spec import Definition
 from engine.definitions.store import definition_by_hash
-from engine.org.units import SYSTEM_ACTOR, Actor, OrgUnit, User, subtree_clause
+from engine.org.units import Actor, OrgUnit, User, subtree_clause
 
 
 class Case(Base):
@@ -87,21 +86,6 @@ class Case(Base):
         return f"<Case {self.id} {self.kind} {self.state} v{self.version}>"
 
 
-def get_case(session: Session, actor: Actor, case_id: int) -> Case:
-    """Load a case the actor may see. Others' cases are reported as missing, not forbidden."""
-    case = session.get(Case, case_id)
-    if case is None:
-        raise NotFound("案件不存在或您无权查看")
-    require_visible(actor, case)
-    return case
-
-
-def require_visible(actor: Actor, case: Case) -> None:
-    """Refuse an operation on a case the actor may not even see, without saying anything about it."""
-    if not can_view_case(actor, case):
-        raise NotFound("案件不存在或您无权查看")
-
-
 def cases_under(unit: OrgUnit):
     """Select every case originating at ``unit`` or below it: one range scan on origin_path."""
     return select(Case).where(subtree_clause(Case.origin_path, unit.path))
@@ -157,14 +141,6 @@ def event_label(action: str, details: dict | None) -> str:
     if action in _LABELLED_EVENTS and label:
         return f"{EVENT_LABELS[action]}：{label}"
     return EVENT_LABELS[action]
-
-
-def sees_internal_comments(actor: Actor, case: Case) -> bool:
-    """Comments a definition marks internal are for those who review or audit the case, not
-    for the applicants (an applicant still reads their own unit's comments)."""
-    if actor == SYSTEM_ACTOR:
-        return True
-    return any(grant.role in ("reviewer", "auditor") and covers(grant, case) for grant in actor.grants)
 
 
 def check_version(case: Case, expected_version: int) -> None:

@@ -28,6 +28,7 @@ from engine.base.db import Base, UTCDateTime
 from engine.base.errors import CalendarNotCovered
 from engine.calendar.working_days import end_of_working_days, working_calendar
 from engine.cases.case import Case
+from engine.cases.rule_context import RuleContext
 from engine.definitions import rules
 from engine.definitions.spec import Definition, StateSpec
 from engine.org.units import SYSTEM_ACTOR
@@ -140,7 +141,7 @@ def _work_out_due(session: Session, case: Case, state: StateSpec, start: datetim
     CalendarNotCovered names the year the working-day calendar lacks."""
     if state.deadline_working_days is not None:
         return end_of_working_days(session, start, state.deadline_working_days)
-    return rules.deadline_of(state.deadline_at, rules.RuleContext(session, SYSTEM_ACTOR, case, start))
+    return rules.deadline_of(state.deadline_at, RuleContext(session, SYSTEM_ACTOR, case, start))
 
 
 def missing_calendar_year(session: Session, case_id: int) -> int | None:

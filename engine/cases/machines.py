@@ -24,6 +24,7 @@ from transitions import EventData, Machine, Transition
 
 from engine.base.errors import UnionflowError
 from engine.cases.permissions import first_grant
+from engine.cases.rule_context import RuleContext
 from engine.definitions import rules
 from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, Party, TransitionSpec
 from engine.org.units import Actor, Grant
@@ -63,7 +64,7 @@ def _rule_guard(name: str):
     def guard(event: EventData) -> bool:
         ctx: ActionContext = event.kwargs["ctx"]
         grant = first_grant(ctx.actor, event.model, event.transition.parties)
-        context = rules.RuleContext(ctx.session, ctx.actor, event.model, ctx.now, grant, ctx.inputs, ctx.batch)
+        context = RuleContext(ctx.session, ctx.actor, event.model, ctx.now, grant, ctx.inputs, ctx.batch)
         return rules.check(name, context) is None
 
     guard.__name__ = f"rule_{name}"
@@ -189,14 +190,14 @@ def refused_actions(session: Session, actor: Actor, case, now: datetime, *, offe
         grant = first_grant(actor, case, transition.parties)
         if grant is None or not transition.spec.conditions:
             continue
-        context = rules.RuleContext(session, actor, case, now, grant)
+        context = RuleContext(session, actor, case, now, grant)
         reasons = [reason for name in transition.spec.conditions if (reason := _refusal_reason(name, context))]
         if reasons:
             refused.append(RefusedAction(transition.spec, grant, reasons))
     return refused
 
 
-def _refusal_reason(name: str, context: rules.RuleContext) -> str | None:
+def _refusal_reason(name: str, context: RuleContext) -> str | None:
     try:
         return rules.check(name, context)
     except UnionflowError as err:

@@ -6,14 +6,14 @@ engine cannot disagree.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
-from engine.base.errors import InvalidAction, PermissionDenied
+from sqlalchemy.orm import Session
+
+from engine.base.errors import InvalidAction, NotFound, PermissionDenied
+from engine.cases.case import Case
+from engine.definitions.spec import Definition, Party
 from engine.org.units import SYSTEM_ACTOR, Actor, Grant
-
-if TYPE_CHECKING:
-    from engine.cases.case import Case
-    from engine.definitions.spec import Definition, Party
 
 
 def grant_for(actor: Actor, case: Case, party: Party) -> Grant | None:
@@ -93,3 +93,26 @@ def draft_editor_grant(actor: Actor, case: Case, definition: Definition, doing: 
     if grant is None:
         raise PermissionDenied(f"只有{state.waits_for.label}可以{doing}")
     return grant
+
+
+def get_case(session: Session, actor: Actor, case_id: int) -> Case:
+    """Load a case the actor may see. Others' cases are reported as missing, not forbidden."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound("案件不存在或您无权查看")
+    require_visible(actor, case)
+    return case
+
+
+def require_visible(actor: Actor, case: Case) -> None:
+    """Refuse an operation on a case the actor may not even see, without saying anything about it."""
+    if not can_view_case(actor, case):
+        raise NotFound("案件不存在或您无权查看")
+
+
+def sees_internal_comments(actor: Actor, case: Case) -> bool:
+    """Comments a definition marks internal are for those who review or audit the case, not
+    for the applicants (an applicant still reads their own unit's comments)."""
+    if actor == SYSTEM_ACTOR:
+        return True
+    return any(grant.role in ("reviewer", "auditor") and covers(grant, case) for grant in actor.grants)

@@ -19,8 +19,9 @@ from engine.base.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.base.errors import NotFound, ValidationFailed
 from engine.base.inputs import check_text
 from engine.cases.attachments import unknown_attachment_ids
-from engine.cases.case import Case, conflict_on_stale, require_visible
+from engine.cases.case import Case, conflict_on_stale
 from engine.cases.inbox import refresh_inbox
+from engine.cases.permissions import require_visible
 from engine.cases.record_types import record_grant, record_spec
 from engine.definitions.forms import clean_fields, dump_fields
 from engine.definitions.spec import RecordSpec

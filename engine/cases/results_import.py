@@ -28,7 +28,8 @@ from engine.audit.chain import append_event
 from engine.base.db import utcnow
 from engine.base.errors import ValidationFailed
 from engine.base.tables import DATE_TEXT, TableImportFailed, TableLimits, TableProblem, blank_cell, read_table
-from engine.cases.case import Case, check_version, require_visible
+from engine.cases.case import Case, check_version
+from engine.cases.permissions import require_visible
 from engine.cases.record_types import record_grant, record_spec
 from engine.cases.records import CaseRecord, add_record, records_of, void_record
 from engine.definitions.forms import clean_fields, dump_fields, missing_in

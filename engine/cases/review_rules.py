@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from engine.audit.chain import acted_in_current_state
-from engine.definitions.rules import RuleContext, rule
+from engine.cases.rule_context import RuleContext
+from engine.definitions.rules import rule
 
 
 @rule("review_not_started")

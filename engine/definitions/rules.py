@@ -1,6 +1,6 @@
 """Named rule functions that definitions cite as transition conditions and actions.
 
-A **rule** (``conditions:``) takes a RuleContext and returns None when the transition may
+A **rule** (``conditions:``) takes a RuleContext (engine.cases.rule_context) and returns None when the transition may
 go ahead, or a Chinese sentence saying why not. It only reads.
 
 An **action** (``actions:``) runs inside the transaction once every guard has passed: it
@@ -19,25 +19,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Mapping
-
-from sqlalchemy.orm import Session
+from typing import Any, Callable
 
 from engine.base.errors import UnionflowError
 
-if TYPE_CHECKING:
-    from engine.cases.case import Case
-    from engine.definitions.spec import Definition
-    from engine.org.units import Actor, Grant
-
-RuleFunction = Callable[["RuleContext"], "str | None"]
-ActionFunction = Callable[["RuleContext"], "dict[str, Any] | None"]
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+# Each takes an engine.cases.rule_context.RuleContext (built above this layer, so not named here).
+RuleFunction = Callable[..., "str | None"]
+ActionFunction = Callable[..., "dict[str, Any] | None"]
 
 
 @dataclass(frozen=True)
@@ -49,31 +41,6 @@ class Registered:
 _rules: dict[str, Registered] = {}
 _actions: dict[str, Registered] = {}
 _deadlines: dict[str, Registered] = {}
-
-
-@dataclass(frozen=True)
-class RuleContext:
-    """What a rule or an action may look at. ``grant`` is the acting grant (None while the
-    engine is still deciding whether the actor may fire at all); ``inputs`` are the
-    transition's input fields, validated; ``batch`` holds every case of a joint action
-    (engine.operations.transitions.perform_joint_action), so a rule can judge the set as a whole."""
-
-    session: Session
-    actor: Actor
-    case: Case
-    now: datetime
-    grant: Grant | None = None
-    inputs: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    batch: tuple[Case, ...] = ()
-
-    @property
-    def definition(self) -> Definition:
-        return self.case.definition
-
-    @property
-    def cases_together(self) -> tuple[Case, ...]:
-        """The case itself, or every case of the joint action it is part of."""
-        return self.batch or (self.case,)
 
 
 def _register(table: dict[str, Registered], what: str, name: str, version: str):
@@ -119,7 +86,7 @@ def is_deadline_rule(name: str) -> bool:
     return name in _deadlines
 
 
-def deadline_of(name: str, context: RuleContext):
+def deadline_of(name: str, context):
     return _lookup(_deadlines, name).function(context)
 
 
@@ -130,7 +97,7 @@ def _lookup(table: dict[str, Registered], name: str) -> Registered:
     return entry
 
 
-def check(name: str, context: RuleContext) -> str | None:
+def check(name: str, context) -> str | None:
     return _lookup(_rules, name).function(context)
 
 
@@ -138,7 +105,7 @@ def rule_version(name: str) -> str:
     return _lookup(_rules, name).version
 
 
-def run_action(name: str, context: RuleContext) -> dict[str, Any]:
+def run_action(name: str, context) -> dict[str, Any]:
     """Run one action; return its audit record: name, version and the figures it reported."""
     entry = _lookup(_actions, name)
     figures = entry.function(context) or {}

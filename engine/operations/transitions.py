@@ -20,11 +20,12 @@ from engine.base.errors import (
 )
 from engine.base.inputs import check_text
 from engine.cases.attachments import unknown_attachment_ids
-from engine.cases.case import Case, check_version, conflict_on_stale, get_case, require_visible
+from engine.cases.case import Case, check_version, conflict_on_stale
 from engine.cases.deadlines import open_deadline
 from engine.cases.inbox import refresh_inbox
 from engine.cases.machines import ActionContext, compiled
-from engine.cases.permissions import draft_editor_grant, first_grant, participant_grant
+from engine.cases.permissions import draft_editor_grant, first_grant, get_case, participant_grant, require_visible
+from engine.cases.rule_context import RuleContext
 from engine.definitions import rules
 from engine.definitions.forms import clean_fields, clean_form_input, dump_fields, missing_required, to_stored
 from engine.definitions.spec import RETURN_POINT, Definition, Party, TransitionSpec
@@ -163,7 +164,7 @@ def perform_action(
         # The machine evaluates the guards (permission and named rules) and moves case.state.
         if not workflow.fire(trigger, case, ctx):
             raise _refusal(spec, case, ctx, grant)
-        rule_context = rules.RuleContext(session, actor, case, now, grant, values, batch)
+        rule_context = RuleContext(session, actor, case, now, grant, values, batch)
         outcomes = [rules.run_action(name, rule_context) for name in spec.actions]
         stored_inputs = dump_fields(spec.inputs, values) if values else {}
         if stored_inputs:
@@ -373,7 +374,7 @@ def _closes_case(definition: Definition, spec: TransitionSpec) -> bool:
 
 
 def _refusal(spec: TransitionSpec, case: Case, ctx: ActionContext, grant: Grant) -> ConditionFailed:
-    context = rules.RuleContext(ctx.session, ctx.actor, case, ctx.now, grant, ctx.inputs, ctx.batch)
+    context = RuleContext(ctx.session, ctx.actor, case, ctx.now, grant, ctx.inputs, ctx.batch)
     reasons = [reason for name in spec.conditions if (reason := rules.check(name, context))]
     return ConditionFailed("；".join(reasons) or "不满足执行条件", reasons)
 

@@ -19,7 +19,8 @@ from engine.base.db import Base, UTCDateTime, utcnow
 from engine.base.errors import CalendarNotCovered, Conflict, InvalidAction, PermissionDenied, ValidationFailed
 from engine.base.inputs import check_text
 from engine.calendar.working_days import working_calendar
-from engine.cases.case import Case, require_visible
+from engine.cases.case import Case
+from engine.cases.permissions import require_visible
 from engine.notify.notifications import Message, holders_of, notify
 from engine.org.units import Actor, Grant, OrgUnit
 

@@ -17,11 +17,12 @@ from engine.audit.chain import AuditEvent, append_event
 from engine.base.db import Base, UTCDateTime, utcnow
 from engine.base.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.base.inputs import check_text
-from engine.cases.case import Case, conflict_on_stale, require_visible, sees_internal_comments
-from engine.cases.permissions import covers
+from engine.cases.case import Case, conflict_on_stale
+from engine.cases.permissions import covers, require_visible, sees_internal_comments
 from engine.cases.records import records_of
+from engine.cases.rule_context import RuleContext
 from engine.definitions.forms import masked_personal_data
-from engine.definitions.rules import RuleContext, action, rule
+from engine.definitions.rules import action, rule
 from engine.definitions.spec import Definition
 from engine.definitions.store import definition_by_hash
 from engine.org.units import Actor, Grant, OrgUnit, User

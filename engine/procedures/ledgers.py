@@ -16,7 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.base.db import Base, UTCDateTime, utcnow
-from engine.definitions.rules import RuleContext, action
+from engine.cases.rule_context import RuleContext
+from engine.definitions.rules import action
 
 ZERO = Decimal("0.00")
 

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column
 
 from engine.base.db import Base, UTCDateTime, utcnow
 from engine.base.errors import NotFound, PermissionDenied, ValidationFailed
-from engine.cases.case import Case, get_case
+from engine.cases.case import Case
 from engine.cases.deadlines import Deadline, missing_calendar_year
 from engine.cases.inbox import InboxItem
-from engine.cases.permissions import covers, sees_personal_data
+from engine.cases.permissions import covers, get_case, sees_personal_data
+from engine.cases.rule_context import RuleContext
 from engine.definitions.forms import Phone, PlainText, mask_account, masked_personal_data
-from engine.definitions.rules import RuleContext, action, rule
+from engine.definitions.rules import action, rule
 from engine.definitions.spec import Definition
 from engine.definitions.store import list_kinds
 from engine.org.units import Actor

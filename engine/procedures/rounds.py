@@ -22,7 +22,8 @@ from engine.base.db import Base, JSONDocument, UTCDateTime, utcnow
 from engine.base.errors import ConditionFailed, NotFound, PermissionDenied, ValidationFailed
 from engine.base.inputs import check_dates, check_text
 from engine.cases.case import Case
-from engine.definitions.rules import RuleContext, action, deadline, rule
+from engine.cases.rule_context import RuleContext
+from engine.definitions.rules import action, deadline, rule
 from engine.definitions.spec import Definition, TransitionSpec
 from engine.definitions.store import current_definition
 from engine.org.units import Actor, OrgUnit

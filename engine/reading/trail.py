@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from engine.audit.chain import AuditEvent, case_events
 from engine.base.errors import PermissionDenied
-from engine.cases.case import Case, event_label, get_case, sees_internal_comments
-from engine.cases.permissions import covers, sees_personal_data
+from engine.cases.case import Case, event_label
+from engine.cases.permissions import covers, get_case, sees_internal_comments, sees_personal_data
 from engine.definitions.forms import masked_changes, masked_personal_data
 from engine.definitions.spec import Definition, FieldSpec
 from engine.org.units import LEVEL_LABELS, ROLE_LABELS, Actor, OrgUnit
