@@ -1,7 +1,8 @@
 """What one approval costs the database, statement by statement.
 
-bench/approvals.py measures approvals per second; this pins the statements of one approval,
-so that no feature adds one without the change showing here (and in the bench's figures).
+bench/approvals.py measures approvals per second; this pins the statements of one approval (and
+of a new case, a return, a resubmission and a timer), so that no feature adds one without the
+change showing here (and in the bench's figures).
 """
 from __future__ import annotations
 
@@ -10,20 +11,38 @@ import re
 from sqlalchemy import event
 
 from engine.cases.case import Case
-from engine.operations.transitions import approve_case, create_draft, submit_case
+from engine.operations.timers import fire_timer
+from engine.operations.transitions import approve_case, create_draft, resubmit_case, return_case, submit_case
 from tests.conftest import NOW
+from tests.test_competition_results import notice_over, on_notice
 from tests.test_smoke_basic_nomination import FORM
 
 # One approval on the plain chain, as a request or the bench makes it: the case read, then
-# approve_case and the commit. Issue 18 (tasks) is to bring this back to four.
+# approve_case and the commit. Issue 18 (tasks) is to bring this back to four or five.
 ONE_APPROVAL = [
     "SELECT cases",
     "UPDATE cases",
     "INSERT audit_events",
-    "SELECT deadlines",
     "UPDATE deadlines",
     "INSERT deadlines",
     "UPDATE inbox_items",
+]
+# A new case: the definition and the units read, the case with its first event registered in
+# the case ledger (its shard's head locked, then moved), and its inbox row: none to look for.
+CREATE = [
+    "SELECT workflow_kinds", "SELECT org_units", "SELECT org_units", "INSERT cases", "UPDATE cases",
+    "INSERT audit_events", "UPDATE case_ledger_heads", "UPDATE case_ledger_heads", "INSERT case_ledger_entries",
+    "INSERT inbox_items",
+]
+# Back to the applicant: the review's deadline row closed; a draft keeps none.
+RETURN = ["SELECT cases", "UPDATE cases", "INSERT audit_events", "UPDATE deadlines", "UPDATE inbox_items"]
+# Out of a draft (no deadline row to close) into review (one opened).
+RESUBMIT = ["SELECT cases", "UPDATE cases", "INSERT audit_events", "INSERT deadlines", "UPDATE inbox_items"]
+# A public notice ending by the clock (competition results): the timer checks its deadline has
+# passed and the rule no_open_objections reads the objections.
+TIMER = [
+    "SELECT cases", "SELECT deadlines", "SELECT objections", "UPDATE cases", "INSERT audit_events",
+    "UPDATE deadlines", "INSERT deadlines", "UPDATE inbox_items",
 ]
 
 
@@ -40,15 +59,10 @@ def _summary(statement: str) -> str:
     return f"{verb} {table}"
 
 
-def test_one_approval_issues_the_statements_it_did(session, world, database):
-    """Does an approval still read and write what it did, and nothing more?"""
-    applicant, reviewer = world.actor("applicant_A1a"), world.actor("reviewer_A1")
-    case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
-    submit_case(session, applicant, case, expected_version=case.version, now=NOW)
-    session.commit()
-    case_id = case.id
-    session.expunge_all()  # the approval starts from nothing, as a request does
-
+def _statements(session, database, work) -> list[str]:
+    """What ``work(session)`` and the commit after it issue, from an empty session, as a request
+    or a task starts; the test's savepoints stand where their BEGIN and COMMIT would."""
+    session.expunge_all()
     statements: list[str] = []
 
     def record(_conn, _cursor, statement, *_args):
@@ -56,12 +70,47 @@ def test_one_approval_issues_the_statements_it_did(session, world, database):
 
     event.listen(database, "before_cursor_execute", record)
     try:
-        case = session.get(Case, case_id)
-        approve_case(session, reviewer, case, expected_version=case.version, now=NOW)
+        work(session)
         session.commit()
     finally:
         event.remove(database, "before_cursor_execute", record)
+    return [_summary(statement) for statement in statements if "SAVEPOINT" not in statement.upper()]
 
-    # The test's savepoints stand where a request's BEGIN and COMMIT would.
-    work = [_summary(statement) for statement in statements if "SAVEPOINT" not in statement.upper()]
-    assert work == ONE_APPROVAL
+
+def _submitted(session, world) -> int:
+    applicant = world.actor("applicant_A1a")
+    case = create_draft(session, applicant, "basic_nomination", form=FORM, now=NOW)
+    submit_case(session, applicant, case, expected_version=case.version, now=NOW)
+    session.commit()
+    return case.id
+
+
+def _act(case_id: int, operation, actor, **values):
+    def work(session):
+        case = session.get(Case, case_id)
+        operation(session, actor, case, expected_version=case.version, now=NOW, **values)
+    return work
+
+
+def test_one_approval_issues_the_statements_it_did(session, world, database):
+    """Does an approval still read and write what it did, and nothing more?"""
+    case_id = _submitted(session, world)
+    assert _statements(session, database, _act(case_id, approve_case, world.actor("reviewer_A1"))) == ONE_APPROVAL
+
+
+def test_create_return_resubmit_and_a_timer_issue_the_statements_they_did(session, world, database):
+    applicant, reviewer = world.actor("applicant_A1a"), world.actor("reviewer_A1")
+    assert _statements(session, database, lambda work_session: create_draft(
+        work_session, applicant, "basic_nomination", form=FORM, now=NOW)) == CREATE
+    case_id = _submitted(session, world)
+    assert _statements(session, database, _act(case_id, return_case, reviewer, comment="请补充材料")) == RETURN
+    assert _statements(session, database, _act(case_id, resubmit_case, applicant)) == RESUBMIT
+    notice = on_notice(session, world)
+    session.commit()
+    notice_id, over = notice.id, notice_over(session, notice)
+
+    def end_of_notice(work_session):
+        case = work_session.get(Case, notice_id)
+        assert fire_timer(work_session, case, case.definition, over).fired
+
+    assert _statements(session, database, end_of_notice) == TIMER

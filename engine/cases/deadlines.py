@@ -20,7 +20,7 @@ from datetime import date, datetime
 from datetime import time as dtime
 from datetime import timedelta, tzinfo
 
-from sqlalchemy import ForeignKey, Index, String, or_, select
+from sqlalchemy import ForeignKey, Index, String, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.base.config import LOCAL_TZ, DeliverySettings
@@ -65,7 +65,7 @@ class Deadline(Base):
 # --- Opening and closing, with every transition -----------------------------------------------------
 
 def track_deadline(session: Session, case: Case, definition: Definition, now: datetime, *,
-                   state_changed: bool) -> datetime | None:
+                   state_changed: bool, left_state: str | None = None) -> datetime | None:
     """Keep the case's deadline rows in step with its state; returns the open deadline's due time.
 
     Called by engine.cases.inbox.refresh_inbox on every change of a case. A state left closes its
@@ -73,12 +73,11 @@ def track_deadline(session: Session, case: Case, definition: Definition, now: da
     filing window follows its discharge date).
     """
     state = definition.state(case.state)
-    open_row = open_deadline(session, case.id)
-    if state_changed and open_row is not None:
-        open_row.closed_dt, open_row.next_check_dt = now, None
-        open_row = None
-    if not state.has_deadline or state.waits_for is None:
+    if state_changed and left_state is not None and _keeps_deadline(definition.state(left_state)):
+        _close_open_deadline(session, case.id, now)
+    if not _keeps_deadline(state):
         return None
+    open_row = None if state_changed else open_deadline(session, case.id)
     if open_row is None:
         if not state_changed and state.deadline_at is None:
             return None  # a case whose state has no row (made before deadlines were kept)
@@ -99,6 +98,18 @@ def track_deadline(session: Session, case: Case, definition: Definition, now: da
             schedule_checks(session, definition, state, open_row, now, skip_past=True)
     session.flush()
     return open_row.due_dt
+
+
+def _keeps_deadline(state: StateSpec) -> bool:
+    """A stay in the state has a deadline row (the only states that do; leaving another closes none)."""
+    return state.has_deadline and state.waits_for is not None
+
+
+def _close_open_deadline(session: Session, case_id: int, now: datetime) -> None:
+    """The state left: its row closed in one UPDATE, without reading it first (a row this session
+    holds is brought up to date in memory, by evaluating the same condition)."""
+    session.execute(update(Deadline).where(Deadline.case_id == case_id, Deadline.closed_dt.is_(None))
+                    .values(closed_dt=now, next_check_dt=None), execution_options={"synchronize_session": "evaluate"})
 
 
 def open_deadline(session: Session, case_id: int) -> Deadline | None:

@@ -41,9 +41,13 @@ class InboxItem(Base):
     due_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-def refresh_inbox(session: Session, case, definition: Definition, now: datetime, *, state_changed: bool) -> None:
-    """Make the case's inbox row (and its deadline row) match its state: one UPDATE in the common case."""
-    due = track_deadline(session, case, definition, now, state_changed=state_changed)
+def refresh_inbox(session: Session, case, definition: Definition, now: datetime, *, state_changed: bool,
+                  left_state: str | None = None) -> None:
+    """Make the case's inbox row (and its deadline row) match its state: one UPDATE in the common case.
+
+    ``left_state``: the state a transition left; a new case (``state_changed`` and no state left)
+    has no rows yet, so they are inserted without looking for old ones."""
+    due = track_deadline(session, case, definition, now, state_changed=state_changed, left_state=left_state)
     state = definition.state(case.state)
     if state.waits_for is None:
         session.execute(delete(InboxItem).where(InboxItem.case_id == case.id))
@@ -60,7 +64,7 @@ def refresh_inbox(session: Session, case, definition: Definition, now: datetime,
         "entered_dt": now,
         "due_dt": due,
     }
-    if not _update_row(session, _MOVE_ROW, case.id, values):
+    if left_state is None or not _update_row(session, _MOVE_ROW, case.id, values):
         session.add(InboxItem(case_id=case.id, **values))
 
 

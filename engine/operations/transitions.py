@@ -183,7 +183,7 @@ def perform_action(
             session, case, actor=actor, grant=_audit_grant(grant), action=trigger, now=now, from_state=from_state,
             to_state=case.state, comment=comment, details=details,
         )
-        refresh_inbox(session, case, definition, now, state_changed=True)
+        refresh_inbox(session, case, definition, now, state_changed=True, left_state=from_state)
         session.flush()
     effects.publish(session, "case_transitioned", case_id=case.id, trigger=trigger,
                     from_state=from_state, to_state=case.state)
