@@ -20,8 +20,9 @@ from datetime import date, datetime
 from datetime import time as dtime
 from datetime import timedelta, tzinfo
 
-from sqlalchemy import ForeignKey, Index, String, or_, select, update
+from sqlalchemy import ForeignKey, Index, String, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.util import identity_key
 
 from engine.base.config import LOCAL_TZ, DeliverySettings
 from engine.base.db import Base, UTCDateTime
@@ -64,6 +65,15 @@ class Deadline(Base):
 
 # --- Opening and closing, with every transition -----------------------------------------------------
 
+_table = Deadline.__table__
+_OPENED = ("case_id", "state", "role", "unit_id", "entered_dt", "due_dt", "next_check_dt", "reminders_done")
+_OPEN_ROW = insert(_table).values({name: bindparam(name) for name in _OPENED})
+_CLOSE_ROW = (
+    update(_table).where(_table.c.case_id == bindparam("row_case_id"), _table.c.closed_dt.is_(None))
+    .values(closed_dt=bindparam("closed_dt"), next_check_dt=None).returning(_table.c.id)
+)
+
+
 def track_deadline(session: Session, case: Case, definition: Definition, now: datetime, *,
                    state_changed: bool, left_state: str | None = None) -> datetime | None:
     """Keep the case's deadline rows in step with its state; returns the open deadline's due time.
@@ -84,11 +94,8 @@ def track_deadline(session: Session, case: Case, definition: Definition, now: da
         applies, due = due_in_state(session, case, state, now)
         if not applies:
             return None
-        open_row = Deadline(case_id=case.id, state=state.id, role=state.waits_for.role,
-                            unit_id=case.unit_at(state.waits_for.level), entered_dt=now, due_dt=due, reminders_done=0)
-        schedule_checks(session, definition, state, open_row, now, skip_past=True)
-        session.add(open_row)
-    elif state.deadline_at is not None:
+        return _open_deadline(session, case, definition, state, now, due)
+    if state.deadline_at is not None:
         applies, due = due_in_state(session, case, state, now)
         if not applies:
             open_row.closed_dt, open_row.next_check_dt = now, None
@@ -100,16 +107,33 @@ def track_deadline(session: Session, case: Case, definition: Definition, now: da
     return open_row.due_dt
 
 
+def _open_deadline(session: Session, case: Case, definition: Definition, state: StateSpec, now: datetime,
+                   due: datetime | None) -> datetime | None:
+    """A state entered: its row inserted by one prebuilt INSERT (the ORM's unit of work costs more
+    than the row); the scan and the inbox read it from the table."""
+    row = Deadline(case_id=case.id, state=state.id, role=state.waits_for.role,
+                   unit_id=case.unit_at(state.waits_for.level), entered_dt=now, due_dt=due, reminders_done=0)
+    schedule_checks(session, definition, state, row, now, skip_past=True)  # on the row not added: a holder
+    session.flush()  # the case row first: locks are always taken case, then deadline row
+    session.connection().execute(_OPEN_ROW, {name: getattr(row, name) for name in _OPENED})
+    return due
+
+
 def _keeps_deadline(state: StateSpec) -> bool:
     """A stay in the state has a deadline row (the only states that do; leaving another closes none)."""
     return state.has_deadline and state.waits_for is not None
 
 
 def _close_open_deadline(session: Session, case_id: int, now: datetime) -> None:
-    """The state left: its row closed in one UPDATE, without reading it first (a row this session
-    holds is brought up to date in memory, by evaluating the same condition)."""
-    session.execute(update(Deadline).where(Deadline.case_id == case_id, Deadline.closed_dt.is_(None))
-                    .values(closed_dt=now, next_check_dt=None), execution_options={"synchronize_session": "evaluate"})
+    """The state left: its row closed by one prebuilt UPDATE, without reading it first (the ORM's
+    own bulk update costs more Python than the SELECT it saves); a copy loaded earlier in this
+    session (the scan's, a timer's) reloads on next use."""
+    session.flush()  # the case row first: locks are always taken case, then deadline row
+    closed = session.connection().execute(_CLOSE_ROW, {"row_case_id": case_id, "closed_dt": now}).scalars()
+    for row_id in closed:
+        loaded = session.identity_map.get(identity_key(Deadline, row_id))
+        if loaded is not None:
+            session.expire(loaded)
 
 
 def open_deadline(session: Session, case_id: int) -> Deadline | None:
@@ -198,7 +222,7 @@ def reminder_times(session: Session, definition: Definition, state: StateSpec, d
     """(offset, when) for each reminder of the state, furthest first: the reminder "N working
     days before" goes out at REMINDER_HOUR on the N-th working day before the deadline's last day."""
     calendar = working_calendar(session)
-    last_day = (due - timedelta(microseconds=1)).astimezone(LOCAL_TZ).date()
+    last_day = last_day_to_act(due, LOCAL_TZ)
     times = []
     for offset in definition.reminders_for(state):
         day = last_day
@@ -230,11 +254,3 @@ def schedule_checks(session: Session, definition: Definition, state: StateSpec, 
         row.next_check_dt = times[row.reminders_done][1]
     else:
         row.next_check_dt = row.due_dt if row.overdue_dt is None else None
-
-
-# --- The scan --------------------------------------------------------------------------------------
-
-
-# --- What people are told ---------------------------------------------------------------------------
-
-
