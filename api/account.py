@@ -1,11 +1,11 @@
 """Signing in and out (the browser session) and personal API tokens for scripts."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from werkzeug.exceptions import Unauthorized
 
 from api.auth import public
+from api.blueprint import Blueprint
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema
 from engine.org.accounts import MAX_TOKEN_NAME_LENGTH, create_api_token, list_api_tokens, revoke_api_token

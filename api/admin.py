@@ -2,9 +2,9 @@
 (engine.org.admin decides the scope; these views only map)."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from api.blueprint import Blueprint
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ChangesSchema, ErrorSchema

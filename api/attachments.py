@@ -6,14 +6,13 @@ Uploads are refused early when the request body is over the app's ``MAX_CONTENT_
 """
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import ValidationError, fields, validate
-from webargs.flaskparser import FlaskParser
 from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import CombinedMultiDict, FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
+from api.blueprint import Blueprint, JSONOnceParser
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
@@ -29,11 +28,11 @@ MULTIPART = "multipart/form-data"
 # --- multipart/form-data: form fields and files read as one location --------------------------------
 
 
-class MultipartParser(FlaskParser):
+class MultipartParser(JSONOnceParser):
     """webargs reading a multipart body's form fields and files together, so one schema
     validates (and the OpenAPI document shows) the whole upload."""
 
-    __location_map__ = {**FlaskParser.__location_map__, "multipart": "load_multipart"}
+    __location_map__ = {**JSONOnceParser.__location_map__, "multipart": "load_multipart"}
 
     def load_multipart(self, req, schema):
         if req.mimetype != MULTIPART:

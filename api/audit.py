@@ -17,10 +17,10 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Response, current_app, send_file
-from flask_smorest import Blueprint
 from marshmallow import fields, pre_dump, validate
 
 from api.auth import public
+from api.blueprint import Blueprint
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorSchema, RowId

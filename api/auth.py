@@ -13,9 +13,9 @@ from typing import Callable
 
 from flask import current_app, g, request
 from flask import session as cookie_session
-from flask_smorest import Blueprint
 from werkzeug.exceptions import Forbidden, Unauthorized
 
+from api.blueprint import Blueprint
 from engine.org.accounts import actor_for_token
 from engine.org.units import Actor
 from web.auth import SESSION_CSRF_KEY, session_actor

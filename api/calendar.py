@@ -2,9 +2,9 @@
 whole years entered (engine.calendar.working_days decides who may and checks the days)."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, pre_load, validate
 
+from api.blueprint import Blueprint
 from api.schemas import ApiSchema, ErrorSchema
 from engine.calendar.working_days import MAX_DAYS_AT_ONCE, CalendarEntry, calendar_days, too_many_days
 from engine.operations.calendar_keeping import enter_calendar_days

@@ -4,9 +4,9 @@ none). Submitting is the ``submit`` action; there is no separate endpoint for it
 """
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from api.blueprint import Blueprint
 from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchema
 from api.errors import domain_error_body
 from api.pagination import PageQuerySchema, page_schema

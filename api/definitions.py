@@ -1,9 +1,9 @@
 """Workflow definitions: which kinds exist, and everything a client needs to render a form."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import fields
 
+from api.blueprint import Blueprint
 from api.schemas import ApiSchema, DefinitionSchema, DefinitionSummarySchema
 from engine.definitions.store import current_definition, list_kinds
 from web.database import request_session

@@ -1,9 +1,9 @@
 """The inbox: cases waiting for the caller, filtered and paged by due date."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from api.blueprint import Blueprint
 from api.fields import LastDay, LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorSchema, RowId

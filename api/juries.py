@@ -6,9 +6,9 @@ runs). Each vote is an audit event of the case, as the engine logs it.
 """
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from api.blueprint import Blueprint
 from api.case_views import CaseSummarySchema
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId

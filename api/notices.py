@@ -9,10 +9,10 @@ nominating unit, which answers, reads what each objection says but not who lodge
 from __future__ import annotations
 
 from flask import url_for
-from flask_smorest import Blueprint
 from marshmallow import fields, pre_dump
 
 from api.auth import public
+from api.blueprint import Blueprint
 from api.fields import LastDay, LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
 from engine.operations.objections import lodge_objection

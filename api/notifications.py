@@ -3,9 +3,9 @@ email preferences. Notifications belong to the caller as a person, whatever thei
 from __future__ import annotations
 
 from flask import current_app, url_for
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from api.blueprint import Blueprint
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorSchema

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validates_schema
 
+from api.blueprint import Blueprint
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.base.db import utcnow

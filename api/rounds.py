@@ -1,9 +1,9 @@
 """Rounds (评选批次) and their quota tables (名额)."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from api.blueprint import Blueprint
 from api.fields import LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema, RowId
 from engine.definitions.forms import PlainText

@@ -28,7 +28,7 @@ class BoundedJSONRequest(Request):
 
 def read_json_body() -> None:
     """Every JSON body is parsed once, through the bounded parser, before any view, extension
-    or argument parser reads it: webargs parses the raw body again with ``json.loads``, which
-    only a document already refused here could make fail by recursion."""
+    or argument parser reads it; the API's argument parser (api.blueprint) takes the document
+    Flask keeps from here instead of parsing the bytes again."""
     if request.is_json and request.get_data(cache=True):
         request.get_json()
