@@ -8,13 +8,16 @@ of honours' rounds and quotas) (setup, not timed), then times:
 - engine: for each case, three approvals (township → county → city), each in its own
   transaction: new session, ``session.get(Case, id)``, ``approve_case``, commit;
 - limit: the same number of transitions done with SQLAlchemy Core on a connection, on
-  tables shaped like ``cases`` and ``audit_events``: one UPDATE + one INSERT + COMMIT.
+  tables shaped like ``cases`` and ``audit_events``: one UPDATE + one INSERT + COMMIT;
+- peer: the same chain in SpiffWorkflow, stateless (bench/spiff_peer.py): read the workflow's
+  JSON, deserialize it, complete the ready user task, serialize it, UPDATE + INSERT + COMMIT
+  (skipped with --no-peer, or when SpiffWorkflow is not installed).
 
 On PostgreSQL it also runs the same approvals on disjoint cases from 1 thread and from
 4 threads (each thread its own session and connection): a global lock on appending
 would show no speed-up. See bench/README.md for the figures and how to read them.
 
-    .venv/bin/python bench/approvals.py [--cases 1000] [--postgres-url URL] [--profile]
+    .venv/bin/python bench/approvals.py [--cases 1000] [--postgres-url URL] [--profile] [--no-peer]
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+import spiff_peer
 from measure import peak_rss_mib, server_version
 from sqlalchemy import (
     Column, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint, event, func, insert, make_url, select,
@@ -95,11 +99,16 @@ class DatabaseResult:
     engine: Run
     limit: Run
     peak_rss_mib: float
+    peer: Run | None = None
     scaling: dict[str, dict[int, Run]] = field(default_factory=dict)
 
     @property
     def ratio(self) -> float:
         return self.engine.per_second / self.limit.per_second
+
+    @property
+    def peer_ratio(self) -> float:
+        return self.engine.per_second / self.peer.per_second
 
 
 
@@ -284,6 +293,21 @@ def raw_approvals(engine: Engine, actors: dict[str, Actor], case_ids: list[int])
     return Run(len(latencies), clock() - started, latencies)
 
 
+# --- The peer: SpiffWorkflow, stateless ------------------------------------------------------------
+
+def peer_approvals(peer: spiff_peer.SpiffPeer, workflow_ids: list[int]) -> Run:
+    """For each workflow the three approvals, each its own transaction, as the engine's are."""
+    latencies = []
+    clock = time.perf_counter
+    started = clock()
+    for workflow_id in workflow_ids:
+        for step, reviewer in enumerate(REVIEWERS):
+            t0 = clock()
+            peer.approve(workflow_id, step, reviewer)
+            latencies.append(clock() - t0)
+    return Run(len(latencies), clock() - started, latencies)
+
+
 # --- Scaling over threads (PostgreSQL) ------------------------------------------------------------
 
 def threaded(run: Callable[[list[int]], Run], case_ids: list[int], threads: int) -> Run:
@@ -337,30 +361,46 @@ def check_raw_results(engine: Engine, case_ids: list[int]) -> None:
         raise SystemExit(f"benchmark invalid: {len(case_ids) - done} raw rows did not reach the last state")
 
 
+def check_peer_results(peer: spiff_peer.SpiffPeer, workflow_ids: list[int]) -> None:
+    """Every peer workflow completed, with one audit row per approval."""
+    problem = peer.check(workflow_ids)
+    if problem:
+        raise SystemExit(f"benchmark invalid: {problem}")
+
+
 # --- One database ---------------------------------------------------------------------------------
 
-def bench_database(engine: Engine, settings: Settings, cases: int, threads: int, profile: bool) -> DatabaseResult:
+def bench_database(engine: Engine, settings: Settings, cases: int, threads: int, profile: bool,
+                   with_peer: bool) -> DatabaseResult:
     name = engine.dialect.name
     version = server_version(engine)
     print(f"\n[{name}] {version}: migrating and creating {cases} submitted nominations ...", flush=True)
     factory = migrate(engine, settings)
     actors = build_org(factory)
     applicant = actors["applicant_A1a"]
+    peer = spiff_peer.SpiffPeer(engine) if with_peer else None
 
     warm = submitted_cases(factory, applicant, WARMUP_CASES)
     engine_approvals(factory, actors, warm)
     raw_approvals(engine, actors, raw_rows(engine, WARMUP_CASES))
+    if peer:
+        peer_approvals(peer, peer.new_workflows(WARMUP_CASES))
 
     case_ids = submitted_cases(factory, applicant, cases)
     raw_ids = raw_rows(engine, cases)
-    print(f"[{name}] timing {cases * APPROVALS_PER_CASE} approvals: engine and raw limit, interleaved ...", flush=True)
-    engine_run, limit_run = interleaved(
-        lambda part: engine_approvals(factory, actors, part), case_ids,
-        lambda part: raw_approvals(engine, actors, part), raw_ids,
-    )
+    loops = [(lambda part: engine_approvals(factory, actors, part), case_ids),
+             (lambda part: raw_approvals(engine, actors, part), raw_ids)]
+    if peer:
+        peer_ids = peer.new_workflows(cases)
+        loops.append((lambda part: peer_approvals(peer, part), peer_ids))
+    print(f"[{name}] timing {cases * APPROVALS_PER_CASE} approvals: engine, raw limit{', peer' if peer else ''}, "
+          "interleaved ...", flush=True)
+    engine_run, limit_run, *peer_run = interleaved(*loops)
     check_engine_results(factory, case_ids)
     check_raw_results(engine, raw_ids)
-    result = DatabaseResult(name, version, engine_run, limit_run, peak_rss_mib())
+    if peer:
+        check_peer_results(peer, peer_ids)
+    result = DatabaseResult(name, version, engine_run, limit_run, peak_rss_mib(), peer=peer_run[0] if peer else None)
 
     if name == "postgresql" and threads > 1:
         result.scaling = measure_scaling(engine, factory, actors, cases, threads)
@@ -369,15 +409,14 @@ def bench_database(engine: Engine, settings: Settings, cases: int, threads: int,
     return result
 
 
-def interleaved(first: Callable[[list[int]], Run], first_ids: list[int],
-                second: Callable[[list[int]], Run], second_ids: list[int], rounds: int = ROUNDS) -> tuple[Run, Run]:
-    """Alternate blocks of the two loops, so that load from elsewhere on the machine
-    (other processes, checkpoints) falls on both alike and the ratio stays fair."""
-    runs: tuple[list[Run], list[Run]] = ([], [])
+def interleaved(*loops: tuple[Callable[[list[int]], Run], list[int]], rounds: int = ROUNDS) -> list[Run]:
+    """Alternate blocks of the loops (each a loop and its ids), so that load from elsewhere on the
+    machine (other processes, checkpoints) falls on all alike and the ratios stay fair."""
+    runs: list[list[Run]] = [[] for _ in loops]
     for index in range(rounds):
-        runs[0].append(first(first_ids[index::rounds]))
-        runs[1].append(second(second_ids[index::rounds]))
-    return combined(runs[0]), combined(runs[1])
+        for (loop, ids), blocks in zip(loops, runs):
+            blocks.append(loop(ids[index::rounds]))
+    return [combined(blocks) for blocks in runs]
 
 
 def combined(runs: list[Run]) -> Run:
@@ -403,8 +442,8 @@ def measure_scaling(engine: Engine, factory, actors, cases: int, threads: int) -
     for kind, (loop, make, check) in loops.items():
         alone_ids, parallel_ids = make(cases), make(cases)
         alone, parallel = interleaved(
-            lambda part: threaded(loop, part, 1), alone_ids,
-            lambda part: threaded(loop, part, threads), parallel_ids, rounds=SCALING_ROUNDS,
+            (lambda part: threaded(loop, part, 1), alone_ids),
+            (lambda part: threaded(loop, part, threads), parallel_ids), rounds=SCALING_ROUNDS,
         )
         check(alone_ids + parallel_ids)
         scaling[kind] = {1: alone, threads: parallel}
@@ -445,8 +484,8 @@ def profile_engine(engine: Engine, factory, actors, cases: int) -> None:
 
 # --- Report ---------------------------------------------------------------------------------------
 
-def print_report(results: list[DatabaseResult], cases: int, load_before: float) -> None:
-    # Other work on the machine slows both loops alike (they are interleaved), but say so.
+def print_report(results: list[DatabaseResult], cases: int, load_before: float, peer_skipped: str | None) -> None:
+    # Other work on the machine slows all loops alike (they are interleaved), but say so.
     print(f"\n{cases} cases × {APPROVALS_PER_CASE} approvals, one transaction each "
           f"({datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {os.cpu_count()} CPUs, "
           f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after)\n")
@@ -462,6 +501,7 @@ def print_report(results: list[DatabaseResult], cases: int, load_before: float) 
     for r in results:
         per = {k: 1000 * v / r.engine.approvals for k, v in r.engine.split.items()}
         print(f"  {r.version:<18}{per['load']:6.2f} / {per['approve_case']:6.2f} / {per['commit']:6.2f}")
+    print_peer(results, peer_skipped)
     for r in results:
         if not r.scaling:
             continue
@@ -475,6 +515,31 @@ def print_report(results: list[DatabaseResult], cases: int, load_before: float) 
           + ", ".join(f"{r.name} {r.peak_rss_mib:.0f} MiB" for r in results))
 
 
+def print_peer(results: list[DatabaseResult], peer_skipped: str | None) -> None:
+    if peer_skipped:
+        print(f"\npeer skipped: {peer_skipped}")
+        return
+    print(f"\npeer: {spiff_peer.spiff_version()}, stateless (read the workflow JSON, deserialize, "
+          "complete the task, serialize, UPDATE + INSERT + COMMIT)")
+    header = (f"{'database':<18}{'engine ap/s':>12}{'limit ap/s':>12}{'peer ap/s':>11}"
+              f"{'engine/limit':>14}{'engine/peer':>13}  {'peer p50/p99 ms':>16}")
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(f"{r.version:<18}{r.engine.per_second:>12.0f}{r.limit.per_second:>12.0f}{r.peer.per_second:>11.0f}"
+              f"{r.ratio:>14.3f}{r.peer_ratio:>13.3f}  "
+              f"{r.peer.percentile_ms(.5):>7.2f} /{r.peer.percentile_ms(.99):>7.2f}")
+
+
+def peer_skip_reason(no_peer: bool) -> str | None:
+    """Why the peer does not run, or None when it does."""
+    if no_peer:
+        return "--no-peer"
+    if spiff_peer.UNAVAILABLE:
+        return f"{spiff_peer.UNAVAILABLE}; install it with .venv/bin/pip install -e '.[bench]'"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=1000, help="cases per measurement (3 approvals each)")
@@ -483,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated subset to run")
     parser.add_argument("--threads", type=int, default=4, help="threads for the PostgreSQL scaling run (1 skips it)")
     parser.add_argument("--profile", action="store_true", help="also profile the engine's approvals (after timing)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the SpiffWorkflow peer")
     args = parser.parse_args(argv)
     if args.cases < 1 or args.threads < 1:
         parser.error("--cases and --threads must be at least 1")
@@ -490,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     bootstrap(settings)
     load_models()
+    peer_skipped = peer_skip_reason(args.no_peer)
+    if peer_skipped:
+        print(f"peer skipped: {peer_skipped}", flush=True)
     load_before = os.getloadavg()[0]
     wanted = [name.strip() for name in args.databases.split(",") if name.strip()]
     results = []
@@ -502,10 +571,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 parser.error(f"unknown database {name!r}")
             try:
-                results.append(bench_database(engine, settings, args.cases, args.threads, args.profile))
+                results.append(bench_database(engine, settings, args.cases, args.threads, args.profile,
+                                              with_peer=peer_skipped is None))
             finally:
                 engine.dispose()
-    print_report(results, args.cases, load_before)
+    print_report(results, args.cases, load_before, peer_skipped)
     return 0
 
 
