@@ -94,9 +94,9 @@ from engine.audit.chain import (
 from engine.base.config import Settings, normalize_database_url
 from engine.base.db import make_engine, make_session_factory
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.records import add_record
+from engine.cases.tasks import due_of
 from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
 from engine.operations.transitions import comment_on_case, create_draft, perform_action, update_draft
@@ -269,7 +269,7 @@ def make_template(factory: sessionmaker[Session], org: Org, index: int) -> int:
             for juror in org.jurors:
                 cast_vote(session, actor(juror), case, "approve", now=at(24))
             act(org.city_reviewer, "pass_jury", 1)
-            due = session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
+            due = due_of(session, case)
             clock[0] = due
             act(None, "close_notice", 0.02)
             act(org.city_reviewer, "approve", 20,

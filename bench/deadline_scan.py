@@ -1,4 +1,4 @@
-"""The deadline scan over 100,000 open deadlines of which 5,000 are due, after a worker outage.
+"""The deadline scan over 100,000 open tasks with deadlines of which 5,000 are due, after a worker outage.
 
 Setup (not timed), on a database of its own (PostgreSQL: ``uf_bench_scan`` created on the
 server of ``--postgres-url`` / UNIONFLOW_BENCH_DATABASE_URL and dropped afterwards; SQLite: a
@@ -9,21 +9,21 @@ production); an honours round at the city. Then the deadlines:
 
 1. *Templates*, made by the engine's own operations: per grassroots union one honours
    nomination submitted to its township (``township_review``, 3 working days, reminders 2
-   working days before and on the day): case, audit events, inbox row and deadline row.
+   working days before and on the day): case, audit events and the open task.
 2. *Copies* of each template with Core ``INSERT … SELECT`` over a number series: the case
-   row (numbered title), its inbox row and its open deadline row. So every row is one the
-   engine wrote for a case from that union in that state on that definition version.
-3. *Dates*: each open deadline gets a *profile*, the row as the engine leaves it for a case
+   row (numbered title) and its open task. So every row is one the engine wrote for a case
+   from that union in that state on that definition version.
+3. *Dates*: each open task gets a *profile*, the row as the engine leaves it for a case
    that entered the state at some moment of the last 30 days, when the scans ran every minute
    until the worker went down the evening before ``NOW`` (``OUTAGE``, 18 hours): computed with the engine's
    own ``due_after`` and ``reminder_times``. Every ``open/due``-th row gets a profile that is
    due at ``NOW`` (half a reminder that came during the outage, half a deadline that passed
    during it); the others a profile that is not due (its next reminder or due time is ahead,
-   or it was escalated before the outage). The case's ``submitted_dt``/``updated_dt`` and the
-   inbox row's ``entered_dt``/``due_dt`` follow the profile.
+   or it was escalated before the outage). The case's ``submitted_dt``/``updated_dt`` follow
+   the profile.
    Then ``VACUUM ANALYZE`` / ``ANALYZE``.
 
-Timed: ``engine.cases.deadlines.scan_deadlines(session_factory, NOW)`` — what ``unionflow deadlines
+Timed: ``engine.operations.deadline_scan.scan_deadlines(session_factory, NOW)`` — what ``unionflow deadlines
 scan`` and the worker's tasks run: batches of 500 ids, each batch locked FOR UPDATE SKIP
 LOCKED with its cases, acted on, its notifications inserted in one statement, committed.
 Then the same scan again (nothing is due any more: the catch-up is done once). Printed:
@@ -60,7 +60,8 @@ from engine.base.config import Settings, normalize_database_url
 from engine.base.db import UTCDateTime, make_engine, make_session_factory
 from engine.calendar.working_days import due_after
 from engine.cases.case import Case
-from engine.cases.deadlines import Deadline, reminder_times
+from engine.cases.deadlines import reminder_times
+from engine.cases.tasks import Task
 from engine.operations.deadline_scan import scan_deadlines
 from engine.definitions.store import current_definition, sync_definitions
 from engine.migrate import upgrade
@@ -153,7 +154,7 @@ def build_org(factory: sessionmaker[Session]) -> list[str]:
 
 
 def make_templates(factory: sessionmaker[Session], applicants: list[str]) -> list[int]:
-    """Per union one nomination, submitted: it waits for its township, with a deadline row."""
+    """Per union one nomination, submitted: it waits for its township, with a task and its deadline."""
     ids = []
     with factory() as session:
         round_id = session.scalar(text("SELECT id FROM rounds"))
@@ -182,7 +183,7 @@ def _series(dialect: str) -> str:
 
 
 def copy_template(conn, dialect: str, template_id: int, copies: int) -> None:
-    """``copies`` copies of the template's case, inbox row and open deadline row."""
+    """``copies`` copies of the template's case and its open task."""
     title = "t.title || '·' || g.n"
     expressions = []
     for name in CASE_COLUMNS:
@@ -201,13 +202,11 @@ def copy_template(conn, dialect: str, template_id: int, copies: int) -> None:
     assert last - first == copies, "copies must get consecutive ids (nobody else writes during setup)"
     span = {"template": template_id, "first": first, "last": last}
     conn.execute(text(
-        "INSERT INTO inbox_items (case_id, role, unit_id, kind, state, title, origin_unit_id, entered_dt, due_dt) "
-        "SELECT c.id, i.role, i.unit_id, c.kind, c.state, c.title, c.origin_unit_id, i.entered_dt, i.due_dt "
-        "FROM cases c JOIN inbox_items i ON i.case_id = :template WHERE c.id > :first AND c.id <= :last"), span)
-    conn.execute(text(
-        "INSERT INTO deadlines (case_id, state, role, unit_id, entered_dt, due_dt, next_check_dt, reminders_done) "
-        "SELECT c.id, d.state, d.role, d.unit_id, d.entered_dt, d.due_dt, d.next_check_dt, d.reminders_done "
-        "FROM cases c JOIN deadlines d ON d.case_id = :template AND d.closed_dt IS NULL "
+        "INSERT INTO tasks (case_id, purpose, case_kind, state, role, unit_id, entered_dt, has_deadline, due_dt, "
+        "next_check_dt, reminders_done) "
+        "SELECT c.id, t.purpose, t.case_kind, t.state, t.role, t.unit_id, t.entered_dt, t.has_deadline, t.due_dt, "
+        "t.next_check_dt, t.reminders_done "
+        "FROM cases c JOIN tasks t ON t.case_id = :template AND t.closed_dt IS NULL "
         "WHERE c.id > :first AND c.id <= :last"), span)
 
 
@@ -260,7 +259,7 @@ def profiles(factory: sessionmaker[Session]) -> tuple[list[Profile], list[Profil
 
 PROFILE_TABLE = Table(
     "bench_deadline_profiles", MetaData(),
-    Column("deadline_id", Integer, primary_key=True),
+    Column("task_id", Integer, primary_key=True),
     Column("entered_dt", UTCDateTime), Column("due_dt", UTCDateTime), Column("next_check_dt", UTCDateTime),
     Column("reminders_done", Integer), Column("overdue_dt", UTCDateTime),
 )
@@ -270,26 +269,24 @@ def date_rows(engine: Engine, factory: sessionmaker[Session], due_share: int) ->
     """Every ``due_share``-th open row due (reminders and escalations by turns), the others not."""
     reminders, escalations, not_due = profiles(factory)
     with engine.begin() as conn:
-        ids = list(conn.scalars(text("SELECT id FROM deadlines WHERE closed_dt IS NULL ORDER BY id")))
+        ids = list(conn.scalars(text("SELECT id FROM tasks WHERE closed_dt IS NULL ORDER BY id")))
         rows = []
-        for r, deadline_id in enumerate(ids):
+        for r, task_id in enumerate(ids):
             if r % due_share == 0:
                 turn = r // due_share
                 pool = reminders if turn % 2 == 0 else escalations
                 profile = pool[(turn // 2) % len(pool)]
             else:
                 profile = not_due[r % len(not_due)]
-            rows.append({"deadline_id": deadline_id, **asdict(profile)})
+            rows.append({"task_id": task_id, **asdict(profile)})
         PROFILE_TABLE.create(conn)
         conn.execute(insert(PROFILE_TABLE), rows)
         p = "bench_deadline_profiles"
-        conn.execute(text(f"UPDATE deadlines SET entered_dt = {p}.entered_dt, due_dt = {p}.due_dt, "
+        conn.execute(text(f"UPDATE tasks SET entered_dt = {p}.entered_dt, due_dt = {p}.due_dt, "
                           f"next_check_dt = {p}.next_check_dt, reminders_done = {p}.reminders_done, "
-                          f"overdue_dt = {p}.overdue_dt FROM {p} WHERE deadlines.id = {p}.deadline_id"))
-        conn.execute(text(f"UPDATE inbox_items SET entered_dt = {p}.entered_dt, due_dt = {p}.due_dt "
-                          f"FROM {p} JOIN deadlines d ON d.id = {p}.deadline_id WHERE inbox_items.case_id = d.case_id"))
+                          f"overdue_dt = {p}.overdue_dt FROM {p} WHERE tasks.id = {p}.task_id"))
         conn.execute(text(f"UPDATE cases SET submitted_dt = {p}.entered_dt, updated_dt = {p}.entered_dt "
-                          f"FROM {p} JOIN deadlines d ON d.id = {p}.deadline_id WHERE cases.id = d.case_id"))
+                          f"FROM {p} JOIN tasks t ON t.id = {p}.task_id WHERE cases.id = t.case_id"))
         PROFILE_TABLE.drop(conn)
 
 
@@ -310,16 +307,15 @@ def seed(engine: Engine, factory: sessionmaker[Session], open_rows: int, due: in
 
 def check_seed(factory: sessionmaker[Session], open_rows: int, due: int) -> None:
     with factory() as session:
-        found_open = session.scalar(select(func.count(Deadline.id)).where(Deadline.closed_dt.is_(None)))
-        found_due = session.scalar(select(func.count(Deadline.id)).where(Deadline.next_check_dt <= NOW))
-        inbox = session.scalar(text("SELECT count(*) FROM inbox_items i JOIN deadlines d ON d.case_id = i.case_id "
-                                    "AND d.closed_dt IS NULL JOIN cases c ON c.id = i.case_id "
-                                    "WHERE i.due_dt = d.due_dt AND c.state = d.state AND i.title = c.title"))
+        found_open = session.scalar(select(func.count(Task.id)).where(Task.closed_dt.is_(None), Task.has_deadline))
+        found_due = session.scalar(select(func.count(Task.id)).where(Task.next_check_dt <= NOW))
+        agreeing = session.scalar(text("SELECT count(*) FROM tasks t JOIN cases c ON c.id = t.case_id "
+                                       "WHERE t.closed_dt IS NULL AND c.state = t.state AND c.kind = t.case_kind"))
     expected_due = len(range(0, open_rows, open_rows // due))
-    if (found_open, found_due, inbox) != (open_rows, expected_due, open_rows):
-        raise SystemExit(f"seeding went wrong: {found_open} open deadlines (wanted {open_rows}), {found_due} due "
-                         f"(wanted {expected_due}), {inbox} inbox rows agreeing with their case and deadline")
-    print(f"  {found_open:,} open deadlines, {found_due:,} due at {NOW.isoformat()}")
+    if (found_open, found_due, agreeing) != (open_rows, expected_due, open_rows):
+        raise SystemExit(f"seeding went wrong: {found_open} open tasks with deadlines (wanted {open_rows}), {found_due} "
+                         f"due (wanted {expected_due}), {agreeing} open tasks agreeing with their case")
+    print(f"  {found_open:,} open tasks with deadlines, {found_due:,} due at {NOW.isoformat()}")
 
 
 # --- Timing ---------------------------------------------------------------------------------------
@@ -393,7 +389,7 @@ def time_scan(factory: sessionmaker[Session], database: str, due: int, profile: 
     second = time.perf_counter() - started
     with factory() as session:
         stored = session.scalar(select(func.count(Notification.id)))
-        left = session.scalar(select(func.count(Deadline.id)).where(Deadline.next_check_dt <= NOW))
+        left = session.scalar(select(func.count(Task.id)).where(Task.next_check_dt <= NOW))
     acted = report.reminders + report.escalations + len(report.transitions)
     if acted != due or report.skipped or stored != report.notifications or left or again.notifications:
         raise SystemExit(f"the scan went wrong: {report}, {stored} notifications stored, {left} rows still due, "
@@ -411,7 +407,7 @@ def time_scan(factory: sessionmaker[Session], database: str, due: int, profile: 
 
 def run(engine: Engine, settings: Settings, open_rows: int, due: int, profile: bool, statements: bool) -> Result:
     name = server_version(engine)
-    print(f"\n{name}: {open_rows:,} open deadlines, {due:,} due")
+    print(f"\n{name}: {open_rows:,} open tasks with deadlines, {due:,} due")
     factory = migrate(engine, settings)
     seed(engine, factory, open_rows, due)
     check_seed(factory, open_rows, due)
@@ -431,7 +427,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=os.environ.get("UNIONFLOW_BENCH_DATABASE_URL", DEFAULT_POSTGRES_URL),
                         help=f"PostgreSQL server (the database {DATABASE} is created on it and dropped after); "
                              "default UNIONFLOW_BENCH_DATABASE_URL or " + DEFAULT_POSTGRES_URL)
-    parser.add_argument("--open", type=int, default=DEFAULT_OPEN, help=f"open deadlines (default {DEFAULT_OPEN:,})")
+    parser.add_argument("--open", type=int, default=DEFAULT_OPEN, help=f"open tasks with deadlines (default {DEFAULT_OPEN:,})")
     parser.add_argument("--due", type=int, default=DEFAULT_DUE, help=f"of which due (default {DEFAULT_DUE:,})")
     parser.add_argument("--quick", action="store_true", help="smoke run: 10,000 open, 500 due")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")

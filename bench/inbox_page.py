@@ -10,11 +10,11 @@ the measured township; an honours round. Then the cases:
 2. *Copies* of each template, bulk-inserted with ``INSERT … SELECT`` over a number series
    (``generate_series`` on PostgreSQL, a recursive CTE on SQLite): every column of the
    template's ``cases`` row, with a numbered title (and ``form_data.nominee_name`` to match)
-   and the dates shifted back by 0–8 whole weeks; and for the waiting ones an
-   ``inbox_items`` row copied from the template's, pointing at the copy, with its title and
-   its ``entered_dt``/``due_dt`` shifted by the same weeks. So every row is one the engine
-   wrote for a case from the same unit, in the same state, on the same definition version —
-   what ``engine.cases.inbox`` reads (inbox_items ⋈ cases ⋈ org_units) is consistent with it.
+   and the dates shifted back by 0–8 whole weeks; and the template's tasks (the open one of a
+   waiting case, the closed ones of its past stays) pointing at the copy, their dates shifted
+   by the same weeks. So every row is one the engine wrote for a case from the same unit, in
+   the same state, on the same definition version — what ``engine.cases.inbox`` reads
+   (tasks ⋈ cases ⋈ org_units) is consistent with it.
    Not copied: the copies' audit events and case-ledger entries (the inbox never reads them;
    ``unionflow audit verify`` would report the copies, so this is a benchmark database only).
 
@@ -57,7 +57,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.base.config import Settings, normalize_database_url
 from engine.base.db import make_engine, make_session_factory, utcnow
 from engine.cases.case import Case
-from engine.cases.inbox import InboxFilter, InboxItem, inbox_page
+from engine.cases.inbox import InboxFilter, inbox_page
+from engine.cases.tasks import Task
 from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
 from engine.operations.transitions import create_draft, perform_action
@@ -173,23 +174,27 @@ def _copy_cases_sql(dialect: str) -> str:
             + insert + select_part.replace("SERIES", "g"))
 
 
-def _copy_inbox_sql(dialect: str) -> str:
-    """An inbox row per copy in (:first, :last], from the template's row, dates shifted as the case's."""
+def _copy_tasks_sql(dialect: str) -> str:
+    """The template's tasks (its open one if it waits, and the closed ones of its past stays) for
+    each copy in (:first, :last], dates shifted as the case's."""
     if dialect == "postgresql":
         shift = "{col} + (c.submitted_dt - t.submitted_dt)"
     else:
         shift = ("datetime({col}, CAST(round(julianday(c.submitted_dt) - julianday(t.submitted_dt)) AS INTEGER)"
                  " || ' days') || substr({col}, 20)")
+    columns = ", ".join(f"{shift.format(col='k.' + name)}" for name in ("entered_dt", "due_dt", "next_check_dt",
+                                                                         "closed_dt"))
     return (
-        "INSERT INTO inbox_items (case_id, role, unit_id, kind, state, title, origin_unit_id, entered_dt, due_dt) "
-        f"SELECT c.id, i.role, i.unit_id, c.kind, c.state, c.title, c.origin_unit_id, "
-        f"{shift.format(col='i.entered_dt')}, {shift.format(col='i.due_dt')} "
-        "FROM cases c JOIN cases t ON t.id = :template JOIN inbox_items i ON i.case_id = t.id "
+        "INSERT INTO tasks (case_id, purpose, case_kind, state, role, unit_id, has_deadline, reminders_done, "
+        "closed_by_id, closed_how, entered_dt, due_dt, next_check_dt, closed_dt) "
+        f"SELECT c.id, k.purpose, k.case_kind, k.state, k.role, k.unit_id, k.has_deadline, k.reminders_done, "
+        f"k.closed_by_id, k.closed_how, {columns} "
+        "FROM cases c JOIN cases t ON t.id = :template JOIN tasks k ON k.case_id = t.id "
         "WHERE c.id > :first AND c.id <= :last"
     )
 
 
-def copy_template(engine: Engine, template_id: int, copies: int, *, waiting: bool) -> None:
+def copy_template(engine: Engine, template_id: int, copies: int) -> None:
     if copies <= 0:
         return
     dialect = engine.dialect.name
@@ -198,8 +203,7 @@ def copy_template(engine: Engine, template_id: int, copies: int, *, waiting: boo
         conn.execute(text(_copy_cases_sql(dialect)), {"template": template_id, "copies": copies})
         last = conn.scalar(text("SELECT max(id) FROM cases"))
         assert last - first == copies, "copies must get consecutive ids (nobody else writes during setup)"
-        if waiting:
-            conn.execute(text(_copy_inbox_sql(dialect)), {"template": template_id, "first": first, "last": last})
+        conn.execute(text(_copy_tasks_sql(dialect)), {"template": template_id, "first": first, "last": last})
 
 
 def spread(count: int, templates: list[int]) -> list[tuple[int, int]]:
@@ -214,19 +218,18 @@ def seed_cases(engine: Engine, factory: sessionmaker[Session], org: Org, waiting
     if waiting < len(target_unions) or (total > waiting and total - waiting < 2 * len(org.unions)):
         raise SystemExit("sizes too small for the org tree: use --waiting ≥ 10 and --total ≥ waiting + 400")
     started = time.perf_counter()
-    plan = [(t, c, True) for t, c in spread(waiting, [make_template(factory, a, i, waiting=True)
-                                                       for i, (_u, _t, a) in enumerate(target_unions)])]
+    plan = spread(waiting, [make_template(factory, a, i, waiting=True) for i, (_u, _t, a) in enumerate(target_unions)])
     if total > waiting:
         others = total - waiting
         other_waiting = int(others * OTHER_WAITING_SHARE)
-        plan += [(t, c, True) for t, c in spread(other_waiting, [
-            make_template(factory, a, 1000 + i, waiting=True) for i, (_u, _t, a) in enumerate(other_unions)])]
-        plan += [(t, c, False) for t, c in spread(others - other_waiting, [
-            make_template(factory, a, 2000 + i, waiting=False) for i, (_u, _t, a) in enumerate(org.unions)])]
+        plan += spread(other_waiting, [
+            make_template(factory, a, 1000 + i, waiting=True) for i, (_u, _t, a) in enumerate(other_unions)])
+        plan += spread(others - other_waiting, [
+            make_template(factory, a, 2000 + i, waiting=False) for i, (_u, _t, a) in enumerate(org.unions)])
     print(f"  {len(plan)} template cases through the engine: {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
-    for template, copies, is_waiting in plan:
-        copy_template(engine, template, copies, waiting=is_waiting)
+    for template, copies in plan:
+        copy_template(engine, template, copies)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"))
     print(f"  bulk copies and ANALYZE: {time.perf_counter() - started:.1f} s")
@@ -235,13 +238,13 @@ def seed_cases(engine: Engine, factory: sessionmaker[Session], org: Org, waiting
 def check_counts(factory: sessionmaker[Session], org: Org, waiting: int, total: int) -> None:
     with factory() as session:
         cases = session.scalar(select(func.count(Case.id)))
-        at_target = session.scalar(select(func.count(InboxItem.id)).where(
-            InboxItem.role == "reviewer", InboxItem.unit_id == org.target_township_id))
-        orphans = session.scalar(select(func.count(InboxItem.id)).join(Case, Case.id == InboxItem.case_id).where(
-            (Case.state != InboxItem.state) | (Case.title != InboxItem.title)))
+        at_target = session.scalar(select(func.count(Task.id)).where(
+            Task.role == "reviewer", Task.unit_id == org.target_township_id, Task.closed_dt.is_(None)))
+        orphans = session.scalar(select(func.count(Task.id)).join(Case, Case.id == Task.case_id).where(
+            Task.closed_dt.is_(None), Case.state != Task.state))
     if (cases, at_target, orphans) != (total, waiting, 0):
         raise SystemExit(f"seeding went wrong: {cases} cases (wanted {total}), {at_target} waiting at the unit "
-                         f"(wanted {waiting}), {orphans} inbox rows disagreeing with their case")
+                         f"(wanted {waiting}), {orphans} open tasks disagreeing with their case")
     print(f"  {cases:,} cases, {at_target:,} waiting at the measured township")
 
 

@@ -1,9 +1,9 @@
 """The one Celery app: the deadline scan every minute, and notification mail.
 
 Production: UNIONFLOW_BROKER_URL names Redis; run ``celery -A engine.worker worker`` (as many
-as wanted) and one ``celery -A engine.worker beat``. The beat's scan passes ids of due rows
-to ``process_deadlines`` tasks; those lock the rows (FOR UPDATE SKIP LOCKED), act once per
-row and mail after their commit by notification id, retried with backoff.
+as wanted) and one ``celery -A engine.worker beat``. The beat's scan passes ids of the cases'
+tasks due for a look to ``process_deadlines``; those lock them (FOR UPDATE SKIP LOCKED), act
+once per task and mail after their commit by notification id, retried with backoff.
 
 Embedded (no broker, the demo): the same tasks run in-process (``task_always_eager``), and
 ``unionflow run`` calls the scan every minute from a thread.
@@ -30,7 +30,7 @@ from engine.base.config import DeliverySettings, Settings
 from engine.base.db import make_engine, make_session_factory, read_only, utcnow
 from engine.notify.mail import MAIL_TRIES, failed_attempt, send_notification_mail
 from engine.notify.notifications import pending_email_ids
-from engine.operations.deadline_scan import due_deadline_ids, process_deadlines
+from engine.operations.deadline_scan import due_task_ids, process_deadlines
 from engine.runtime import bootstrap, load_models
 
 log = logging.getLogger(__name__)
@@ -106,12 +106,12 @@ def _queue_mail(notification_ids: list[int]) -> None:
 
 @celery_app.task(name="unionflow.scan_deadlines")
 def scan_deadlines(now: str | None = None) -> dict:
-    """Hand every due deadline to ``process_deadlines`` by id, and lost mail to the mailer."""
+    """Hand every task due for a look to ``process_deadlines`` by id, and lost mail to the mailer."""
     moment = datetime.fromisoformat(now) if now else utcnow()
     queued, after_id = 0, 0
     # Each read ends before its tasks are queued: in-process they run at once, in this thread,
     # and on SQLite a transaction still open here would hold the lock they wait for.
-    while ids := _read(lambda session: due_deadline_ids(session, moment, limit=IDS_PER_TASK, after_id=after_id)):
+    while ids := _read(lambda session: due_task_ids(session, moment, limit=IDS_PER_TASK, after_id=after_id)):
         process_deadlines_task.delay(ids, moment.isoformat())
         queued, after_id = queued + len(ids), ids[-1]
     # In-process there is no broker to hold a retry: the scan is the retry, once a minute.
@@ -129,9 +129,9 @@ def _read(query: Callable[[Session], T]) -> T:
 
 
 @celery_app.task(name="unionflow.process_deadlines")
-def process_deadlines_task(deadline_ids: list[int], now: str) -> dict:
+def process_deadlines_task(task_ids: list[int], now: str) -> dict:
     with session_factory()() as session:
-        report = process_deadlines(session, deadline_ids, datetime.fromisoformat(now))
+        report = process_deadlines(session, task_ids, datetime.fromisoformat(now))
         session.commit()
     return {"reminders": report.reminders, "escalations": report.escalations,
             "transitions": len(report.transitions), "skipped": report.skipped}

@@ -21,9 +21,8 @@ from engine.base.errors import ConditionFailed, Conflict, NotFound, ValidationFa
 from engine.base.inputs import parse_row_id
 from engine.cases.attachments import FileTooLarge, UnsupportedFileType, attach_file, attachments_of
 from engine.cases.case import Case, my_cases
-from engine.cases.deadlines import missing_calendar_year, overdue_case_ids
-from engine.cases.inbox import dues_of
 from engine.cases.permissions import get_case, sees_personal_data
+from engine.cases.tasks import dues_of, missing_calendar_year, overdue_case_ids
 from engine.definitions.forms import masked_personal_data, missing_in
 from engine.definitions.spec import RETURN_POINT, Definition, TransitionSpec
 from engine.definitions.store import list_kinds

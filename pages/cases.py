@@ -23,10 +23,10 @@ from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, InvalidAction, NotFound, ValidationFailed
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
 from engine.cases.case import Case
-from engine.cases.deadlines import overdue_deadline
 from engine.cases.machines import AvailableAction, compiled, refused_actions
 from engine.cases.permissions import can_view_case, first_grant, get_case, participant_grant, sees_internal_comments
 from engine.cases.records import add_record, records_of
+from engine.cases.tasks import overdue_task
 from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
 from engine.operations.transitions import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant, urge_of_stage, urged_this_work_day
@@ -135,7 +135,7 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
         may_edit=_may_edit(actor, case, definition),
         internal_shown=sees_internal_comments(actor, case),
         overdue=view["due_at"] is not None and view["due_at"] < now and not definition.state(case.state).is_final,
-        deadline=overdue_deadline(session, case.id, now), **_urging(session, actor, case, now),
+        deadline=overdue_task(session, case.id, now), **_urging(session, actor, case, now),
         problems=problems, action_others=_messages_elsewhere(definition, problems, actions),
         max_comment=MAX_COMMENT_LENGTH,
         choice_label=choice_label,

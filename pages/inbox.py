@@ -23,11 +23,11 @@ from engine.base.errors import CalendarNotCovered, ConditionFailed, UnionflowErr
 from engine.base.inputs import parse_row_id
 from engine.calendar.working_days import WorkingCalendar, due_after, working_calendar
 from engine.cases.case import case_versions
-from engine.cases.deadlines import missing_calendar_year
 from engine.cases.inbox import (
     DEFAULT_DUE_SOON_WORKING_DAYS, BatchChoice, InboxEntry, InboxFilter, batch_choices, inbox_counts, inbox_page,
     inbox_titles,
 )
+from engine.cases.tasks import missing_calendar_year
 from engine.definitions.spec import Definition, StateSpec
 from engine.definitions.store import definition_by_hash, list_kinds
 from engine.operations.transitions import BatchOutcome, perform_batch_action
@@ -252,7 +252,7 @@ def batch():
 
 
 def _results(session: Session, actor: Actor, outcomes: list[BatchOutcome]) -> list[BatchResultRow]:
-    """One line per case; titles of refused cases come from the reviewer's own inbox rows only,
+    """One line per case; titles of refused cases come from the reviewer's own open tasks only,
     so a case they may not see stays unnamed."""
     titles = inbox_titles(session, actor, [outcome.case_id for outcome in outcomes if not outcome.ok], ROLE)
     results = []

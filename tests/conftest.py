@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from engine.audit.signing import Signer, create_signing_key, load_signer
 from engine.base.config import Settings, normalize_database_url
 from engine.base.db import Base, make_engine, make_session_factory
+from engine.cases.inbox import InboxFilter, inbox_page
 from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
 from engine.org.units import Actor, assign_role, create_org_unit, create_user, load_actor
@@ -37,6 +38,11 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_DEFINITIONS = Path(__file__).parent / "definitions"
 # A fixed working Monday, well inside the years chinesecalendar covers.
 NOW = datetime(2026, 3, 9, 2, 0, tzinfo=timezone.utc)
+
+
+def waiting_case_ids(session: Session, actor: Actor, role: str = "reviewer") -> list[int]:
+    """The cases in ``actor``'s inbox in ``role``, in the order of its first page."""
+    return [entry.case_id for entry in inbox_page(session, actor, InboxFilter(role=role), now=NOW)]
 
 
 # Set for every process the run starts: xdist workers, pytest runs started by tests.

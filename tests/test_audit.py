@@ -20,8 +20,8 @@ from engine.audit.chain import (
     ledger_payload, sha256_hex,
 )
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem
 from engine.cases.integrity import verify_audit_chain
+from engine.cases.tasks import Task
 from engine.operations.transitions import (
     approve_case, comment_on_case, create_draft, resubmit_case, return_case, submit_case, update_draft,
 )
@@ -251,7 +251,7 @@ def _delete_case_rows(session, case_id, *, keep_ledger_entry=False) -> None:
     entry = session.execute(select(LEDGER).where(LEDGER.c.case_id == case_id)).one()
     session.execute(delete(LEDGER).where(LEDGER.c.case_id == case_id))
     session.execute(delete(EVENTS).where(EVENTS.c.case_id == case_id))
-    session.execute(delete(InboxItem.__table__).where(InboxItem.__table__.c.case_id == case_id))
+    session.execute(delete(Task.__table__).where(Task.__table__.c.case_id == case_id))
     session.execute(delete(CASES).where(CASES.c.id == case_id))
     if keep_ledger_entry:  # an intruder's deletion: no tombstone answers for the entry
         session.execute(insert(LEDGER).values(**entry._mapping))
@@ -419,9 +419,9 @@ def _stored(session, case_id):
     row = session.execute(select(CASES.c.state, CASES.c.version, CASES.c.audit_seq, CASES.c.form_data)
                           .where(CASES.c.id == case_id)).one()
     events = session.scalar(select(func.count()).select_from(EVENTS).where(EVENTS.c.case_id == case_id))
-    inbox = session.execute(select(InboxItem.__table__.c.state, InboxItem.__table__.c.unit_id)
-                            .where(InboxItem.__table__.c.case_id == case_id)).all()
-    return tuple(row), events, inbox
+    tasks = session.execute(select(Task.__table__.c.state, Task.__table__.c.unit_id, Task.__table__.c.closed_dt)
+                            .where(Task.__table__.c.case_id == case_id).order_by(Task.__table__.c.id)).all()
+    return tuple(row), events, tasks
 
 
 @pytest.mark.parametrize("operation", ["approve", "update_draft"])
@@ -434,12 +434,13 @@ def test_failure_after_the_audit_append_leaves_nothing(session, world, monkeypat
     before = _stored(session, case.id)
     written = []
 
-    def broken_inbox(session, case, *args, **kwargs):
+    def broken_tasks(session, case, *args, **kwargs):
         session.flush()  # the state change and the audit event reach the database first
         written.append(_stored(session, case.id))
-        raise RuntimeError("inbox unavailable")
+        raise RuntimeError("tasks unavailable")
 
-    monkeypatch.setattr(engine.operations.transitions, "refresh_inbox", broken_inbox)
+    monkeypatch.setattr(engine.operations.transitions, "follow_state", broken_tasks)
+    monkeypatch.setattr(engine.operations.transitions, "follow_form", broken_tasks)
     with pytest.raises(RuntimeError):
         if operation == "approve":
             approve_case(session, world.actor("reviewer_A1"), case, expected_version=case.version, now=NOW)

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from engine.audit.chain import case_events
 from engine.base.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem
 from engine.cases.integrity import verify_audit_chain
+from engine.cases.tasks import Task
 from engine.definitions.forms import clean_fields
 from engine.definitions.parse import parse_definition
 from engine.operations.objections import lodge_objection
@@ -42,7 +42,7 @@ def act(session, world, case, who, trigger, *, now=NOW, comment=None, inputs=Non
 
 
 def due(session, case):
-    return session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
+    return session.scalar(select(Task.due_dt).where(Task.closed_dt.is_(None), Task.case_id == case.id))
 
 
 def submitted(session, world, rows=None, **form):
@@ -330,8 +330,8 @@ def test_demo_seed_reaches_every_state_and_feeds_the_open_honours_round(session)
     nominations = session.scalars(select(Case).where(Case.linked_case_id == winner.id)).all()
     assert {(n.form_data["nominee_name"], n.round_id) for n in nominations} == {("王建国", round_.id), ("李娟", round_.id)}
     assert all(c.created_dt <= demo.now for c in cases)
-    assert all(d is None or d > demo.now for d in session.scalars(select(InboxItem.due_dt).where(
-        InboxItem.case_id.in_([c.id for c in cases if c.state in ("public_notice", "investigation")]))))
+    assert all(d is None or d > demo.now for d in session.scalars(select(Task.due_dt).where(
+        Task.closed_dt.is_(None), Task.case_id.in_([c.id for c in cases if c.state in ("public_notice", "investigation")]))))
     assert verify_audit_chain(session).ok
 
 

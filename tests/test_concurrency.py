@@ -16,8 +16,8 @@ from sqlalchemy import func, select, text
 from engine.audit.chain import LEDGER_SHARDS, AuditEvent, CaseLedgerEntry, case_events
 from engine.base.errors import Conflict
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem
 from engine.cases.integrity import verify_audit_chain
+from engine.cases.tasks import Task
 from engine.operations.transitions import (
     approve_case, create_draft, return_case, submit_case, update_draft, withdraw_case,
 )
@@ -118,7 +118,7 @@ def test_approval_waiting_on_anothers_lock_gets_conflict_and_writes_nothing(comm
         case = session.get(Case, case_id)
         assert (case.state, case.version) == ("county_review", version + 1)
         assert [e.actor_id for e in _approvals(session, case_id)] == [winner.user_id]
-        assert session.scalar(select(InboxItem.unit_id).where(InboxItem.case_id == case_id)) == world.unit("A").id
+        assert session.scalar(select(Task.unit_id).where(Task.closed_dt.is_(None), Task.case_id == case_id)) == world.unit("A").id
         assert verify_audit_chain(session).ok
 
 

@@ -15,16 +15,14 @@ from engine.base.errors import (
 )
 from engine.calendar.working_days import forget_cached_calendars
 from engine.cases.case import Case
-from engine.cases.deadlines import Deadline, open_deadline
-from engine.operations.deadline_scan import scan_deadlines
-from engine.cases.inbox import InboxItem
+from engine.cases.tasks import Task, waiting_task
 from engine.definitions.parse import parse_definition
 from engine.notify.notifications import Notification, mark_all_read, notifications_for, open_notification, unread_count
 from engine.operations.calendar_keeping import enter_calendar_days, remove_calendar_day
-from engine.operations.deadline_scan import process_deadlines
+from engine.operations.deadline_scan import process_deadlines, scan_deadlines
 from engine.operations.objections import lodge_objection
-from engine.operations.transitions import create_draft, perform_action
-from engine.operations.urging import urge_case, urge_grant
+from engine.operations.transitions import create_draft, perform_action, resubmit_case, return_case
+from engine.operations.urging import urge_case, urge_grant, urge_of_stage
 from engine.org.units import SYSTEM_ACTOR
 from tests.conftest import NOW, build_world
 from tests.test_honours import Honours
@@ -41,7 +39,7 @@ BEFORE_LABOUR_DAY = local(2026, 4, 29, 10, 0)
 
 
 def scan(session, now):
-    ids = list(session.scalars(select(Deadline.id).where(Deadline.next_check_dt <= now)))
+    ids = list(session.scalars(select(Task.id).where(Task.next_check_dt <= now)))
     return process_deadlines(session, ids, now)
 
 
@@ -74,20 +72,20 @@ def on_notice_at(honours, moment):
 
 def test_entering_a_waiting_state_opens_a_row_and_leaving_closes_it(session, world, honours):
     case = honours.submitted()
-    row = open_deadline(session, case.id)
+    row = waiting_task(session, case.id)
     assert (row.state, row.role, row.unit_id) == ("township_review", "reviewer", world.unit("A1").id)
     # Monday 9 March + 3 working days: ends with Thursday 12 March.
     assert row.due_dt == local(2026, 3, 13)
-    assert session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id)) == row.due_dt
+    assert session.scalar(select(Task.due_dt).where(Task.closed_dt.is_(None), Task.case_id == case.id)) == row.due_dt
     honours.act("reviewer_A1", case, "approve")
     session.refresh(row)
     assert row.closed_dt == NOW and row.next_check_dt is None
-    assert open_deadline(session, case.id).state == "county_review"
+    assert waiting_task(session, case.id).state == "county_review"
 
 
 def test_the_notice_across_labour_day_counts_the_make_up_saturday(session, world, honours):
     case = on_notice_at(honours, BEFORE_LABOUR_DAY)
-    row = open_deadline(session, case.id)
+    row = waiting_task(session, case.id)
     # 30 April, then 6, 7, 8 and Saturday 9 May (make-up day): over at midnight after 9 May.
     assert row.due_dt == local(2026, 5, 10)
     # First reminder: two working days before the last day (7 May), at the reminder hour.
@@ -136,10 +134,10 @@ def test_a_late_scan_sends_only_the_latest_reminder(session, world, honours):
 
 def test_an_overdue_review_is_marked_and_escalated_one_level_up_and_the_applicant_told(session, world, honours):
     case = honours.submitted()
-    due = open_deadline(session, case.id).due_dt
+    due = waiting_task(session, case.id).due_dt
     report = scan(session, due)
     assert (report.escalations, report.transitions) == (1, [])
-    row = open_deadline(session, case.id)
+    row = waiting_task(session, case.id)
     assert row.overdue_dt == due and row.next_check_dt is None
     assert user_names(session, world, notes(session, case, kind="escalation")) == ["reviewer_A", "reviewer_A1_and_A"]
     overdue = notes(session, case, kind="overdue")
@@ -151,7 +149,7 @@ def test_an_overdue_review_is_marked_and_escalated_one_level_up_and_the_applican
 def test_a_timer_refused_by_its_rule_escalates_instead(session, world, honours):
     """The notice cannot close by itself while an objection is open: people must act."""
     case = on_notice_at(honours, BEFORE_LABOUR_DAY)
-    row = open_deadline(session, case.id)
+    row = waiting_task(session, case.id)
     perform = honours.session
     # An objection that did not move the case (as if lodged outside the notice flow).
     from engine.procedures.notices import Objection
@@ -161,7 +159,7 @@ def test_a_timer_refused_by_its_rule_escalates_instead(session, world, honours):
     report = scan(session, row.due_dt)
     assert report.transitions == [] and report.escalations == 1
     assert report.refused[0][:2] == (case.id, "close_notice")
-    assert case.state == "public_notice" and open_deadline(session, case.id).overdue_dt is not None
+    assert case.state == "public_notice" and waiting_task(session, case.id).overdue_dt is not None
 
 
 # --- Automatic transitions ------------------------------------------------------------------------
@@ -172,7 +170,7 @@ def test_an_unanswered_objection_withdraws_the_nomination_when_its_deadline_pass
                                        "content": "推荐材料中的业绩数据与实际不符，请核实。"},
                     now=local(2026, 4, 30, 10, 0))
     assert case.state == "under_investigation"
-    row = open_deadline(session, case.id)
+    row = waiting_task(session, case.id)
     assert (row.role, row.unit_id) == ("applicant", world.unit("A1a").id)
     report = scan(session, row.due_dt)
     assert report.transitions == [(case.id, "answer_overdue")] and case.state == "withdrawn"
@@ -183,7 +181,7 @@ def test_drafts_of_a_round_are_locked_when_its_window_closes(session, world):
     honours = Honours(session, world, closes=NOW + timedelta(days=3))
     draft = honours.draft()
     submitted = honours.submitted()
-    row = open_deadline(session, draft.id)
+    row = waiting_task(session, draft.id)
     assert (row.role, row.due_dt) == ("applicant", honours.round.closes_dt)
     report = scan(session, honours.round.closes_dt)
     assert report.transitions == [(draft.id, "lock_draft")]
@@ -213,7 +211,7 @@ def test_a_claim_past_its_filing_window_needs_the_explanation(session, world, sc
     applicant = world.actor("applicant_A1a")
     claim = create_draft(session, applicant, "medical_subsidy", form=_form(discharge_date="2026-04-20",
                                                                             admission_date="2026-04-10"), now=NOW)
-    row = open_deadline(session, claim.id)
+    row = waiting_task(session, claim.id)
     # 30 working days after 20 April 2026, across Labour Day and the make-up Saturday 9 May: 3 June.
     assert row.due_dt == local(2026, 6, 4)
     report = scan(session, row.due_dt)
@@ -228,16 +226,16 @@ def test_a_changed_discharge_date_moves_the_filing_deadline(session, world, sche
     claim = create_draft(session, applicant, "medical_subsidy", form=_form(discharge_date="2026-04-20",
                                                                             admission_date="2026-04-10"), now=NOW)
     update_draft(session, applicant, claim, {"discharge_date": "2026-04-21"}, expected_version=claim.version, now=NOW)
-    assert open_deadline(session, claim.id).due_dt == local(2026, 6, 5)
-    assert session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == claim.id)) == local(2026, 6, 5)
+    assert waiting_task(session, claim.id).due_dt == local(2026, 6, 5)
+    assert session.scalar(select(Task.due_dt).where(Task.closed_dt.is_(None), Task.case_id == claim.id)) == local(2026, 6, 5)
 
 
 # --- Idempotency between scanners -----------------------------------------------------------------
 
 def test_the_same_rows_handed_twice_act_once(session, world, honours):
     cases = [honours.submitted() for _ in range(3)]
-    now = open_deadline(session, cases[0].id).due_dt
-    ids = [open_deadline(session, case.id).id for case in cases]
+    now = waiting_task(session, cases[0].id).due_dt
+    ids = [waiting_task(session, case.id).id for case in cases]
     first, second = process_deadlines(session, ids, now), process_deadlines(session, ids, now)
     assert (first.escalations, second.escalations, second.notifications) == (3, 0, 0)
 
@@ -250,7 +248,7 @@ def test_two_scanners_at_once_on_postgresql_send_each_reminder_once(committed_db
         honours = Honours(session, world)
         case_ids = [honours.submitted().id for _ in range(40)]
         session.commit()
-        due = open_deadline(session, case_ids[0]).due_dt
+        due = waiting_task(session, case_ids[0]).due_dt
     remind_at = due - timedelta(hours=15)  # the last day at 09:00: the "on the day" reminder
     reports, barrier = [], threading.Barrier(2)
 
@@ -277,13 +275,13 @@ def test_a_due_time_in_an_uncovered_year_is_unknown_until_an_admin_enters_the_ye
     honours.opinions(case)
     late_december = local(2026, 12, 29, 10, 0)
     honours.act("reviewer_city", case, "approve", now=late_december)  # 5 working days: into 2027
-    row = open_deadline(session, case.id)
+    row = waiting_task(session, case.id)
     assert (row.due_dt, row.next_check_dt) == (None, None)
     try:
         enter_calendar_days(session, None, [(date(2027, 1, 1), False, "元旦")], year=2027, source="国务院办公厅通知")
         # 30, 31 December, (New Year's Day off), Monday 4, Tuesday 5 and Wednesday 6 January.
         assert row.due_dt == local(2027, 1, 7)
-        assert session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id)) == row.due_dt
+        assert session.scalar(select(Task.due_dt).where(Task.closed_dt.is_(None), Task.case_id == case.id)) == row.due_dt
         assert row.next_check_dt == local(2027, 1, 4, 9)  # two working days before the last day
     finally:
         forget_cached_calendars()
@@ -294,10 +292,10 @@ def test_a_local_closure_day_moves_the_deadlines_it_falls_in(session, world, hon
     other = honours.at_city()   # city review: 10 working days, ending Monday 23 March
     try:
         enter_calendar_days(session, None, [(date(2026, 3, 11), False, "本地停工")])
-        assert open_deadline(session, case.id).due_dt == local(2026, 3, 14)
-        assert open_deadline(session, other.id).due_dt == local(2026, 3, 25)
+        assert waiting_task(session, case.id).due_dt == local(2026, 3, 14)
+        assert waiting_task(session, other.id).due_dt == local(2026, 3, 25)
         remove_calendar_day(session, None, date(2026, 3, 11))
-        assert open_deadline(session, case.id).due_dt == local(2026, 3, 13)
+        assert waiting_task(session, case.id).due_dt == local(2026, 3, 13)
     finally:
         forget_cached_calendars()
 
@@ -321,6 +319,20 @@ def test_the_applicant_urges_once_per_working_day(session, world, honours):
     with pytest.raises(Conflict):
         urge_case(session, world.actor("applicant_A1a"), case, now=local(2026, 3, 16, 9))
     assert urge_case(session, world.actor("applicant_A1a"), case, now=local(2026, 3, 17, 9)).notified == 2
+
+
+def test_an_urge_counts_for_the_stay_it_was_made_in(session, world, honours):
+    """Returned and sent back to the same review, a case waits in a new stay: the earlier
+    stay's urge is no longer the one the case page shows."""
+    case = honours.submitted()
+    applicant = world.actor("applicant_A1a")
+    urge_case(session, applicant, case, now=NOW)
+    assert urge_of_stage(session, case).task_id == waiting_task(session, case.id).id
+    return_case(session, world.actor("reviewer_A1"), case, expected_version=case.version, comment="请补充材料",
+                now=NOW + timedelta(hours=1))
+    resubmit_case(session, applicant, case, expected_version=case.version, now=NOW + timedelta(hours=2))
+    assert case.state == "township_review"
+    assert urge_of_stage(session, case) is None
 
 
 def test_who_may_urge(session, world, honours):

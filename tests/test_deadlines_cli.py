@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from engine.base.db import make_engine, make_session_factory
 from engine.cases.case import Case
-from engine.cases.deadlines import Deadline
+from engine.cases.tasks import Task
 from engine.notify.notifications import Notification
 from tests.test_app_cli import assert_clean_failure, invoke
 
@@ -39,7 +39,7 @@ def figures(url: str):
         with make_session_factory(engine)() as session:
             states = dict(session.execute(select(Case.id, Case.state)).all())
             notifications = session.scalar(select(func.count(Notification.id)))
-            overdue = session.scalar(select(func.count(Deadline.id)).where(Deadline.overdue_dt.is_not(None)))
+            overdue = session.scalar(select(func.count(Task.id)).where(Task.overdue_dt.is_not(None)))
         return states, notifications, overdue
     finally:
         engine.dispose()
@@ -49,7 +49,7 @@ def last_due(url: str) -> str:
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
-            return (session.scalar(select(func.max(Deadline.due_dt)).where(Deadline.closed_dt.is_(None)))
+            return (session.scalar(select(func.max(Task.due_dt)).where(Task.closed_dt.is_(None)))
                     + timedelta(minutes=1)).isoformat()
     finally:
         engine.dispose()

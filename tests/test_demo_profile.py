@@ -60,7 +60,7 @@ def demo(tmp_path_factory):
                            capture_output=True, text=True, timeout=300)
     assert setup.returncode == 0, setup.stderr
     database = directory / "instance" / "unionflow.db"
-    overdue_before = _query(database, "SELECT count(*) FROM deadlines WHERE closed_dt IS NULL "
+    overdue_before = _query(database, "SELECT count(*) FROM tasks WHERE closed_dt IS NULL "
                                       "AND next_check_dt < datetime('now')")
     port = _free_port()
     log_file = (directory / "run.log").open("w")
@@ -88,7 +88,7 @@ def test_the_demos_own_scheduler_acts_on_the_deadlines_that_are_due(demo):
     """Does the demo's every-minute scan, on its SQLite file, send the reminders and escalations due?"""
     assert demo["overdue_before"] > 0  # the demo city has work overdue the moment it starts
     database = demo["database"]
-    _wait_for(lambda: _query(database, "SELECT count(*) FROM deadlines WHERE closed_dt IS NULL "
+    _wait_for(lambda: _query(database, "SELECT count(*) FROM tasks WHERE closed_dt IS NULL "
                                        "AND next_check_dt < datetime('now')") == 0,
               "every due deadline acted on")
     assert _query(database, "SELECT count(*) FROM notifications WHERE kind IN ('reminder', 'overdue', "

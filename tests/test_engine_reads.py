@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from engine.cases.case import case_versions, cases_with_ids
-from engine.cases.inbox import BatchChoice, batch_choices, due_of, dues_of, inbox_titles
+from engine.cases.inbox import BatchChoice, batch_choices, inbox_titles
 from engine.cases.machines import available_actions
+from engine.cases.tasks import due_of, dues_of
 from engine.definitions.store import current_definition
 from engine.operations.transitions import approve_case, create_draft, perform_action, submit_case
 from engine.org.units import OrgUnit, unit_names

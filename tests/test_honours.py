@@ -13,10 +13,10 @@ from stdnum.cn import ric
 from engine.audit.chain import case_events
 from engine.base.errors import ConditionFailed, InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
 from engine.cases.records import add_record
+from engine.cases.tasks import Task
 from engine.operations.objections import lodge_objection
 from engine.operations.timers import fire_due_timers
 from engine.operations.transitions import create_draft, perform_action, perform_joint_action
@@ -104,7 +104,7 @@ class Honours:
         return case
 
     def notice_due(self, case):
-        return self.session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
+        return self.session.scalar(select(Task.due_dt).where(Task.closed_dt.is_(None), Task.case_id == case.id))
 
     def awarded(self, **kwargs):
         case = self.on_notice(**kwargs)

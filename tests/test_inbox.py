@@ -6,9 +6,10 @@ from sqlalchemy import select, text
 
 from engine.base.errors import CalendarNotCovered
 from engine.calendar.working_days import forget_cached_calendars, set_calendar_day, working_calendar
-from engine.cases.inbox import InboxItem, inbox_for, inbox_query
+from engine.cases.inbox import InboxFilter, inbox_statement
+from engine.cases.tasks import ACTED, Task, waiting_task
 from engine.operations.transitions import approve_case, create_draft, submit_case
-from tests.conftest import NOW
+from tests.conftest import NOW, waiting_case_ids
 
 FORM = {"award_type": "labour_medal", "nominee_name": "孙八", "employer": "A1a公司", "ownership": "public",
         "merits_summary": "节能降耗显著"}
@@ -34,15 +35,13 @@ def utc(*args):
 def test_due_date_counts_working_days_over_labour_day_and_its_make_up_saturday(session, world):
     """Submitted Wed 29 Apr 2026 (Beijing); 5 working days: 30 Apr, 6, 7, 8 May and Sat 9 May (调休)."""
     case = submitted_case(session, world, utc(2026, 4, 29, 2))
-    item = session.scalar(select(InboxItem).where(InboxItem.case_id == case.id))
-    assert item.due_dt == utc(2026, 5, 9, 16)  # midnight after 9 May, Beijing time
+    assert waiting_task(session, case.id).due_dt == utc(2026, 5, 9, 16)  # midnight after 9 May, Beijing time
 
 
 def test_local_closure_day_moves_the_due_date(session, world):
     set_calendar_day(session, date(2026, 5, 8), False, "本地停工")
     case = submitted_case(session, world, utc(2026, 4, 29, 2))
-    item = session.scalar(select(InboxItem).where(InboxItem.case_id == case.id))
-    assert item.due_dt == utc(2026, 5, 11, 16)  # 8 May closed: the fifth working day is Mon 11 May
+    assert waiting_task(session, case.id).due_dt == utc(2026, 5, 11, 16)  # 8 May closed: the fifth working day is Mon 11 May
 
 
 def test_year_the_calendar_does_not_cover_leaves_the_due_date_unknown(session, world):
@@ -50,32 +49,41 @@ def test_year_the_calendar_does_not_cover_leaves_the_due_date_unknown(session, w
     with pytest.raises(CalendarNotCovered):
         working_calendar(session).is_working_day(date(2027, 3, 1))
     case = submitted_case(session, world, utc(2026, 12, 28, 2))
-    assert session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id)) is None
+    task = waiting_task(session, case.id)
+    assert task.has_deadline and task.due_dt is None
 
 
 def test_reviewer_sees_only_cases_waiting_at_their_unit_soonest_due_first(session, world):
     late = submitted_case(session, world, utc(2026, 3, 10, 2))
     early = submitted_case(session, world, utc(2026, 3, 2, 2), applicant="applicant_A1b")
     other_township = submitted_case(session, world, NOW, applicant="applicant_B1a")
-    assert [i.case_id for i in inbox_for(session, world.actor("reviewer_A1"))] == [early.id, late.id]
-    assert [i.case_id for i in inbox_for(session, world.actor("reviewer_B1"))] == [other_township.id]
-    assert inbox_for(session, world.actor("reviewer_A")) == []
+    assert waiting_case_ids(session, world.actor("reviewer_A1")) == [early.id, late.id]
+    assert waiting_case_ids(session, world.actor("reviewer_B1")) == [other_township.id]
+    assert waiting_case_ids(session, world.actor("reviewer_A")) == []
     approve_case(session, world.actor("reviewer_A1"), early, expected_version=early.version, now=NOW)
-    assert [i.case_id for i in inbox_for(session, world.actor("reviewer_A1"))] == [late.id]
-    assert [i.case_id for i in inbox_for(session, world.actor("reviewer_A"))] == [early.id]
+    assert waiting_case_ids(session, world.actor("reviewer_A1")) == [late.id]
+    assert waiting_case_ids(session, world.actor("reviewer_A")) == [early.id]
 
 
 def test_applicant_inbox_holds_their_drafts(session, world):
     draft = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
-    assert [i.case_id for i in inbox_for(session, world.actor("applicant_A1a"), "applicant")] == [draft.id]
-    assert inbox_for(session, world.actor("applicant_A1b"), "applicant") == []
+    assert waiting_case_ids(session, world.actor("applicant_A1a"), "applicant") == [draft.id]
+    assert waiting_case_ids(session, world.actor("applicant_A1b"), "applicant") == []
 
 
-def test_loaded_inbox_row_follows_the_transition(session, world):
+def test_a_transition_closes_the_task_it_ends_and_opens_the_next(session, world):
+    """A task loaded before the approval reads as closed after it (by whom, how), and the case
+    waits on a new one at the next level."""
     case = submitted_case(session, world, NOW)
-    item = session.scalar(select(InboxItem).where(InboxItem.case_id == case.id))
-    approve_case(session, world.actor("reviewer_A1"), case, expected_version=case.version, now=NOW)
-    assert (item.state, item.unit_id) == ("county_review", world.unit("A").id)
+    township = waiting_task(session, case.id)
+    reviewer = world.actor("reviewer_A1")
+    approve_case(session, reviewer, case, expected_version=case.version, now=NOW)
+    assert (township.state, township.closed_dt, township.closed_by_id, township.closed_how) == (
+        "township_review", NOW, reviewer.user_id, ACTED)
+    county = waiting_task(session, case.id)
+    assert (county.state, county.unit_id, county.closed_dt) == ("county_review", world.unit("A").id, None)
+    assert session.scalars(select(Task.state).where(Task.case_id == case.id).order_by(Task.id)).all() == [
+        "draft", "township_review", "county_review"]
 
 
 def test_inbox_query_uses_its_index_on_postgresql(session, world, backend):
@@ -83,7 +91,7 @@ def test_inbox_query_uses_its_index_on_postgresql(session, world, backend):
         pytest.skip("EXPLAIN output is PostgreSQL's")
     submitted_case(session, world, NOW)
     session.execute(text("SET LOCAL enable_seqscan = off"))
-    statement = inbox_query(world.actor("reviewer_A1")).limit(50).compile(
+    statement = inbox_statement(session, world.actor("reviewer_A1"), InboxFilter(), NOW).compile(
         session.get_bind(), compile_kwargs={"literal_binds": True})
     plan = "\n".join(row[0] for row in session.execute(text(f"EXPLAIN {statement}")))
-    assert "ix_inbox_items_role_unit_due" in plan, plan
+    assert "ix_tasks_open_by_party" in plan, plan

@@ -10,7 +10,7 @@ After every step it checks what must always hold:
 - the engine accepts a trigger exactly when ``available_actions`` offers it (given a
   current version, an acceptable comment and, when leaving a draft, a complete form);
 - every case is in a state of its definition, its audit chain verifies and counts
-  ``audit_seq`` events, and its inbox row matches its state.
+  ``audit_seq`` events, and its open task matches its state.
 
 Each hypothesis example runs inside a SAVEPOINT rolled back afterwards; every
 operation commits (releasing the session's own savepoint) or rolls back, as a request would.
@@ -35,9 +35,9 @@ from engine.base.errors import (
 )
 from engine.calendar.working_days import due_after
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
+from engine.cases.tasks import Task
 from engine.definitions.forms import missing_required, resolved_bound
 from engine.definitions.spec import Definition, FieldSpec, Party
 from engine.definitions.store import definition_by_hash, list_kinds
@@ -145,7 +145,7 @@ def form_inputs(draw, definition: Definition, complete: bool) -> tuple[dict, boo
         if complete and spec.required and spec.type != "file":
             form[spec.name] = draw(_filled_value(spec))
         elif draw(st.integers(0, 3)) == 0 or (spec.name == definition.title_field and draw(st.booleans())):
-            # The title field, copied into case and inbox rows, changes more often than the rest.
+            # The title field, copied into the case row, changes more often than the rest.
             form[spec.name] = draw(_valid_value(spec))
     if complete or draw(st.booleans()):
         return form, True
@@ -196,15 +196,15 @@ def _comment_acceptable(comment: str | None, required: bool) -> bool:
 
 
 def _snapshot(session: Session, case_id: int) -> tuple:
-    """The case as stored: its row, its number of events and its inbox row (read with SQL, not the identity map)."""
+    """The case as stored: its row, its number of events and its open task (read with SQL, not the identity map)."""
     row = session.execute(
         select(Case.version, Case.state, Case.audit_seq, Case.audit_head, Case.return_state, Case.revision_round,
                Case.title, Case.form_data, Case.updated_dt, Case.closed_dt).where(Case.id == case_id)
     ).one()
     events = session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.case_id == case_id))
     inbox = session.execute(
-        select(InboxItem.role, InboxItem.unit_id, InboxItem.state, InboxItem.title, InboxItem.entered_dt,
-               InboxItem.due_dt).where(InboxItem.case_id == case_id)
+        select(Task.role, Task.unit_id, Task.state, Task.entered_dt, Task.due_dt)
+        .where(Task.closed_dt.is_(None), Task.case_id == case_id)
     ).one_or_none()
     return tuple(row), events, None if inbox is None else tuple(inbox)
 
@@ -485,9 +485,11 @@ def _machine_class(connection, world: World, definitions: list[Definition]):
         @invariant()
         def cases_match_definitions_trails_and_inbox(self):
             cases = self.session.scalars(select(Case).execution_options(populate_existing=True)).all()
-            # populate_existing: the inbox is written with bulk UPDATEs that bypass loaded objects.
-            rows = self.session.scalars(select(InboxItem).execution_options(populate_existing=True))
+            # populate_existing: tasks are written with Core statements that bypass loaded objects.
+            rows = self.session.scalars(select(Task).where(Task.closed_dt.is_(None))
+                                        .execution_options(populate_existing=True)).all()
             inbox = {item.case_id: item for item in rows}
+            assert len(inbox) == len(rows), "a case with more than one open task"
             event_counts = dict(self.session.execute(
                 select(AuditEvent.case_id, func.count()).group_by(AuditEvent.case_id)).all())
             for case in cases:
@@ -497,23 +499,22 @@ def _machine_class(connection, world: World, definitions: list[Definition]):
                 assert case.audit_seq == event_counts.get(case.id, 0), f"case {case.id}: audit_seq vs events"
                 assert (case.closed_dt is not None) == state.is_final, f"case {case.id}: closed_dt in {case.state}"
                 assert case.return_state is None or definition.state(case.return_state).kind != "draft"
-                self._check_inbox_row(case, state, inbox.get(case.id))
+                self._check_open_task(case, state, inbox.get(case.id))
             assert set(inbox) <= {case.id for case in cases}
 
-        def _check_inbox_row(self, case: Case, state, item: InboxItem | None) -> None:
+        def _check_open_task(self, case: Case, state, item: Task | None) -> None:
             if state.waits_for is None:
-                assert item is None, f"case {case.id} in {case.state} waits for nobody but has an inbox row"
+                assert item is None, f"case {case.id} in {case.state} waits for nobody but has an open task"
                 return
-            assert item is not None, f"case {case.id} in {case.state} waits for {state.waits_for} but has no inbox row"
-            expected = (state.waits_for.role, case.unit_at(state.waits_for.level), case.state, case.kind, case.title,
-                        case.origin_unit_id)
-            actual = (item.role, item.unit_id, item.state, item.kind, item.title, item.origin_unit_id)
-            assert actual == expected, f"case {case.id}: inbox row {actual} != {expected}"
+            assert item is not None, f"case {case.id} in {case.state} waits for {state.waits_for} but has no open task"
+            expected = (state.waits_for.role, case.unit_at(state.waits_for.level), case.state, case.kind)
+            actual = (item.role, item.unit_id, item.state, item.case_kind)
+            assert actual == expected, f"case {case.id}: open task {actual} != {expected}"
             entered = self.session.scalar(
                 select(AuditEvent.occurred_dt).where(AuditEvent.case_id == case.id, AuditEvent.to_state.is_not(None))
                 .order_by(AuditEvent.seq.desc()).limit(1)
             )
-            assert item.entered_dt == entered, f"case {case.id}: inbox row entered {item.entered_dt}, state {entered}"
+            assert item.entered_dt == entered, f"case {case.id}: task entered {item.entered_dt}, state {entered}"
             days = state.deadline_working_days
             assert item.due_dt == (due_after(self.session, item.entered_dt, days) if days else None)
 

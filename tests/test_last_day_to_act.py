@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
-from engine.cases.deadlines import closing_hour, last_day_text, last_day_to_act, missing_calendar_year, open_deadline
+from engine.cases.deadlines import closing_hour, last_day_text, last_day_to_act
+from engine.cases.tasks import missing_calendar_year, waiting_task
 from tests.test_deadlines import honours, local  # noqa: F401 (the fixture)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -38,7 +39,7 @@ def test_a_deadline_the_calendar_cannot_work_out_names_the_missing_year(session,
     honours.opinions(case)
     assert missing_calendar_year(session, case.id) is None  # known: nothing is missing
     honours.act("reviewer_city", case, "approve", now=local(2026, 12, 29, 10, 0))  # 5 working days: into 2027
-    assert open_deadline(session, case.id).due_dt is None
+    assert waiting_task(session, case.id).due_dt is None
     assert missing_calendar_year(session, case.id) == 2027
 
 

@@ -13,10 +13,10 @@ from sqlalchemy import func, select, text
 from engine.audit.chain import AuditEvent
 from engine.base.errors import InvalidAction, NotFound, PermissionDenied
 from engine.cases.case import Case, cases_under
-from engine.cases.inbox import InboxItem
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
 from engine.cases.permissions import can_view_case, get_case
+from engine.cases.tasks import Task
 from engine.definitions.store import definition_by_hash
 from engine.operations.transitions import (
     approve_case, comment_on_case, create_draft, perform_action, submit_case, update_draft,
@@ -58,8 +58,8 @@ def _stored(session, case_id):
     row = session.execute(select(Case.version, Case.state, Case.audit_seq, Case.form_data)
                           .where(Case.id == case_id)).one()
     events = session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case_id))
-    inbox = session.execute(select(InboxItem.role, InboxItem.unit_id, InboxItem.state)
-                            .where(InboxItem.case_id == case_id)).all()
+    inbox = session.execute(select(Task.role, Task.unit_id, Task.state)
+                            .where(Task.closed_dt.is_(None), Task.case_id == case_id)).all()
     return tuple(row), events, inbox
 
 

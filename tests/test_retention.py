@@ -265,7 +265,7 @@ def test_purge_leaves_tombstones_and_the_ledger_and_deletes_every_row_of_the_cas
              (claim, aided, rejected)}
     before = rows_about(session, purged)
     assert {t for t, n in before.items() if n} >= {"audit_events", "attachments", "case_records", "ledger_entries",
-                                                   "objections", "deadlines", "urges", "notifications"}, before
+                                                   "objections", "tasks", "urges", "notifications"}, before
     used = {row.account: row.used for row in session.scalars(select(Ledger))}
     session.commit()
 

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from engine import worker
 from engine.base.config import DeliverySettings
-from engine.cases.deadlines import Deadline, open_deadline
+from engine.cases.tasks import Task, waiting_task
 from engine.notify.notifications import Notification, set_preferences
 from engine.operations.transitions import create_draft, submit_case
 from engine.org.units import User
@@ -238,7 +238,7 @@ def fresh_queue(celery_worker):
 
 # --- Helpers --------------------------------------------------------------------------------------
 
-def seed_overdue_case(factory, addresses: dict[str, str]) -> tuple[int, Deadline]:
+def seed_overdue_case(factory, addresses: dict[str, str]) -> tuple[int, Task]:
     """A nomination waiting at township A1 since NOW; the given people have mail addresses."""
     with factory() as session:
         world = build_world(session)
@@ -246,7 +246,7 @@ def seed_overdue_case(factory, addresses: dict[str, str]) -> tuple[int, Deadline
             set_preferences(session, world.actor(username), email=address, email_notifications=True)
         case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
         submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
-        deadline = open_deadline(session, case.id)
+        deadline = waiting_task(session, case.id)
         session.commit()
         assert case.state == "township_review" and deadline is not None and deadline.due_dt is not None
         return case.id, deadline
@@ -301,7 +301,7 @@ def test_overdue_case_is_mailed_once_by_the_worker(redis_broker, committed_db, s
         # The one without an address is told in the web pages only.
         assert {n.email_status for n in notifications_of(committed_db, "reviewer_A1_and_A")} == {"none"}
         with committed_db() as session:
-            row = session.get(Deadline, deadline.id)
+            row = session.get(Task, deadline.id)
             assert row.overdue_dt is not None and row.next_check_dt is None
 
         # A second beat, a redelivered batch and a duplicated mail task change nothing.

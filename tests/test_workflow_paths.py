@@ -19,15 +19,15 @@ from sqlalchemy import func, select
 from engine.audit.chain import AuditEvent, case_events
 from engine.base.errors import ConditionFailed, InvalidAction, ValidationFailed
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem, inbox_for
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
+from engine.cases.tasks import Task
 from engine.definitions.forms import clean_form_input
 from engine.definitions.parse import parse_definition
 from engine.definitions.spec import Definition, Party, TransitionSpec
 from engine.operations.transitions import comment_on_case, create_draft, perform_action
 from engine.org.units import Actor, assign_role, create_user, load_actor
-from tests.conftest import NOW, TEST_DEFINITIONS, World
+from tests.conftest import NOW, TEST_DEFINITIONS, World, waiting_case_ids
 
 KINDS = ("basic_nomination",)
 DEFINITIONS: dict[str, Definition] = {
@@ -181,9 +181,9 @@ def drive_to(session, cast: Cast, definition: Definition, target: str) -> Case:
 # --- Assertions -----------------------------------------------------------------------------------
 
 def assert_inbox_matches(session, cast: Cast, definition: Definition, case: Case) -> None:
-    """One inbox row at the unit the state waits for, seen by that person; none once final."""
+    """One open task at the unit the state waits for, seen by that person; none once final."""
     state = definition.state(case.state)
-    rows = list(session.scalars(select(InboxItem).where(InboxItem.case_id == case.id)))
+    rows = list(session.scalars(select(Task).where(Task.case_id == case.id, Task.closed_dt.is_(None))))
     if state.is_final:
         assert rows == []
         assert case.closed_dt is not None
@@ -195,7 +195,7 @@ def assert_inbox_matches(session, cast: Cast, definition: Definition, case: Case
     )
     assert (row.due_dt is not None) == (state.deadline_working_days is not None)
     waiting_for = cast.actor_for(definition, state.waits_for)
-    assert case.id in [item.case_id for item in inbox_for(session, waiting_for, role=state.waits_for.role)]
+    assert case.id in waiting_case_ids(session, waiting_for, state.waits_for.role)
 
 
 def assert_chain_ok(session, case: Case) -> None:
@@ -321,7 +321,7 @@ def test_happy_path_end_to_end(session, cast, kind):
         trigger = forward(definition, state).trigger
         actor = actor_of(cast, definition, case, trigger)
         role = definition.state(state).waits_for.role
-        assert case.id in [item.case_id for item in inbox_for(session, actor, role=role)]
+        assert case.id in waiting_case_ids(session, actor, role)
         assert trigger in [action.trigger for action in available_actions(session, actor, case, NOW)]
         fire(session, cast, definition, case, trigger)
         assert case.state == following

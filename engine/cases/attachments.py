@@ -20,9 +20,9 @@ from engine.base.db import MAX_ROW_ID, Base, UTCDateTime, utcnow
 from engine.base.errors import NotFound, ValidationFailed
 from engine.base.inputs import text_problem
 from engine.cases.case import Case, check_version, conflict_on_stale
-from engine.cases.inbox import refresh_inbox
 from engine.cases.permissions import can_view_case, draft_editor_grant, require_visible
 from engine.cases.record_types import record_file_field
+from engine.cases.tasks import follow_form
 from engine.org.units import Actor
 
 
@@ -117,7 +117,7 @@ def attach_file(
             details={"attachment_id": attachment.id, "field": field_name, "filename": name, "sha256": digest,
                      "size_bytes": len(data)},
         )
-        refresh_inbox(session, case, definition, now, state_changed=False)
+        follow_form(session, case, definition, now)
         session.flush()
     return attachment
 

@@ -1,7 +1,7 @@
-"""Inbox read model: one row per case that waits for someone, kept in step with every transition.
+"""The inbox: the open tasks whose party (role at unit) the reader is, soonest due first.
 
-"Cases waiting for me" is then one indexed query: the rows whose (role, unit) the
-actor holds, sorted by due date.
+"Cases waiting for me" is one indexed query on the tasks (engine.cases.tasks), joined to the
+cases for what the rows show.
 """
 from __future__ import annotations
 
@@ -9,103 +9,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping
 
-from sqlalchemy import ForeignKey, Index, String, and_, bindparam, delete, false, func, or_, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.orm import Session
 
-from engine.base.db import Base, UTCDateTime, utcnow
+from engine.base.db import utcnow
 from engine.base.errors import PermissionDenied, ValidationFailed
 from engine.calendar.working_days import due_after
 from engine.cases.case import Case, cases_with_ids
-from engine.cases.deadlines import track_deadline
 from engine.cases.machines import AvailableAction, available_actions
-from engine.definitions.spec import Definition
+from engine.cases.tasks import STAGE, Task
 from engine.definitions.store import current_definition, definition_by_hash
 from engine.org.units import ROLE_LABELS, Actor, OrgUnit
 
 
-class InboxItem(Base):
-    __tablename__ = "inbox_items"
-    __table_args__ = (Index("ix_inbox_items_role_unit_due", "role", "unit_id", "due_dt", "case_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
-    role: Mapped[str] = mapped_column(String(20))
-    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
-    kind: Mapped[str] = mapped_column(String(63))
-    state: Mapped[str] = mapped_column(String(63))
-    title: Mapped[str] = mapped_column(String(200))
-    origin_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
-    entered_dt: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Null when the state has no deadline or the working-day calendar does not cover it.
-    due_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-def refresh_inbox(session: Session, case, definition: Definition, now: datetime, *, state_changed: bool,
-                  left_state: str | None = None) -> None:
-    """Make the case's inbox row (and its deadline row) match its state: one UPDATE in the common case.
-
-    ``left_state``: the state a transition left; a new case (``state_changed`` and no state left)
-    has no rows yet, so they are inserted without looking for old ones."""
-    due = track_deadline(session, case, definition, now, state_changed=state_changed, left_state=left_state)
-    state = definition.state(case.state)
-    if state.waits_for is None:
-        session.execute(delete(InboxItem).where(InboxItem.case_id == case.id))
-        return
-    values = {"kind": case.kind, "state": case.state, "title": case.title}
-    if not state_changed and _update_row(session, _RETITLE_ROW, case.id, values):
-        if state.deadline_at is not None:  # a form change may move such a deadline
-            session.execute(update(InboxItem).where(InboxItem.case_id == case.id).values(due_dt=due))
-        return
-    values |= {
-        "role": state.waits_for.role,
-        "unit_id": case.unit_at(state.waits_for.level),
-        "origin_unit_id": case.origin_unit_id,
-        "entered_dt": now,
-        "due_dt": due,
-    }
-    if left_state is None or not _update_row(session, _MOVE_ROW, case.id, values):
-        session.add(InboxItem(case_id=case.id, **values))
-
-
-# Every transition runs one of these: built once, as Core statements, because building and
-# synchronising an ORM UPDATE per call cost a fifth of an approval (bench/README.md).
-_table = InboxItem.__table__
-_RETITLE_ROW = (
-    update(_table).where(_table.c.case_id == bindparam("row_case_id"))
-    .values({name: bindparam(name) for name in ("kind", "state", "title")}).returning(_table.c.id)
-)
-_MOVE_ROW = (
-    update(_table).where(_table.c.case_id == bindparam("row_case_id"))
-    .values({name: bindparam(name) for name in (
-        "kind", "state", "title", "role", "unit_id", "origin_unit_id", "entered_dt", "due_dt")})
-    .returning(_table.c.id)
-)
-
-
-def _update_row(session: Session, statement, case_id: int, values: dict) -> bool:
-    session.flush()  # the case row first: locks are always taken case, then inbox row
-    row_id = session.connection().execute(statement, {"row_case_id": case_id, **values}).scalar()
-    if row_id is None:
-        return False
-    loaded = session.identity_map.get(identity_key(InboxItem, row_id))
-    if loaded is not None:
-        session.expire(loaded)  # a copy loaded earlier in this session reloads on next use
-    return True
-
-
-def inbox_query(actor: Actor, role: str = "reviewer"):
-    """Rows waiting for ``actor`` in ``role``, soonest due first (undated last)."""
-    unit_ids = sorted({grant.unit_id for grant in actor.grants_for(role)})
-    return (
-        select(InboxItem)
-        .where(InboxItem.role == role, InboxItem.unit_id.in_(unit_ids))
-        .order_by(InboxItem.due_dt.asc().nulls_last(), InboxItem.case_id)
-    )
-
-
-def inbox_for(session: Session, actor: Actor, role: str = "reviewer", *, limit: int = 50) -> list[InboxItem]:
-    return list(session.scalars(inbox_query(actor, role).limit(limit)))
+def _waiting(role: str, unit_ids: list[int]) -> list:
+    """The open stage tasks of ``role`` at ``unit_ids``: what the inbox index (ix_tasks_open_by_party) serves."""
+    return [Task.role == role, Task.unit_id.in_(unit_ids), Task.closed_dt.is_(None), Task.purpose == STAGE]
 
 
 # --- Reading the inbox: filters, keyset pages, counts ---------------------------------------------
@@ -163,20 +82,20 @@ def _reader_unit_ids(actor: Actor, wanted: InboxFilter) -> list[int]:
 
 
 def _filtered(session: Session, actor: Actor, wanted: InboxFilter, now: datetime):
-    """The conditions of a filtered inbox, on InboxItem joined to its case."""
-    conditions = [InboxItem.role == wanted.role, InboxItem.unit_id.in_(_reader_unit_ids(actor, wanted))]
+    """The conditions of a filtered inbox, on the tasks joined to their cases."""
+    conditions = _waiting(wanted.role, _reader_unit_ids(actor, wanted))
     if wanted.kind is not None:
-        conditions.append(InboxItem.kind == wanted.kind)
+        conditions.append(Task.case_kind == wanted.kind)
     if wanted.state is not None:
-        conditions.append(InboxItem.state == wanted.state)
+        conditions.append(Task.state == wanted.state)
     if wanted.round_id is not None:
         conditions.append(Case.round_id == wanted.round_id)
     if wanted.due == "overdue":
-        conditions.append(InboxItem.due_dt < now)
+        conditions.append(Task.due_dt < now)
     elif wanted.due == "due_soon":
         # Not yet overdue, and due by the end of the N-th working day from today.
         horizon = due_after(session, now, wanted.due_soon_working_days)
-        conditions += [InboxItem.due_dt >= now, InboxItem.due_dt < horizon] if horizon else [false()]
+        conditions += [Task.due_dt >= now, Task.due_dt < horizon] if horizon else [false()]
     return conditions
 
 
@@ -185,9 +104,8 @@ def _after(key: tuple[datetime | None, int]):
     the sort key itself, so rows inserted meanwhile never shift what follows."""
     due_dt, case_id = key
     if due_dt is None:
-        return and_(InboxItem.due_dt.is_(None), InboxItem.case_id > case_id)
-    return or_(InboxItem.due_dt > due_dt, and_(InboxItem.due_dt == due_dt, InboxItem.case_id > case_id),
-               InboxItem.due_dt.is_(None))
+        return and_(Task.due_dt.is_(None), Task.case_id > case_id)
+    return or_(Task.due_dt > due_dt, and_(Task.due_dt == due_dt, Task.case_id > case_id), Task.due_dt.is_(None))
 
 
 def inbox_page(
@@ -196,29 +114,35 @@ def inbox_page(
 ) -> list[InboxEntry]:
     """Up to ``limit`` waiting cases for ``actor`` after the sort key ``after``, soonest due first."""
     now = now or utcnow()
+    rows = session.execute(inbox_statement(session, actor, wanted, now, after=after, limit=limit)).all()
+    return [_entry(session, row, now) for row in rows]
+
+
+def inbox_statement(session: Session, actor: Actor, wanted: InboxFilter, now: datetime, *,
+                    after: tuple[datetime | None, int] | None = None, limit: int = 50):
+    """The one query of an inbox page: the open tasks, soonest due first (undated last), with what
+    the rows show of their cases."""
     conditions = _filtered(session, actor, wanted, now)
     if after is not None:
         conditions.append(_after(after))
-    rows = session.execute(
-        select(InboxItem, Case.definition_hash, Case.round_id, OrgUnit.name)
-        .join(Case, Case.id == InboxItem.case_id)
-        .join(OrgUnit, OrgUnit.id == InboxItem.origin_unit_id)
+    return (
+        select(Task.case_id, Task.case_kind, Task.state, Task.entered_dt, Task.due_dt, Case.title,
+               Case.definition_hash, Case.round_id, Case.origin_unit_id, OrgUnit.name.label("origin_unit_name"))
+        .join(Case, Case.id == Task.case_id)
+        .join(OrgUnit, OrgUnit.id == Case.origin_unit_id)
         .where(*conditions)
-        .order_by(InboxItem.due_dt.asc().nulls_last(), InboxItem.case_id)
+        .order_by(Task.due_dt.asc().nulls_last(), Task.case_id)
         .limit(limit)
-    ).all()
-    return [_entry(session, item, definition_hash, round_id, origin_name, now)
-            for item, definition_hash, round_id, origin_name in rows]
+    )
 
 
-def _entry(session: Session, item: InboxItem, definition_hash: str, round_id: int | None, origin_name: str,
-           now: datetime) -> InboxEntry:
-    definition = definition_by_hash(session, definition_hash)
+def _entry(session: Session, row, now: datetime) -> InboxEntry:
+    definition = definition_by_hash(session, row.definition_hash)
     return InboxEntry(
-        case_id=item.case_id, kind=item.kind, kind_label=definition.label, state=item.state,
-        state_label=definition.state(item.state).label, title=item.title, origin_unit_id=item.origin_unit_id,
-        origin_unit_name=origin_name, round_id=round_id, entered_dt=item.entered_dt, due_dt=item.due_dt,
-        overdue=item.due_dt is not None and item.due_dt < now,
+        case_id=row.case_id, kind=row.case_kind, kind_label=definition.label, state=row.state,
+        state_label=definition.state(row.state).label, title=row.title, origin_unit_id=row.origin_unit_id,
+        origin_unit_name=row.origin_unit_name, round_id=row.round_id, entered_dt=row.entered_dt, due_dt=row.due_dt,
+        overdue=row.due_dt is not None and row.due_dt < now,
     )
 
 
@@ -234,37 +158,23 @@ def inbox_counts(session: Session, actor: Actor, role: str = "reviewer", *, now:
     """How many cases wait for ``actor`` in ``role``, and how many of them are overdue, per kind."""
     now = now or utcnow()
     rows = session.execute(
-        select(InboxItem.kind, func.count(InboxItem.id), func.count(InboxItem.id).filter(InboxItem.due_dt < now))
-        .where(InboxItem.role == role, InboxItem.unit_id.in_(_reader_unit_ids(actor, InboxFilter(role=role))))
-        .group_by(InboxItem.kind).order_by(InboxItem.kind)
+        select(Task.case_kind, func.count(Task.id), func.count(Task.id).filter(Task.due_dt < now))
+        .where(*_waiting(role, _reader_unit_ids(actor, InboxFilter(role=role))))
+        .group_by(Task.case_kind).order_by(Task.case_kind)
     ).all()
     return [InboxCount(kind, current_definition(session, kind).label, waiting, late)
             for kind, waiting, late in rows]
 
 
-def due_of(session: Session, case: Case) -> datetime | None:
-    """When the party the case waits for must act (its inbox row's due time), if set."""
-    return session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
-
-
-def dues_of(session: Session, case_ids: Iterable[int]) -> dict[int, datetime | None]:
-    """``due_of`` for many cases in one query: the due time of those that wait (None if unset)."""
-    case_ids = list(case_ids)
-    if not case_ids:
-        return {}
-    return dict(session.execute(select(InboxItem.case_id, InboxItem.due_dt)
-                                .where(InboxItem.case_id.in_(case_ids))).all())
-
-
 def inbox_titles(session: Session, actor: Actor, case_ids: Iterable[int], role: str = "reviewer") -> dict[int, str]:
-    """The titles of those of the cases that wait for ``actor`` in ``role`` (their own inbox rows
+    """The titles of those of the cases that wait for ``actor`` in ``role`` (their own open tasks
     only), so a case they may not see stays unnamed."""
     case_ids = list(case_ids)
     if not case_ids:
         return {}
     unit_ids = [grant.unit_id for grant in actor.grants_for(role)]
-    return dict(session.execute(select(InboxItem.case_id, InboxItem.title).where(
-        InboxItem.case_id.in_(case_ids), InboxItem.role == role, InboxItem.unit_id.in_(unit_ids))).all())
+    return dict(session.execute(select(Task.case_id, Case.title).join(Case, Case.id == Task.case_id).where(
+        Task.case_id.in_(case_ids), *_waiting(role, unit_ids))).all())
 
 
 # --- Acting on a page of the inbox at once --------------------------------------------------------

@@ -20,9 +20,9 @@ from engine.base.errors import NotFound, ValidationFailed
 from engine.base.inputs import check_text
 from engine.cases.attachments import unknown_attachment_ids
 from engine.cases.case import Case, conflict_on_stale
-from engine.cases.inbox import refresh_inbox
 from engine.cases.permissions import require_visible
 from engine.cases.record_types import record_grant, record_spec
+from engine.cases.tasks import follow_form
 from engine.definitions.forms import clean_fields, dump_fields
 from engine.definitions.spec import RecordSpec
 from engine.org.units import Actor
@@ -76,7 +76,7 @@ def add_record(
         append_event(session, case, actor=actor, grant=grant, action="record", now=now,
                      details={"record_type": record_type, "label": spec.label, "record_id": record.id,
                               "data": stored})
-        refresh_inbox(session, case, definition, now, state_changed=False)
+        follow_form(session, case, definition, now)
         session.flush()
     return record
 

@@ -7,7 +7,7 @@ from datetime import time as dtime
 from datetime import timedelta
 from typing import Iterable
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from engine.base.config import LOCAL_TZ
@@ -19,8 +19,8 @@ from engine.calendar.working_days import (
     forget_cached_calendars, last_covered_year, package_last_year, too_many_days,
 )
 from engine.cases.case import Case
-from engine.cases.deadlines import Deadline, due_in_state, schedule_checks
-from engine.cases.inbox import InboxItem
+from engine.cases.deadlines import due_in_state
+from engine.cases.tasks import Task, reschedule
 from engine.org.units import Actor, Grant, path_ids
 
 
@@ -29,29 +29,24 @@ def recompute_deadlines(session: Session, now: datetime, changed_days: Iterable[
     cover before (an admin entered the year), and open ones whose span holds a changed day.
     Returns how many due times changed."""
     changed_days = sorted(changed_days)
-    affected = [Deadline.due_dt.is_(None)]
+    affected = [Task.due_dt.is_(None)]
     if changed_days:
         first = datetime.combine(changed_days[0], dtime(0), tzinfo=LOCAL_TZ)
         after_last = datetime.combine(changed_days[-1] + timedelta(days=1), dtime(0), tzinfo=LOCAL_TZ)
-        affected.append(and_(Deadline.entered_dt < after_last, Deadline.due_dt >= first))
-    rows = session.scalars(select(Deadline).where(Deadline.closed_dt.is_(None), or_(*affected))).all()
+        affected.append(and_(Task.entered_dt < after_last, Task.due_dt >= first))
+    tasks = session.scalars(select(Task).where(Task.closed_dt.is_(None), Task.has_deadline, or_(*affected))).all()
     moved = 0
-    for row in rows:
-        case = session.get(Case, row.case_id)
+    for task in tasks:
+        case = session.get(Case, task.case_id)
         definition = case.definition
-        state = definition.state(row.state)
-        applies, due = due_in_state(session, case, state, row.entered_dt)
-        if not applies or due == row.due_dt:
+        state = definition.state(task.state)
+        applies, due = due_in_state(session, case, state, task.entered_dt)
+        if not applies or due == task.due_dt:
             continue
-        row.due_dt, row.reminders_done, moved = due, 0, moved + 1
-        schedule_checks(session, definition, state, row, now, skip_past=True)
-        _set_inbox_due(session, row)
+        task.due_dt, task.reminders_done, moved = due, 0, moved + 1
+        reschedule(session, definition, state, task, now, skip_past=True)
     session.flush()
     return moved
-
-
-def _set_inbox_due(session: Session, row: Deadline) -> None:
-    session.execute(update(InboxItem).where(InboxItem.case_id == row.case_id).values(due_dt=row.due_dt))
 
 
 CALENDAR_KEEPERS_ONLY = "工作日历全市统一，只有市总工会的管理员可以维护"

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from engine.base.config import LOCAL_TZ
 from engine.cases.case import Case
-from engine.cases.deadlines import Deadline, last_day_text, reminder_times, schedule_checks
+from engine.cases.deadlines import last_day_text, reminder_times
+from engine.cases.tasks import Task, reschedule
 from engine.definitions.spec import Definition, StateSpec
 from engine.notify.notifications import Message, holders_of, notify
 from engine.operations.timers import fire_timer
@@ -36,57 +37,56 @@ class ScanReport:
         self.skipped += other.skipped
 
 
-def due_deadline_ids(session: Session, now: datetime, *, limit: int = 1000, after_id: int = 0) -> list[int]:
-    """Ids of the rows the scan must look at by ``now`` (read without locking: the tasks lock)."""
+def due_task_ids(session: Session, now: datetime, *, limit: int = 1000, after_id: int = 0) -> list[int]:
+    """Ids of the tasks the scan must look at by ``now`` (read without locking: the workers lock)."""
     return list(session.scalars(
-        select(Deadline.id).where(Deadline.next_check_dt <= now, Deadline.id > after_id)
-        .order_by(Deadline.id).limit(limit)
+        select(Task.id).where(Task.next_check_dt <= now, Task.id > after_id).order_by(Task.id).limit(limit)
     ))
 
 
-def process_deadlines(session: Session, deadline_ids: list[int], now: datetime) -> ScanReport:
-    """Act on the given rows that are still due, each once; the caller commits.
+def process_deadlines(session: Session, task_ids: list[int], now: datetime) -> ScanReport:
+    """Act on the given tasks that are still due, each once; the caller commits.
 
-    Rows and their cases are locked FOR UPDATE SKIP LOCKED (PostgreSQL): a row another scanner
+    Tasks and their cases are locked FOR UPDATE SKIP LOCKED (PostgreSQL): a task another scanner
     holds is left to it, and a case a reviewer is acting on waits for the next scan. Locking the
-    case with the row keeps the lock order of every operation (case first), so no deadlock.
+    case with the task keeps the lock order of every operation (case first), so no deadlock.
     """
     report = ScanReport()
     locked = session.execute(
-        select(Deadline, Case).join(Case, Case.id == Deadline.case_id)
-        .where(Deadline.id.in_(deadline_ids), Deadline.next_check_dt <= now)
-        .order_by(Deadline.id).with_for_update(skip_locked=True)
+        select(Task, Case).join(Case, Case.id == Task.case_id)
+        .where(Task.id.in_(task_ids), Task.next_check_dt <= now)
+        .order_by(Task.id).with_for_update(skip_locked=True)
     ).all()
-    report.skipped = len(set(deadline_ids)) - len(locked)
+    report.skipped = len(set(task_ids)) - len(locked)
     outbox: list[tuple[int, Message]] = []
     people = _People(session)
-    for row, case in locked:
+    for task, case in locked:
         definition = case.definition
-        state = definition.state(row.state)
-        if row.due_dt is not None and now >= row.due_dt:
-            _on_due(session, row, case, definition, state, now, people, outbox, report)
+        state = definition.state(task.state)
+        if task.due_dt is not None and now >= task.due_dt:
+            _on_due(session, task, case, definition, state, now, people, outbox, report)
         else:
-            with session.no_autoflush:  # the rows' changes go out together at the end
-                _remind(session, row, case, definition, state, now, people, outbox, report)
+            with session.no_autoflush:  # the tasks' changes go out together at the end
+                _remind(session, task, case, definition, state, now, people, outbox, report)
     report.notifications += len(notify(session, outbox, now))
     session.flush()
     return report
 
 
-def _remind(session, row: Deadline, case: Case, definition: Definition, state: StateSpec, now: datetime,
+def _remind(session, task: Task, case: Case, definition: Definition, state: StateSpec, now: datetime,
             people: "_People", outbox: list, report: ScanReport) -> None:
-    times = reminder_times(session, definition, state, row.due_dt)
-    come = [index for index in range(row.reminders_done, len(times)) if times[index][1] <= now]
+    times = reminder_times(session, definition, state, task.due_dt)
+    come = [index for index in range(task.reminders_done, len(times)) if times[index][1] <= now]
     if come:
         offset = times[come[-1]][0]  # after downtime only the latest one: the earlier ones are moot
-        row.reminders_done = come[-1] + 1
-        message = _reminder_message(row, case, definition, state, offset)
-        outbox += [(user_id, message) for user_id in people.concerned(row, case)]
+        task.reminders_done = come[-1] + 1
+        message = _reminder_message(task, case, definition, state, offset)
+        outbox += [(user_id, message) for user_id in people.concerned(task, case)]
         report.reminders += 1
-    schedule_checks(session, definition, state, row, now, skip_past=False)
+    reschedule(session, definition, state, task, now, skip_past=False)
 
 
-def _on_due(session, row: Deadline, case: Case, definition: Definition, state: StateSpec, now: datetime,
+def _on_due(session, task: Task, case: Case, definition: Definition, state: StateSpec, now: datetime,
             people: "_People", outbox: list, report: ScanReport) -> None:
     fired = fire_timer(session, case, definition, now)
     if fired is not None and fired.fired:
@@ -95,10 +95,10 @@ def _on_due(session, row: Deadline, case: Case, definition: Definition, state: S
         return
     if fired is not None:
         report.refused.append((case.id, fired.trigger, fired.reason))
-    row.overdue_dt, row.next_check_dt = now, None
+    task.overdue_dt, task.next_check_dt = now, None
     report.escalations += 1
     with session.no_autoflush:
-        outbox += _escalation_messages(session, row, case, state, people)
+        outbox += _escalation_messages(session, task, case, state, people)
 
 
 class _People:
@@ -119,11 +119,11 @@ class _People:
             self._holders[(role, unit_id)] = holders_of(self.session, role, unit_id)
         return self._holders[(role, unit_id)]
 
-    def concerned(self, row: Deadline, case: Case) -> list[int]:
+    def concerned(self, task: Task, case: Case) -> list[int]:
         """The people the deadline concerns: the case's own applicant where the applicant acts."""
-        if row.role == "applicant" and case.applicant_id is not None:
+        if task.role == "applicant" and case.applicant_id is not None:
             return [case.applicant_id]
-        return self.at(row.role, row.unit_id)
+        return self.at(task.role, task.unit_id)
 
     def applicant(self, case: Case) -> list[int]:
         return [case.applicant_id] if case.applicant_id is not None else self.at("applicant", case.origin_unit_id)
@@ -133,38 +133,38 @@ def _case_line(case: Case, definition: Definition) -> str:
     return f"{definition.label}「{case.title}」（编号 {case.id}）"
 
 
-def _reminder_message(row: Deadline, case: Case, definition: Definition, state: StateSpec, offset: int) -> Message:
+def _reminder_message(task: Task, case: Case, definition: Definition, state: StateSpec, offset: int) -> Message:
     when = "今天到期" if offset == 0 else f"还有 {offset} 个工作日到期"
     return Message(
-        kind="reminder", key=f"deadline:{row.id}:reminder:{offset}", case_id=case.id,
+        kind="reminder", key=f"deadline:{task.id}:reminder:{offset}", case_id=case.id,
         subject=f"【待办提醒】{case.title}：{state.label}{when}",
-        body=(f"{_case_line(case, definition)}处于「{state.label}」，{last_day_text(row.due_dt, LOCAL_TZ)}，{when}。"
+        body=(f"{_case_line(case, definition)}处于「{state.label}」，{last_day_text(task.due_dt, LOCAL_TZ)}，{when}。"
               "请及时办理。"),
     )
 
 
-def _escalation_messages(session: Session, row: Deadline, case: Case, state: StateSpec,
+def _escalation_messages(session: Session, task: Task, case: Case, state: StateSpec,
                          people: _People) -> list[tuple[int, Message]]:
     definition = case.definition
-    unit = people.unit(row.unit_id)
-    waiting_for = f"{unit.name}{ROLE_LABELS.get(row.role, row.role)}"
-    line, due = _case_line(case, definition), last_day_text(row.due_dt, LOCAL_TZ)
+    unit = people.unit(task.unit_id)
+    waiting_for = f"{unit.name}{ROLE_LABELS.get(task.role, task.role)}"
+    line, due = _case_line(case, definition), last_day_text(task.due_dt, LOCAL_TZ)
     to_them = Message(
-        kind="overdue", key=f"deadline:{row.id}:overdue", case_id=case.id,
+        kind="overdue", key=f"deadline:{task.id}:overdue", case_id=case.id,
         subject=f"【已逾期】{case.title}：{state.label}",
         body=f"{line}处于「{state.label}」，{due}，期限已过，已通报上级单位。请尽快办理。")
     to_supervisor = Message(
-        kind="escalation", key=f"deadline:{row.id}:escalation", case_id=case.id,
+        kind="escalation", key=f"deadline:{task.id}:escalation", case_id=case.id,
         subject=f"【逾期督办】{waiting_for}：{case.title}",
         body=f"{line}在「{state.label}」等待{waiting_for}办理，{due}，期限已过，请督促办理。")
     to_applicant = Message(
-        kind="overdue", key=f"deadline:{row.id}:overdue", case_id=case.id,
+        kind="overdue", key=f"deadline:{task.id}:overdue", case_id=case.id,
         subject=f"【进度提示】{case.title} 的办理已逾期",
         body=f"{line}在「{state.label}」等待{waiting_for}办理，{due}，期限已过，系统已通报其上级单位督办。")
-    deliveries = [(user_id, to_them) for user_id in people.concerned(row, case)]
+    deliveries = [(user_id, to_them) for user_id in people.concerned(task, case)]
     if unit.parent_id is not None:
         deliveries += [(user_id, to_supervisor) for user_id in people.at("reviewer", unit.parent_id)]
-    if row.role != "applicant":
+    if task.role != "applicant":
         told = {user_id for user_id, _ in deliveries}
         deliveries += [(user_id, to_applicant) for user_id in people.applicant(case) if user_id not in told]
     return deliveries
@@ -187,15 +187,15 @@ def _automatic_messages(session: Session, case: Case, definition: Definition, st
 
 
 def scan_deadlines(session_factory, now: datetime, *, batch_size: int = 500) -> ScanReport:
-    """Every row due by ``now``, batch by batch, each batch its own unit of work.
+    """Every task due by ``now``, batch by batch, each batch its own unit of work.
 
     After downtime this is the catch-up: whatever fell due meanwhile is due now, and is acted
-    on once. Rows locked by another scanner are skipped (it handles them).
+    on once. Tasks locked by another scanner are skipped (it handles them).
     """
     report, after_id = ScanReport(), 0
     while True:
         with session_factory() as session:
-            ids = due_deadline_ids(session, now, limit=batch_size, after_id=after_id)
+            ids = due_task_ids(session, now, limit=batch_size, after_id=after_id)
             if not ids:
                 return report
             report.add(process_deadlines(session, ids, now))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.base.errors import UnionflowError
 from engine.cases.case import Case
-from engine.cases.deadlines import Deadline
+from engine.cases.tasks import STAGE, Task
 from engine.definitions.spec import Definition
 from engine.operations.transitions import perform_action
 from engine.org.units import SYSTEM_ACTOR
@@ -50,8 +50,8 @@ def fire_timer(session: Session, case: Case, definition: Definition, now: dateti
 
 def fire_due_timers(session: Session, now: datetime) -> list[TimerResult]:
     """Fire every timer transition whose state's deadline has passed by ``now``; the caller commits."""
-    due = session.scalars(select(Deadline.case_id).where(Deadline.closed_dt.is_(None), Deadline.due_dt <= now)
-                          .order_by(Deadline.due_dt, Deadline.case_id)).all()
+    due = session.scalars(select(Task.case_id).where(Task.purpose == STAGE, Task.closed_dt.is_(None), Task.due_dt <= now)
+                          .order_by(Task.due_dt, Task.case_id)).all()
     results = []
     for case_id in due:
         case = session.get(Case, case_id)

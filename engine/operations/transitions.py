@@ -1,8 +1,8 @@
 """Case operations: each one unit of work inside the caller's transaction.
 
 Every operation takes the session and the acting person, checks permission, rules and
-the case version the caller saw, changes the case, appends the audit event and updates
-the inbox row, then flushes. The caller commits once (or rolls back on any error,
+the case version the caller saw, changes the case, appends the audit event and closes and
+opens the case's tasks, then flushes. The caller commits once (or rolls back on any error,
 which then leaves nothing written). Side effects are queued to run after the commit.
 """
 from __future__ import annotations
@@ -21,11 +21,10 @@ from engine.base.errors import (
 from engine.base.inputs import check_text
 from engine.cases.attachments import unknown_attachment_ids
 from engine.cases.case import Case, check_version, conflict_on_stale
-from engine.cases.deadlines import open_deadline
-from engine.cases.inbox import refresh_inbox
 from engine.cases.machines import ActionContext, compiled
 from engine.cases.permissions import draft_editor_grant, first_grant, get_case, participant_grant, require_visible
 from engine.cases.rule_context import RuleContext
+from engine.cases.tasks import follow_form, follow_state, how_it_ended, waiting_task
 from engine.definitions import rules
 from engine.definitions.forms import clean_fields, clean_form_input, dump_fields, missing_required, to_stored
 from engine.definitions.spec import RETURN_POINT, Definition, Party, TransitionSpec
@@ -84,8 +83,7 @@ def create_draft(
         changes=_changes({}, stored), details=details,
     )
     register_case(session, case.id, genesis.hash)
-    refresh_inbox(session, case, definition, now, state_changed=True)
-    session.flush()
+    follow_state(session, case, definition, now, left_state=None)
     effects.publish(session, "case_created", case_id=case.id)
     return case
 
@@ -112,7 +110,7 @@ def update_draft(
         case.subject_key = _subject_key(definition, stored)
         case.updated_dt = now
         append_event(session, case, actor=actor, grant=grant, action="update_form", now=now, changes=changes)
-        refresh_inbox(session, case, definition, now, state_changed=False)
+        follow_form(session, case, definition, now)
         session.flush()
     return case
 
@@ -183,8 +181,8 @@ def perform_action(
             session, case, actor=actor, grant=_audit_grant(grant), action=trigger, now=now, from_state=from_state,
             to_state=case.state, comment=comment, details=details,
         )
-        refresh_inbox(session, case, definition, now, state_changed=True, left_state=from_state)
-        session.flush()
+        follow_state(session, case, definition, now, left_state=from_state, closed_by=actor.user_id,
+                     closed_how=how_it_ended(definition, case, from_state, grant, timer=spec.timer))
     effects.publish(session, "case_transitioned", case_id=case.id, trigger=trigger,
                     from_state=from_state, to_state=case.state)
     return event
@@ -359,7 +357,7 @@ def _action_for(workflow, definition: Definition, case: Case, trigger: str) -> t
 def _check_deadline_passed(session: Session, definition: Definition, case: Case, now: datetime) -> dict:
     """A timer transition fires only once the state's deadline has passed; returns the deadline
     as the audit event records it (which rule set it, and when it fell due)."""
-    row = open_deadline(session, case.id)
+    row = waiting_task(session, case.id)
     state = definition.state(case.state)
     if row is None or row.due_dt is None:
         raise InvalidAction(f"「{state.label}」的期限无法确定（工作日历未覆盖），不能自动处理")

@@ -21,6 +21,7 @@ from engine.base.inputs import check_text
 from engine.calendar.working_days import working_calendar
 from engine.cases.case import Case
 from engine.cases.permissions import require_visible
+from engine.cases.tasks import STAGE, Task, waiting_task
 from engine.notify.notifications import Message, holders_of, notify
 from engine.org.units import Actor, Grant, OrgUnit
 
@@ -37,6 +38,9 @@ class Urge(Base):
     work_day: Mapped[date] = mapped_column(Date)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     state: Mapped[str] = mapped_column(String(63))
+    # The stay urged: a second urge is refused on the same working day, and the case page shows
+    # the last urge of the stay it waits in now (null for an urge older than the tasks).
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -84,14 +88,12 @@ def urge_work_day(session: Session, now: datetime) -> date:
     return day
 
 
-def last_urge(session: Session, case_id: int) -> Urge | None:
-    return session.scalar(select(Urge).where(Urge.case_id == case_id).order_by(Urge.id.desc()).limit(1))
-
-
 def urge_of_stage(session: Session, case: Case) -> Urge | None:
-    """The last urge of the case's current stage (an earlier stage's is moot)."""
-    urge = last_urge(session, case.id)
-    return urge if urge is not None and urge.state == case.state else None
+    """The last urge of the stay the case waits in now (an earlier stay's is moot)."""
+    return session.scalar(
+        select(Urge).join(Task, Task.id == Urge.task_id)
+        .where(Task.case_id == case.id, Task.purpose == STAGE, Task.closed_dt.is_(None))
+        .order_by(Urge.id.desc()).limit(1))
 
 
 def urged_this_work_day(session: Session, urge: Urge | None, now: datetime) -> bool:
@@ -110,7 +112,8 @@ def urge_case(session: Session, actor: Actor, case: Case, *, note: str | None = 
     require_visible(actor, case)
     definition = case.definition
     state = definition.state(case.state)
-    if state.waits_for is None or state.waits_for.role != "reviewer":
+    task = waiting_task(session, case.id)
+    if task is None or task.role != "reviewer":
         raise InvalidAction(f"案件处于「{state.label}」，不在审核中，无需催办")
     grant = urge_grant(session, actor, case)
     if grant is None:
@@ -120,11 +123,11 @@ def urge_case(session: Session, actor: Actor, case: Case, *, note: str | None = 
     try:
         with session.begin_nested():
             session.add(Urge(case_id=case.id, work_day=work_day, user_id=actor.user_id, state=case.state,
-                             created_dt=now))
+                             task_id=task.id, created_dt=now))
             session.flush()
     except IntegrityError:
         raise Conflict(f"该案件 {work_day:%Y-%m-%d} 已催办过，每个工作日只能催办一次") from None
-    unit_id = case.unit_at(state.waits_for.level)
+    unit_id = task.unit_id
     reviewers = holders_of(session, "reviewer", unit_id)
     append_event(session, case, actor=actor, grant=grant, action="urge", now=now, comment=note,
                  details={"state": case.state, "work_day": work_day.isoformat(), "unit_id": unit_id,

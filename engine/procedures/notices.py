@@ -19,10 +19,9 @@ from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column
 from engine.base.db import Base, UTCDateTime, utcnow
 from engine.base.errors import NotFound, PermissionDenied, ValidationFailed
 from engine.cases.case import Case
-from engine.cases.deadlines import Deadline, missing_calendar_year
-from engine.cases.inbox import InboxItem
 from engine.cases.permissions import covers, get_case, sees_personal_data
 from engine.cases.rule_context import RuleContext
+from engine.cases.tasks import STAGE, Task, missing_calendar_year
 from engine.definitions.forms import Phone, PlainText, mask_account, masked_personal_data
 from engine.definitions.rules import action, rule
 from engine.definitions.spec import Definition
@@ -86,7 +85,7 @@ class ObjectionSchema(Schema):
             raise ValidationError("以单位名义提出异议须写明单位名称", "unit_name")
 
 
-def _period_runs(period: Deadline | InboxItem, now: datetime) -> bool:
+def _period_runs(period: Task, now: datetime) -> bool:
     """Before the notice's deadline (a deadline the calendar cannot place never passes)."""
     return period.due_dt is None or now < period.due_dt
 
@@ -173,22 +172,22 @@ def notice_of(session: Session, case_id: int, *, now: datetime | None = None) ->
     return entry
 
 
-def notice_period(session: Session, case: Case) -> Deadline | None:
-    """The case's latest stay in a notice state (its deadline row): the notice period, running
-    or interrupted by an objection. None for a case never on notice."""
+def notice_period(session: Session, case: Case) -> Task | None:
+    """The case's latest stay in a notice state (its task): the notice period, running or
+    interrupted by an objection. None for a case never on notice."""
     definition = case.definition
     notice_states = [state.id for state in definition.states if state.kind == "notice"]
-    return session.scalar(select(Deadline).where(Deadline.case_id == case.id, Deadline.state.in_(notice_states))
-                          .order_by(Deadline.id.desc()).limit(1)) if notice_states else None
+    return session.scalar(select(Task).where(Task.case_id == case.id, Task.purpose == STAGE,
+                                             Task.state.in_(notice_states))
+                          .order_by(Task.id.desc()).limit(1)) if notice_states else None
 
 
-def _notice_periods(session: Session, *conditions) -> list[tuple[Case, Deadline | InboxItem]]:
+def _notice_periods(session: Session, *conditions) -> list[tuple[Case, Task]]:
     """(case, notice period) of the cases on notice now and of those with an objection under
-    investigation (whose period may still run), by case id. A running notice's period is its
-    inbox row (which cases older than the deadline rows have too); an interrupted one's, the
-    notice's deadline row: either has the period's ``entered_dt``, ``due_dt`` and ``state``."""
+    investigation (whose period may still run), by case id. The period is the notice's task:
+    the open one of a running notice, the latest closed one of an interrupted notice."""
     running = session.execute(
-        select(Case, InboxItem).join(InboxItem, InboxItem.case_id == Case.id)
+        select(Case, Task).join(Task, Task.case_id == Case.id).where(Task.purpose == STAGE, Task.closed_dt.is_(None))
         .where(*conditions).options(joinedload(Case.origin_unit))).all()
     investigated = session.scalars(
         select(Case).where(Case.id.in_(select(Objection.case_id).where(Objection.status.in_(OPEN_STATUSES))),
@@ -201,11 +200,11 @@ def _notice_periods(session: Session, *conditions) -> list[tuple[Case, Deadline 
     return [found[case_id] for case_id in sorted(found)]
 
 
-def _notice_entry(session: Session, case: Case, period: Deadline | InboxItem, now: datetime) -> dict | None:
+def _notice_entry(session: Session, case: Case, period: Task, now: datetime) -> dict | None:
     definition = case.definition
     state = definition.state(case.state)
     if definition.state(period.state).kind != "notice":
-        return None  # the deadline of a case waiting in another state
+        return None  # the task of a case waiting in another state
     investigating = state.kind != "notice"
     if investigating and not (open_objections(session, case) and _period_runs(period, now)):
         return None

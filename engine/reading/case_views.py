@@ -15,10 +15,9 @@ from sqlalchemy.orm import Session
 
 from engine.base.db import utcnow
 from engine.cases.case import Case
-from engine.cases.deadlines import missing_calendar_year
-from engine.cases.inbox import due_of
 from engine.cases.machines import available_actions
 from engine.cases.permissions import sees_personal_data
+from engine.cases.tasks import due_of, missing_calendar_year
 from engine.definitions.forms import masked_personal_data
 from engine.definitions.spec import STATE_KIND_LABELS, Definition
 from engine.org.units import Actor

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Iterable, Mapping
 
 from sqlalchemy import and_, false, func, or_, select
@@ -23,7 +22,7 @@ from engine.base.db import UTCDateTime, utcnow
 from engine.base.errors import CalendarNotCovered, NotFound, PermissionDenied, ValidationFailed
 from engine.calendar.working_days import WorkingCalendar, local_midnight, working_calendar
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem
+from engine.cases.tasks import STAGE, Task
 from engine.definitions.spec import Definition, StateSpec
 from engine.definitions.store import DefinitionVersion, current_definition, definition_by_hash, list_kinds
 from engine.org.units import Actor, OrgUnit, subtree_clause
@@ -236,25 +235,26 @@ def open_cases_by_stage(session: Session, actor: Actor, wanted: StatisticsFilter
 def waiting_by_unit(session: Session, actor: Actor, wanted: StatisticsFilter, *,
                     now: datetime | None = None) -> list[UnitWaiting]:
     """Cases waiting for a reviewer, per unit that must act: each child unit's subtree, and the
-    reader's own unit. Overdue: the inbox row's due time has passed."""
+    reader's own unit. Overdue: the open task's due time has passed."""
     now = now or utcnow()
     scope = statistics_scope(session, actor)
     check_filter(session, wanted)
     waiting_at = aliased(OrgUnit)
     child, under_child, bucket = _bucket(waiting_at.path, scope)
     query = (
-        select(bucket, func.count(InboxItem.id), func.count(InboxItem.id).filter(InboxItem.due_dt < now))
-        .select_from(InboxItem)
-        .join(waiting_at, waiting_at.id == InboxItem.unit_id)
+        select(bucket, func.count(Task.id), func.count(Task.id).filter(Task.due_dt < now))
+        .select_from(Task)
+        .join(waiting_at, waiting_at.id == Task.unit_id)
         .outerjoin(child, under_child)
-        .where(InboxItem.role == "reviewer", subtree_clause(waiting_at.path, scope.path))
+        .where(Task.role == "reviewer", Task.purpose == STAGE, Task.closed_dt.is_(None),
+               subtree_clause(waiting_at.path, scope.path))
         .group_by(bucket)
     )
     if wanted.kind is not None:
-        query = query.where(InboxItem.kind == wanted.kind)
+        query = query.where(Task.case_kind == wanted.kind)
     created = _created_conditions(wanted)
     if created:
-        query = query.join(Case, Case.id == InboxItem.case_id).where(*created)
+        query = query.join(Case, Case.id == Task.case_id).where(*created)
     figures = {unit_id: (waiting, overdue) for unit_id, waiting, overdue in session.execute(query)}
     units = [*_child_units(session, scope), UnitRef(scope.id, scope.name, is_scope=True)]
     return [UnitWaiting(unit, *figures.get(unit.id, (0, 0))) for unit in units]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from engine.base.db import utcnow
-from engine.cases.inbox import InboxItem
+from engine.cases.tasks import Task
 from engine.operations.transitions import create_draft, submit_case
 from tests.api_v1.conftest import error_of
 from tests.test_honours import Honours
@@ -31,7 +31,7 @@ def waiting(session, world):
         submit_case(session, actor, case, expected_version=case.version, now=now)
         if due_in_days is not NO_DUE:
             due = None if due_in_days is None else now + timedelta(days=due_in_days)
-            session.execute(update(InboxItem).where(InboxItem.case_id == case.id).values(due_dt=due))
+            session.execute(update(Task).where(Task.closed_dt.is_(None), Task.case_id == case.id).values(due_dt=due))
         return case
 
     return submit
@@ -180,7 +180,7 @@ def test_counts_per_kind_with_overdue(api, session, world, waiting):
     waiting(3)
     waiting(None)
     nomination = Honours(session, world).submitted()
-    nomination_due = session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == nomination.id))
+    nomination_due = session.scalar(select(Task.due_dt).where(Task.closed_dt.is_(None), Task.case_id == nomination.id))
     counts = api("reviewer_A1").get("inbox/counts").get_json()["counts"]
     assert counts == [
         {"kind": "basic_nomination", "kind_label": "基础推荐流程（测试用）", "waiting": 4, "overdue": 2},
@@ -191,7 +191,7 @@ def test_counts_per_kind_with_overdue(api, session, world, waiting):
 
 def test_reading_the_inbox_writes_nothing(api, session, waiting):
     waiting(1)
-    before = session.scalar(select(func.count(InboxItem.id)))
+    before = session.scalar(select(func.count(Task.id)))
     api("reviewer_A1").get("inbox?due=soonish")
     api("reviewer_A1").get("inbox")
-    assert session.scalar(select(func.count(InboxItem.id))) == before
+    assert session.scalar(select(func.count(Task.id))) == before

@@ -11,8 +11,8 @@ from engine.base.config import LOCAL_TZ
 from engine.base.db import utcnow
 from engine.base.errors import NotFound
 from engine.cases.case import Case
-from engine.cases.deadlines import Deadline
 from engine.cases.records import add_record
+from engine.cases.tasks import Task
 from engine.operations.objections import lodge_objection
 from engine.operations.transitions import create_draft, perform_action
 from engine.procedures.notices import Objection, cases_on_notice, notice_of
@@ -169,8 +169,8 @@ def test_objections_are_rate_limited(app, api, notice):
     assert error_of(limited)["code"] == "too_many_requests"
 
 
-def notice_deadline(session, case) -> Deadline:
-    return session.scalar(select(Deadline).where(Deadline.case_id == case.id, Deadline.state == "public_notice"))
+def notice_deadline(session, case) -> Task:
+    return session.scalar(select(Task).where(Task.case_id == case.id, Task.state == "public_notice"))
 
 
 def test_a_notice_under_investigation_stays_listed_until_its_period_ends(api, session, notice):

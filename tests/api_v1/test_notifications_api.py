@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.notify.notifications import Message, Notification, notify
-from engine.operations.deadline_scan import due_deadline_ids, process_deadlines
+from engine.operations.deadline_scan import due_task_ids, process_deadlines
 from engine.operations.urging import Urge
 from tests.api_v1.conftest import error_of
 from tests.api_v1.test_cases import nominate, submitted
@@ -39,7 +39,7 @@ def urges(session) -> int:
 
 def test_an_escalation_is_listed_and_reading_it_lowers_the_count(api, session, world):
     case = submitted(session, world)
-    report = process_deadlines(session, due_deadline_ids(session, LATER), LATER)
+    report = process_deadlines(session, due_task_ids(session, LATER), LATER)
     session.flush()
     assert report.escalations == 1
     client = api("applicant_A1a")

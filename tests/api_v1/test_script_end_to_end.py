@@ -17,8 +17,8 @@ from sqlalchemy import select
 from engine.base.db import utcnow
 from engine.calendar.working_days import last_covered_year
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem
 from engine.cases.integrity import verify_audit_chain
+from engine.cases.tasks import Task
 from engine.operations.timers import fire_due_timers
 from tests.test_honours import AWARDS, BASE_SETTINGS, id_number
 
@@ -101,7 +101,7 @@ def test_an_honours_nomination_from_draft_to_award_by_api_alone(api, session, wo
     assert id_number(7) not in notice.get_data(as_text=True)
 
     # The notice period runs out with no objection: the engine's timer moves it on.
-    due = session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case["id"]))
+    due = session.scalar(select(Task.due_dt).where(Task.closed_dt.is_(None), Task.case_id == case["id"]))
     assert due is not None
     fire_due_timers(session, due + timedelta(minutes=1))
     session.commit()

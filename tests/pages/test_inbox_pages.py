@@ -12,7 +12,7 @@ from sqlalchemy import event, func, select, update
 from engine.audit.chain import AuditEvent
 from engine.base.db import utcnow
 from engine.cases.case import Case
-from engine.cases.inbox import InboxItem
+from engine.cases.tasks import Task
 from engine.operations.transitions import comment_on_case, create_draft, perform_action, submit_case
 from tests.pages.conftest import text_of
 from tests.test_honours import Honours
@@ -37,7 +37,7 @@ def waiting(session, world):
         submit_case(session, actor, case, expected_version=case.version, now=now)
         if due_in_days is not NO_DUE:
             due = None if due_in_days is None else now + timedelta(days=due_in_days)
-            session.execute(update(InboxItem).where(InboxItem.case_id == case.id).values(due_dt=due))
+            session.execute(update(Task).where(Task.closed_dt.is_(None), Task.case_id == case.id).values(due_dt=due))
         return case
 
     return submit

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.base.db import utcnow
-from engine.cases.deadlines import open_deadline
+from engine.cases.tasks import waiting_task
 from engine.notify.notifications import Message, Notification, notify
-from engine.operations.deadline_scan import due_deadline_ids, process_deadlines
+from engine.operations.deadline_scan import due_task_ids, process_deadlines
 from engine.operations.transitions import create_draft, perform_action
 from engine.operations.urging import Urge
 from tests.api_v1.test_cases import FORM, nominate, submitted
@@ -29,7 +29,7 @@ BADGE = re.compile(r'class="notifications-link"[^>]*>([^<]*)(?:<span class="badg
 
 def escalate(session):
     """Run the deadline scan as if it were LATER: every case waiting since NOW is escalated."""
-    report = process_deadlines(session, due_deadline_ids(session, LATER), LATER)
+    report = process_deadlines(session, due_task_ids(session, LATER), LATER)
     session.flush()
     return report
 
@@ -262,7 +262,7 @@ ESCALATED = "，已通报上级单位督办"
 
 def test_the_overdue_banner_after_escalation_for_applicant_and_reviewers(pages, session, world):
     case = submitted(session, world)  # at NOW: its five working days are long past
-    due = open_deadline(session, case.id).due_dt
+    due = waiting_task(session, case.id).due_dt
     due_text = (due + timedelta(hours=8) - timedelta(days=1)).strftime("%Y-%m-%d")  # the last day, Asia/Shanghai
     page = text_of(pages("applicant_A1a").get(f"/cases/{case.id}"))
     assert f"{BANNER}{due_text}）" in page and ESCALATED not in page  # passed, not yet escalated

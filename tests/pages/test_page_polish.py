@@ -10,7 +10,7 @@ from io import BytesIO
 
 from engine.base.config import LOCAL_TZ
 from engine.base.db import utcnow
-from engine.cases.deadlines import open_deadline
+from engine.cases.tasks import waiting_task
 from engine.operations.transitions import perform_action
 from tests.api_v1.test_cases import nominate, submitted
 from tests.api_v1.test_notices import hardship_case_on_notice
@@ -35,7 +35,7 @@ def row_of(page: str, case_id: int) -> str:
 def test_inbox_case_page_and_my_cases_show_the_same_last_day_to_act(pages, session, world):
     """Does every page show the deadline as the same last day, not the midnight after it?"""
     case = submitted(session, world)
-    due = open_deadline(session, case.id).due_dt
+    due = waiting_task(session, case.id).due_dt
     local_due = due.astimezone(LOCAL_TZ)
     assert local_due.hour == 0 and local_due.minute == 0  # "N working days" end at midnight
     expected = f"最迟办理日 {(local_due - timedelta(days=1)).date().isoformat()}"
@@ -58,7 +58,7 @@ def test_a_deadline_the_calendar_cannot_work_out_says_why_on_every_page(pages, s
     perform_action(session, world.actor("applicant_A1a"), case, "submit", expected_version=case.version,
                    now=LATE_DECEMBER)
     session.flush()
-    assert open_deadline(session, case.id).due_dt is None
+    assert waiting_task(session, case.id).due_dt is None
 
     inbox_row = row_of(text_of(pages("reviewer_A1").get("/inbox")), case.id)
     assert UNCOVERED in inbox_row and "无期限" not in inbox_row

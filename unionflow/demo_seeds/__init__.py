@@ -11,10 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from engine.cases.inbox import InboxItem
 from engine.org.units import Actor, OrgUnit
 
 SEED_ORDER = ("honours", "hardship_aid", "medical_subsidy", "competition_results")
@@ -30,11 +26,6 @@ class DemoWorld:
         """The username of the demo reviewer of the case's unit at ``level``."""
         unit_id = case.chain[level]
         return "reviewer_" + next(key for key, unit in self.units.items() if unit.id == unit_id)
-
-
-def due_of(session: Session, case) -> datetime:
-    """When the case's current state falls due (the moment its timer may fire)."""
-    return session.scalar(select(InboxItem.due_dt).where(InboxItem.case_id == case.id))
 
 
 class Clock:

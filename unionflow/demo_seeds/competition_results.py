@@ -17,11 +17,12 @@ from stdnum.cn import ric
 from engine.base.config import LOCAL_TZ
 from engine.cases.case import Case
 from engine.cases.results_import import import_table
+from engine.cases.tasks import due_of
 from engine.operations.objections import lodge_objection
 from engine.operations.transitions import create_draft, perform_action
 from engine.org.units import SYSTEM_ACTOR, Actor
 from engine.procedures.parameters import set_parameters
-from unionflow.demo_seeds import Clock, DemoWorld, due_of
+from unionflow.demo_seeds import Clock, DemoWorld
 from workflows.competition_results import FEED_PARAMETERS
 
 FEED_RULES = [

@@ -15,11 +15,12 @@ from stdnum.cn import ric
 from engine.base.config import LOCAL_TZ
 from engine.cases.case import Case
 from engine.cases.records import add_record
+from engine.cases.tasks import due_of
 from engine.operations.objections import lodge_objection
 from engine.operations.transitions import create_draft, perform_action
 from engine.org.units import SYSTEM_ACTOR
 from engine.procedures.parameters import set_parameters
-from unionflow.demo_seeds import Clock, DemoWorld, due_of
+from unionflow.demo_seeds import Clock, DemoWorld
 from workflows.hardship_aid import STANDARDS, record_disbursement, start_yearly_recheck
 
 # One Jiangsu city's 2024 figures (shared/domain.md §2): 低保 820 a month, 1× / 2×, 80%.

@@ -14,12 +14,13 @@ from stdnum.cn import ric
 from engine.base.config import LOCAL_TZ
 from engine.cases.case import Case
 from engine.cases.records import add_record
+from engine.cases.tasks import due_of
 from engine.operations.objections import lodge_objection
 from engine.operations.transitions import create_draft, perform_action
 from engine.org.units import SYSTEM_ACTOR
 from engine.procedures.juries import cast_vote, form_jury
 from engine.procedures.rounds import open_round, set_quota
-from unionflow.demo_seeds import Clock, DemoWorld, due_of
+from unionflow.demo_seeds import Clock, DemoWorld
 from workflows.honours import request_revocation
 
 AWARDS = ("labour_medal", "labour_award", "pioneer_team", "women_model", "model_home", "union_worker")

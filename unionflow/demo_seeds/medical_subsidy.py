@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from engine.base.config import LOCAL_TZ
+from engine.cases.tasks import due_of
 from engine.operations.transitions import create_draft, perform_action
 from engine.org.units import SYSTEM_ACTOR
 from engine.procedures.parameters import set_parameters
-from unionflow.demo_seeds import DemoWorld, due_of
+from unionflow.demo_seeds import DemoWorld
 
 # The figures published by one city (domain.md §3), as the demo city's configuration.
 SCHEMES = {"schemes": {
