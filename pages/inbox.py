@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import UnprocessableEntity
 
@@ -35,6 +36,7 @@ from engine.org.units import Actor
 from engine.procedures.rounds import Round, visible_rounds
 from web.auth import current_actor, role_required
 from web.database import committing, request_session
+from web.localtime import last_day, local_day
 from web.paging import encode_cursor, inbox_cursor_key, inbox_key_of
 
 bp = Blueprint("inbox", __name__)
@@ -118,13 +120,25 @@ def _after(cursor: str | None) -> tuple[datetime | None, int] | None:
 # --- The rows -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Deadline:
+    """A due time as the ``deadline`` macro of macros.html shows it: the ``datetime`` of its
+    ``<time>`` (web.localtime.local_day, ``last=True``) and its text (web.localtime.last_day)."""
+
+    day: str
+    text: str
+
+
+@dataclass(frozen=True)
 class InboxRow:
-    """One waiting case as the inbox shows it."""
+    """One waiting case as the inbox shows it, its dates already formatted (the template formats
+    nothing per row)."""
 
     entry: InboxEntry
     version: int
     state: StateSpec
     received_day: date
+    received: str  # received_day as the page shows it (ISO)
+    deadline: Deadline | None  # None: no due time
     missing_year: int | None  # the year the working-day calendar lacks to work the deadline out
     due_soon: bool
     overdue_days: int | None  # working days late, when the calendar knows
@@ -139,19 +153,41 @@ def _rows(session: Session, entries: list[InboxEntry], now: datetime) -> tuple[l
     pinned = case_versions(session, [entry.case_id for entry in entries])
     calendar = working_calendar(session)
     soon_until = due_after(session, now, DEFAULT_DUE_SOON_WORKING_DAYS)
+    # Worked out once per due time, not per row: the rows of a page often share one (deadlines
+    # end at midnight), and the overdue count walks the calendar.
+    deadlines = {due: Deadline(local_day(due, last=True), last_day(due))
+                 for due in {entry.due_dt for entry in entries if entry.due_dt is not None}}
+    late = {due: _working_days_late(calendar, due, now) for due in {entry.due_dt for entry in entries if entry.overdue}}
     rows, hashes = [], {}
     for entry in entries:
         version, definition_hash = pinned[entry.case_id]
         hashes[entry.case_id] = definition_hash
         due, state = entry.due_dt, definition_by_hash(session, definition_hash).state(entry.state)
+        received_day = entry.entered_dt.astimezone(LOCAL_TZ).date()
         rows.append(InboxRow(
-            entry=entry, version=version, state=state,
-            received_day=entry.entered_dt.astimezone(LOCAL_TZ).date(),
+            entry=entry, version=version, state=state, received_day=received_day, received=received_day.isoformat(),
+            deadline=deadlines[due] if due is not None else None,
             missing_year=missing_calendar_year(session, entry.case_id) if due is None and state.has_deadline else None,
             due_soon=bool(due and not entry.overdue and soon_until and due < soon_until),
-            overdue_days=_working_days_late(calendar, due, now) if entry.overdue else None,
+            overdue_days=late[due] if entry.overdue else None,
         ))
     return rows, hashes
+
+
+@dataclass(frozen=True)
+class RowTexts:
+    """The texts a row shows with its own value, translated once per page rather than once per row
+    (each gettext looks the request's translations up again; a page has 50 rows). As the
+    template's ``_()`` gives them: Markup, so the translation is kept and the value escaped when
+    the template formats it (``texts.pick % {"title": …}``)."""
+
+    pick: Markup  # the row's checkbox label
+    overdue_days: Markup
+
+    @classmethod
+    def translated(cls) -> RowTexts:
+        # flask_babel's gettext without variables returns the translation unformatted.
+        return cls(pick=Markup(_("选择「%(title)s」")), overdue_days=Markup(_("已逾期 %(n)s 个工作日")))
 
 
 def _working_days_late(calendar: WorkingCalendar, due: datetime, now: datetime) -> int | None:
@@ -198,8 +234,8 @@ def inbox():
     state_groups = [(definition, states) for definition, states in choices.states(wanted.kind)
                     if states and (wanted.kind or definition.kind in waiting_kinds)]
     page = render_template(
-        "inbox/inbox.html", rows=rows, choices=choices, filters=filters, errors=errors, counts=counts,
-        state_groups=state_groups,
+        "inbox/inbox.html", rows=rows, texts=RowTexts.translated(), choices=choices, filters=filters, errors=errors,
+        counts=counts, state_groups=state_groups,
         batch_choices=_batch_choices(session, actor, rows, hashes, now),
         next_url=url_for("inbox.inbox", **filters, after=encode_cursor(inbox_key_of(entries[-1]))) if more else None,
         first_url=url_for("inbox.inbox", **filters) if args.get("after") else None,
