@@ -6,7 +6,7 @@ import threading
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from engine.audit.chain import case_events
 from engine.base.config import LOCAL_TZ
@@ -144,6 +144,28 @@ def test_an_overdue_review_is_marked_and_escalated_one_level_up_and_the_applican
     assert user_names(session, world, overdue) == ["applicant_A1a", "reviewer_A1", "reviewer_A1_and_A"]
     assert "A1街道总工会审核人" in notes(session, case, kind="escalation")[0].body
     assert scan(session, due + timedelta(days=3)).escalations == 0  # escalated once
+
+
+def test_a_batch_of_reminders_and_escalations_writes_its_tasks_in_one_statement(session, world, honours, database):
+    """Tasks of one batch are written together whatever each changed (a reminder, an escalation),
+    not a row per task as the flush would: and what is written is what each task became."""
+    reminded, escalated = honours.submitted(), honours.submitted()
+    thursday = local(2026, 3, 12)
+    session.execute(update(Task).where(Task.case_id == escalated.id, Task.closed_dt.is_(None))
+                    .values(due_dt=thursday, next_check_dt=thursday))
+    statements = []
+    record = lambda _conn, _cursor, statement, *_args: statements.append(statement.split(None, 2)[:2])  # noqa: E731
+    event.listen(database, "before_cursor_execute", record)
+    try:
+        report = scan(session, thursday + timedelta(hours=10))
+        session.flush()
+    finally:
+        event.remove(database, "before_cursor_execute", record)
+    assert (report.reminders, report.escalations) == (1, 1)
+    assert statements.count(["UPDATE", "tasks"]) == 1
+    session.expire_all()
+    assert waiting_task(session, reminded.id).reminders_done == 2
+    assert waiting_task(session, escalated.id).overdue_dt == thursday + timedelta(hours=10)
 
 
 def test_a_timer_refused_by_its_rule_escalates_instead(session, world, honours):

@@ -21,6 +21,7 @@ from typing import Iterable
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, bindparam, insert, or_, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from engine.base.db import Base, UTCDateTime
@@ -159,6 +160,28 @@ def reschedule(session: Session, definition: Definition, state: StateSpec, task:
     task.reminders_done, task.next_check_dt = next_checks(
         session, definition, state, task.due_dt, task.reminders_done, now,
         overdue=task.overdue_dt is not None, skip_past=skip_past)
+
+
+_SCHEDULE = (
+    update(_table).where(_table.c.id == bindparam("task_id"))
+    .values(reminders_done=bindparam("new_reminders_done"), next_check_dt=bindparam("new_next_check_dt"),
+            overdue_dt=bindparam("new_overdue_dt"))
+)
+_SCHEDULED = ("reminders_done", "next_check_dt", "overdue_dt")
+
+
+def write_schedules(session: Session, tasks: list[Task]) -> None:
+    """Write the reminders done, next checks and overdue marks of loaded ``tasks`` in one
+    executemany UPDATE, and mark them written. The flush writes a row per task whenever
+    consecutive tasks changed different columns (a reminder, then an escalation): 5,000 round
+    trips for a scan of 5,000 (bench/README.md)."""
+    if not tasks:
+        return
+    session.connection().execute(_SCHEDULE, [
+        {"task_id": task.id, **{f"new_{key}": getattr(task, key) for key in _SCHEDULED}} for task in tasks])
+    for task in tasks:
+        for key in _SCHEDULED:
+            set_committed_value(task, key, getattr(task, key))
 
 
 def how_it_ended(definition: Definition, case: Case, left_state: str, grant: Grant, *, timer: bool) -> str:

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from engine.base.config import LOCAL_TZ
 from engine.cases.case import Case
 from engine.cases.deadlines import last_day_text, reminder_times
-from engine.cases.tasks import Task, reschedule
+from engine.cases.tasks import Task, reschedule, write_schedules
 from engine.definitions.spec import Definition, StateSpec
 from engine.notify.notifications import Message, holders_of, notify
-from engine.operations.timers import fire_timer
+from engine.operations.timers import fire_timer, timer_transition
 from engine.org.units import ROLE_LABELS, OrgUnit
 
 
@@ -60,14 +60,21 @@ def process_deadlines(session: Session, task_ids: list[int], now: datetime) -> S
     report.skipped = len(set(task_ids)) - len(locked)
     outbox: list[tuple[int, Message]] = []
     people = _People(session)
+    rescheduled: list[Task] = []  # written together (write_schedules), not a flush per task
     for task, case in locked:
         definition = case.definition
         state = definition.state(task.state)
-        if task.due_dt is not None and now >= task.due_dt:
-            _on_due(session, task, case, definition, state, now, people, outbox, report)
-        else:
-            with session.no_autoflush:  # the tasks' changes go out together at the end
+        if task.due_dt is None or now < task.due_dt:
+            with session.no_autoflush:
                 _remind(session, task, case, definition, state, now, people, outbox, report)
+            rescheduled.append(task)
+            continue
+        if timer_transition(definition, state.id) is not None:
+            write_schedules(session, rescheduled)  # before the timer's savepoint flushes them one by one
+            rescheduled = []
+        if _on_due(session, task, case, definition, state, now, people, outbox, report):
+            rescheduled.append(task)
+    write_schedules(session, rescheduled)
     report.notifications += len(notify(session, outbox, now))
     session.flush()
     return report
@@ -87,18 +94,20 @@ def _remind(session, task: Task, case: Case, definition: Definition, state: Stat
 
 
 def _on_due(session, task: Task, case: Case, definition: Definition, state: StateSpec, now: datetime,
-            people: "_People", outbox: list, report: ScanReport) -> None:
+            people: "_People", outbox: list, report: ScanReport) -> bool:
+    """Fire the state's timer, or escalate; True when the task stays open, marked overdue."""
     fired = fire_timer(session, case, definition, now)
     if fired is not None and fired.fired:
         report.transitions.append((case.id, fired.trigger))
         outbox += _automatic_messages(session, case, definition, state, fired.trigger, people)
-        return
+        return False
     if fired is not None:
         report.refused.append((case.id, fired.trigger, fired.reason))
     task.overdue_dt, task.next_check_dt = now, None
     report.escalations += 1
     with session.no_autoflush:
         outbox += _escalation_messages(session, task, case, state, people)
+    return True
 
 
 class _People:

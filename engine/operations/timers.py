@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine.base.errors import UnionflowError
 from engine.cases.case import Case
 from engine.cases.tasks import STAGE, Task
-from engine.definitions.spec import Definition
+from engine.definitions.spec import Definition, TransitionSpec
 from engine.operations.transitions import perform_action
 from engine.org.units import SYSTEM_ACTOR
 
@@ -36,7 +36,7 @@ def fire_timer(session: Session, case: Case, definition: Definition, now: dateti
     In its own savepoint: a refusal (an objection still open, a rule) is reported and leaves
     the case as it was. The audit event names the deadline and the rules checked.
     """
-    timer = next((t for t in definition.transitions if t.timer and case.state in t.sources), None)
+    timer = timer_transition(definition, case.state)
     if timer is None:
         return None
     try:
@@ -46,6 +46,11 @@ def fire_timer(session: Session, case: Case, definition: Definition, now: dateti
     except UnionflowError as err:  # a rule refused, or someone moved the case meanwhile
         return TimerResult(case.id, timer.trigger, False, err.message)
     return TimerResult(case.id, timer.trigger, True)
+
+
+def timer_transition(definition: Definition, state: str) -> TransitionSpec | None:
+    """The transition the clock fires out of ``state`` when its deadline passes, if it has one."""
+    return next((t for t in definition.transitions if t.timer and state in t.sources), None)
 
 
 def fire_due_timers(session: Session, now: datetime) -> list[TimerResult]:
