@@ -267,28 +267,37 @@ def raw_approvals(engine: Engine, actors: dict[str, Actor], case_ids: list[int])
     Statements are built per call, as ordinary Core code (and the engine) builds them.
     """
     reviewers = [actors[name] for name in REVIEWERS]
+
+    def approve(case_id: int, step: int) -> None:
+        reviewer, now = reviewers[step], utcnow()
+        grant = reviewer.grants[0]
+        with engine.begin() as conn:
+            conn.execute(
+                update(raw_cases)
+                .where(raw_cases.c.id == case_id, raw_cases.c.version == step + 1)
+                .values(state=RAW_STATES[step + 1], version=step + 2, audit_seq=step + 3,
+                        audit_head=RAW_HASH, updated_dt=now)
+            )
+            conn.execute(insert(raw_events).values(
+                case_id=case_id, seq=step + 3, action="approve", from_state=RAW_STATES[step],
+                to_state=RAW_STATES[step + 1], actor_id=reviewer.user_id, actor_name=reviewer.name,
+                actor_role=grant.role, actor_unit_id=grant.unit_id, actor_unit_name=grant.unit_name,
+                details={"label": "审核通过", "revision_round": 0}, occurred_dt=now,
+                prev_hash=RAW_HASH, hash=RAW_HASH,
+            ))
+
+    return timed_approvals(case_ids, approve)
+
+
+def timed_approvals(ids: list[int], approve: Callable[[int, int], None]) -> Run:
+    """``approve(id, step)`` for each id and each of its three steps, each timed on its own."""
     latencies = []
     clock = time.perf_counter
     started = clock()
-    for case_id in case_ids:
-        for step, reviewer in enumerate(reviewers):
+    for item_id in ids:
+        for step in range(APPROVALS_PER_CASE):
             t0 = clock()
-            now = utcnow()
-            grant = reviewer.grants[0]
-            with engine.begin() as conn:
-                conn.execute(
-                    update(raw_cases)
-                    .where(raw_cases.c.id == case_id, raw_cases.c.version == step + 1)
-                    .values(state=RAW_STATES[step + 1], version=step + 2, audit_seq=step + 3,
-                            audit_head=RAW_HASH, updated_dt=now)
-                )
-                conn.execute(insert(raw_events).values(
-                    case_id=case_id, seq=step + 3, action="approve", from_state=RAW_STATES[step],
-                    to_state=RAW_STATES[step + 1], actor_id=reviewer.user_id, actor_name=reviewer.name,
-                    actor_role=grant.role, actor_unit_id=grant.unit_id, actor_unit_name=grant.unit_name,
-                    details={"label": "审核通过", "revision_round": 0}, occurred_dt=now,
-                    prev_hash=RAW_HASH, hash=RAW_HASH,
-                ))
+            approve(item_id, step)
             latencies.append(clock() - t0)
     return Run(len(latencies), clock() - started, latencies)
 
@@ -297,15 +306,7 @@ def raw_approvals(engine: Engine, actors: dict[str, Actor], case_ids: list[int])
 
 def peer_approvals(peer: spiff_peer.SpiffPeer, workflow_ids: list[int]) -> Run:
     """For each workflow the three approvals, each its own transaction, as the engine's are."""
-    latencies = []
-    clock = time.perf_counter
-    started = clock()
-    for workflow_id in workflow_ids:
-        for step, reviewer in enumerate(REVIEWERS):
-            t0 = clock()
-            peer.approve(workflow_id, step, reviewer)
-            latencies.append(clock() - t0)
-    return Run(len(latencies), clock() - started, latencies)
+    return timed_approvals(workflow_ids, lambda workflow_id, step: peer.approve(workflow_id, step, REVIEWERS[step]))
 
 
 # --- Scaling over threads (PostgreSQL) ------------------------------------------------------------

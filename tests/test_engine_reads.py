@@ -31,7 +31,7 @@ def submitted(session, world, applicant="applicant_A1a", **form):
     return case
 
 
-# --- Cases and their inbox rows -------------------------------------------------------------------
+# --- Cases and their open tasks -------------------------------------------------------------------
 
 def test_case_versions_gives_each_case_its_version_and_definition_version(session, world):
     first, second = submitted(session, world), draft(session, world)

@@ -54,7 +54,7 @@ def make_case(session, world):
 
 
 def _stored(session, case_id):
-    """The case as the database holds it: version, state, audit head, events, inbox row."""
+    """The case as the database holds it: version, state, audit head, events, open task."""
     row = session.execute(select(Case.version, Case.state, Case.audit_seq, Case.form_data)
                           .where(Case.id == case_id)).one()
     events = session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.case_id == case_id))

@@ -111,7 +111,7 @@ def cases_for(trigger: str) -> list:
 
 @dataclass
 class Cast:
-    """Who acts for each party of a definition, and at which unit their inbox rows belong."""
+    """Who acts for each party of a definition, and at which unit their tasks wait."""
 
     world: World
     extra: dict[str, Actor]
