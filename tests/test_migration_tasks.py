@@ -105,11 +105,33 @@ def _seed_cases_in_every_state(engine) -> dict:
                 rows["open"].append(dict(
                     case_id=case.id, state=state.id, role=role, unit_id=unit_id, entered_dt=ENTERED, due_dt=DUE,
                     next_check_dt=next_check, reminders_done=done, overdue_dt=overdue, closed_dt=None))
+        rows["history"] = _history_of(conn, world, next(case for case, _, state in cases
+                                                       if case.kind == "basic_nomination" and state.id == "county_review"))
+        rows["closed"].append(rows["history"]["township_stay"])
         conn.execute(insert(inbox), rows["inbox"])
         conn.execute(insert(deadlines), rows["closed"] + rows["open"])
         rows["deadlines"] = [dict(row._mapping) for row in conn.execute(select(deadlines).order_by(deadlines.c.id))]
         session.commit()
         return rows
+
+
+def _history_of(conn, world, case) -> dict:
+    """The audit events of a case created, submitted and approved at its township before 0007
+    kept its stays: the draft's stay has no row; the township's has a closed deadline row."""
+    created, submitted = ENTERED - timedelta(days=3), ENTERED - timedelta(days=2)
+    applicant, reviewer = world.actor("applicant_A1a"), world.actor("reviewer_A1")
+    moves = [(created, None, "draft", applicant), (submitted, "draft", "township_review", applicant),
+             (ENTERED, "township_review", "county_review", reviewer)]
+    conn.execute(insert(_table(conn, "audit_events")), [
+        dict(case_id=case.id, seq=seq, action="move", from_state=source, to_state=dest, actor_id=actor.user_id,
+             actor_name=actor.name, occurred_dt=when, prev_hash="0" * 64, hash=f"{seq:064d}")
+        for seq, (when, source, dest, actor) in enumerate(moves, start=1)])
+    return {
+        "case_id": case.id, "origin_unit_id": case.origin_unit_id, "draft_stay": (created, submitted, applicant.user_id),
+        "township_stay": dict(case_id=case.id, state="township_review", role="reviewer",
+                              unit_id=world.unit("A1").id, entered_dt=submitted, due_dt=ENTERED, next_check_dt=None,
+                              reminders_done=2, overdue_dt=None, closed_dt=ENTERED),
+    }
 
 
 def _tasks(engine) -> dict[int, Task]:
@@ -133,6 +155,18 @@ def test_every_row_becomes_a_task_and_the_scan_repeats_nothing(old_database):
     assert sorted((t.case_id, t.state, t.role, t.unit_id, t.entered_dt, t.due_dt, t.has_deadline) for t in from_inbox) \
         == sorted((r["case_id"], r["state"], r["role"], r["unit_id"], r["entered_dt"], r["due_dt"], False)
                   for r in seeded["inbox"] if r["case_id"] not in with_deadline)
+    # A stay that ended without a row of its own is a closed task from the audit events; one with
+    # a deadline row is that row's task alone.
+    history = seeded["history"]
+    stays = sorted((t.state, t.role, t.unit_id, t.entered_dt, t.closed_dt, t.closed_by_id)
+                   for t in tasks.values() if t.case_id == history["case_id"] and t.closed_dt is not None)
+    entered, left, by = history["draft_stay"]
+    township = history["township_stay"]
+    assert stays == sorted([
+        ("draft", "applicant", history["origin_unit_id"], entered, left, by),
+        ("earlier_stay", "reviewer", township["unit_id"], ENTERED - timedelta(days=5), ENTERED, None),
+        ("township_review", "reviewer", township["unit_id"], township["entered_dt"], township["closed_dt"], None),
+    ])
     open_by_case = {}
     for task in tasks.values():
         if task.closed_dt is None:

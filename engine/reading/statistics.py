@@ -16,9 +16,8 @@ from typing import Iterable, Mapping
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.audit.chain import AuditEvent
 from engine.base.config import LOCAL_TZ
-from engine.base.db import UTCDateTime, utcnow
+from engine.base.db import utcnow
 from engine.base.errors import CalendarNotCovered, NotFound, PermissionDenied, ValidationFailed
 from engine.calendar.working_days import WorkingCalendar, local_midnight, working_calendar
 from engine.cases.case import Case
@@ -279,14 +278,13 @@ def median_of(histogram: Mapping[int, int]) -> float | None:
 
 
 def stage_durations(session: Session, actor: Actor, wanted: StatisticsFilter) -> list[KindDurations]:
-    """Per kind, per review (and notice) stage, the median working days a case stayed in it:
-    from the audit event that entered the state to the one that left it, for stays that ended.
+    """Per kind, per review (and notice) stage, the median working days a case stayed in it: from
+    the opening of its task to the closing, for stays that ended (the closed tasks).
 
-    The pairing is one SQL query (a window function over the state-changing events of the
-    cases in scope); the rows are folded into a counter per (stage, day entered, day left) as
-    they stream in, and each distinct pair of days is counted on the working-day calendar
-    once. Cost: one row per finished stay is read (O(stays) time), memory grows with the
-    distinct pairs of days, not with the number of cases.
+    The closed tasks of the cases in scope are read in one query and folded into a counter per
+    (stage, day entered, day left) as they stream in; each distinct pair of days is counted on
+    the working-day calendar once. Cost: one row per finished stay is read (O(stays) time),
+    memory grows with the distinct pairs of days, not with the number of cases.
     """
     scope = statistics_scope(session, actor)
     check_filter(session, wanted)
@@ -294,24 +292,14 @@ def stage_durations(session: Session, actor: Actor, wanted: StatisticsFilter) ->
     measured = {definition.kind: {spec.id: spec for spec in _state_specs(session, definition.kind).values()
                                   if spec.kind in MEASURED_STATE_KINDS}
                 for definition in definitions}
-    moves = (
-        select(
-            Case.kind.label("kind"),
-            AuditEvent.from_state.label("state"),
-            func.lag(AuditEvent.occurred_dt, type_=UTCDateTime()).over(
-                partition_by=AuditEvent.case_id, order_by=AuditEvent.seq).label("entered_dt"),
-            AuditEvent.occurred_dt.label("left_dt"),
-        )
-        .join(Case, Case.id == AuditEvent.case_id)
-        # Only the events that changed the state; one that re-enters its own state continues the stay.
-        .where(*_case_conditions(scope, wanted), AuditEvent.to_state.is_not(None),
-               or_(AuditEvent.from_state.is_(None), AuditEvent.from_state != AuditEvent.to_state))
-        .subquery()
-    )
-    wanted_stages = [and_(moves.c.kind == kind, moves.c.state.in_(sorted(states)))
+    wanted_stages = [and_(Task.case_kind == kind, Task.state.in_(sorted(states)))
                      for kind, states in measured.items() if states]
-    query = select(moves.c.kind, moves.c.state, moves.c.entered_dt, moves.c.left_dt).where(
-        or_(*wanted_stages) if wanted_stages else false(), moves.c.entered_dt.is_not(None))
+    query = (
+        select(Task.case_kind, Task.state, Task.entered_dt, Task.closed_dt)
+        .join(Case, Case.id == Task.case_id)
+        .where(*_case_conditions(scope, wanted), Task.purpose == STAGE, Task.closed_dt.is_not(None),
+               or_(*wanted_stages) if wanted_stages else false())
+    )
     stays: Counter[tuple[str, str, date, date]] = Counter()
     for kind, state, entered_dt, left_dt in session.execute(query, execution_options={"yield_per": STAYS_BATCH}):
         stays[(kind, state, entered_dt.astimezone(LOCAL_TZ).date(), left_dt.astimezone(LOCAL_TZ).date())] += 1

@@ -8,10 +8,13 @@ Every deadline row, open or closed, becomes a task with the same id, so the keys
 reminders and escalations already sent (``deadline:<id>:…``) stay the keys of its task, and its
 reminders done, next check and overdue mark carry over: nothing is sent twice, nothing
 escalated again. A waiting case without an open deadline row (a state without a time limit)
-gets an open task from its inbox row. How and by whom a stay ended was not recorded before:
-the closed tasks from deadline rows leave both empty.
+gets an open task from its inbox row. Every other stay that ended (before deadline rows were
+kept, or in a state without a time limit) becomes a closed task from the audit events that
+entered and left it, so the stages' durations read from tasks keep their history. How a stay
+ended was not recorded before: those tasks leave it empty (and deadline rows, who ended it).
 """
 import sqlalchemy as sa
+import yaml
 from alembic import op
 
 import engine.base.db
@@ -46,6 +49,7 @@ def upgrade() -> None:
         "FROM inbox_items i WHERE NOT EXISTS "
         "(SELECT 1 FROM deadlines d WHERE d.case_id = i.case_id AND d.closed_dt IS NULL)"
     )
+    _backfill_past_stays()
     _create_task_indexes()
     _link_urges_to_tasks()
     op.drop_table('inbox_items')
@@ -113,6 +117,52 @@ def _create_task_indexes() -> None:
         batch_op.create_index('ix_tasks_case_id_closed_dt', ['case_id', 'closed_dt'], unique=False)
         batch_op.create_index('uq_tasks_open_stage', ['case_id'], unique=True,
                               postgresql_where=OPEN_STAGE, sqlite_where=OPEN_STAGE)
+
+
+def _backfill_past_stays() -> None:
+    """A closed task per stay that ended and has none yet: entered and left by consecutive
+    state-changing audit events of the case (an event that re-enters its own state continues the
+    stay). Whom it waited for comes from the definition version the case ran under."""
+    parties = _parties_of_definitions()
+    if not parties:
+        return
+    table = op.create_table('migration_waits_for',
+                            sa.Column('definition_hash', sa.String(64)), sa.Column('state', sa.String(63)),
+                            sa.Column('role', sa.String(20)), sa.Column('level', sa.String(20)))
+    op.bulk_insert(table, parties)
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    unit_at_level = "(c.chain ->> p.level)::integer" if postgresql else "json_extract(c.chain, '$.' || p.level)"
+    unit = f"CASE WHEN p.level = 'origin' THEN c.origin_unit_id ELSE {unit_at_level} END"
+    op.execute(
+        "INSERT INTO tasks (case_id, purpose, case_kind, state, role, unit_id, entered_dt, has_deadline, "
+        "reminders_done, closed_dt, closed_by_id) "
+        f"SELECT s.case_id, 'stage', c.kind, s.state, p.role, {unit}, s.entered_dt, false, 0, s.closed_dt, "
+        "s.closed_by_id FROM ("
+        "  SELECT e.case_id, e.to_state AS state, e.occurred_dt AS entered_dt,"
+        "    LEAD(e.occurred_dt) OVER (PARTITION BY e.case_id ORDER BY e.seq) AS closed_dt,"
+        "    LEAD(e.actor_id) OVER (PARTITION BY e.case_id ORDER BY e.seq) AS closed_by_id"
+        "  FROM audit_events e"
+        "  WHERE e.to_state IS NOT NULL AND (e.from_state IS NULL OR e.from_state <> e.to_state)"
+        ") s JOIN cases c ON c.id = s.case_id "
+        "JOIN migration_waits_for p ON p.definition_hash = c.definition_hash AND p.state = s.state "
+        f"WHERE s.closed_dt IS NOT NULL AND {unit} IS NOT NULL AND NOT EXISTS ("
+        "  SELECT 1 FROM tasks t WHERE t.case_id = s.case_id AND t.state = s.state AND t.entered_dt = s.entered_dt)"
+    )
+    op.drop_table('migration_waits_for')
+
+
+def _parties_of_definitions() -> list[dict]:
+    """(definition version, state, role, level) for each state that waits for someone, read from
+    the stored definition texts: "role@level", and a draft waits for the applicant unless it says."""
+    parties = []
+    for content_hash, source_text in op.get_bind().execute(
+            sa.text("SELECT content_hash, source_text FROM definition_versions")):
+        for state in (yaml.safe_load(source_text) or {}).get("states") or []:
+            waits_for = state.get("waits_for") or ("applicant@origin" if state.get("kind") == "draft" else None)
+            if isinstance(waits_for, str) and waits_for.count("@") == 1:
+                role, level = waits_for.split("@")
+                parties.append({"definition_hash": content_hash, "state": state["id"], "role": role, "level": level})
+    return parties
 
 
 def _link_urges_to_tasks() -> None:
