@@ -66,6 +66,18 @@ class AvailableActionSchema(ApiSchema):
     inputs = fields.List(fields.Nested(FieldSchema), metadata={"description": "执行时须填写的字段（inputs）"})
 
 
+class HolderSchema(ApiSchema):
+    id = fields.Integer(attribute="holder_id")
+    name = fields.String(attribute="holder_name")
+
+
+class HoldingSchema(ApiSchema):
+    holder = fields.Function(lambda holding: HolderSchema().dump(holding) if holding.holder_id else None,
+                             metadata={"description": "认领了当前待办的人；null 表示由单位办理（尚未认领）"})
+    offered = fields.List(fields.String(), metadata={
+        "description": "您现在可以做的：claim（认领）、release（释放）或 take_over（接手）；不能时为空"})
+
+
 class CaseViewSchema(CaseSummarySchema):
     linked_case_id = fields.Integer(allow_none=True)
     link_relation = fields.String(allow_none=True)
@@ -77,6 +89,8 @@ class CaseViewSchema(CaseSummarySchema):
     calendar_missing_year = fields.Integer(allow_none=True, metadata={
         "description": "当前环节有期限、但工作日历缺少该年度而无法计算时，缺少的年份；否则为 null"})
     waits_for = fields.String(allow_none=True, metadata={"description": "当前环节等待谁办理"})
+    holding = fields.Nested(HoldingSchema, allow_none=True, metadata={
+        "description": "当前待办由谁办理，以及您可否认领、释放或接手；案件不在审核中时为 null"})
     revision_round = fields.Integer()
     return_reason = fields.String(allow_none=True, metadata={"description": "退回修改时的退回理由"})
     timeline = fields.List(fields.Nested(TimelineEventSchema))

@@ -19,6 +19,7 @@ from engine.operations.transitions import (
     MAX_BATCH_SIZE, MAX_COMMENT_LENGTH, BatchOutcome, comment_on_case, create_draft, perform_action,
     perform_batch_action, perform_joint_action, update_draft,
 )
+from engine.operations.holding import claim_task, release_task, take_over_task
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case
 from engine.reading.case_views import case_summary, case_view
 from web.auth import current_actor
@@ -200,6 +201,34 @@ def urge(data, case_id):
     """催办：通知案件当前环节的审核人；申请人或上级单位审核人可用，每件案件每个工作日一次。"""
     session, actor = request_session(), current_actor()
     return urge_case(session, actor, get_case(session, actor, case_id), note=data.get("note"))
+
+
+class HoldingChangeSchema(ApiSchema):
+    version = Version(required=True)
+
+
+def _holding_route(path: str, summary: str):
+    """POST /cases/{id}/<path>: one change of who holds the case's waiting task."""
+    def register(change):
+        @blp.route(f"/cases/<int:case_id>/{path}", methods=["POST"], endpoint=change.__name__)
+        @blp.arguments(HoldingChangeSchema)
+        @blp.response(200, ActionResultSchema)
+        @blp.alt_response(403, schema=ErrorSchema, description="您不是当前环节所在单位的审核人")
+        @blp.alt_response(409, schema=ErrorSchema, description="版本已过期（带 current_version），或已由他人认领、尚未认领等")
+        @blp.doc(summary=summary)
+        @unit_of_work
+        def view(data, case_id):
+            session, actor = request_session(), current_actor()
+            case = get_case(session, actor, case_id)
+            event = change(session, actor, case, expected_version=data["version"])
+            return _with_event(case_view(session, actor, case), event.seq)
+        return view
+    return register
+
+
+_holding_route("claim", "认领当前环节的待办：我的待办；同事仍可办理或接手")(claim_task)
+_holding_route("release", "释放我认领的待办，交回单位")(release_task)
+_holding_route("take-over", "接手同事认领的待办；原认领人会收到通知")(take_over_task)
 
 
 @blp.route("/batch-actions", methods=["POST"])

@@ -31,6 +31,7 @@ class InboxQuerySchema(PageQuerySchema, RoleQuerySchema):
                     metadata={"description": "只看在我任职的某一单位等待的案件"})
     due = fields.String(load_default="any", validate=validate.OneOf(DUE_FILTERS, error="应为以下之一：{choices}"),
                         metadata={"description": "overdue：已超期；due_soon：未超期且在 due_soon_days 个工作日内到期"})
+    mine = fields.Boolean(load_default=False, metadata={"description": "只看我认领的（我的待办）"})
     due_soon_days = fields.Integer(load_default=DEFAULT_DUE_SOON_WORKING_DAYS, validate=validate.Range(
         min=1, max=30, error="应在 1 到 30 之间"), metadata={"description": "「即将到期」的工作日数"})
 
@@ -54,6 +55,8 @@ class InboxItemSchema(ApiSchema):
     last_day = LastDay(attribute="due_dt", allow_none=True, metadata={
         "description": "最迟办理日（本地日期）：due_at 为零点时是其前一天；无期限或日历未覆盖时为 null"})
     overdue = fields.Boolean()
+    holder = fields.Function(lambda entry: {"id": entry.holder_id, "name": entry.holder_name} if entry.holder_id
+                             else None, metadata={"description": "认领了该待办的人；null 表示尚未认领"})
 
 
 InboxPageSchema = page_schema(InboxItemSchema, "InboxPage")
@@ -77,7 +80,8 @@ class InboxCountsSchema(ApiSchema):
 def list_inbox(query):
     """我的待办：按到期时间排序（无期限的在后），游标分页；新到的案件不会使已取的页重复或遗漏。"""
     wanted = InboxFilter(role=query["role"], kind=query["kind"], round_id=query["round_id"], state=query["state"],
-                         unit_id=query["unit_id"], due=query["due"], due_soon_working_days=query["due_soon_days"])
+                         unit_id=query["unit_id"], due=query["due"], due_soon_working_days=query["due_soon_days"],
+                         mine=query["mine"])
     entries = inbox_page(request_session(), current_actor(), wanted, after=inbox_cursor_key(query["cursor"]),
                          limit=query["limit"] + 1)
     return page(entries, query["limit"], inbox_key_of)

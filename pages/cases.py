@@ -23,11 +23,13 @@ from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, InvalidAction, NotFound, ValidationFailed
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
 from engine.cases.case import Case
+from engine.cases.holders import CLAIM, RELEASE, TAKE_OVER
 from engine.cases.machines import AvailableAction, compiled, refused_actions
 from engine.cases.permissions import can_view_case, first_grant, get_case, participant_grant, sees_internal_comments
 from engine.cases.records import add_record, records_of
 from engine.cases.tasks import overdue_task
 from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
+from engine.operations.holding import claim_task, release_task, take_over_task
 from engine.operations.transitions import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant, urge_of_stage, urged_this_work_day
 from engine.org.units import Actor, Grant
@@ -137,7 +139,8 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
         overdue=view["due_at"] is not None and view["due_at"] < now and not definition.state(case.state).is_final,
         deadline=overdue_task(session, case.id, now), **_urging(session, actor, case, now),
         problems=problems, action_others=_messages_elsewhere(definition, problems, actions),
-        max_comment=MAX_COMMENT_LENGTH,
+        max_comment=MAX_COMMENT_LENGTH, holding_labels={change: label for change, (label, _op, _done)
+                                                        in HOLDING_CHANGES.items()},
         choice_label=choice_label,
     )
     return page, status
@@ -270,6 +273,33 @@ def act(case_id: int, trigger: str):
     flash(_("已办理：%(action)s", action=event.details.get("label", trigger)), "success")
     if current_role() == "reviewer" and "inbox.inbox" in current_app.view_functions:
         return redirect(url_for("inbox.inbox"))
+    return redirect(url_for(".case", case_id=case_id))
+
+
+# Who holds the waiting task: the button's label, the operation, and what the page says after it.
+HOLDING_CHANGES = {
+    CLAIM: (_l("认领"), claim_task, _l("已认领，该案件在「我的待办」中")),
+    RELEASE: (_l("释放"), release_task, _l("已释放，交回本单位办理")),
+    TAKE_OVER: (_l("接手"), take_over_task, _l("已接手，原认领人已收到通知")),
+}
+
+
+@bp.route("/cases/<int:case_id>/holding/<change>", methods=["POST"])
+@login_required
+def change_holder(case_id: int, change: str):
+    """Claim, release or take over the case's waiting task, at the version the page showed."""
+    if change not in HOLDING_CHANGES:
+        raise NotFound(_("没有这项操作"))
+    _label, operation, done = HOLDING_CHANGES[change]
+    actor = current_actor()
+    try:
+        with committing() as session:
+            operation(session, actor, get_case(session, actor, case_id),
+                      expected_version=request.form.get("version", type=int) or 0)
+    except (Conflict, InvalidAction) as err:  # someone else claimed it meanwhile, or the case moved on
+        flash(err.message, "error")
+        return redirect(url_for(".case", case_id=case_id))
+    flash(str(done), "success")
     return redirect(url_for(".case", case_id=case_id))
 
 

@@ -96,8 +96,11 @@ def _read_filters(args, choices: FilterChoices) -> tuple[InboxFilter, dict[str, 
     if due != "any" and due not in DUE_CHOICES:
         errors["due"] = [_("到期筛选只能是“即将到期”或“已逾期”")]
         due = "any"
+    mine = args.get("mine") or None
+    if mine not in (None, "1"):
+        errors["mine"] = [_("“我的待办”筛选无效")]
     wanted = InboxFilter(role=ROLE, kind=kind, round_id=round_id, state=state, unit_id=unit_id,
-                         due=DUE_CHOICES.get(due, "any"))
+                         due=DUE_CHOICES.get(due, "any"), mine=mine == "1")
     return wanted, errors
 
 
@@ -183,11 +186,13 @@ class RowTexts:
 
     pick: Markup  # the row's checkbox label
     overdue_days: Markup
+    held_by: Markup  # a task a colleague claimed
 
     @classmethod
     def translated(cls) -> RowTexts:
         # flask_babel's gettext without variables returns the translation unformatted.
-        return cls(pick=Markup(_("选择「%(title)s」")), overdue_days=Markup(_("已逾期 %(n)s 个工作日")))
+        return cls(pick=Markup(_("选择「%(title)s」")), overdue_days=Markup(_("已逾期 %(n)s 个工作日")),
+                   held_by=Markup(_("由%(name)s办理")))
 
 
 def _working_days_late(calendar: WorkingCalendar, due: datetime, now: datetime) -> int | None:
@@ -227,15 +232,15 @@ def inbox():
     more = len(entries) > PAGE_SIZE
     entries = entries[:PAGE_SIZE]
     rows, hashes = _rows(session, entries, now) if entries else ([], {})
-    filters = {name: args[name] for name in ("kind", "round", "state", "unit", "due") if args.get(name)}
+    filters = {name: args[name] for name in ("kind", "round", "state", "unit", "due", "mine") if args.get(name)}
     counts = inbox_counts(session, actor, ROLE, now=now)
     # The stages of the chosen kind, else of the kinds that have cases waiting.
     waiting_kinds = {count.kind for count in counts}
     state_groups = [(definition, states) for definition, states in choices.states(wanted.kind)
                     if states and (wanted.kind or definition.kind in waiting_kinds)]
     page = render_template(
-        "inbox/inbox.html", rows=rows, texts=RowTexts.translated(), choices=choices, filters=filters, errors=errors,
-        counts=counts, state_groups=state_groups,
+        "inbox/inbox.html", rows=rows, texts=RowTexts.translated(), me=actor.user_id, choices=choices, filters=filters,
+        errors=errors, counts=counts, state_groups=state_groups,
         batch_choices=_batch_choices(session, actor, rows, hashes, now),
         next_url=url_for("inbox.inbox", **filters, after=encode_cursor(inbox_key_of(entries[-1]))) if more else None,
         first_url=url_for("inbox.inbox", **filters) if args.get("after") else None,

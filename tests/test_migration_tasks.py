@@ -105,8 +105,9 @@ def _seed_cases_in_every_state(engine) -> dict:
                 rows["open"].append(dict(
                     case_id=case.id, state=state.id, role=role, unit_id=unit_id, entered_dt=ENTERED, due_dt=DUE,
                     next_check_dt=next_check, reminders_done=done, overdue_dt=overdue, closed_dt=None))
-        rows["history"] = _history_of(conn, world, next(case for case, _, state in cases
-                                                       if case.kind == "basic_nomination" and state.id == "county_review"))
+        at_county = next(case for case, _, state in cases
+                         if case.kind == "basic_nomination" and state.id == "county_review")
+        rows["history"] = _history_of(conn, world, at_county)
         rows["closed"].append(rows["history"]["township_stay"])
         conn.execute(insert(inbox), rows["inbox"])
         conn.execute(insert(deadlines), rows["closed"] + rows["open"])
@@ -127,7 +128,8 @@ def _history_of(conn, world, case) -> dict:
              actor_name=actor.name, occurred_dt=when, prev_hash="0" * 64, hash=f"{seq:064d}")
         for seq, (when, source, dest, actor) in enumerate(moves, start=1)])
     return {
-        "case_id": case.id, "origin_unit_id": case.origin_unit_id, "draft_stay": (created, submitted, applicant.user_id),
+        "case_id": case.id, "origin_unit_id": case.origin_unit_id,
+        "draft_stay": (created, submitted, applicant.user_id),
         "township_stay": dict(case_id=case.id, state="township_review", role="reviewer",
                               unit_id=world.unit("A1").id, entered_dt=submitted, due_dt=ENTERED, next_check_dt=None,
                               reminders_done=2, overdue_dt=None, closed_dt=ENTERED),

@@ -19,7 +19,7 @@ from engine.cases.case import Case, cases_with_ids
 from engine.cases.machines import AvailableAction, available_actions
 from engine.cases.tasks import STAGE, Task
 from engine.definitions.store import current_definition, definition_by_hash
-from engine.org.units import ROLE_LABELS, Actor, OrgUnit
+from engine.org.units import ROLE_LABELS, Actor, OrgUnit, User
 
 
 def _waiting(role: str, unit_ids: list[int]) -> list:
@@ -44,6 +44,8 @@ class InboxFilter:
     unit_id: int | None = None
     due: str = "any"
     due_soon_working_days: int = DEFAULT_DUE_SOON_WORKING_DAYS
+    # Only the tasks the reader holds (「我的待办」).
+    mine: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class InboxEntry:
     entered_dt: datetime
     due_dt: datetime | None
     overdue: bool
+    # Who holds the task (engine.operations.holding); None while it is the unit's.
+    holder_id: int | None = None
+    holder_name: str | None = None
 
     @property
     def sort_key(self) -> tuple[datetime | None, int]:
@@ -88,6 +93,8 @@ def _filtered(session: Session, actor: Actor, wanted: InboxFilter, now: datetime
         conditions.append(Task.case_kind == wanted.kind)
     if wanted.state is not None:
         conditions.append(Task.state == wanted.state)
+    if wanted.mine:
+        conditions.append(Task.assignee_id == actor.user_id)
     if wanted.round_id is not None:
         conditions.append(Case.round_id == wanted.round_id)
     if wanted.due == "overdue":
@@ -126,10 +133,12 @@ def inbox_statement(session: Session, actor: Actor, wanted: InboxFilter, now: da
     if after is not None:
         conditions.append(_after(after))
     return (
-        select(Task.case_id, Task.case_kind, Task.state, Task.entered_dt, Task.due_dt, Case.title,
-               Case.definition_hash, Case.round_id, Case.origin_unit_id, OrgUnit.name.label("origin_unit_name"))
+        select(Task.case_id, Task.case_kind, Task.state, Task.entered_dt, Task.due_dt, Task.assignee_id, Case.title,
+               Case.definition_hash, Case.round_id, Case.origin_unit_id, OrgUnit.name.label("origin_unit_name"),
+               User.display_name.label("holder_name"))
         .join(Case, Case.id == Task.case_id)
         .join(OrgUnit, OrgUnit.id == Case.origin_unit_id)
+        .outerjoin(User, User.id == Task.assignee_id)
         .where(*conditions)
         .order_by(Task.due_dt.asc().nulls_last(), Task.case_id)
         .limit(limit)
@@ -142,7 +151,7 @@ def _entry(session: Session, row, now: datetime) -> InboxEntry:
         case_id=row.case_id, kind=row.case_kind, kind_label=definition.label, state=row.state,
         state_label=definition.state(row.state).label, title=row.title, origin_unit_id=row.origin_unit_id,
         origin_unit_name=row.origin_unit_name, round_id=row.round_id, entered_dt=row.entered_dt, due_dt=row.due_dt,
-        overdue=row.due_dt is not None and row.due_dt < now,
+        overdue=row.due_dt is not None and row.due_dt < now, holder_id=row.assignee_id, holder_name=row.holder_name,
     )
 
 

@@ -17,6 +17,7 @@ from engine.base.db import utcnow
 from engine.cases.case import Case
 from engine.cases.machines import available_actions
 from engine.cases.permissions import sees_personal_data
+from engine.cases.holders import holding_of
 from engine.cases.tasks import due_of, missing_calendar_year
 from engine.definitions.forms import masked_personal_data
 from engine.definitions.spec import STATE_KIND_LABELS, Definition
@@ -50,6 +51,7 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
         "due_at": due_of(session, case),
         "calendar_missing_year": missing_calendar_year(session, case.id),
         "waits_for": state.waits_for.label if state.waits_for else None,
+        "holding": holding_of(session, actor, case),
         "revision_round": case.revision_round,
         "return_reason": _return_reason(case, state.kind, timeline),
         "timeline": timeline,

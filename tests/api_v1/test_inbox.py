@@ -55,7 +55,7 @@ def test_reviewer_sees_their_units_cases_soonest_due_first_undated_last(api, wor
         "case_id": overdue.id, "kind": "basic_nomination", "kind_label": "基础推荐流程（测试用）",
         "state": "township_review", "state_label": "镇（街道）总工会审核", "title": "超期", "round_id": None,
         "origin_unit": {"id": world.unit("A1a").id, "name": "A1a公司工会"},
-        "entered_at": None, "due_at": None, "last_day": None, "overdue": True}
+        "entered_at": None, "due_at": None, "last_day": None, "overdue": True, "holder": None}
     assert first["due_at"].endswith("+08:00") and first["entered_at"].endswith("+08:00")
     # One rule with the pages: the last day to act is the local day the due time ends
     # (a deadline at midnight leaves the day before).

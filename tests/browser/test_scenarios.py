@@ -209,6 +209,36 @@ def test_returned_nomination_corrected_and_resubmitted(browse, live_db, viewport
     browse.shot(reviewer, "back-in-inbox")
 
 
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_a_reviewer_claims_a_case_and_a_colleague_sees_who_holds_it(browse, live_db, viewport):
+    """认领 on the case page puts the case in 「我的待办」; a colleague of the unit sees 「由某某办理」
+    in the inbox and may take it over."""
+    nominee = f"认领{viewport}"
+    case_id = live_db.submitted_nomination(nominee)
+    reviewer = browse.signed_in("reviewer_A1", viewport)
+    open_from_inbox(reviewer, nominee)
+    follow(reviewer, reviewer.get_by_role("button", name="认领", exact=True))
+    assert_flash(reviewer, "已认领")
+    assert reviewer.get_by_role("button", name="释放", exact=True).count() == 1
+    browse.shot(reviewer, "claimed")
+    reviewer.goto("/inbox?mine=1")
+    assert reviewer.locator(f"#case-{case_id}").filter(has_text="我的待办").count() == 1
+    browse.shot(reviewer, "mine")
+
+    colleague = browse.signed_in("reviewer_A1_and_A", viewport)
+    with colleague.expect_navigation():
+        colleague.get_by_label("当前身份").select_option(label="A1街道总工会 · 审核人")
+    colleague.goto("/inbox")
+    with live_db.session() as session:
+        holder = live_db.actor(session, "reviewer_A1").name
+    assert colleague.locator(f"#case-{case_id}").filter(has_text=f"由{holder}办理").count() == 1
+    browse.shot(colleague, "held-by")
+    open_from_inbox(colleague, nominee)
+    follow(colleague, colleague.get_by_role("button", name="接手", exact=True))
+    assert_flash(colleague, "已接手")
+    browse.shot(colleague, "taken-over")
+
+
 def test_header_switcher_changes_whose_inbox_one_reads(browse, live_db):
     """A person who reviews for a township and its county switches hats in the header."""
     nominee = "切换身份"

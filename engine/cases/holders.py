@@ -1,0 +1,55 @@
+"""Who holds a waiting case: the task's holder, and what a reader may do about it.
+
+A reviewer of the unit may claim its task (认领), the holder may hand it back (释放), and a
+colleague may take it over (接手) — engine.operations.holding does them. A claim says whose work
+the task is (「我的待办」 for the holder, 「由某某办理」 for colleagues); it never strands the case:
+everyone holding the role at the unit may still act on it. ``holding_of`` is what pages and the
+API offer; the operations refuse exactly what it does not offer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from engine.cases.case import Case
+from engine.cases.tasks import Task, waiting_task
+from engine.org.units import Actor, Grant, User
+
+CLAIM, RELEASE, TAKE_OVER = "claim", "release", "take_over"
+# Only reviewers' tasks are held by one of them: an applicant's draft is the applicant's own.
+HELD_ROLES = ("reviewer",)
+
+
+@dataclass(frozen=True)
+class Holding:
+    """The task a case waits on as a reader sees it: who holds it (None: the unit) and which of
+    claim, release and take over the reader may do."""
+
+    task_id: int
+    holder_id: int | None
+    holder_name: str | None
+    offered: tuple[str, ...]
+
+
+def holding_of(session: Session, actor: Actor, case: Case) -> Holding | None:
+    """Who holds the case's waiting task, and what ``actor`` may do about it; None when the case
+    waits for no one who can hold it."""
+    task = waiting_task(session, case.id)
+    if task is None or task.role not in HELD_ROLES:
+        return None
+    holder = session.get(User, task.assignee_id) if task.assignee_id is not None else None
+    offered = (offer_to(task, actor),) if holding_grant(actor, task) is not None else ()
+    return Holding(task.id, task.assignee_id, holder.display_name if holder else None, offered)
+
+
+def offer_to(task: Task, actor: Actor) -> str:
+    """What the actor, one who may hold the task, may do about its holder now."""
+    if task.assignee_id is None:
+        return CLAIM
+    return RELEASE if task.assignee_id == actor.user_id else TAKE_OVER
+
+
+def holding_grant(actor: Actor, task: Task) -> Grant | None:
+    """The actor's grant of the task's role at the task's unit: who may hold it."""
+    return next((grant for grant in actor.grants if grant.role == task.role and grant.unit_id == task.unit_id), None)
