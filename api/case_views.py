@@ -75,7 +75,9 @@ class HoldingSchema(ApiSchema):
     holder = fields.Function(lambda holding: HolderSchema().dump(holding) if holding.holder_id else None,
                              metadata={"description": "认领了当前待办的人；null 表示由单位办理（尚未认领）"})
     offered = fields.List(fields.String(), metadata={
-        "description": "您现在可以做的：claim（认领）、release（释放）或 take_over（接手）；不能时为空"})
+        "description": "您现在可以做的：claim（认领）；release（释放）和 transfer（转交）；或 take_over（接手）；不能时为空"})
+    colleagues = fields.Function(lambda holding: [{"id": user_id, "name": name} for user_id, name in holding.colleagues],
+                                 metadata={"description": "可以转交给的同事（同一单位、同一角色）；不能转交时为空"})
 
 
 class CaseViewSchema(CaseSummarySchema):

@@ -19,7 +19,7 @@ from engine.operations.transitions import (
     MAX_BATCH_SIZE, MAX_COMMENT_LENGTH, BatchOutcome, comment_on_case, create_draft, perform_action,
     perform_batch_action, perform_joint_action, update_draft,
 )
-from engine.operations.holding import claim_task, release_task, take_over_task
+from engine.operations.holding import claim_task, release_task, take_over_task, transfer_task
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case
 from engine.reading.case_views import case_summary, case_view
 from web.auth import current_actor
@@ -229,6 +229,28 @@ def _holding_route(path: str, summary: str):
 _holding_route("claim", "认领当前环节的待办：我的待办；同事仍可办理或接手")(claim_task)
 _holding_route("release", "释放我认领的待办，交回单位")(release_task)
 _holding_route("take-over", "接手同事认领的待办；原认领人会收到通知")(take_over_task)
+
+
+class TransferSchema(ApiSchema):
+    version = Version(required=True)
+    to_user_id = RowId(required=True, metadata={"description": "接收人：本单位同一角色的同事（见 holding.colleagues）"})
+    reason = Comment(required=True, metadata={"description": "转交理由，会通知接收人"})
+
+
+@blp.route("/cases/<int:case_id>/transfer", methods=["POST"])
+@blp.arguments(TransferSchema)
+@blp.response(200, ActionResultSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="您不是当前环节所在单位的审核人")
+@blp.alt_response(409, schema=ErrorSchema, description="版本已过期（带 current_version），或您没有认领该案件")
+@blp.alt_response(422, schema=ErrorSchema, description="接收人不是本单位同一角色的同事，或没有填写理由")
+@unit_of_work
+def transfer(data, case_id):
+    """转交：把我认领的待办交给本单位同一角色的同事，附理由；接收人会收到通知。"""
+    session, actor = request_session(), current_actor()
+    case = get_case(session, actor, case_id)
+    event = transfer_task(session, actor, case, to_user_id=data["to_user_id"], reason=data["reason"],
+                          expected_version=data["version"])
+    return _with_event(case_view(session, actor, case), event.seq)
 
 
 @blp.route("/batch-actions", methods=["POST"])

@@ -23,13 +23,13 @@ from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, InvalidAction, NotFound, ValidationFailed
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
 from engine.cases.case import Case
-from engine.cases.holders import CLAIM, RELEASE, TAKE_OVER
+from engine.cases.holders import CLAIM, RELEASE, TAKE_OVER, TRANSFER
 from engine.cases.machines import AvailableAction, compiled, refused_actions
 from engine.cases.permissions import can_view_case, first_grant, get_case, participant_grant, sees_internal_comments
 from engine.cases.records import add_record, records_of
 from engine.cases.tasks import overdue_task
 from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
-from engine.operations.holding import claim_task, release_task, take_over_task
+from engine.operations.holding import claim_task, release_task, take_over_task, transfer_task
 from engine.operations.transitions import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant, urge_of_stage, urged_this_work_day
 from engine.org.units import Actor, Grant
@@ -105,7 +105,7 @@ class RecordForm:
 class Problems:
     """A refused form of the page: which one, its messages by field, and what was typed."""
 
-    form: str  # "action:<trigger>", "record:<type>", "comment", "urge"
+    form: str  # "action:<trigger>", "record:<type>", "comment", "urge", "transfer"
     message: str | None = None
     fields: dict[str, list[str]] | None = None
     values: Any = None
@@ -139,8 +139,9 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
         overdue=view["due_at"] is not None and view["due_at"] < now and not definition.state(case.state).is_final,
         deadline=overdue_task(session, case.id, now), **_urging(session, actor, case, now),
         problems=problems, action_others=_messages_elsewhere(definition, problems, actions),
-        max_comment=MAX_COMMENT_LENGTH, holding_labels={change: label for change, (label, _op, _done)
-                                                        in HOLDING_CHANGES.items()},
+        max_comment=MAX_COMMENT_LENGTH,
+        holding_labels={TRANSFER: TRANSFER_LABEL} | {change: label for change, (label, _op, _done)
+                                                      in HOLDING_CHANGES.items()},
         choice_label=choice_label,
     )
     return page, status
@@ -282,6 +283,8 @@ HOLDING_CHANGES = {
     RELEASE: (_l("释放"), release_task, _l("已释放，交回本单位办理")),
     TAKE_OVER: (_l("接手"), take_over_task, _l("已接手，原认领人已收到通知")),
 }
+# Transfer has a form of its own (the colleague and the reason): its button says this.
+TRANSFER_LABEL = _l("转交")
 
 
 @bp.route("/cases/<int:case_id>/holding/<change>", methods=["POST"])
@@ -300,6 +303,25 @@ def change_holder(case_id: int, change: str):
         flash(err.message, "error")
         return redirect(url_for(".case", case_id=case_id))
     flash(str(done), "success")
+    return redirect(url_for(".case", case_id=case_id))
+
+
+@bp.route("/cases/<int:case_id>/transfer", methods=["POST"])
+@login_required
+def transfer(case_id: int):
+    """Hand the task one holds to a colleague, with the reason; the colleague is told."""
+    actor = current_actor()
+    try:
+        with committing() as session:
+            transfer_task(session, actor, get_case(session, actor, case_id),
+                          to_user_id=request.form.get("to_user_id", type=int), reason=request.form.get("reason"),
+                          expected_version=request.form.get("version", type=int) or 0)
+    except ValidationFailed as err:
+        return _refused(case_id, Problems("transfer", err.message, err.fields, request.form))
+    except (Conflict, InvalidAction) as err:
+        flash(err.message, "error")
+        return redirect(url_for(".case", case_id=case_id))
+    flash(_("已转交，接收人已收到通知"), "success")
     return redirect(url_for(".case", case_id=case_id))
 
 

@@ -26,7 +26,8 @@ bp = Blueprint("notifications", __name__)
 PAGE_SIZE = 30
 # What the list calls each kind of notification (engine.notify.notifications.KINDS).
 KIND_LABELS = {"reminder": _l("待办提醒"), "overdue": _l("已逾期"), "escalation": _l("逾期督办"), "urge": _l("催办"),
-               "automatic": _l("系统自动处理"), "taken_over": _l("已被接手")}
+               "automatic": _l("系统自动处理"), "taken_over": _l("已被接手"),
+               "transferred": _l("转交给我")}
 if KIND_LABELS.keys() != set(KINDS):
     raise RuntimeError("a notification kind of engine.notify.notifications has no label on the list")
 

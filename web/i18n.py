@@ -34,6 +34,7 @@ ENGINE_LABELS = (
     # engine.cases.case.EVENT_LABELS
     N_("创建"), N_("修改表单"), N_("发表意见"), N_("上传附件"), N_("添加记录"), N_("作废记录"),
     N_("导入表格"), N_("评审投票"), N_("收到异议"), N_("撤销荣誉"), N_("催办"), N_("认领"), N_("释放"), N_("接手"),
+    N_("转交"),
     # engine.procedures.notices.OBJECTOR_KINDS and STATUS_LABELS
     N_("个人"), N_("单位"),
     N_("调查中"), N_("已答复待裁定"), N_("异议成立"), N_("异议不成立"), N_("逾期未答复"),

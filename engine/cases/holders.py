@@ -1,7 +1,7 @@
 """Who holds a waiting case: the task's holder, and what a reader may do about it.
 
-A reviewer of the unit may claim its task (认领), the holder may hand it back (释放), and a
-colleague may take it over (接手) — engine.operations.holding does them. A claim says whose work
+A reviewer of the unit may claim its task (认领); the holder may hand it back (释放) or to a
+named colleague (转交); a colleague may take it over (接手) — engine.operations.holding does them. A claim says whose work
 the task is (「我的待办」 for the holder, 「由某某办理」 for colleagues); it never strands the case:
 everyone holding the role at the unit may still act on it. ``holding_of`` is what pages and the
 API offer; the operations refuse exactly what it does not offer.
@@ -10,26 +10,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from engine.cases.case import Case
 from engine.cases.tasks import Task, waiting_task
-from engine.org.units import Actor, Grant, User
+from engine.org.units import Actor, Grant, RoleAssignment, User
 
-CLAIM, RELEASE, TAKE_OVER = "claim", "release", "take_over"
+CLAIM, RELEASE, TAKE_OVER, TRANSFER = "claim", "release", "take_over", "transfer"
 # Only reviewers' tasks are held by one of them: an applicant's draft is the applicant's own.
 HELD_ROLES = ("reviewer",)
 
 
 @dataclass(frozen=True)
 class Holding:
-    """The task a case waits on as a reader sees it: who holds it (None: the unit) and which of
-    claim, release and take over the reader may do."""
+    """The task a case waits on as a reader sees it: who holds it (None: the unit), which of
+    claim, release, transfer and take over the reader may do, and to whom it may be transferred."""
 
     task_id: int
     holder_id: int | None
     holder_name: str | None
     offered: tuple[str, ...]
+    colleagues: tuple[tuple[int, str], ...] = ()  # (user id, name), when TRANSFER is offered
 
 
 def holding_of(session: Session, actor: Actor, case: Case) -> Holding | None:
@@ -39,15 +41,25 @@ def holding_of(session: Session, actor: Actor, case: Case) -> Holding | None:
     if task is None or task.role not in HELD_ROLES:
         return None
     holder = session.get(User, task.assignee_id) if task.assignee_id is not None else None
-    offered = (offer_to(task, actor),) if holding_grant(actor, task) is not None else ()
-    return Holding(task.id, task.assignee_id, holder.display_name if holder else None, offered)
+    offered = offers(task, actor) if holding_grant(actor, task) is not None else ()
+    colleagues = tuple(colleagues_of(session, task, actor)) if TRANSFER in offered else ()
+    return Holding(task.id, task.assignee_id, holder.display_name if holder else None, offered, colleagues)
 
 
-def offer_to(task: Task, actor: Actor) -> str:
+def offers(task: Task, actor: Actor) -> tuple[str, ...]:
     """What the actor, one who may hold the task, may do about its holder now."""
     if task.assignee_id is None:
-        return CLAIM
-    return RELEASE if task.assignee_id == actor.user_id else TAKE_OVER
+        return (CLAIM,)
+    return (RELEASE, TRANSFER) if task.assignee_id == actor.user_id else (TAKE_OVER,)
+
+
+def colleagues_of(session: Session, task: Task, actor: Actor) -> list[tuple[int, str]]:
+    """(id, name) of the active people who hold the task's role at its unit, the actor aside."""
+    return [(user_id, name) for user_id, name in session.execute(
+        select(User.id, User.display_name).join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(RoleAssignment.role == task.role, RoleAssignment.org_unit_id == task.unit_id, User.is_active == true(),
+               User.id != actor.user_id)
+        .order_by(User.display_name, User.id))]
 
 
 def holding_grant(actor: Actor, task: Task) -> Grant | None:

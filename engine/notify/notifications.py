@@ -21,7 +21,7 @@ from engine.base.errors import NotFound, PermissionDenied, ValidationFailed
 from engine.base.inputs import text_problem
 from engine.org.units import Actor, RoleAssignment, User
 
-KINDS = ("reminder", "overdue", "escalation", "urge", "automatic", "taken_over")
+KINDS = ("reminder", "overdue", "escalation", "urge", "automatic", "taken_over", "transferred")
 MAX_EMAIL_LENGTH = 254
 
 

@@ -1,8 +1,8 @@
-"""Changing who holds a waiting case: claim (认领), release (释放), take over (接手).
+"""Changing who holds a waiting case: claim (认领), release (释放), transfer (转交), take over (接手).
 
 What a reader may do is engine.cases.holders.holding_of; these refuse anything else. Each change
-is an audit event on the case (so it moves the case's version, as a comment does); the one whose
-task was taken over is told.
+is an audit event on the case (so it moves the case's version, as a comment does); the one a
+task is transferred to, and the one whose task was taken over, are told.
 """
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from sqlalchemy.orm import Session
 
 from engine.audit.chain import AuditEvent, append_event
 from engine.base.db import utcnow
-from engine.base.errors import InvalidAction, PermissionDenied
+from engine.base.errors import InvalidAction, PermissionDenied, ValidationFailed
+from engine.base.inputs import check_text
 from engine.cases.case import Case, check_version, conflict_on_stale
-from engine.cases.holders import CLAIM, HELD_ROLES, RELEASE, TAKE_OVER, holding_grant, offer_to
+from engine.cases.holders import CLAIM, HELD_ROLES, RELEASE, TAKE_OVER, TRANSFER, colleagues_of, holding_grant, offers
 from engine.cases.permissions import require_visible
 from engine.cases.tasks import Task, waiting_task
 from engine.notify.notifications import Message, notify
+from engine.operations.transitions import MAX_COMMENT_LENGTH
 from engine.org.units import Actor, Grant, User
 
 
@@ -39,9 +41,38 @@ def take_over_task(session: Session, actor: Actor, case: Case, *, expected_versi
     return _change_holder(session, actor, case, TAKE_OVER, expected_version, now)
 
 
+def transfer_task(session: Session, actor: Actor, case: Case, *, to_user_id: int | None, reason: str | None,
+                  expected_version: int, now: datetime | None = None) -> AuditEvent:
+    """The holder hands the task to a named colleague of the same role at the same unit (转交),
+    with the reason; the colleague is told."""
+    now = now or utcnow()
+    task, grant, _holder = _held_task(session, actor, case, TRANSFER, expected_version)
+    errors: dict[str, list[str]] = {}
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = ["请填写转交理由"]
+    elif len(reason) > MAX_COMMENT_LENGTH:
+        errors["reason"] = [f"转交理由不能超过 {MAX_COMMENT_LENGTH} 个字"]
+    else:
+        try:
+            check_text({"reason": reason}, multiline=True)
+        except ValidationFailed as refused:
+            errors |= refused.fields
+    colleague = dict(colleagues_of(session, task, actor)).get(to_user_id)
+    if colleague is None:
+        errors["to_user_id"] = ["只能转交给本单位同一角色的其他人员"]
+    if errors:
+        raise ValidationFailed(errors)
+    event = _record(session, actor, case, task, grant, TRANSFER, now, assignee=to_user_id, comment=reason,
+                    details={"to": {"id": to_user_id, "name": colleague}})
+    notify(session, [(to_user_id, _transferred(case, task, actor, grant, reason))], now)
+    return event
+
+
 _REFUSALS = {
     CLAIM: "该案件已由{holder}认领，可以接手",
     RELEASE: "该案件不是由您认领的，不能释放",
+    TRANSFER: "只有认领了该案件的人可以转交",
     TAKE_OVER: "该案件尚未被认领，请直接认领",
 }
 
@@ -49,6 +80,20 @@ _REFUSALS = {
 def _change_holder(session: Session, actor: Actor, case: Case, how: str, expected_version: int,
                    now: datetime | None) -> AuditEvent:
     now = now or utcnow()
+    task, grant, previous = _held_task(session, actor, case, how, expected_version)
+    taken_from = previous if how == TAKE_OVER else None
+    details = {"from": {"id": previous.id, "name": previous.display_name}} if taken_from else {}
+    event = _record(session, actor, case, task, grant, how, now,
+                    assignee=None if how == RELEASE else actor.user_id, details=details)
+    if taken_from is not None:
+        notify(session, [(taken_from.id, _taken_over(case, task, actor, grant))], now)
+    return event
+
+
+def _held_task(session: Session, actor: Actor, case: Case, how: str,
+               expected_version: int) -> tuple[Task, Grant, User | None]:
+    """The case's waiting task, the actor's grant to hold it and its holder, once ``how`` is
+    what ``offers`` gives the actor; refused otherwise."""
     require_visible(actor, case)
     check_version(case, expected_version)
     task = waiting_task(session, case.id)
@@ -56,21 +101,32 @@ def _change_holder(session: Session, actor: Actor, case: Case, how: str, expecte
         raise InvalidAction("案件当前不在审核中，没有可认领的待办")
     grant = holding_grant(actor, task)
     if grant is None:
-        raise PermissionDenied("只有当前环节所在单位的审核人可以认领、释放或接手")
-    previous = session.get(User, task.assignee_id) if task.assignee_id is not None else None
-    if offer_to(task, actor) != how:
-        raise InvalidAction(_REFUSALS[how].format(holder=previous.display_name if previous else ""))
+        raise PermissionDenied("只有当前环节所在单位的审核人可以认领、释放、转交或接手")
+    holder = session.get(User, task.assignee_id) if task.assignee_id is not None else None
+    if how not in offers(task, actor):
+        raise InvalidAction(_REFUSALS[how].format(holder=holder.display_name if holder else ""))
+    return task, grant, holder
+
+
+def _record(session: Session, actor: Actor, case: Case, task: Task, grant: Grant, how: str, now: datetime, *,
+            assignee: int | None, comment: str | None = None, details: dict | None = None) -> AuditEvent:
     with conflict_on_stale(case):
-        task.assignee_id = None if how == RELEASE else actor.user_id
+        task.assignee_id = assignee
         case.updated_dt = now
-        details = {"task_id": task.id, "state": task.state}
-        if previous is not None and how == TAKE_OVER:
-            details["from"] = {"id": previous.id, "name": previous.display_name}
-        event = append_event(session, case, actor=actor, grant=grant, action=how, now=now, details=details)
+        event = append_event(session, case, actor=actor, grant=grant, action=how, now=now, comment=comment,
+                             details={"task_id": task.id, "state": task.state, **(details or {})})
         session.flush()
-    if previous is not None and how == TAKE_OVER:
-        notify(session, [(previous.id, _taken_over(case, task, actor, grant))], now)
     return event
+
+
+def _transferred(case: Case, task: Task, actor: Actor, grant: Grant, reason: str) -> Message:
+    state = case.definition.state(task.state)
+    return Message(
+        kind="transferred", key=f"task:{task.id}:transferred:{case.audit_seq}", case_id=case.id,
+        subject=f"【转交给您】{case.title}：{state.label}",
+        body=f"{actor.name}（{grant.unit_name}）将{case.definition.label}「{case.title}」（编号 {case.id}）"
+             f"转交给您办理，该案件在「{state.label}」。转交理由：{reason}",
+    )
 
 
 def _taken_over(case: Case, task: Task, actor: Actor, grant: Grant) -> Message:

@@ -29,6 +29,7 @@ from engine.base.config import Settings
 from engine.base.db import make_engine, make_session_factory, utcnow
 from engine.cases.case import Case
 from engine.cases.records import add_record
+from engine.cases.tasks import waiting_task
 from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
 from engine.operations.transitions import create_draft, perform_action
@@ -102,6 +103,11 @@ class LiveDatabase:
     def case(self, case_id: int) -> Case:
         with self.factory() as session:
             return session.get(Case, case_id)
+
+    def holder_of(self, case_id: int) -> int | None:
+        """Who holds the task the case waits on (None: its unit)."""
+        with self.factory() as session:
+            return waiting_task(session, case_id).assignee_id
 
     def add_background_opinion(self, case_id: int) -> None:
         """The city's consultation of the discipline body, answered without objection."""

@@ -212,7 +212,7 @@ def test_returned_nomination_corrected_and_resubmitted(browse, live_db, viewport
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
 def test_a_reviewer_claims_a_case_and_a_colleague_sees_who_holds_it(browse, live_db, viewport):
     """认领 on the case page puts the case in 「我的待办」; a colleague of the unit sees 「由某某办理」
-    in the inbox and may take it over."""
+    in the inbox, takes it over, and transfers it back with a reason."""
     nominee = f"认领{viewport}"
     case_id = live_db.submitted_nomination(nominee)
     reviewer = browse.signed_in("reviewer_A1", viewport)
@@ -237,6 +237,14 @@ def test_a_reviewer_claims_a_case_and_a_colleague_sees_who_holds_it(browse, live
     follow(colleague, colleague.get_by_role("button", name="接手", exact=True))
     assert_flash(colleague, "已接手")
     browse.shot(colleague, "taken-over")
+    # Handed back to the first reviewer, with the reason.
+    colleague.get_by_text("转交给同事").click()
+    colleague.get_by_label("转交给").select_option(label=holder)
+    colleague.get_by_label("转交理由").fill("明天起休假，请接着审核")
+    browse.shot(colleague, "transfer-form")
+    follow(colleague, colleague.get_by_role("button", name="转交", exact=True))
+    assert_flash(colleague, "已转交")
+    assert live_db.holder_of(case_id) == live_db.user_ids["reviewer_A1"]
 
 
 def test_header_switcher_changes_whose_inbox_one_reads(browse, live_db):

@@ -43,3 +43,22 @@ def test_a_bad_mine_filter_is_explained(pages, waiting):
     waiting(3)
     response = pages("reviewer_A1").get("/inbox?mine=yes")
     assert response.status_code == 422 and "“我的待办”筛选无效" in text_of(response)
+
+
+def test_transfer_from_the_case_page_says_what_is_missing_then_hands_it_over(pages, world, waiting):
+    case = waiting(3)
+    holder = pages("reviewer_A1")
+    holder.submit(f"/cases/{case.id}/holding/claim", {"version": case.version})
+    colleague = world.users["reviewer_A1_and_A"]
+    page = text_of(holder.get(f"/cases/{case.id}"))
+    assert "转交给同事" in page and f'<option value="{colleague.id}"' in page
+    version = case.version + 1
+    refused = holder.submit(f"/cases/{case.id}/transfer", {"version": version, "to_user_id": colleague.id, "reason": ""})
+    assert refused.status_code == 422
+    page = text_of(refused)
+    assert "请填写转交理由" in page and '<details class="transfer" open>' in page
+    done = holder.submit(f"/cases/{case.id}/transfer", {"version": version, "to_user_id": colleague.id,
+                                                         "reason": "出差一周"})
+    assert done.status_code == 302
+    page = text_of(holder.get(f"/cases/{case.id}"))
+    assert "已转交，接收人已收到通知" in page and colleague.display_name in page
