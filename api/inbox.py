@@ -7,11 +7,13 @@ from api.blueprint import Blueprint
 from api.fields import LastDay, LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorSchema, RowId
-from engine.cases.inbox import DEFAULT_DUE_SOON_WORKING_DAYS, DUE_FILTERS, InboxFilter, inbox_counts, inbox_page
+from engine.cases.inbox import (
+    DEFAULT_DUE_SOON_WORKING_DAYS, DUE_FILTERS, InboxFilter, done_page, inbox_counts, inbox_page,
+)
 from engine.definitions.forms import PlainText
 from web.auth import current_actor
 from web.database import request_session
-from web.paging import inbox_cursor_key, inbox_key_of, page
+from web.paging import done_cursor_key, done_key_of, inbox_cursor_key, inbox_key_of, page
 
 blp = Blueprint("inbox", __name__, url_prefix="/api/v1", description="待办")
 
@@ -62,6 +64,26 @@ class InboxItemSchema(ApiSchema):
 InboxPageSchema = page_schema(InboxItemSchema, "InboxPage")
 
 
+class DoneQuerySchema(PageQuerySchema):
+    q = PlainText(load_default=None, validate=validate.Length(min=1, max=100, error="应为 1 到 100 个字符"),
+                  metadata={"description": "案件编号，或标题中的字词"})
+
+
+class DoneItemSchema(ApiSchema):
+    task_id = fields.Integer()
+    case_id = fields.Integer()
+    title = fields.String()
+    kind_label = fields.String()
+    state_label = fields.String(metadata={"description": "我办理时案件所在的环节"})
+    closed_at = LocalDateTime(attribute="closed_dt")
+    closed_how = fields.String(allow_none=True, metadata={
+        "description": "acted：我办理的；timed_out、withdrawn、moved_on 见 README「Deadlines」；早于待办记录的为 null"})
+    now_state_label = fields.String(metadata={"description": "案件现在所在的环节"})
+
+
+DonePageSchema = page_schema(DoneItemSchema, "DonePage")
+
+
 class InboxCountSchema(ApiSchema):
     kind = fields.String()
     kind_label = fields.String()
@@ -85,6 +107,16 @@ def list_inbox(query):
     entries = inbox_page(request_session(), current_actor(), wanted, after=inbox_cursor_key(query["cursor"]),
                          limit=query["limit"] + 1)
     return page(entries, query["limit"], inbox_key_of)
+
+
+@blp.route("/inbox/done")
+@blp.arguments(DoneQuerySchema, location="query")
+@blp.response(200, DonePageSchema)
+def list_done(query):
+    """我已办：我办理过的待办，最近的在前；q 按案件编号或标题查找。"""
+    entries = done_page(request_session(), current_actor(), search=query["q"], after=done_cursor_key(query["cursor"]),
+                        limit=query["limit"] + 1)
+    return page(entries, query["limit"], done_key_of)
 
 
 @blp.route("/inbox/counts")

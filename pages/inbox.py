@@ -21,12 +21,12 @@ from werkzeug.exceptions import UnprocessableEntity
 from engine.base.config import LOCAL_TZ
 from engine.base.db import MAX_ROW_ID, utcnow
 from engine.base.errors import CalendarNotCovered, ConditionFailed, UnionflowError, ValidationFailed
-from engine.base.inputs import parse_row_id
+from engine.base.inputs import parse_row_id, text_problem
 from engine.calendar.working_days import WorkingCalendar, due_after, working_calendar
 from engine.cases.case import case_versions
 from engine.cases.inbox import (
-    DEFAULT_DUE_SOON_WORKING_DAYS, BatchChoice, InboxEntry, InboxFilter, batch_choices, inbox_counts, inbox_page,
-    inbox_titles,
+    DEFAULT_DUE_SOON_WORKING_DAYS, BatchChoice, DoneEntry, InboxEntry, InboxFilter, batch_choices, done_page,
+    inbox_counts, inbox_page, inbox_titles,
 )
 from engine.cases.tasks import missing_calendar_year
 from engine.definitions.spec import Definition, StateSpec
@@ -37,7 +37,7 @@ from engine.procedures.rounds import Round, visible_rounds
 from web.auth import current_actor, role_required
 from web.database import committing, request_session
 from web.localtime import last_day, local_day
-from web.paging import encode_cursor, inbox_cursor_key, inbox_key_of
+from web.paging import done_cursor_key, done_key_of, encode_cursor, inbox_cursor_key, inbox_key_of
 
 bp = Blueprint("inbox", __name__)
 
@@ -47,6 +47,7 @@ ROLE = "reviewer"
 DUE_CHOICES = {"soon": "due_soon", "overdue": "overdue"}
 # Beyond this the row just says "overdue": counting is a walk over calendar days.
 MAX_COUNTED_OVERDUE_DAYS = 3660
+MAX_SEARCH_LENGTH = 100
 
 
 # --- Reading the filters --------------------------------------------------------------------------
@@ -257,6 +258,29 @@ class BatchResultRow:
     ok: bool
     state_label: str | None = None
     reason: str | None = None
+
+
+@bp.route("/inbox/done")
+@role_required(ROLE)
+def done():
+    """「我已办」: the tasks the reviewer closed, latest first, found by case number or title words."""
+    session, actor = request_session(), current_actor()
+    search = (request.args.get("q") or "").strip() or None
+    errors: dict[str, list[str]] = {}
+    if search is not None and (len(search) > MAX_SEARCH_LENGTH or text_problem(search)):
+        errors["q"] = [_("请输入不超过 %(max)s 个字的案件编号或标题", max=MAX_SEARCH_LENGTH)]
+    entries: list[DoneEntry] = []
+    if not errors:
+        try:
+            entries = done_page(session, actor, search=search, after=done_cursor_key(request.args.get("after")),
+                                limit=PAGE_SIZE + 1)
+        except (ValidationFailed, UnprocessableEntity):
+            errors["q"] = [_("分页参数无效，请从第一页重新查看")]
+    more = len(entries) > PAGE_SIZE
+    entries = entries[:PAGE_SIZE]
+    next_url = url_for(".done", q=search, after=encode_cursor(done_key_of(entries[-1]))) if more else None
+    return render_template("inbox/done.html", entries=entries, search=search, errors=errors,
+                           next_url=next_url), 422 if errors else 200
 
 
 @bp.route("/inbox/batch", methods=["POST"])

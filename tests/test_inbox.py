@@ -6,7 +6,7 @@ from sqlalchemy import select, text
 
 from engine.base.errors import CalendarNotCovered
 from engine.calendar.working_days import forget_cached_calendars, set_calendar_day, working_calendar
-from engine.cases.inbox import InboxFilter, inbox_statement
+from engine.cases.inbox import InboxFilter, done_page, inbox_statement
 from engine.cases.tasks import ACTED, Task, waiting_task
 from engine.operations.transitions import approve_case, create_draft, submit_case
 from tests.conftest import NOW, waiting_case_ids
@@ -95,3 +95,22 @@ def test_inbox_query_uses_its_index_on_postgresql(session, world, backend):
         session.get_bind(), compile_kwargs={"literal_binds": True})
     plan = "\n".join(row[0] for row in session.execute(text(f"EXPLAIN {statement}")))
     assert "ix_tasks_open_by_party" in plan, plan
+
+
+# --- 「我已办」 --------------------------------------------------------------------------------------
+
+def test_done_lists_the_tasks_one_closed_latest_first_and_finds_them(session, world):
+    reviewer = world.actor("reviewer_A1")
+    first = submitted_case(session, world, NOW)
+    second = submitted_case(session, world, NOW, applicant="applicant_A1b")
+    approve_case(session, reviewer, first, expected_version=first.version, now=utc(2026, 3, 10, 2))
+    approve_case(session, reviewer, second, expected_version=second.version, now=utc(2026, 3, 11, 2))
+    done = done_page(session, reviewer)
+    assert [entry.case_id for entry in done] == [second.id, first.id]
+    assert (done[0].state_label, done[0].now_state_label, done[0].closed_how) == (
+        "镇（街道）总工会审核", "县（区）总工会审核", ACTED)
+    assert done_page(session, world.actor("reviewer_A1_and_A")) == []
+    assert [entry.case_id for entry in done_page(session, reviewer, search=str(first.id))] == [first.id]
+    assert [entry.case_id for entry in done_page(session, reviewer, search="孙八")] == [second.id, first.id]
+    assert done_page(session, reviewer, search="100%") == []
+    assert [entry.case_id for entry in done_page(session, reviewer, after=done[0].sort_key)] == [first.id]

@@ -71,3 +71,15 @@ def inbox_cursor_key(cursor: str | None) -> tuple[datetime | None, int] | None:
 
 def inbox_key_of(entry) -> list:
     return [entry.due_dt.isoformat() if entry.due_dt else None, entry.case_id]
+
+
+def done_cursor_key(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (closed_dt, task_id) a cursor of 「我已办」 holds; anything else is a 422 on ``cursor``."""
+    key = inbox_cursor_key(cursor)
+    if key is not None and key[0] is None:
+        raise ValidationFailed({"cursor": [BAD_CURSOR]})
+    return key
+
+
+def done_key_of(entry) -> list:
+    return [entry.closed_dt.isoformat(), entry.task_id]

@@ -12,7 +12,7 @@ from typing import Iterable, Mapping
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.base.db import utcnow
+from engine.base.db import MAX_ROW_ID, utcnow
 from engine.base.errors import PermissionDenied, ValidationFailed
 from engine.calendar.working_days import due_after
 from engine.cases.case import Case, cases_with_ids
@@ -153,6 +153,52 @@ def _entry(session: Session, row, now: datetime) -> InboxEntry:
         origin_unit_name=row.origin_unit_name, round_id=row.round_id, entered_dt=row.entered_dt, due_dt=row.due_dt,
         overdue=row.due_dt is not None and row.due_dt < now, holder_id=row.assignee_id, holder_name=row.holder_name,
     )
+
+
+# --- 「我已办」: the tasks a person closed ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class DoneEntry:
+    """A task the reader closed: the case, the stage it was in, when and how it ended, and where
+    the case is now."""
+
+    task_id: int
+    case_id: int
+    title: str
+    kind_label: str
+    state_label: str
+    closed_dt: datetime
+    closed_how: str | None
+    now_state_label: str
+
+    @property
+    def sort_key(self) -> tuple[datetime, int]:
+        return (self.closed_dt, self.task_id)
+
+
+def done_page(session: Session, actor: Actor, *, search: str | None = None,
+              after: tuple[datetime, int] | None = None, limit: int = 50) -> list[DoneEntry]:
+    """The tasks ``actor`` closed, latest first, after the key ``after``: by the case's number
+    when ``search`` is one, else by words of its title."""
+    conditions = [Task.closed_by_id == actor.user_id, Task.purpose == STAGE]
+    if search:
+        conditions.append(Case.id == int(search) if search.isdigit() and int(search) <= MAX_ROW_ID
+                          else Case.title.icontains(search, autoescape=True))
+    if after is not None:
+        closed_dt, task_id = after
+        conditions.append(or_(Task.closed_dt < closed_dt, and_(Task.closed_dt == closed_dt, Task.id < task_id)))
+    rows = session.execute(
+        select(Task.id, Task.case_id, Task.state, Task.closed_dt, Task.closed_how, Case.title, Case.state.label("now"),
+               Case.definition_hash)
+        .join(Case, Case.id == Task.case_id).where(*conditions)
+        .order_by(Task.closed_dt.desc(), Task.id.desc()).limit(limit)).all()
+    return [_done_entry(session, row) for row in rows]
+
+
+def _done_entry(session: Session, row) -> DoneEntry:
+    definition = definition_by_hash(session, row.definition_hash)
+    return DoneEntry(row.id, row.case_id, row.title, definition.label, definition.state(row.state).label,
+                     row.closed_dt, row.closed_how, definition.state(row.now).label)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from engine.base.db import utcnow
 from engine.cases.tasks import Task
 from engine.operations.transitions import create_draft, submit_case
 from tests.api_v1.conftest import error_of
+from tests.api_v1.test_cases import submitted
 from tests.test_honours import Honours
 from web.paging import encode_cursor
 
@@ -195,3 +196,18 @@ def test_reading_the_inbox_writes_nothing(api, session, waiting):
     api("reviewer_A1").get("inbox?due=soonish")
     api("reviewer_A1").get("inbox")
     assert session.scalar(select(func.count(Task.id))) == before
+
+
+def test_done_lists_what_the_caller_handled_and_finds_it(api, session, world):
+    case = submitted(session, world)
+    reviewer = api("reviewer_A1")
+    assert reviewer.post(f"cases/{case.id}/actions/approve", json={"version": case.version}).status_code == 200
+    [item] = reviewer.get("inbox/done").get_json()["items"]
+    assert (item["case_id"], item["state_label"], item["now_state_label"], item["closed_how"]) == (
+        case.id, "镇（街道）总工会审核", "县（区）总工会审核", "acted")
+    assert reviewer.get(f"inbox/done?q={case.id}").get_json()["items"][0]["case_id"] == case.id
+    assert reviewer.get("inbox/done?q=没有这个").get_json()["items"] == []
+    assert api("reviewer_A").get("inbox/done").get_json()["items"] == []
+    bad = reviewer.get("inbox/done?q=" + "x" * 101)
+    assert bad.status_code == 422 and "q" in error_of(bad)["fields"]
+    assert reviewer.get("inbox/done?cursor=bm9wZQ").status_code == 422

@@ -245,6 +245,12 @@ def test_a_reviewer_claims_a_case_and_a_colleague_sees_who_holds_it(browse, live
     follow(colleague, colleague.get_by_role("button", name="转交", exact=True))
     assert_flash(colleague, "已转交")
     assert live_db.holder_of(case_id) == live_db.user_ids["reviewer_A1"]
+    # Approved by the one it was handed back to: in his 「我已办」, with where the case is now.
+    reviewer.goto(f"/cases/{case_id}")
+    act(reviewer, TOWNSHIP_APPROVE)
+    reviewer.goto("/inbox/done")
+    assert reviewer.locator("table").filter(has_text=nominee).filter(has_text="县（区）总工会审核").count() == 1
+    browse.shot(reviewer, "done")
 
 
 def test_header_switcher_changes_whose_inbox_one_reads(browse, live_db):

@@ -339,3 +339,20 @@ def test_other_roles_get_403(pages, session, waiting, username):
 def test_anonymous_visitors_are_sent_to_log_in(pages):
     response = pages().get("/inbox?due=overdue")
     assert response.status_code == 302 and response.location.startswith("/login?next=/inbox")
+
+
+# --- 「我已办」 --------------------------------------------------------------------------------------
+
+def test_done_page_lists_finds_and_explains_a_bad_search(pages, session, world, waiting):
+    case = waiting(3, nominee="已办的案子")
+    perform_action(session, world.actor("reviewer_A1"), case, "approve", expected_version=case.version)
+    reviewer = pages("reviewer_A1")
+    assert 'href="/inbox/done"' in text_of(reviewer.get("/inbox"))
+    page = text_of(reviewer.get("/inbox/done"))
+    assert 'id="task-' in page and "已办的案子" in page
+    assert "县（区）总工会审核" in page
+    assert "已办的案子" in text_of(reviewer.get(f"/inbox/done?q={case.id}"))
+    assert "没有找到符合的已办案件。" in text_of(reviewer.get("/inbox/done?q=别的"))
+    bad = reviewer.get("/inbox/done?q=" + "字" * 101)
+    assert bad.status_code == 422 and "请输入不超过 100 个字的案件编号或标题" in text_of(bad)
+    assert "您还没有办理过案件。" in text_of(pages("reviewer_A1_and_A").get("/inbox/done"))

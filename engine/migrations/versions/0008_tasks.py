@@ -115,6 +115,7 @@ def _create_task_indexes() -> None:
         batch_op.create_index('ix_tasks_next_check', ['next_check_dt'], unique=False,
                               postgresql_where=CHECKED, sqlite_where=CHECKED)
         batch_op.create_index('ix_tasks_case_id_closed_dt', ['case_id', 'closed_dt'], unique=False)
+        batch_op.create_index('ix_tasks_closed_by_id_closed_dt', ['closed_by_id', 'closed_dt'], unique=False)
         batch_op.create_index('uq_tasks_open_stage', ['case_id'], unique=True,
                               postgresql_where=OPEN_STAGE, sqlite_where=OPEN_STAGE)
 
