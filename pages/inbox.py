@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import UnprocessableEntity
 
@@ -26,7 +27,7 @@ from engine.calendar.working_days import WorkingCalendar, due_after, working_cal
 from engine.cases.case import case_versions
 from engine.cases.inbox import (
     DEFAULT_DUE_SOON_WORKING_DAYS, BatchChoice, DoneEntry, InboxEntry, InboxFilter, batch_choices, done_page,
-    inbox_counts, inbox_page, inbox_titles,
+    inbox_counts, inbox_page, inbox_titles, waiting_count,
 )
 from engine.cases.tasks import missing_calendar_year
 from engine.definitions.spec import Definition, StateSpec
@@ -34,7 +35,7 @@ from engine.definitions.store import definition_by_hash, list_kinds
 from engine.operations.transitions import BatchOutcome, perform_batch_action
 from engine.org.units import Actor
 from engine.procedures.rounds import Round, visible_rounds
-from web.auth import current_actor, role_required
+from web.auth import active_grant, current_actor, role_required, session_actor
 from web.database import committing, request_session
 from web.localtime import last_day, local_day
 from web.paging import done_cursor_key, done_key_of, encode_cursor, inbox_cursor_key, inbox_key_of
@@ -214,6 +215,28 @@ def _batch_choices(session: Session, actor: Actor, rows: list[InboxRow], hashes:
     return batch_choices(session, actor, {row.case_id: (hashes[row.case_id], row.entry.state) for row in rows}, now)
 
 
+# --- The header's count ---------------------------------------------------------------------------
+
+@bp.app_context_processor
+def open_tasks() -> dict:
+    """How many cases wait at the unit a reviewer acts for (the 待办 badge), once per request;
+    None for anyone acting in another role."""
+    if "open_tasks" not in g:
+        g.open_tasks = _open_tasks_of_signed_in()
+    return {"open_tasks": g.open_tasks}
+
+
+def _open_tasks_of_signed_in() -> int | None:
+    actor = session_actor() if request.endpoint != "static" else None
+    grant = active_grant(actor) if actor is not None else None
+    if grant is None or grant.role != ROLE:
+        return None
+    try:
+        return waiting_count(request_session(), ROLE, grant.unit_id)
+    except SQLAlchemyError:
+        return None  # the page being drawn is the error page of a failed transaction: it must still render
+
+
 # --- The inbox page -------------------------------------------------------------------------------
 
 @bp.route("/inbox")
@@ -235,6 +258,7 @@ def inbox():
     rows, hashes = _rows(session, entries, now) if entries else ([], {})
     filters = {name: args[name] for name in ("kind", "round", "state", "unit", "due", "mine") if args.get(name)}
     counts = inbox_counts(session, actor, ROLE, now=now)
+    g.open_tasks = sum(count.waiting for count in counts)  # the header's badge, without counting twice
     # The stages of the chosen kind, else of the kinds that have cases waiting.
     waiting_kinds = {count.kind for count in counts}
     state_groups = [(definition, states) for definition, states in choices.states(wanted.kind)

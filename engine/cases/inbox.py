@@ -201,6 +201,12 @@ def _done_entry(session: Session, row) -> DoneEntry:
                      row.closed_dt, row.closed_how, definition.state(row.now).label)
 
 
+def waiting_count(session: Session, role: str, unit_id: int) -> int:
+    """How many open tasks wait for ``role`` at the unit (the header's 待办 badge): one count over
+    the inbox's index."""
+    return session.scalar(select(func.count(Task.id)).where(*_waiting(role, [unit_id])))
+
+
 @dataclass(frozen=True)
 class InboxCount:
     kind: str

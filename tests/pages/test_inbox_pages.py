@@ -356,3 +356,15 @@ def test_done_page_lists_finds_and_explains_a_bad_search(pages, session, world, 
     bad = reviewer.get("/inbox/done?q=" + "字" * 101)
     assert bad.status_code == 422 and "请输入不超过 100 个字的案件编号或标题" in text_of(bad)
     assert "您还没有办理过案件。" in text_of(pages("reviewer_A1_and_A").get("/inbox/done"))
+
+
+def test_the_header_and_the_home_page_count_what_waits_at_the_reviewers_unit(pages, world, waiting):
+    waiting(3)
+    waiting(4, applicant="applicant_A1b")
+    waiting(5, applicant="applicant_B1a")  # another township's
+    reviewer = pages("reviewer_A1")
+    assert 'aria-label="2 件待办">2</span>' in text_of(reviewer.get("/inbox"))
+    assert '<span class="badge">2</span>' in text_of(reviewer.get("/"))
+    county = pages("reviewer_A")  # nothing waits at the county yet: no badge
+    assert "件待办" not in text_of(county.get("/inbox"))
+    assert "件待办" not in text_of(pages("applicant_A1a").get("/"))
