@@ -69,6 +69,20 @@ def check_text(values: dict[str, str | None], *, multiline: bool = False) -> Non
         raise ValidationFailed(problems)
 
 
+def clean_note(text: str | None, *, field: str, label: str, max_length: int,
+               required_message: str | None = None) -> str | None:
+    """A free text written to the trail (an opinion, a reason, an urge's note), stripped; None when
+    empty. Refused with a message on ``field`` when empty but required (``required_message``),
+    when it holds what cannot be stored, or when longer than ``max_length``."""
+    value = (text or "").strip()
+    if required_message and not value:
+        raise ValidationFailed({field: [required_message]})
+    check_text({field: value}, multiline=True)
+    if len(value) > max_length:
+        raise ValidationFailed({field: [f"{label}不能超过 {max_length} 个字"]})
+    return value or None
+
+
 # --- Dates ----------------------------------------------------------------------------------------
 
 # No date a union's work can mean lies outside these: 9999-12-31 is a typing slip, not a

@@ -37,7 +37,11 @@ class Holding:
 def holding_of(session: Session, actor: Actor, case: Case) -> Holding | None:
     """Who holds the case's waiting task, and what ``actor`` may do about it; None when the case
     waits for no one who can hold it."""
-    task = waiting_task(session, case.id)
+    return holding_at(session, actor, waiting_task(session, case.id))
+
+
+def holding_at(session: Session, actor: Actor, task: Task | None) -> Holding | None:
+    """``holding_of`` for the waiting task the caller has read already."""
     if task is None or task.role not in HELD_ROLES:
         return None
     holder = session.get(User, task.assignee_id) if task.assignee_id is not None else None

@@ -39,7 +39,6 @@ ACTED = "acted"            # the party it waited for acted
 TIMED_OUT = "timed_out"    # its deadline passed and the engine moved the case on
 WITHDRAWN = "withdrawn"    # the applicant took the case back
 MOVED_ON = "moved_on"      # someone else moved the case (an objection, an administrator, the system)
-CLOSED_HOW = (ACTED, TIMED_OUT, WITHDRAWN, MOVED_ON)
 
 
 class Task(Base):
@@ -247,9 +246,13 @@ def missing_calendar_year(session: Session, case_id: int) -> int | None:
     """The year the working-day calendar lacks, when the case's deadline could not be worked out
     for want of it: pages say so (「无法计算期限：2028 年的工作日历尚未导入」) instead of nothing."""
     task = waiting_task(session, case_id)
+    return missing_year_of(session, session.get(Case, case_id), task) if task is not None else None
+
+
+def missing_year_of(session: Session, case: Case, task: Task | None) -> int | None:
+    """``missing_calendar_year`` for a case whose waiting task the caller has read already."""
     if task is None or not task.has_deadline or task.due_dt is not None:
         return None
-    case = session.get(Case, case_id)
     try:
         work_out_due(session, case, case.definition.state(task.state), task.entered_dt)
     except CalendarNotCovered as uncovered:

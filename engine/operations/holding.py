@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine.audit.chain import AuditEvent, append_event
 from engine.base.db import utcnow
 from engine.base.errors import InvalidAction, PermissionDenied, ValidationFailed
-from engine.base.inputs import check_text
+from engine.base.inputs import clean_note
 from engine.cases.case import Case, check_version, conflict_on_stale
 from engine.cases.holders import CLAIM, HELD_ROLES, RELEASE, TAKE_OVER, TRANSFER, colleagues_of, holding_grant, offers
 from engine.cases.permissions import require_visible
@@ -48,16 +48,11 @@ def transfer_task(session: Session, actor: Actor, case: Case, *, to_user_id: int
     now = now or utcnow()
     task, grant, _holder = _held_task(session, actor, case, TRANSFER, expected_version)
     errors: dict[str, list[str]] = {}
-    reason = (reason or "").strip()
-    if not reason:
-        errors["reason"] = ["请填写转交理由"]
-    elif len(reason) > MAX_COMMENT_LENGTH:
-        errors["reason"] = [f"转交理由不能超过 {MAX_COMMENT_LENGTH} 个字"]
-    else:
-        try:
-            check_text({"reason": reason}, multiline=True)
-        except ValidationFailed as refused:
-            errors |= refused.fields
+    try:
+        reason = clean_note(reason, field="reason", label="转交理由", max_length=MAX_COMMENT_LENGTH,
+                            required_message="请填写转交理由")
+    except ValidationFailed as refused:
+        errors |= refused.fields
     colleague = dict(colleagues_of(session, task, actor)).get(to_user_id)
     if colleague is None:
         errors["to_user_id"] = ["只能转交给本单位同一角色的其他人员"]
@@ -120,20 +115,20 @@ def _record(session: Session, actor: Actor, case: Case, task: Task, grant: Grant
 
 
 def _transferred(case: Case, task: Task, actor: Actor, grant: Grant, reason: str) -> Message:
-    state = case.definition.state(task.state)
-    return Message(
-        kind="transferred", key=f"task:{task.id}:transferred:{case.audit_seq}", case_id=case.id,
-        subject=f"【转交给您】{case.title}：{state.label}",
-        body=f"{actor.name}（{grant.unit_name}）将{case.definition.label}「{case.title}」（编号 {case.id}）"
-             f"转交给您办理，该案件在「{state.label}」。转交理由：{reason}",
-    )
+    state = case.definition.state(task.state).label
+    return _told(case, task, "transferred", f"【转交给您】{case.title}：{state}",
+                 f"{actor.name}（{grant.unit_name}）将{case.definition.label}「{case.title}」（编号 {case.id}）"
+                 f"转交给您办理，该案件在「{state}」。转交理由：{reason}")
 
 
 def _taken_over(case: Case, task: Task, actor: Actor, grant: Grant) -> Message:
-    state = case.definition.state(task.state)
-    return Message(
-        kind="taken_over", key=f"task:{task.id}:taken_over:{case.audit_seq}", case_id=case.id,
-        subject=f"【已被接手】{case.title}：{state.label}",
-        body=f"{actor.name}（{grant.unit_name}）已接手您认领的{case.definition.label}「{case.title}」"
-             f"（编号 {case.id}），该案件在「{state.label}」改由其办理。",
-    )
+    state = case.definition.state(task.state).label
+    return _told(case, task, "taken_over", f"【已被接手】{case.title}：{state}",
+                 f"{actor.name}（{grant.unit_name}）已接手您认领的{case.definition.label}「{case.title}」"
+                 f"（编号 {case.id}），该案件在「{state}」改由其办理。")
+
+
+def _told(case: Case, task: Task, kind: str, subject: str, body: str) -> Message:
+    """A message about a change of the task's holder, keyed to the event that made it: sent once."""
+    return Message(kind=kind, key=f"task:{task.id}:{kind}:{case.audit_seq}", case_id=case.id, subject=subject,
+                   body=body)

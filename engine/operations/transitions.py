@@ -18,7 +18,7 @@ from engine.base.db import utcnow
 from engine.base.errors import (
     ConditionFailed, InvalidAction, NotFound, PermissionDenied, UnionflowError, ValidationFailed,
 )
-from engine.base.inputs import check_text
+from engine.base.inputs import clean_note
 from engine.cases.attachments import unknown_attachment_ids
 from engine.cases.case import Case, check_version, conflict_on_stale
 from engine.cases.machines import ActionContext, compiled
@@ -394,13 +394,8 @@ def _record_bookkeeping(definition: Definition, case: Case, spec: TransitionSpec
 
 
 def _clean_comment(comment: str | None, *, required: bool) -> str | None:
-    text = (comment or "").strip()
-    if required and not text:
-        raise ValidationFailed({"comment": ["请填写意见或理由"]})
-    check_text({"comment": text}, multiline=True)
-    if len(text) > MAX_COMMENT_LENGTH:
-        raise ValidationFailed({"comment": [f"意见不能超过 {MAX_COMMENT_LENGTH} 个字"]})
-    return text or None
+    return clean_note(comment, field="comment", label="意见", max_length=MAX_COMMENT_LENGTH,
+                      required_message="请填写意见或理由" if required else None)
 
 
 def _check_file_ids(session: Session, case: Case | None, definition: Definition, values: dict) -> None:

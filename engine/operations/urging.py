@@ -16,8 +16,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from engine.audit.chain import append_event
 from engine.base.config import LOCAL_TZ
 from engine.base.db import Base, UTCDateTime, utcnow
-from engine.base.errors import CalendarNotCovered, Conflict, InvalidAction, PermissionDenied, ValidationFailed
-from engine.base.inputs import check_text
+from engine.base.errors import CalendarNotCovered, Conflict, InvalidAction, PermissionDenied
+from engine.base.inputs import clean_note
 from engine.calendar.working_days import working_calendar
 from engine.cases.case import Case
 from engine.cases.permissions import require_visible
@@ -71,14 +71,6 @@ def urge_grant(session: Session, actor: Actor, case: Case) -> Grant | None:
     return None
 
 
-def _clean_note(note: str | None) -> str | None:
-    text = (note or "").strip()
-    check_text({"note": text}, multiline=True)
-    if len(text) > MAX_URGE_NOTE_LENGTH:
-        raise ValidationFailed({"note": [f"催办说明不能超过 {MAX_URGE_NOTE_LENGTH} 个字"]})
-    return text or None
-
-
 def urge_work_day(session: Session, now: datetime) -> date:
     """The working day ``now`` counts for: today, or the next working day."""
     calendar = working_calendar(session)
@@ -118,7 +110,7 @@ def urge_case(session: Session, actor: Actor, case: Case, *, note: str | None = 
     grant = urge_grant(session, actor, case)
     if grant is None:
         raise PermissionDenied("只有申请人或上级单位审核人可以催办")
-    note = _clean_note(note)
+    note = clean_note(note, field="note", label="催办说明", max_length=MAX_URGE_NOTE_LENGTH)
     work_day = urge_work_day(session, now)
     try:
         with session.begin_nested():

@@ -17,8 +17,8 @@ from engine.base.db import utcnow
 from engine.cases.case import Case
 from engine.cases.machines import available_actions
 from engine.cases.permissions import sees_personal_data
-from engine.cases.holders import holding_of
-from engine.cases.tasks import due_of, missing_calendar_year
+from engine.cases.holders import holding_at
+from engine.cases.tasks import missing_year_of, waiting_task
 from engine.definitions.forms import masked_personal_data
 from engine.definitions.spec import STATE_KIND_LABELS, Definition
 from engine.org.units import Actor
@@ -44,14 +44,15 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
     full = sees_personal_data(actor, case)
     timeline = case_timeline(session, actor, case)
     state = definition.state(case.state)
+    task = waiting_task(session, case.id)  # read once: the due time, the calendar's gap and the holder
     return case_summary(session, case) | {
         "linked_case_id": case.linked_case_id, "link_relation": case.link_relation,
         "form": case.form_data if full else masked_personal_data(definition.fields, case.form_data),
         "outcome": _outcome(definition, case.outcome or {}, full),
-        "due_at": due_of(session, case),
-        "calendar_missing_year": missing_calendar_year(session, case.id),
+        "due_at": task.due_dt if task is not None else None,
+        "calendar_missing_year": missing_year_of(session, case, task),
         "waits_for": state.waits_for.label if state.waits_for else None,
-        "holding": holding_of(session, actor, case),
+        "holding": holding_at(session, actor, task),
         "revision_round": case.revision_round,
         "return_reason": _return_reason(case, state.kind, timeline),
         "timeline": timeline,
