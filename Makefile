@@ -29,6 +29,13 @@ demo: $(STAMP) $(CATALOG).mo
 	$(BIN)/unionflow demo setup
 	$(BIN)/unionflow run --host 127.0.0.1 --port 5000
 
+# Under CI=true the suite must not skip a service: unless told otherwise it uses this machine's
+# PostgreSQL and Redis, as .ci/run does.
+ifdef CI
+export UNIONFLOW_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export UNIONFLOW_TEST_REDIS_URL ?= redis://127.0.0.1:6379/11
+endif
+
 # Two processes (pytest-xdist), each with a PostgreSQL and a Redis database of its own
 # (tests/conftest.py); a test file stays in one process, with its module fixtures.
 TEST_PROCESSES ?= 2
