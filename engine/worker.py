@@ -5,6 +5,9 @@ as wanted) and one ``celery -A engine.worker beat``. The beat's scan passes ids 
 tasks due for a look to ``process_deadlines``; those lock them (FOR UPDATE SKIP LOCKED), act
 once per task and mail after their commit by notification id, retried with backoff.
 
+After each commit, the people its audit events concern are told by ``tell_people``
+(engine.operations.telling); the scan also catches up on any telling that was lost.
+
 Embedded (no broker, the demo): the same tasks run in-process (``task_always_eager``), and
 ``unionflow run`` calls the scan every minute from a thread.
 
@@ -22,7 +25,7 @@ from typing import Callable, TypeVar
 
 from celery import Celery
 from celery.signals import task_failure, worker_process_init
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.base import effects
@@ -31,6 +34,7 @@ from engine.base.db import make_engine, make_session_factory, read_only, utcnow
 from engine.notify.mail import MAIL_TRIES, failed_attempt, send_notification_mail
 from engine.notify.notifications import pending_email_ids
 from engine.operations.deadline_scan import due_task_ids, process_deadlines
+from engine.operations.telling import CATCH_UP_BATCH, PUBLISHED_AS, catch_up_telling, tell_about_events
 from engine.runtime import bootstrap, load_models
 
 log = logging.getLogger(__name__)
@@ -102,6 +106,23 @@ def _queue_mail(notification_ids: list[int]) -> None:
         send_notification_email.delay(notification_id)
 
 
+def _tell_after_commit(bind: Engine | Connection, payloads: list[dict]) -> None:
+    """The people concerned by a unit of work's events are told by a worker; in-process, at once,
+    on the database the events were written to (the caller's connection in a test's transaction)."""
+    event_ids = [payload["event_id"] for payload in payloads]
+    for start in range(0, len(event_ids), IDS_PER_TASK):
+        chunk = event_ids[start:start + IDS_PER_TASK]
+        if celery_app.conf.task_always_eager:
+            with Session(bind=bind, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
+                tell_about_events(session, chunk, utcnow())
+                session.commit()
+        else:
+            tell_people.delay(chunk)
+
+
+effects.subscribe(PUBLISHED_AS, _tell_after_commit, gathered=True)
+
+
 # --- Tasks ----------------------------------------------------------------------------------------
 
 @celery_app.task(name="unionflow.scan_deadlines")
@@ -118,7 +139,20 @@ def scan_deadlines(now: str | None = None) -> dict:
     lost_mail = _read(lambda session: pending_email_ids(session, stored_before=moment - REQUEUE_MAIL_AFTER,
                                                          tried_too=celery_app.conf.task_always_eager))
     _queue_mail(lost_mail)
-    return {"deadlines": queued, "mail": len(lost_mail)}
+    events = _catch_up_telling(moment)
+    return {"deadlines": queued, "mail": len(lost_mail), "events": events}
+
+
+def _catch_up_telling(moment: datetime) -> int:
+    """Events whose telling was lost (a kick that never reached a worker), told now."""
+    total = 0
+    while True:
+        with session_factory()() as session:
+            passed = catch_up_telling(session, moment)
+            session.commit()
+        total += passed
+        if passed < CATCH_UP_BATCH:
+            return total
 
 
 def _read(query: Callable[[Session], T]) -> T:
@@ -135,6 +169,15 @@ def process_deadlines_task(task_ids: list[int], now: str) -> dict:
         session.commit()
     return {"reminders": report.reminders, "escalations": report.escalations,
             "transitions": len(report.transitions), "skipped": report.skipped}
+
+
+@celery_app.task(name="unionflow.tell_people")
+def tell_people(event_ids: list[int]) -> int:
+    """Notifications for the people the events concern (each once, however often this runs)."""
+    with session_factory()() as session:
+        told = tell_about_events(session, event_ids, utcnow())
+        session.commit()
+    return told
 
 
 @celery_app.task(name="unionflow.send_notification_email", bind=True, max_retries=MAIL_RETRIES)

@@ -26,6 +26,7 @@ from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
 from engine.org.units import Actor, assign_role, create_org_unit, create_user, load_actor
 from engine.runtime import bootstrap, load_models
+from engine.worker import celery_app  # noqa: F401 - as in every process: people told after each commit
 
 # Commands run by the tests (`unionflow demo setup` makes a signing key) never write the
 # developer's own key in instance/.
@@ -152,13 +153,15 @@ def committed_db(database):
 
 
 def wipe(engine) -> None:
-    keep = {"definition_versions", "workflow_kinds", "alembic_version", "case_ledger_heads", "system_log_head"}
+    keep = {"definition_versions", "workflow_kinds", "alembic_version", "case_ledger_heads", "system_log_head",
+            "telling_marks"}
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name not in keep:
                 conn.execute(table.delete())
         conn.execute(text("UPDATE case_ledger_heads SET seq = 0, hash = :h"), {"h": "0" * 64})
         conn.execute(text("UPDATE system_log_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+        conn.execute(text("UPDATE telling_marks SET event_id = 0"))
 
 
 # --- Organisation factory -------------------------------------------------------------------------

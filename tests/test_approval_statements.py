@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import event
 
+from engine.base import effects
+
 from engine.cases.case import Case
+from engine.operations.telling import PUBLISHED_AS, tell_about_events
 from engine.operations.timers import fire_timer
 from engine.operations.transitions import approve_case, create_draft, resubmit_case, return_case, submit_case
 from tests.conftest import NOW
 from tests.test_competition_results import notice_over, on_notice
+from engine.worker import _tell_after_commit
 from tests.test_smoke_basic_nomination import FORM
 
 # One approval on the plain chain, as a request or the bench makes it: the case read, then
@@ -39,6 +44,10 @@ TIMER = [
     "INSERT tasks",
 ]
 
+# Telling of one approval, after its commit (engine.operations.telling).
+TELL = ["SELECT audit_events", "SELECT cases", "SELECT tasks", "SELECT role_assignments", "SELECT users",
+        "INSERT notifications"]
+
 
 def _summary(statement: str) -> str:
     verb = statement.split(None, 1)[0].upper()
@@ -51,6 +60,22 @@ def _summary(statement: str) -> str:
     else:
         return verb
     return f"{verb} {table}"
+
+
+@pytest.fixture
+def told_later():
+    """The events the people concerned are told of after the commit, kept aside: a worker tells
+    them in the production profile, in a unit of work of its own (its statements are pinned apart)."""
+    event_ids: list[int] = []
+
+    def keep(_bind, payloads):
+        event_ids.extend(payload["event_id"] for payload in payloads)
+
+    effects.unsubscribe(PUBLISHED_AS, _tell_after_commit)
+    effects.subscribe(PUBLISHED_AS, keep, gathered=True)
+    yield event_ids
+    effects.unsubscribe(PUBLISHED_AS, keep)
+    effects.subscribe(PUBLISHED_AS, _tell_after_commit, gathered=True)
 
 
 def _statements(session, database, work) -> list[str]:
@@ -86,15 +111,21 @@ def _act(case_id: int, operation, actor, **values):
     return work
 
 
-def test_one_approval_issues_the_statements_it_did(session, world, database):
+def test_one_approval_issues_the_statements_it_did(session, world, database, told_later):
     """Does an approval still read and write what it did, and nothing more?"""
     case_id = _submitted(session, world)
+    told_later.clear()
     statements = _statements(session, database, _act(case_id, approve_case, world.actor("reviewer_A1")))
     assert statements == ONE_APPROVAL
     assert len(statements) <= BUDGET
+    # Telling the county's reviewers, apart: the event, its case, the task it opened, the people
+    # at the county, who of them wants mail, their notifications.
+    assert len(told_later) == 1
+    assert _statements(session, database, lambda work_session: tell_about_events(
+        work_session, told_later, NOW)) == TELL
 
 
-def test_create_return_resubmit_and_a_timer_issue_the_statements_they_did(session, world, database):
+def test_create_return_resubmit_and_a_timer_issue_the_statements_they_did(session, world, database, told_later):
     applicant, reviewer = world.actor("applicant_A1a"), world.actor("reviewer_A1")
     assert _statements(session, database, lambda work_session: create_draft(
         work_session, applicant, "basic_nomination", form=FORM, now=NOW)) == CREATE

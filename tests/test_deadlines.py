@@ -39,8 +39,11 @@ BEFORE_LABOUR_DAY = local(2026, 4, 29, 10, 0)
 
 
 def scan(session, now):
+    """One batch of the scan, committed as the worker's task commits it (what it did is told then)."""
     ids = list(session.scalars(select(Task.id).where(Task.next_check_dt <= now)))
-    return process_deadlines(session, ids, now)
+    report = process_deadlines(session, ids, now)
+    session.commit()
+    return report
 
 
 def notes(session, case, **filters):

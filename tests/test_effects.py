@@ -68,3 +68,34 @@ def test_effect_published_in_a_rolled_back_savepoint_is_dropped(session, world, 
     kept.commit()
     session.commit()
     assert [r["case_id"] for r in received] == [second.id]
+
+
+def test_a_released_savepoint_waits_for_the_whole_unit_of_work(session, world, received):
+    """A batch's per-case savepoint that succeeds announces nothing before the commit, and nothing
+    at all when the whole unit of work then rolls back."""
+    case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
+    session.commit()
+    with session.begin_nested():
+        submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
+    assert received == []
+    session.rollback()
+    session.commit()
+    assert received == []
+
+
+def test_a_gathered_subscriber_hears_once_per_commit_with_every_payload(session, world):
+    heard = []
+
+    def gathered(bind, payloads):
+        heard.append((bind, [payload["case_id"] for payload in payloads]))
+
+    effects.subscribe("case_transitioned", gathered, gathered=True)
+    try:
+        cases = [create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
+                 for _ in range(3)]
+        for case in cases:
+            submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
+        session.commit()
+    finally:
+        effects.unsubscribe("case_transitioned", gathered)
+    assert heard == [(session.get_bind(), [case.id for case in cases])]

@@ -66,6 +66,7 @@ def test_taking_over_is_logged_and_the_former_holder_told(session, world):
     event = take_over_task(session, colleague, case, expected_version=case.version, now=NOW)
     assert event.details["from"] == {"id": holder.user_id, "name": holder.name}
     assert waiting_task(session, case.id).assignee_id == colleague.user_id
+    session.commit()  # told after the commit
     [told] = session.scalars(select(Notification).where(Notification.kind == "taken_over")).all()
     assert told.user_id == holder.user_id and colleague.name in told.body
 
@@ -104,6 +105,7 @@ def test_the_holder_transfers_to_a_named_colleague_who_is_told(session, world):
     assert (event.action, event.comment, event.details["to"]) == (
         "transfer", "下周休假，请代为审核", {"id": colleague.user_id, "name": colleague.name})
     assert waiting_task(session, case.id).assignee_id == colleague.user_id
+    session.commit()  # told after the commit
     [told] = session.scalars(select(Notification).where(Notification.kind == "transferred")).all()
     assert told.user_id == colleague.user_id and "下周休假，请代为审核" in told.body
     assert holding_of(session, holder, case).offered == (TAKE_OVER,)

@@ -29,10 +29,12 @@ from sqlalchemy import select
 
 from engine import worker
 from engine.base.config import DeliverySettings
+from engine.cases.case import Case
 from engine.cases.tasks import Task, waiting_task
 from engine.notify.notifications import Notification, set_preferences
-from engine.operations.transitions import create_draft, submit_case
-from engine.org.units import User
+from engine.operations.telling import tell_about_events
+from engine.operations.transitions import approve_case, create_draft, submit_case
+from engine.org.units import User, load_actor
 from tests.conftest import IN_CI, NOW, WORKER_INDEX, build_world, postgres_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,13 +241,16 @@ def fresh_queue(celery_worker):
 # --- Helpers --------------------------------------------------------------------------------------
 
 def seed_overdue_case(factory, addresses: dict[str, str]) -> tuple[int, Task]:
-    """A nomination waiting at township A1 since NOW; the given people have mail addresses."""
+    """A nomination waiting at township A1 since NOW; the given people have mail addresses, set
+    once the reviewers were told of the new task (so that only what the deadline tells is mailed;
+    the worker's telling after the commit finds it told)."""
     with factory() as session:
         world = build_world(session)
+        case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
+        submitted = submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
+        tell_about_events(session, [submitted.id], NOW)
         for username, address in addresses.items():
             set_preferences(session, world.actor(username), email=address, email_notifications=True)
-        case = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
-        submit_case(session, world.actor("applicant_A1a"), case, expected_version=case.version, now=NOW)
         deadline = waiting_task(session, case.id)
         session.commit()
         assert case.state == "township_review" and deadline is not None and deadline.due_dt is not None
@@ -262,11 +267,13 @@ def wait_for(condition, what: str, handle: Worker, timeout: float = WAIT_SECONDS
     raise AssertionError(f"timed out waiting for {what}\n{handle.log()}")
 
 
-def notifications_of(factory, username: str) -> list[Notification]:
+def notifications_of(factory, username: str, kind: str | None = None) -> list[Notification]:
+    """The person's notifications of ``kind``; without one, all but the seed's new task."""
+    query = (select(Notification).join(User, User.id == Notification.user_id)
+             .where(User.username == username,
+                    Notification.kind != "new_task" if kind is None else Notification.kind == kind))
     with factory() as session:
-        return list(session.scalars(
-            select(Notification).join(User, User.id == Notification.user_id)
-            .where(User.username == username).order_by(Notification.id)))
+        return list(session.scalars(query.order_by(Notification.id)))
 
 
 def text_of(message: email.message.EmailMessage) -> str:
@@ -311,7 +318,7 @@ def test_overdue_case_is_mailed_once_by_the_worker(redis_broker, committed_db, s
         worker.process_deadlines_task.delay([deadline.id], moment)
         worker.send_notification_email.delay(escalation.id)
         after = handle.wait_until_idle()
-        ran = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+        ran = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
         assert ran == {"unionflow.scan_deadlines": 1, "unionflow.process_deadlines": 1,
                        "unionflow.send_notification_email": 1}
         assert mailbox.count() == len(ADDRESSES)
@@ -343,5 +350,37 @@ def test_mail_is_retried_until_the_server_answers_and_sent_once(redis_broker, co
         [notification] = notifications_of(committed_db, "reviewer_A")
         assert notification.email_status == "sent" and notification.email_attempts >= 2
         assert "Retry in 1s" in handle.log()
+    finally:
+        smtp_server.stop()
+
+
+def test_an_approval_is_told_to_the_next_level_by_the_worker_and_mailed_once(redis_broker, committed_db,
+                                                                            smtp_server, fresh_queue):
+    handle = fresh_queue
+    address = ADDRESSES["reviewer_A"]
+    mailbox = smtp_server.start()
+    try:
+        case_id, _deadline = seed_overdue_case(committed_db, {"reviewer_A": address})
+        with committed_db() as session:
+            township = load_actor(session, session.scalar(select(User.id).where(User.username == "reviewer_A1")))
+            case = session.get(Case, case_id)
+            event_id = approve_case(session, township, case, expected_version=case.version, now=NOW).id
+            session.commit()  # the telling goes to the worker through Redis
+
+        wait_for(lambda: mailbox.to(address), "the new task's mail", handle)
+        before = handle.wait_until_idle()
+        [message] = mailbox.to(address)
+        assert message["Subject"] == f"【待办】{NOMINEE}：县（区）总工会审核"
+        assert f"查看案件：{BASE_URL}/cases/{case_id}" in text_of(message).splitlines()
+        [told] = notifications_of(committed_db, "reviewer_A", kind="new_task")
+        assert (told.key, told.email_status) == (f"event:{event_id}:new_task", "sent")
+
+        # The same telling again (a redelivery) tells nobody twice and mails nothing.
+        worker.tell_people.delay([event_id])
+        after = handle.wait_until_idle()
+        ran = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+        assert ran == {"unionflow.tell_people": 1}
+        assert mailbox.count() == 1
+        assert len(notifications_of(committed_db, "reviewer_A", kind="new_task")) == 1
     finally:
         smtp_server.stop()

@@ -21,7 +21,8 @@ from engine.base.errors import NotFound, PermissionDenied, ValidationFailed
 from engine.base.inputs import text_problem
 from engine.org.units import Actor, RoleAssignment, User
 
-KINDS = ("reminder", "overdue", "escalation", "urge", "automatic", "taken_over", "transferred")
+KINDS = ("reminder", "overdue", "escalation", "urge", "automatic", "taken_over", "transferred", "new_task", "returned",
+         "decided", "objection")
 MAX_EMAIL_LENGTH = 254
 
 

@@ -13,9 +13,10 @@ from engine.cases.case import Case
 from engine.cases.deadlines import last_day_text, reminder_times
 from engine.cases.tasks import Task, reschedule, write_schedules
 from engine.definitions.spec import Definition, StateSpec
-from engine.notify.notifications import Message, holders_of, notify
+from engine.notify.notifications import Message, notify
+from engine.operations.telling import People, case_line
 from engine.operations.timers import fire_timer, timer_transition
-from engine.org.units import ROLE_LABELS, OrgUnit
+from engine.org.units import ROLE_LABELS
 
 
 @dataclass
@@ -59,7 +60,7 @@ def process_deadlines(session: Session, task_ids: list[int], now: datetime) -> S
     ).all()
     report.skipped = len(set(task_ids)) - len(locked)
     outbox: list[tuple[int, Message]] = []
-    people = _People(session)
+    people = People(session)
     rescheduled: list[Task] = []  # written together (write_schedules), not a flush per task
     for task, case in locked:
         definition = case.definition
@@ -81,7 +82,7 @@ def process_deadlines(session: Session, task_ids: list[int], now: datetime) -> S
 
 
 def _remind(session, task: Task, case: Case, definition: Definition, state: StateSpec, now: datetime,
-            people: "_People", outbox: list, report: ScanReport) -> None:
+            people: People, outbox: list, report: ScanReport) -> None:
     times = reminder_times(session, definition, state, task.due_dt)
     come = [index for index in range(task.reminders_done, len(times)) if times[index][1] <= now]
     if come:
@@ -94,12 +95,11 @@ def _remind(session, task: Task, case: Case, definition: Definition, state: Stat
 
 
 def _on_due(session, task: Task, case: Case, definition: Definition, state: StateSpec, now: datetime,
-            people: "_People", outbox: list, report: ScanReport) -> bool:
+            people: People, outbox: list, report: ScanReport) -> bool:
     """Fire the state's timer, or escalate; True when the task stays open, marked overdue."""
     fired = fire_timer(session, case, definition, now)
     if fired is not None and fired.fired:
-        report.transitions.append((case.id, fired.trigger))
-        outbox += _automatic_messages(session, case, definition, state, fired.trigger, people)
+        report.transitions.append((case.id, fired.trigger))  # told after the commit, as any transition
         return False
     if fired is not None:
         report.refused.append((case.id, fired.trigger, fired.reason))
@@ -110,54 +110,22 @@ def _on_due(session, task: Task, case: Case, definition: Definition, state: Stat
     return True
 
 
-class _People:
-    """Who holds a role at a unit, asked once per scan batch."""
-
-    def __init__(self, session: Session):
-        self.session = session
-        self._holders: dict[tuple[str, int], list[int]] = {}
-        self._units: dict[int, OrgUnit] = {}  # held here: the session keeps only weak references
-
-    def unit(self, unit_id: int) -> OrgUnit:
-        if unit_id not in self._units:
-            self._units[unit_id] = self.session.get(OrgUnit, unit_id)
-        return self._units[unit_id]
-
-    def at(self, role: str, unit_id: int) -> list[int]:
-        if (role, unit_id) not in self._holders:
-            self._holders[(role, unit_id)] = holders_of(self.session, role, unit_id)
-        return self._holders[(role, unit_id)]
-
-    def concerned(self, task: Task, case: Case) -> list[int]:
-        """The people the deadline concerns: the case's own applicant where the applicant acts."""
-        if task.role == "applicant" and case.applicant_id is not None:
-            return [case.applicant_id]
-        return self.at(task.role, task.unit_id)
-
-    def applicant(self, case: Case) -> list[int]:
-        return [case.applicant_id] if case.applicant_id is not None else self.at("applicant", case.origin_unit_id)
-
-
-def _case_line(case: Case, definition: Definition) -> str:
-    return f"{definition.label}「{case.title}」（编号 {case.id}）"
-
-
 def _reminder_message(task: Task, case: Case, definition: Definition, state: StateSpec, offset: int) -> Message:
     when = "今天到期" if offset == 0 else f"还有 {offset} 个工作日到期"
     return Message(
         kind="reminder", key=f"deadline:{task.id}:reminder:{offset}", case_id=case.id,
         subject=f"【待办提醒】{case.title}：{state.label}{when}",
-        body=(f"{_case_line(case, definition)}处于「{state.label}」，{last_day_text(task.due_dt, LOCAL_TZ)}，{when}。"
+        body=(f"{case_line(case, definition)}处于「{state.label}」，{last_day_text(task.due_dt, LOCAL_TZ)}，{when}。"
               "请及时办理。"),
     )
 
 
 def _escalation_messages(session: Session, task: Task, case: Case, state: StateSpec,
-                         people: _People) -> list[tuple[int, Message]]:
+                         people: People) -> list[tuple[int, Message]]:
     definition = case.definition
     unit = people.unit(task.unit_id)
     waiting_for = f"{unit.name}{ROLE_LABELS.get(task.role, task.role)}"
-    line, due = _case_line(case, definition), last_day_text(task.due_dt, LOCAL_TZ)
+    line, due = case_line(case, definition), last_day_text(task.due_dt, LOCAL_TZ)
     to_them = Message(
         kind="overdue", key=f"deadline:{task.id}:overdue", case_id=case.id,
         subject=f"【已逾期】{case.title}：{state.label}",
@@ -177,22 +145,6 @@ def _escalation_messages(session: Session, task: Task, case: Case, state: StateS
         told = {user_id for user_id, _ in deliveries}
         deliveries += [(user_id, to_applicant) for user_id in people.applicant(case) if user_id not in told]
     return deliveries
-
-
-def _automatic_messages(session: Session, case: Case, definition: Definition, state: StateSpec, trigger: str,
-                        people: _People) -> list[tuple[int, Message]]:
-    """The applicant learns what the system did on its own; so do those the case now waits for."""
-    spec = next(t for t in definition.transitions if t.trigger == trigger and state.id in t.sources)
-    now_state = definition.state(case.state)
-    message = Message(
-        kind="automatic", key=f"case:{case.id}:auto:{case.audit_seq}", case_id=case.id,
-        subject=f"【系统自动处理】{case.title}：{spec.label}",
-        body=f"{_case_line(case, definition)}「{state.label}」期限届满，系统已自动执行「{spec.label}」，"
-             f"案件现处于「{now_state.label}」。")
-    user_ids = set(people.applicant(case))
-    if now_state.waits_for is not None and now_state.waits_for.role != "applicant":
-        user_ids |= set(people.at(now_state.waits_for.role, case.unit_at(now_state.waits_for.level)))
-    return [(user_id, message) for user_id in sorted(user_ids)]
 
 
 def scan_deadlines(session_factory, now: datetime, *, batch_size: int = 500) -> ScanReport:

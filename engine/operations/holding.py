@@ -2,7 +2,7 @@
 
 What a reader may do is engine.cases.holders.holding_of; these refuse anything else. Each change
 is an audit event on the case (so it moves the case's version, as a comment does); the one a
-task is transferred to, and the one whose task was taken over, are told.
+task is transferred to, and the one whose task was taken over, are told (engine.operations.telling).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from engine.cases.case import Case, check_version, conflict_on_stale
 from engine.cases.holders import CLAIM, HELD_ROLES, RELEASE, TAKE_OVER, TRANSFER, colleagues_of, holding_grant, offers
 from engine.cases.permissions import require_visible
 from engine.cases.tasks import Task, waiting_task
-from engine.notify.notifications import Message, notify
+from engine.operations.telling import TOLD_ACTIONS, tell_later
 from engine.operations.transitions import MAX_COMMENT_LENGTH
 from engine.org.units import Actor, Grant, User
 
@@ -58,10 +58,8 @@ def transfer_task(session: Session, actor: Actor, case: Case, *, to_user_id: int
         errors["to_user_id"] = ["只能转交给本单位同一角色的其他人员"]
     if errors:
         raise ValidationFailed(errors)
-    event = _record(session, actor, case, task, grant, TRANSFER, now, assignee=to_user_id, comment=reason,
-                    details={"to": {"id": to_user_id, "name": colleague}})
-    notify(session, [(to_user_id, _transferred(case, task, actor, grant, reason))], now)
-    return event
+    return _record(session, actor, case, task, grant, TRANSFER, now, assignee=to_user_id, comment=reason,
+                   details={"to": {"id": to_user_id, "name": colleague}})
 
 
 _REFUSALS = {
@@ -76,13 +74,9 @@ def _change_holder(session: Session, actor: Actor, case: Case, how: str, expecte
                    now: datetime | None) -> AuditEvent:
     now = now or utcnow()
     task, grant, previous = _held_task(session, actor, case, how, expected_version)
-    taken_from = previous if how == TAKE_OVER else None
-    details = {"from": {"id": previous.id, "name": previous.display_name}} if taken_from else {}
-    event = _record(session, actor, case, task, grant, how, now,
-                    assignee=None if how == RELEASE else actor.user_id, details=details)
-    if taken_from is not None:
-        notify(session, [(taken_from.id, _taken_over(case, task, actor, grant))], now)
-    return event
+    details = {"from": {"id": previous.id, "name": previous.display_name}} if how == TAKE_OVER else {}
+    return _record(session, actor, case, task, grant, how, now,
+                   assignee=None if how == RELEASE else actor.user_id, details=details)
 
 
 def _held_task(session: Session, actor: Actor, case: Case, how: str,
@@ -111,24 +105,6 @@ def _record(session: Session, actor: Actor, case: Case, task: Task, grant: Grant
         event = append_event(session, case, actor=actor, grant=grant, action=how, now=now, comment=comment,
                              details={"task_id": task.id, "state": task.state, **(details or {})})
         session.flush()
+    if how in TOLD_ACTIONS:
+        tell_later(session, event)
     return event
-
-
-def _transferred(case: Case, task: Task, actor: Actor, grant: Grant, reason: str) -> Message:
-    state = case.definition.state(task.state).label
-    return _told(case, task, "transferred", f"【转交给您】{case.title}：{state}",
-                 f"{actor.name}（{grant.unit_name}）将{case.definition.label}「{case.title}」（编号 {case.id}）"
-                 f"转交给您办理，该案件在「{state}」。转交理由：{reason}")
-
-
-def _taken_over(case: Case, task: Task, actor: Actor, grant: Grant) -> Message:
-    state = case.definition.state(task.state).label
-    return _told(case, task, "taken_over", f"【已被接手】{case.title}：{state}",
-                 f"{actor.name}（{grant.unit_name}）已接手您认领的{case.definition.label}「{case.title}」"
-                 f"（编号 {case.id}），该案件在「{state}」改由其办理。")
-
-
-def _told(case: Case, task: Task, kind: str, subject: str, body: str) -> Message:
-    """A message about a change of the task's holder, keyed to the event that made it: sent once."""
-    return Message(kind=kind, key=f"task:{task.id}:{kind}:{case.audit_seq}", case_id=case.id, subject=subject,
-                   body=body)

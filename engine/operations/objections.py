@@ -11,6 +11,7 @@ from engine.audit.chain import append_event
 from engine.base.db import utcnow
 from engine.base.errors import InvalidAction, NotFound, ValidationFailed
 from engine.cases.case import Case
+from engine.operations.telling import tell_later
 from engine.operations.transitions import perform_action
 from engine.org.units import SYSTEM_ACTOR
 from engine.procedures.notices import PUBLIC, Objection, ObjectionSchema, notice_of
@@ -43,8 +44,9 @@ def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime
                           status="open", lodged_dt=now)
     session.add(objection)
     session.flush()
-    append_event(session, case, actor=PUBLIC, grant=None, action="objection", now=now,
-                 details={"objection_id": objection.id, "objector_kind": objection.objector_kind})
+    lodged = append_event(session, case, actor=PUBLIC, grant=None, action="objection", now=now,
+                          details={"objection_id": objection.id, "objector_kind": objection.objector_kind})
+    tell_later(session, lodged)
     perform_action(session, SYSTEM_ACTOR, case, state.on_objection, expected_version=case.version, now=now,
                    comment=f"收到异议（第 {objection.id} 号）")
     session.flush()

@@ -29,6 +29,7 @@ from engine.definitions import rules
 from engine.definitions.forms import clean_fields, clean_form_input, dump_fields, missing_required, to_stored
 from engine.definitions.spec import RETURN_POINT, Definition, Party, TransitionSpec
 from engine.definitions.store import current_definition
+from engine.operations.telling import tell_later
 from engine.org.units import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_chain
 from engine.procedures.rounds import round_open_for
 
@@ -183,6 +184,7 @@ def perform_action(
         )
         follow_state(session, case, definition, now, left_state=from_state, closed_by=actor.user_id,
                      closed_how=how_it_ended(definition, case, from_state, grant, timer=spec.timer))
+    tell_later(session, event)
     effects.publish(session, "case_transitioned", case_id=case.id, trigger=trigger,
                     from_state=from_state, to_state=case.state)
     return event

@@ -292,3 +292,24 @@ def test_my_cases_marks_the_overdue_ones(pages, session, world):
     rows = {int(case_id): row for row, case_id in
             ((row, re.search(r'href="/cases/(\d+)"', row).group(1)) for row in re.findall(r"<tr.*?</tr>", page, re.S)[1:])}
     assert "已逾期" in rows[late.id] and "已逾期" not in rows[draft.id]
+
+
+# --- Told of each step ------------------------------------------------------------------------------
+
+def test_an_approval_on_the_case_page_is_a_new_task_in_the_next_levels_list(pages, session, world):
+    """The township approves on the case page; the county reviewer's header counts it and the list
+    names it as a new task with its last day; the applicant hears of the rejection with its reason."""
+    case = submitted(session, world)
+    session.commit()
+    reviewer = pages("reviewer_A1")
+    response = reviewer.submit(f"/cases/{case.id}/actions/approve", {"version": case.version, "comment": "同意上报"})
+    assert response.status_code == 302
+    county = pages("reviewer_A")
+    page = text_of(county.get("/notifications"))
+    assert header_count(page) == 1
+    assert "新待办" in page and f"【待办】{case.title}：县（区）总工会审核" in page
+    session.refresh(case)
+    response = county.submit(f"/cases/{case.id}/actions/reject", {"version": case.version, "comment": "材料不实"})
+    assert response.status_code == 302
+    page = text_of(pages("applicant_A1a").get("/notifications"))
+    assert "办理结果" in page and "办理意见：材料不实" in page
