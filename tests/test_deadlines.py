@@ -118,6 +118,40 @@ def test_reminders_go_out_once_each_to_the_reviewers_then_the_notice_ends_by_its
     assert "公示期满无异议" in told[0].subject
 
 
+def test_after_escalation_the_reviewers_are_reminded_every_two_working_days_until_someone_acts(
+        session, world, honours):
+    case = honours.submitted()  # Monday 9 March: three working days, the last one Thursday 12 March
+    task = waiting_task(session, case.id)
+    assert scan(session, local(2026, 3, 13, 0, 5)).escalations == 1
+    # Again every 2 working days (honours.yaml) after the last day: Monday 16, Wednesday 18, ...
+    assert task.next_check_dt == local(2026, 3, 16, 9)
+    assert scan(session, local(2026, 3, 16, 8, 59)).reminders == 0
+    assert scan(session, local(2026, 3, 16, 9, 0)).reminders == 1
+    assert scan(session, local(2026, 3, 16, 9, 30)).reminders == 0  # once each
+    again = notes(session, case, key=f"deadline:{task.id}:overdue:1")
+    assert sorted(user_names(session, world, again)) == ["reviewer_A1", "reviewer_A1_and_A"]
+    assert again[0].subject == f"【仍未办理】{case.title}：镇（街道）总工会审核已逾期 2 个工作日"
+    assert "最迟办理日 2026-03-12，已逾期 2 个工作日，上级单位已督办" in again[0].body
+    assert task.next_check_dt == local(2026, 3, 18, 9)
+    # After a week's downtime, the latest one only (Friday 20 March), then on Tuesday 24.
+    assert scan(session, local(2026, 3, 23, 10, 0)).reminders == 1
+    assert [n.key for n in notes(session, case, kind="overdue", user_id=world.users["reviewer_A1"].id)] == [
+        f"deadline:{task.id}:overdue", f"deadline:{task.id}:overdue:1", f"deadline:{task.id}:overdue:3"]
+    assert task.next_check_dt == local(2026, 3, 24, 9)
+    honours.act("reviewer_A1", case, "approve", now=local(2026, 3, 23, 11, 0))
+    session.commit()
+    assert scan(session, local(2026, 3, 24, 9, 0)).reminders == 0
+
+
+def test_a_state_may_turn_the_repeats_off_and_the_definition_leaves_them_off_by_default():
+    definition = parse_definition(_definition_with("    deadline_working_days: 3\n    remind_overdue_every_working_days: 0",
+                                                   "remind_overdue_every_working_days: 5"), "timed.yaml")
+    assert definition.overdue_reminders_every(definition.state("review")) is None
+    assert definition.overdue_reminders_every(definition.state("draft")) == 5
+    plain = parse_definition(_definition_with("    deadline_working_days: 3"), "timed.yaml")
+    assert plain.overdue_reminders_every(plain.state("review")) is None
+
+
 def test_a_scan_after_downtime_acts_once_and_skips_the_moot_reminders(session, world, honours):
     case = on_notice_at(honours, BEFORE_LABOUR_DAY)
     report = scan(session, local(2026, 5, 12, 10, 0))  # the worker was down for five days
@@ -141,12 +175,13 @@ def test_an_overdue_review_is_marked_and_escalated_one_level_up_and_the_applican
     report = scan(session, due)
     assert (report.escalations, report.transitions) == (1, [])
     row = waiting_task(session, case.id)
-    assert row.overdue_dt == due and row.next_check_dt is None
+    assert row.overdue_dt == due and row.next_check_dt == local(2026, 3, 16, 9)  # reminded again then
     assert user_names(session, world, notes(session, case, kind="escalation")) == ["reviewer_A", "reviewer_A1_and_A"]
     overdue = notes(session, case, kind="overdue")
     assert user_names(session, world, overdue) == ["applicant_A1a", "reviewer_A1", "reviewer_A1_and_A"]
     assert "A1街道总工会审核人" in notes(session, case, kind="escalation")[0].body
     assert scan(session, due + timedelta(days=3)).escalations == 0  # escalated once
+    assert len(notes(session, case, kind="escalation")) == 2
 
 
 def test_a_batch_of_reminders_and_escalations_writes_its_tasks_in_one_statement(session, world, honours, database):
@@ -437,6 +472,8 @@ form:
     ("    deadline_at: round_close\n    deadline_working_days: 3", "not both"),
     ("    remind_working_days_before: [1]", "no deadline to remind of"),
     ("    deadline_working_days: 3\n    remind_working_days_before: [-1]", "working days before it"),
+    ("    remind_overdue_every_working_days: 2", "no deadline to remind of"),
+    ("    deadline_working_days: 3\n    remind_overdue_every_working_days: -1", "every 0 to"),
 ])
 def test_bad_deadline_settings_are_named(extra, problem):
     with pytest.raises(DefinitionError) as caught:

@@ -11,8 +11,10 @@ The scan (engine.operations.deadline_scan, driven by engine.worker every minute 
 sends one, not each one missed), and once the due time has passed either fires the state's
 timer transition as the system (a notice ending, an answer not given, a draft locked) or, with
 no timer or when it is refused, escalates: the task is marked overdue, and the people it
-waits for, the supervising unit one level up and the applicant are told. Every notification
-has a key, so a second scanner or a retried task never sends one twice.
+waits for, the supervising unit one level up and the applicant are told. Where the definition
+says so (``remind_overdue_every_working_days``), the people it waits for are then reminded
+again every N working days until someone acts. Every notification has a key, so a second
+scanner or a retried task never sends one twice.
 """
 from __future__ import annotations
 
@@ -115,4 +117,30 @@ def next_checks(session: Session, definition: Definition, state: StateSpec, due:
             reminders_done += 1
     if reminders_done < len(times):
         return reminders_done, times[reminders_done][1]
-    return reminders_done, None if overdue else due
+    if overdue:
+        return reminders_done, overdue_reminder(session, definition, state, due, now)[1]
+    return reminders_done, due
+
+
+def overdue_reminder(session: Session, definition: Definition, state: StateSpec, due: datetime,
+                     now: datetime) -> tuple[int, datetime | None]:
+    """(the latest reminder of an overdue stay come by ``now``, 0 for none; when the next goes out,
+    None for never). With a repeat every N working days, the k-th goes out at REMINDER_HOUR on the
+    (k × N)-th working day after the last day to act, until someone acts."""
+    every = definition.overdue_reminders_every(state)
+    if every is None:
+        return 0, None
+    calendar = working_calendar(session)
+    last_day = last_day_to_act(due, LOCAL_TZ)
+
+    def goes_out(number: int) -> datetime:
+        day = calendar.add_working_days(last_day, number * every)
+        return datetime.combine(day, dtime(REMINDER_HOUR), tzinfo=LOCAL_TZ).astimezone(due.tzinfo)
+
+    try:
+        come = calendar.working_days_between(last_day, now.astimezone(LOCAL_TZ).date()) // every
+        while come > 0 and goes_out(come) > now:
+            come -= 1
+        return come, goes_out(come + 1)
+    except CalendarNotCovered:  # listed for the admin; the calendar's recompute schedules it again
+        return 0, None

@@ -72,6 +72,12 @@ ReminderOffset = lambda: fields.Integer(  # noqa: E731
     strict=True, validate=validate.Range(min=0, max=MAX_DEADLINE_WORKING_DAYS,
                                          error="a reminder is 0 (on the last day) to {max} working days before it"))
 
+# After escalation, the people a stay waits for are reminded again every N working days (at a
+# state, 0: not there).
+RepeatEvery = lambda least: fields.Integer(  # noqa: E731
+    strict=True, validate=validate.Range(
+        min=least, max=MAX_DEADLINE_WORKING_DAYS, error="a repeat is every {min} to {max} working days"))
+
 
 class StateSchema(Schema):
     class Meta:
@@ -84,6 +90,7 @@ class StateSchema(Schema):
     deadline_working_days = fields.Raw()
     deadline_at = fields.String()
     remind_working_days_before = fields.List(ReminderOffset())
+    remind_overdue_every_working_days = RepeatEvery(0)
     on_objection = Identifier()
 
 
@@ -178,6 +185,7 @@ class DefinitionSchema(Schema):
     internal_comments = fields.List(fields.String(), load_default=list)
     started_from_case = fields.Boolean(load_default=False)
     remind_working_days_before = fields.List(ReminderOffset(), load_default=list)
+    remind_overdue_every_working_days = RepeatEvery(1)
     retention = fields.Nested(RetentionSchema)
 
 
@@ -236,14 +244,16 @@ def _check_states(raw: dict, problems: list[str]) -> dict[str, StateSpec]:
                 problems.append(f"{where}.deadline_at: a final state has no deadline")
             elif not rules.is_deadline_rule(deadline_at):
                 problems.append(f'{where}.deadline_at: unknown deadline rule "{deadline_at}"')
-        if state.get("remind_working_days_before") and deadline is None and deadline_at is None:
-            problems.append(f"{where}.remind_working_days_before: the state has no deadline to remind of")
+        for setting in ("remind_working_days_before", "remind_overdue_every_working_days"):
+            if state.get(setting) and deadline is None and deadline_at is None:
+                problems.append(f"{where}.{setting}: the state has no deadline to remind of")
         if state.get("on_objection") and state["kind"] != "notice":
             problems.append(f"{where}.on_objection: only a notice state takes objections")
         reminders = state.get("remind_working_days_before")
         states[state["id"]] = StateSpec(state["id"], state["label"], state["kind"], waits_for, deadline,
                                         state.get("on_objection"), deadline_at,
-                                        tuple(reminders) if reminders is not None else None)
+                                        tuple(reminders) if reminders is not None else None,
+                                        state.get("remind_overdue_every_working_days"))
     first = raw["states"][0]
     if first["kind"] != "draft":
         problems.append(f'states[0].kind: the first state ("{first["id"]}") starts every case and must be a draft state')
@@ -535,6 +545,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
         internal_comments=tuple(dict.fromkeys(raw["internal_comments"])),
         started_from_case=raw["started_from_case"],
         remind_working_days_before=tuple(raw["remind_working_days_before"]),
+        remind_overdue_every_working_days=raw.get("remind_overdue_every_working_days"),
         retention_years=retention_years,
     )
     if not enforce_policy:

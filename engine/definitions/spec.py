@@ -80,6 +80,9 @@ class StateSpec:
     # Reminders, in working days before the deadline's last day (0: on the day); None: the
     # definition's own list.
     remind_working_days_before: tuple[int, ...] | None = None
+    # Once escalated, remind again every N working days until someone acts; 0: never; None: the
+    # definition's setting.
+    remind_overdue_every_working_days: int | None = None
 
     @property
     def has_deadline(self) -> bool:
@@ -178,6 +181,8 @@ class Definition:
     started_from_case: bool = False
     # When the people a deadline concerns are reminded: working days before its last day.
     remind_working_days_before: tuple[int, ...] = ()
+    # Once a stay is overdue and escalated, they are reminded again every N working days.
+    remind_overdue_every_working_days: int | None = None
     # How many calendar years a closed case is kept before it may be purged (engine.operations.purge);
     # None: kept for ever.
     retention_years: int | None = None
@@ -189,6 +194,12 @@ class Definition:
         offsets = self.remind_working_days_before if state.remind_working_days_before is None \
             else state.remind_working_days_before
         return tuple(sorted(set(offsets), reverse=True))
+
+    def overdue_reminders_every(self, state: StateSpec) -> int | None:
+        """Working days between the reminders of an overdue stay in ``state`` (None: none)."""
+        if state.remind_overdue_every_working_days is None:
+            return self.remind_overdue_every_working_days
+        return state.remind_overdue_every_working_days or None
 
     def state(self, state_id: str) -> StateSpec:
         for state in self.states:

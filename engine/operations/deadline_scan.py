@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from engine.base.config import LOCAL_TZ
 from engine.cases.case import Case
-from engine.cases.deadlines import last_day_text, reminder_times
+from engine.calendar.working_days import working_calendar
+from engine.cases.deadlines import last_day_text, last_day_to_act, overdue_reminder, reminder_times
 from engine.cases.tasks import Task, reschedule, write_schedules
 from engine.definitions.spec import Definition, StateSpec
 from engine.notify.notifications import Message, notify
@@ -70,6 +71,10 @@ def process_deadlines(session: Session, task_ids: list[int], now: datetime) -> S
                 _remind(session, task, case, definition, state, now, people, outbox, report)
             rescheduled.append(task)
             continue
+        if task.overdue_dt is not None:  # escalated already: reminded again, every N working days
+            _remind_overdue(session, task, case, definition, state, now, people, outbox, report)
+            rescheduled.append(task)
+            continue
         if timer_transition(definition, state.id) is not None:
             write_schedules(session, rescheduled)  # before the timer's savepoint flushes them one by one
             rescheduled = []
@@ -103,11 +108,28 @@ def _on_due(session, task: Task, case: Case, definition: Definition, state: Stat
         return False
     if fired is not None:
         report.refused.append((case.id, fired.trigger, fired.reason))
-    task.overdue_dt, task.next_check_dt = now, None
+    task.overdue_dt = now
+    task.next_check_dt = overdue_reminder(session, definition, state, task.due_dt, now)[1]
     report.escalations += 1
     with session.no_autoflush:
         outbox += _escalation_messages(session, task, case, state, people)
     return True
+
+
+def _remind_overdue(session, task: Task, case: Case, definition: Definition, state: StateSpec, now: datetime,
+                    people: People, outbox: list, report: ScanReport) -> None:
+    number, task.next_check_dt = overdue_reminder(session, definition, state, task.due_dt, now)
+    if number == 0:
+        return
+    late = working_calendar(session).working_days_between(last_day_to_act(task.due_dt, LOCAL_TZ),
+                                                          now.astimezone(LOCAL_TZ).date())
+    message = Message(
+        kind="overdue", key=f"deadline:{task.id}:overdue:{number}", case_id=case.id,
+        subject=f"【仍未办理】{case.title}：{state.label}已逾期 {late} 个工作日",
+        body=(f"{case_line(case, definition)}处于「{state.label}」，{last_day_text(task.due_dt, LOCAL_TZ)}，"
+              f"已逾期 {late} 个工作日，上级单位已督办。请尽快办理。"))
+    outbox += [(user_id, message) for user_id in people.concerned(task, case)]
+    report.reminders += 1
 
 
 def _reminder_message(task: Task, case: Case, definition: Definition, state: StateSpec, offset: int) -> Message:
