@@ -42,6 +42,7 @@ class TimelineEventSchema(ApiSchema):
     at = LocalDateTime()
     actor_name = fields.String(allow_none=True, metadata={"description": "办理人；评审投票对申报人不显示评委姓名"})
     actor_role = fields.String(allow_none=True)
+    on_behalf_of = fields.String(allow_none=True, metadata={"description": "代理办理时，被代理人的姓名（代 某某）"})
     actor_role_label = fields.String(allow_none=True)
     unit_name = fields.String(allow_none=True)
     unit_level = fields.String(allow_none=True)

@@ -14,7 +14,7 @@ from engine.definitions import store  # noqa: F401
 from engine.definitions.rules import load_rule_modules
 from engine.notify import notifications  # noqa: F401
 from engine.operations import telling, urging  # noqa: F401
-from engine.org import accounts, units  # noqa: F401
+from engine.org import accounts, delegations, units  # noqa: F401
 from engine.procedures import juries, ledgers, notices, parameters, rounds  # noqa: F401
 
 

@@ -189,12 +189,13 @@ class RowTexts:
     pick: Markup  # the row's checkbox label
     overdue_days: Markup
     held_by: Markup  # a task a colleague claimed
+    stand_in: Markup  # a task of someone the reader stands in for (engine.org.delegations)
 
     @classmethod
     def translated(cls) -> RowTexts:
         # flask_babel's gettext without variables returns the translation unformatted.
         return cls(pick=Markup(_("选择「%(title)s」")), overdue_days=Markup(_("已逾期 %(n)s 个工作日")),
-                   held_by=Markup(_("由%(name)s办理")))
+                   held_by=Markup(_("由%(name)s办理")), stand_in=Markup(_("代%(name)s办理")))
 
 
 def _working_days_late(calendar: WorkingCalendar, due: datetime, now: datetime) -> int | None:
@@ -264,7 +265,8 @@ def inbox():
     state_groups = [(definition, states) for definition, states in choices.states(wanted.kind)
                     if states and (wanted.kind or definition.kind in waiting_kinds)]
     page = render_template(
-        "inbox/inbox.html", rows=rows, texts=RowTexts.translated(), me=actor.user_id, choices=choices, filters=filters,
+        "inbox/inbox.html", rows=rows, texts=RowTexts.translated(), me=actor.user_id,
+        standing_in={stand_in.principal_id for stand_in in actor.stands_in}, choices=choices, filters=filters,
         errors=errors, counts=counts, state_groups=state_groups,
         batch_choices=_batch_choices(session, actor, rows, hashes, now),
         next_url=url_for("inbox.inbox", **filters, after=encode_cursor(inbox_key_of(entries[-1]))) if more else None,

@@ -31,6 +31,7 @@ NAVIGATION = (
     NavEntry("auditor.system_log", _l("审计操作记录"), ("auditor",)),
     NavEntry("dashboard.dashboard", _l("统计"), ("reviewer", "admin", "auditor")),
     NavEntry("admin.index", _l("管理"), ("admin",)),
+    NavEntry("delegations.delegations", _l("委托代理"), ("reviewer", "admin")),
     NavEntry("public.notices", _l("公示"), None),
 )
 

@@ -93,8 +93,10 @@ def _filtered(session: Session, actor: Actor, wanted: InboxFilter, now: datetime
         conditions.append(Task.case_kind == wanted.kind)
     if wanted.state is not None:
         conditions.append(Task.state == wanted.state)
-    if wanted.mine:
-        conditions.append(Task.assignee_id == actor.user_id)
+    if wanted.mine:  # held by me, or by someone I stand in for (engine.org.delegations)
+        conditions.append(or_(Task.assignee_id == actor.user_id, *(
+            and_(Task.assignee_id == stand_in.principal_id, Task.unit_id == stand_in.unit_id)
+            for stand_in in actor.stands_in if stand_in.role == wanted.role)))
     if wanted.round_id is not None:
         conditions.append(Case.round_id == wanted.round_id)
     if wanted.due == "overdue":

@@ -61,7 +61,7 @@ def process_deadlines(session: Session, task_ids: list[int], now: datetime) -> S
     ).all()
     report.skipped = len(set(task_ids)) - len(locked)
     outbox: list[tuple[int, Message]] = []
-    people = People(session)
+    people = People(session, now)
     rescheduled: list[Task] = []  # written together (write_schedules), not a flush per task
     for task, case in locked:
         definition = case.definition

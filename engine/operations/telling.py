@@ -20,7 +20,7 @@ gets one. A kick lost on the way (the broker down, the process gone) is made goo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import BigInteger, String, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,6 +35,7 @@ from engine.cases.deadlines import last_day_text
 from engine.cases.tasks import STAGE, Task
 from engine.definitions.spec import Definition
 from engine.notify.notifications import Message, holders_of, notify
+from engine.org.delegations import deputies_for
 from engine.org.units import OrgUnit
 
 PUBLISHED_AS = "people_concerned"
@@ -63,10 +64,16 @@ def tell_later(session: Session, event: AuditEvent) -> None:
 class People:
     """Who holds a role at a unit, asked once per batch."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, now: datetime):
         self.session = session
+        self.today = now.astimezone(LOCAL_TZ).date()
         self._holders: dict[tuple[str, int], list[int]] = {}
+        self._deputies: dict[tuple[tuple[int, str, int], date], int | None] = {}
         self._units: dict[int, OrgUnit] = {}  # held here: the session keeps only weak references
+
+    def as_of(self, moment: datetime) -> None:
+        """Deputies as on the day of ``moment`` (an event is told as of when it happened)."""
+        self.today = moment.astimezone(LOCAL_TZ).date()
 
     def unit(self, unit_id: int) -> OrgUnit:
         if unit_id not in self._units:
@@ -82,10 +89,17 @@ class People:
         """Whom the task concerns: its holder once someone holds it, the case's own applicant where
         the applicant acts, else everyone holding the role at the unit."""
         if task.assignee_id is not None:
-            return [task.assignee_id]
+            return [self.in_place_of(task.assignee_id, task.role, task.unit_id)]
         if task.role == "applicant" and case.applicant_id is not None:
             return [case.applicant_id]
         return self.at(task.role, task.unit_id)
+
+    def in_place_of(self, user_id: int, role: str, unit_id: int) -> int:
+        """The person himself, or his deputy while he is away (engine.org.delegations)."""
+        key = (user_id, role, unit_id)
+        if (key, self.today) not in self._deputies:
+            self._deputies[(key, self.today)] = deputies_for(self.session, {key}, self.today).get(key)
+        return self._deputies[(key, self.today)] or user_id
 
     def applicant(self, case: Case) -> list[int]:
         return [case.applicant_id] if case.applicant_id is not None else self.at("applicant", case.origin_unit_id)
@@ -116,9 +130,10 @@ def tell_about_events(session: Session, event_ids: list[int], now: datetime) -> 
     entered = session.scalars(select(Task).where(
         Task.case_id.in_(cases), Task.purpose == STAGE, Task.closed_dt.is_(None)))
     open_stage = {task.case_id: task for task in entered}
-    told, people = _Told([]), People(session)
+    told, people = _Told([]), People(session, now)
     for event in events:
         case = cases[event.case_id]
+        people.as_of(event.occurred_dt)
         _tell_one(event, case, open_stage.get(case.id), people, told)
     return len(notify(session, told.deliveries, now))
 
@@ -133,7 +148,8 @@ def _tell_one(event: AuditEvent, case: Case, stage: Task | None, people: People,
     line, by = case_line(case, definition), _by(event)
     if event.action == "transfer":
         reason = f"转交理由：{event.comment}" if event.comment else ""
-        told.add([event.details["to"]["id"]], _message(event, "transferred", f"【转交给您】{case.title}",
+        to = people.in_place_of(event.details["to"]["id"], event.actor_role, event.actor_unit_id)
+        told.add([to], _message(event, "transferred", f"【转交给您】{case.title}",
                  f"{by}将{line}转交给您办理，该案件在「{_state_label(definition, event.details['state'])}」。{reason}"))
         return
     if event.action == "take_over":

@@ -30,6 +30,7 @@ from engine.definitions.forms import clean_fields, clean_form_input, dump_fields
 from engine.definitions.spec import RETURN_POINT, Definition, Party, TransitionSpec
 from engine.definitions.store import current_definition
 from engine.operations.telling import tell_later
+from engine.org.delegations import StandIn
 from engine.org.units import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_chain
 from engine.procedures.rounds import round_open_for
 
@@ -178,6 +179,9 @@ def perform_action(
             details["rules"] = [{"rule": name, "version": rules.rule_version(name)} for name in spec.conditions]
         if outcomes:
             details["outcomes"] = outcomes
+        principal = _stood_in_for(session, actor, grant, case)
+        if principal is not None:
+            details["on_behalf_of"] = {"id": principal.principal_id, "name": principal.principal_name}
         event = append_event(
             session, case, actor=actor, grant=_audit_grant(grant), action=trigger, now=now, from_state=from_state,
             to_state=case.state, comment=comment, details=details,
@@ -371,6 +375,16 @@ def _check_deadline_passed(session: Session, definition: Definition, case: Case,
 
 def _closes_case(definition: Definition, spec: TransitionSpec) -> bool:
     return spec.dest != RETURN_POINT and definition.state(spec.dest).is_final
+
+
+def _stood_in_for(session: Session, actor: Actor, grant: Grant, case: Case) -> StandIn | None:
+    """The person away whose task the actor, his deputy, acts on (代 某某); one read, and only for
+    a deputy acting in the role and unit he stands in for (engine.org.delegations)."""
+    stand_ins = [s for s in actor.stands_in if (s.role, s.unit_id) == (grant.role, grant.unit_id)]
+    if not stand_ins:
+        return None
+    holder = waiting_task(session, case.id)
+    return next((s for s in stand_ins if holder is not None and holder.assignee_id == s.principal_id), None)
 
 
 def _refusal(spec: TransitionSpec, case: Case, ctx: ActionContext, grant: Grant) -> ConditionFailed:

@@ -14,8 +14,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
+from engine.base.config import LOCAL_TZ
 from engine.base.db import Base, PathString, UTCDateTime, utcnow
 from engine.base.errors import NotFound, ValidationFailed
+from engine.org.delegations import StandIn, stand_ins_of
 
 # From the top of the hierarchy down; "origin" in definitions means the case's own unit.
 LEVELS = ("city", "county", "township", "grassroots")
@@ -132,6 +134,8 @@ class Actor:
     user_id: int | None
     name: str
     grants: tuple[Grant, ...]
+    # Whom the person stands in for today (engine.org.delegations).
+    stands_in: tuple[StandIn, ...] = ()
 
     def grants_for(self, role: str) -> list[Grant]:
         return [grant for grant in self.grants if grant.role == role]
@@ -140,7 +144,7 @@ class Actor:
 SYSTEM_ACTOR = Actor(user_id=None, name="系统", grants=())
 
 
-def load_actor(session: Session, user_id: int) -> Actor:
+def load_actor(session: Session, user_id: int, now: datetime | None = None) -> Actor:
     user = session.scalar(
         select(User)
         .where(User.id == user_id, User.is_active.is_(True))
@@ -152,7 +156,9 @@ def load_actor(session: Session, user_id: int) -> Actor:
         Grant(a.role, a.org_unit_id, a.org_unit.level, a.org_unit.path, a.org_unit.name, a.full_data)
         for a in sorted(user.assignments, key=lambda a: (a.role, a.org_unit_id))
     )
-    return Actor(user_id=user.id, name=user.display_name, grants=grants)
+    today = (now or utcnow()).astimezone(LOCAL_TZ).date()
+    return Actor(user_id=user.id, name=user.display_name, grants=grants,
+                 stands_in=stand_ins_of(session, user.id, today))
 
 
 # --- Operations ----------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ def _timeline_entry(definition: Definition, event: AuditEvent, unit_level: str |
     return {
         "seq": event.seq, "at": event.occurred_dt, "actor_name": None if juror_hidden else event.actor_name,
         "actor_role": event.actor_role,
+        # A deputy's step on the task of someone away (engine.org.delegations): 「代 某某」.
+        "on_behalf_of": (event.details or {}).get("on_behalf_of", {}).get("name"),
         "actor_role_label": ROLE_LABELS.get(event.actor_role), "unit_name": event.actor_unit_name,
         "unit_level": unit_level, "unit_level_label": LEVEL_LABELS.get(unit_level),
         "action": event.action, "action_label": event_label(event.action, event.details),
