@@ -5,10 +5,11 @@ him. Each is logged in the system log and the deputy is told.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from engine.audit.system_log import append_system_event
 from engine.base.config import LOCAL_TZ
@@ -17,13 +18,48 @@ from engine.base.errors import InvalidAction, NotFound, PermissionDenied, Valida
 from engine.base.inputs import clean_note
 from engine.notify.notifications import Message, notify
 from engine.org.admin import admin_paths
-from engine.org.delegations import Delegation, DelegationView, delegations_concerning, overlapping
+from engine.org.delegations import Delegation, overlapping
 from engine.org.units import ROLE_LABELS, Actor, Grant, OrgUnit, RoleAssignment, User, subtree_clause
 
 # Who holds tasks, and so may hand them to a deputy.
 DELEGABLE_ROLES = ("reviewer",)
 LONGEST = timedelta(days=366)
 MAX_REASON_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class DelegationView:
+    id: int
+    principal_id: int
+    principal_name: str
+    deputy_id: int
+    deputy_name: str
+    role: str
+    unit_id: int
+    unit_name: str
+    starts_on: date
+    ends_on: date
+    reason: str | None
+    cancelled: bool
+    running: bool
+
+
+def delegations_concerning(session: Session, user_id: int, today: date, *,
+                           unit_paths: list[str] = ()) -> list[DelegationView]:
+    """Delegations given by or to the person, or (for an admin) at the units under ``unit_paths``,
+    not ended before ``today``, latest first."""
+    principal, deputy = aliased(User), aliased(User)
+    whose = or_(Delegation.principal_id == user_id, Delegation.deputy_id == user_id,
+                *(subtree_clause(OrgUnit.path, path) for path in unit_paths))
+    rows = session.execute(
+        select(Delegation, principal.display_name, deputy.display_name, OrgUnit.name)
+        .join(principal, principal.id == Delegation.principal_id).join(deputy, deputy.id == Delegation.deputy_id)
+        .join(OrgUnit, OrgUnit.id == Delegation.unit_id)
+        .where(whose, Delegation.ends_on >= today)
+        .order_by(Delegation.starts_on.desc(), Delegation.id.desc()).limit(200)).all()
+    return [DelegationView(d.id, d.principal_id, principal_name, d.deputy_id, deputy_name, d.role, d.unit_id,
+                           unit_name, d.starts_on, d.ends_on, d.reason, d.cancelled_dt is not None, d.runs_on(today))
+            for d, principal_name, deputy_name, unit_name in rows]
 
 
 def delegate(session: Session, actor: Actor, *, deputy_id: int | None, role: str | None, unit_id: int | None,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, and_, or_, select, tuple_
-from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
+from sqlalchemy import Date, ForeignKey, Index, String, Text, and_, select, tuple_
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.base.db import Base, UTCDateTime
 
@@ -51,18 +51,8 @@ class StandIn:
     unit_id: int
 
 
-def _running(day: date):
+def running_on(day: date):
     return and_(Delegation.cancelled_dt.is_(None), Delegation.starts_on <= day, Delegation.ends_on >= day)
-
-
-def stand_ins_of(session: Session, deputy_id: int, day: date) -> tuple[StandIn, ...]:
-    """Whom the person stands in for on ``day``."""
-    from engine.org.units import User  # units loads actors with their stand-ins: imported here, not above
-    rows = session.execute(
-        select(Delegation.principal_id, User.display_name, Delegation.role, Delegation.unit_id)
-        .join(User, User.id == Delegation.principal_id)
-        .where(Delegation.deputy_id == deputy_id, _running(day)).order_by(Delegation.id)).all()
-    return tuple(StandIn(*row) for row in rows)
 
 
 def deputies_for(session: Session, holders: set[tuple[int, str, int]], day: date) -> dict[tuple[int, str, int], int]:
@@ -71,7 +61,7 @@ def deputies_for(session: Session, holders: set[tuple[int, str, int]], day: date
         return {}
     rows = session.execute(
         select(Delegation.principal_id, Delegation.role, Delegation.unit_id, Delegation.deputy_id)
-        .where(tuple_(Delegation.principal_id, Delegation.role, Delegation.unit_id).in_(list(holders)), _running(day))
+        .where(tuple_(Delegation.principal_id, Delegation.role, Delegation.unit_id).in_(list(holders)), running_on(day))
         .order_by(Delegation.id)).all()
     return {(principal, role, unit): deputy for principal, role, unit, deputy in rows}
 
@@ -82,39 +72,3 @@ def overlapping(session: Session, principal_id: int, role: str, unit_id: int, st
     return session.scalar(select(Delegation).where(
         Delegation.principal_id == principal_id, Delegation.role == role, Delegation.unit_id == unit_id,
         Delegation.cancelled_dt.is_(None), Delegation.starts_on <= ends_on, Delegation.ends_on >= starts_on))
-
-
-@dataclass(frozen=True)
-class DelegationView:
-    id: int
-    principal_id: int
-    principal_name: str
-    deputy_id: int
-    deputy_name: str
-    role: str
-    unit_id: int
-    unit_name: str
-    starts_on: date
-    ends_on: date
-    reason: str | None
-    cancelled: bool
-    running: bool
-
-
-def delegations_concerning(session: Session, user_id: int, today: date, *,
-                           unit_paths: list[str] = ()) -> list[DelegationView]:
-    """Delegations given by or to the person, or (for an admin) at the units under ``unit_paths``,
-    not ended before ``today``, latest first."""
-    from engine.org.units import OrgUnit, User, subtree_clause
-    principal, deputy = aliased(User), aliased(User)
-    whose = or_(Delegation.principal_id == user_id, Delegation.deputy_id == user_id,
-                *(subtree_clause(OrgUnit.path, path) for path in unit_paths))
-    rows = session.execute(
-        select(Delegation, principal.display_name, deputy.display_name, OrgUnit.name)
-        .join(principal, principal.id == Delegation.principal_id).join(deputy, deputy.id == Delegation.deputy_id)
-        .join(OrgUnit, OrgUnit.id == Delegation.unit_id)
-        .where(whose, Delegation.ends_on >= today)
-        .order_by(Delegation.starts_on.desc(), Delegation.id.desc()).limit(200)).all()
-    return [DelegationView(d.id, d.principal_id, principal_name, d.deputy_id, deputy_name, d.role, d.unit_id,
-                           unit_name, d.starts_on, d.ends_on, d.reason, d.cancelled_dt is not None, d.runs_on(today))
-            for d, principal_name, deputy_name, unit_name in rows]

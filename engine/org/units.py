@@ -7,7 +7,7 @@ under this county" is one range scan on an indexed column.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, and_, false, select, true,
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selecti
 from engine.base.config import LOCAL_TZ
 from engine.base.db import Base, PathString, UTCDateTime, utcnow
 from engine.base.errors import NotFound, ValidationFailed
-from engine.org.delegations import StandIn, stand_ins_of
+from engine.org.delegations import Delegation, StandIn, running_on
 
 # From the top of the hierarchy down; "origin" in definitions means the case's own unit.
 LEVELS = ("city", "county", "township", "grassroots")
@@ -159,6 +159,15 @@ def load_actor(session: Session, user_id: int, now: datetime | None = None) -> A
     today = (now or utcnow()).astimezone(LOCAL_TZ).date()
     return Actor(user_id=user.id, name=user.display_name, grants=grants,
                  stands_in=stand_ins_of(session, user.id, today))
+
+
+def stand_ins_of(session: Session, deputy_id: int, day: date) -> tuple[StandIn, ...]:
+    """Whom the person stands in for on ``day``."""
+    rows = session.execute(
+        select(Delegation.principal_id, User.display_name, Delegation.role, Delegation.unit_id)
+        .join(User, User.id == Delegation.principal_id)
+        .where(Delegation.deputy_id == deputy_id, running_on(day)).order_by(Delegation.id)).all()
+    return tuple(StandIn(*row) for row in rows)
 
 
 # --- Operations ----------------------------------------------------------------------------------
