@@ -56,6 +56,10 @@ class Case(Base):
     revision_round: Mapped[int] = mapped_column(default=0)
     # The review state that returned the case; resubmission goes back there.
     return_state: Mapped[str | None] = mapped_column(String(63))
+    # The review state that sent the case back to an earlier level (退回重审); when that level passes
+    # it again the case goes straight back there. Apart from return_state: the earlier level may
+    # itself return the case to the applicant meanwhile.
+    sent_back_from: Mapped[str | None] = mapped_column(String(63))
     # Head of the case's audit chain (last sequence number and hash); verification
     # compares it with the events, so deleting the latest events is detected.
     audit_seq: Mapped[int] = mapped_column(default=0)

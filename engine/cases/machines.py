@@ -4,6 +4,10 @@ The machine is built once (model=None, no auto transitions) and shared. The stat
 in the case's ``state`` column; firing a trigger passes the case row in as the model for
 that one call, and the machine writes the new state into the column.
 
+A trigger that resumes a send-back (退回重审) compiles to one more transition per level that may
+send the case back, added first so that it wins while ``case.sent_back_from`` names that level;
+otherwise the trigger's usual transition applies.
+
 Every compiled transition carries the same two kinds of guard:
  - ``may_fire``: the actor holds a grant that makes them one of the parties in ``by``
    (engine.cases.permissions.grant_for);
@@ -45,10 +49,12 @@ class SpecTransition(Transition):
     """A machine transition that remembers the definition entry and the parties it admits."""
 
     def __init__(self, source, dest, conditions=None, unless=None, before=None, after=None, prepare=None,
-                 spec: TransitionSpec | None = None, parties: tuple[Party, ...] = ()):
+                 spec: TransitionSpec | None = None, parties: tuple[Party, ...] = (), label: str | None = None):
         super().__init__(source, dest, conditions, unless, before, after, prepare)
         self.spec = spec
         self.parties = parties
+        # The button's words: the spec's, or (resuming a send-back) the words naming where it goes.
+        self.label = label or (spec.label if spec else "")
 
 
 class WorkflowMachine(Machine):
@@ -76,6 +82,14 @@ def _returns_to(point: str):
         return event.model.return_state == point
 
     guard.__name__ = f"returns_to_{point}"
+    return guard
+
+
+def _sent_back_from(sender: str):
+    def guard(event: EventData) -> bool:
+        return event.model.sent_back_from == sender
+
+    guard.__name__ = f"sent_back_from_{sender}"
     return guard
 
 
@@ -120,6 +134,11 @@ def compile_definition(definition: Definition) -> CompiledWorkflow:
                     machine.add_transition(spec.trigger, source, point, spec=spec, parties=parties,
                                            conditions=[may_fire, _returns_to(point), *rule_guards])
             else:
+                # First, so that it wins: a case sent back here goes straight back to the sender.
+                for sender in definition.resume_points(source, spec.trigger):
+                    machine.add_transition(spec.trigger, source, sender, spec=spec, parties=parties,
+                                           label=definition.resume_label(sender, source, spec.trigger),
+                                           conditions=[may_fire, _sent_back_from(sender), *rule_guards])
                 machine.add_transition(spec.trigger, source, spec.dest, spec=spec, parties=parties,
                                        conditions=[may_fire, *rule_guards])
     return CompiledWorkflow(definition, machine)
@@ -162,8 +181,8 @@ def available_actions(session: Session, actor: Actor, case, now: datetime) -> li
             if workflow.passes(transition, case, ctx):
                 grant = first_grant(actor, case, transition.parties)
                 spec = transition.spec
-                actions.append(AvailableAction(trigger, spec.label, transition.dest, spec.comment_required, grant,
-                                               spec.inputs))
+                actions.append(AvailableAction(trigger, transition.label, transition.dest, spec.comment_required,
+                                               grant, spec.inputs))
                 break
     return actions
 

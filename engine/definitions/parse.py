@@ -16,7 +16,7 @@ from engine.definitions.spec import (
     ACTING_ROLES, ASSIGNEE, DEFAULT_DECIMAL_PLACES, DEFAULT_FILE_SIZE_MB, DEFAULT_FILE_TYPES, DEFAULT_MAX_LENGTH,
     FIELD_TYPES, FREE_COMMENT, IDENTIFIER, MAX_DEADLINE_WORKING_DAYS, MAX_FILE_SIZE_MB, MAX_RETENTION_YEARS,
     PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY, Definition, FieldSpec, Party, RecordSpec,
-    StateSpec, TransitionSpec,
+    SendBack, StateSpec, TransitionSpec,
 )
 from engine.org.units import LEVELS
 
@@ -94,6 +94,14 @@ class StateSchema(Schema):
     on_objection = Identifier()
 
 
+class SendBackSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    resume_with = Identifier(required=True)
+    resume_label = fields.String(validate=validate.Length(min=1))
+
+
 class TransitionSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -108,6 +116,7 @@ class TransitionSchema(Schema):
     inputs = fields.List(fields.Nested(lambda: FieldSchema()), load_default=list)
     comment_required = fields.Boolean(load_default=False)
     timer = fields.Boolean(load_default=False)
+    send_back = fields.Nested(SendBackSchema)
 
 
 class ChoiceSchema(Schema):
@@ -307,6 +316,7 @@ def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[s
             trigger=item["trigger"], label=item["label"], sources=item["source"], dest=dest,
             by=item["by"], conditions=tuple(item["conditions"]), comment_required=item["comment_required"],
             actions=tuple(item["actions"]), inputs=tuple(inputs), timer=item["timer"],
+            send_back=SendBack(**item["send_back"]) if "send_back" in item else None,
         ))
     for i, state in enumerate(states.values()):
         trigger = state.on_objection
@@ -314,6 +324,49 @@ def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[s
                                for t in transitions):
             problems.append(f'states[{i}].on_objection: no `by: system` transition "{trigger}" leaves "{state.id}"')
     return transitions
+
+
+def _check_send_backs(states: dict[str, StateSpec], transitions: list[TransitionSpec], problems: list[str]) -> None:
+    """A send-back goes from a review level to an earlier one, with the reason, and names a trigger
+    of that level which brings the case back."""
+    forward: dict[str, set[str]] = {state: set() for state in states}
+    for t in transitions:
+        if t.send_back is None and t.dest in states and states[t.dest].kind != "draft":
+            for source in t.sources:
+                if source in forward:
+                    forward[source].add(t.dest)
+    for i, t in enumerate(transitions):
+        if t.send_back is None:
+            continue
+        where = f"transitions[{i}]"
+        if t.dest not in states or states[t.dest].kind != "review":
+            problems.append(f'{where}.dest: a send-back goes to an earlier review state, not "{t.dest}"')
+            continue
+        for source in t.sources:
+            if source not in states:
+                continue
+            if states[source].kind != "review":
+                problems.append(f'{where}.source: only a review state sends a case back, not "{source}"')
+            elif source == t.dest or source not in _reachable(forward, t.dest):
+                problems.append(f'{where}.dest: "{t.dest}" does not come before "{source}"; '
+                                "a case is sent back only to a review level it has already passed")
+        if not t.comment_required:
+            problems.append(f"{where}.comment_required: a send-back must ask for the reason (comment_required: true)")
+        if t.timer or SYSTEM_PARTY in t.by:
+            problems.append(f"{where}.by: a send-back is a reviewer's decision, not the system's")
+        resume = t.send_back.resume_with
+        if not any(o.trigger == resume and o.send_back is None and t.dest in o.sources for o in transitions):
+            problems.append(f'{where}.send_back.resume_with: no transition "{resume}" leaves "{t.dest}"')
+
+
+def _reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    reached, frontier = set(), [start]
+    while frontier:
+        for nxt in edges[frontier.pop()]:
+            if nxt not in reached:
+                reached.add(nxt)
+                frontier.append(nxt)
+    return reached
 
 
 def _check_levels(raw: dict, states: dict[str, StateSpec], transitions: list[TransitionSpec], problems: list[str]):
@@ -529,6 +582,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
     problems: list[str] = []
     states = _check_states(raw, problems)
     transitions = _check_transitions(raw, states, problems)
+    _check_send_backs(states, transitions, problems)
     _check_levels(raw, states, transitions, problems)
     form = _check_form(raw, problems)
     records = _check_records(raw, states, problems)

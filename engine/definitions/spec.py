@@ -94,6 +94,17 @@ class StateSpec:
 
 
 @dataclass(frozen=True)
+class SendBack:
+    """A review level sending a case back to an earlier one (退回重审): once that level fires
+    ``resume_with`` again, the case comes straight back here, skipping the levels in between."""
+
+    resume_with: str
+    # What the earlier level's button reads while the case was sent back to it (None: a default
+    # naming the level it returns to).
+    resume_label: str | None = None
+
+
+@dataclass(frozen=True)
 class TransitionSpec:
     trigger: str
     label: str
@@ -108,6 +119,8 @@ class TransitionSpec:
     inputs: tuple[FieldSpec, ...] = ()
     # Fired by the clock when the source state's deadline has passed (by: system).
     timer: bool = False
+    # Set on a send-back to an earlier review level (see SendBack).
+    send_back: SendBack | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +248,25 @@ class Definition:
             if transition.dest == draft_state:
                 points += [s for s in transition.sources if self.state(s).kind != "draft"]
         return tuple(dict.fromkeys(points))
+
+    def send_backs(self, sender: str, to_state: str, trigger: str) -> tuple[TransitionSpec, ...]:
+        """Send-backs from ``sender`` into ``to_state`` that ``trigger`` resumes from there."""
+        return tuple(t for t in self.transitions if t.send_back is not None and t.dest == to_state
+                     and sender in t.sources and t.send_back.resume_with == trigger)
+
+    def resume_points(self, state_id: str, trigger: str) -> tuple[str, ...]:
+        """The review states that may send a case back into ``state_id`` to be resumed by ``trigger``:
+        fired there on such a case, ``trigger`` takes it straight back to the one that sent it."""
+        points = [source for t in self.transitions if t.send_back is not None and t.dest == state_id
+                  and t.send_back.resume_with == trigger for source in t.sources]
+        return tuple(dict.fromkeys(points))
+
+    def resume_label(self, sender: str, to_state: str, trigger: str) -> str:
+        """The label of ``trigger`` fired in ``to_state`` on a case ``sender`` sent back there."""
+        for transition in self.send_backs(sender, to_state, trigger):
+            if transition.send_back.resume_label:
+                return transition.send_back.resume_label
+        return f"重新审核通过，送回「{self.state(sender).label}」"
 
     def levels_used(self) -> set[str]:
         """Levels above the origin that some state waits for or some transition names."""

@@ -22,7 +22,7 @@ from engine.base.inputs import text_problem
 from engine.org.units import Actor, RoleAssignment, User
 
 KINDS = ("reminder", "overdue", "escalation", "urge", "automatic", "taken_over", "transferred", "new_task", "returned",
-         "decided", "objection", "delegated")
+         "sent_back", "decided", "objection", "delegated")
 MAX_EMAIL_LENGTH = 254
 
 

@@ -6,6 +6,7 @@ events and stores a notification for each person concerned:
 
 - a new task for me, or for my unit (the case arrived at a state that waits for us);
 - my case returned to me, with the reason; my case decided (a final state), with the opinion;
+- a case sent back to my level to be reviewed again (退回重审), with the reason and the level it returns to;
 - what the system did on its own when a deadline passed;
 - an objection lodged against my nomination;
 - a task transferred to me, or taken over from me.
@@ -181,10 +182,22 @@ def _tell_one(event: AuditEvent, case: Case, stage: Task | None, people: People,
         reason = f"退回理由：{event.comment}。" if event.comment else ""
         told.add(people.concerned(arrived, case), _message(event, "returned", f"【退回修改】{case.title}",
                  f"{line}已被{by}退回，现处于「{state.label}」。{reason}请修改后重新提交。"), not_to=event.actor_id)
+    elif arrived is not None and (event.details or {}).get("sent_back_to"):  # an earlier level to review again
+        told.add(people.concerned(arrived, case), _sent_back_message(event, case, definition, arrived, by),
+                 not_to=event.actor_id)
     elif arrived is not None:
         due = f"{last_day_text(arrived.due_dt, LOCAL_TZ)}，" if arrived.due_dt is not None else ""
         told.add(people.concerned(arrived, case), _message(event, "new_task", f"【待办】{case.title}：{state.label}",
                  f"{line}已由{by}送达「{state.label}」，{due}请及时办理。"), not_to=event.actor_id)
+
+
+def _sent_back_message(event: AuditEvent, case: Case, definition: Definition, arrived: Task, by: str) -> Message:
+    sender, state = _state_label(definition, event.from_state), _state_label(definition, event.to_state)
+    reason = f"退回理由：{event.comment}。" if event.comment else ""
+    due = f"{last_day_text(arrived.due_dt, LOCAL_TZ)}，" if arrived.due_dt is not None else ""
+    return _message(event, "sent_back", f"【退回重审】{case.title}：{state}",
+                    f"{case_line(case, definition)}已被{by}在「{sender}」退回「{state}」重新审核。{reason}"
+                    f"{due}请重新审核；审核通过后将直接送回「{sender}」。")
 
 
 def _by(event: AuditEvent) -> str:

@@ -169,8 +169,8 @@ def perform_action(
         stored_inputs = dump_fields(spec.inputs, values) if values else {}
         if stored_inputs:
             case.record_outcome(**stored_inputs)
-        _record_bookkeeping(definition, case, spec, from_state, now)
-        details = {"label": spec.label, "revision_round": case.revision_round}
+        sent_back = _record_bookkeeping(definition, case, spec, from_state, now)
+        details = {"label": spec.label, "revision_round": case.revision_round} | sent_back
         if stored_inputs:
             details["inputs"] = stored_inputs
         if deadline is not None:
@@ -352,7 +352,7 @@ def _action_for(workflow, definition: Definition, case: Case, trigger: str) -> t
     """The definition entry behind ``trigger`` in the case's state, and who may fire it.
 
     Loading forbids one trigger twice from one state, so every compiled candidate (several
-    only for $return_point) shares one entry and one set of parties.
+    only for $return_point and a send-back's resume) shares one entry and one set of parties.
     """
     candidates = workflow.candidates(trigger, case.state)
     if not candidates:
@@ -394,7 +394,9 @@ def _refusal(spec: TransitionSpec, case: Case, ctx: ActionContext, grant: Grant)
 
 
 def _record_bookkeeping(definition: Definition, case: Case, spec: TransitionSpec, from_state: str,
-                        now: datetime) -> None:
+                        now: datetime) -> dict:
+    """Keep the case's columns in step with the move; returns what the audit event adds about a
+    send-back (see _follow_send_back)."""
     source_kind = definition.state(from_state).kind
     dest = definition.state(case.state)
     if spec.dest == RETURN_POINT:  # a resubmission after revision
@@ -407,6 +409,23 @@ def _record_bookkeeping(definition: Definition, case: Case, spec: TransitionSpec
     if dest.is_final:
         case.closed_dt = now
     case.updated_dt = now
+    return _follow_send_back(definition, case, spec, from_state)
+
+
+def _follow_send_back(definition: Definition, case: Case, spec: TransitionSpec, from_state: str) -> dict:
+    """Remember the level that sent the case back (the machine's guard for coming straight back
+    there), and forget it once the case is back or closed. A send-back from the earlier level in
+    turn replaces it: the case then goes up its usual way from there, re-reviewed, never skipped."""
+    if spec.send_back is not None:
+        case.sent_back_from = from_state
+        return {"sent_back_to": case.state}
+    sender = case.sent_back_from
+    if sender is not None and case.state == sender and from_state != sender:
+        case.sent_back_from = None
+        return {"resumed_to": sender, "label": definition.resume_label(sender, from_state, spec.trigger)}
+    if definition.state(case.state).is_final:
+        case.sent_back_from = None
+    return {}
 
 
 def _clean_comment(comment: str | None, *, required: bool) -> str | None:
