@@ -246,6 +246,47 @@ def return_point_with_nothing_returning(doc):
     return f"transitions[{transition_index(doc, 'resubmit', 'returned')}].dest", "no transition returns"
 
 
+def send_back(doc, source="city_review", dest="county_review", **changes) -> int:
+    """Append a send-back (退回重审) to the document; returns its index."""
+    doc["transitions"].append({"trigger": "send_back", "label": "退回重新审核", "source": source, "dest": dest,
+                               "by": "$assignee", "comment_required": True, "send_back": {"resume_with": "approve"}}
+                              | changes)
+    return len(doc["transitions"]) - 1
+
+
+def send_back_to_a_later_level(doc):
+    return f"transitions[{send_back(doc, source='county_review', dest='city_review')}].dest", "does not come before"
+
+
+def send_back_to_the_same_level(doc):
+    return f"transitions[{send_back(doc, dest='city_review')}].dest", "does not come before"
+
+
+def send_back_to_a_draft_state(doc):
+    return f"transitions[{send_back(doc, dest='returned')}].dest", "earlier review state"
+
+
+def send_back_from_a_notice_state(doc):
+    return f"transitions[{send_back(doc, source='public_notice')}].source", "only a review state"
+
+
+def send_back_without_a_reason(doc):
+    return f"transitions[{send_back(doc, comment_required=False)}].comment_required", "reason"
+
+
+def send_back_resumed_by_an_unknown_trigger(doc):
+    i = send_back(doc, send_back={"resume_with": "forward"})
+    return f"transitions[{i}].send_back.resume_with", 'no transition "forward" leaves "county_review"'
+
+
+def send_back_by_the_system(doc):
+    return f"transitions[{send_back(doc, by='system')}].by", "reviewer's decision"
+
+
+def send_back_with_an_unknown_key(doc):
+    return f"transitions[{send_back(doc, send_back={'resume_with': 'approve', 'skip': True})}].send_back.skip", "不认识"
+
+
 def first_state_not_draft(doc):
     doc["states"].insert(0, doc["states"].pop(state_index(doc, "township_review")))
     return "states[0].kind", "draft"
@@ -271,6 +312,9 @@ BAD_DEFINITIONS = [
     money_bound_infinite, bounds_on_a_text_field, choice_field_without_choices, choice_field_with_empty_choices,
     duplicate_field_name, title_field_is_longtext, title_field_is_choice, title_field_missing_from_form,
     unknown_condition, return_point_from_review_state, return_point_with_nothing_returning,
+    send_back_to_a_later_level, send_back_to_the_same_level, send_back_to_a_draft_state, send_back_from_a_notice_state,
+    send_back_without_a_reason, send_back_resumed_by_an_unknown_trigger, send_back_by_the_system,
+    send_back_with_an_unknown_key,
     first_state_not_draft, unknown_top_level_key, missing_label,
 ]
 
@@ -293,6 +337,18 @@ def test_bad_definition_is_rejected_naming_file_and_field(mutate):
     matching = [p for p in error.problems if p.startswith(f"{field_path}:")]
     assert matching, f"no problem names {field_path}: {error.problems}"
     assert any(word in p for p in matching), error.problems
+
+
+def test_a_send_back_names_the_levels_that_may_send_a_case_back_and_the_trigger_that_resumes():
+    document = copy.deepcopy(HONOURS_DOC)
+    send_back(document, source="city_review", dest="township_review")
+    send_back(document, source="county_review", dest="township_review",
+              send_back={"resume_with": "approve", "resume_label": "重新审核通过，报回县（区）总工会"})
+    definition = parse_definition(dump(document), "basic_nomination.yaml")
+    assert definition.resume_points("township_review", "approve") == ("city_review", "county_review")
+    assert definition.resume_points("township_review", "reject") == ()
+    assert definition.resume_label("county_review", "township_review", "approve") == "重新审核通过，报回县（区）总工会"
+    assert definition.resume_label("city_review", "township_review", "approve") == "重新审核通过，送回「市总工会初审」"
 
 
 def test_every_problem_in_one_file_is_reported():
