@@ -81,6 +81,12 @@ class HoldingSchema(ApiSchema):
                                  metadata={"description": "可以转交给的同事（同一单位、同一角色）；不能转交时为空"})
 
 
+class SentBackSchema(ApiSchema):
+    state = fields.String(metadata={"description": "退回本案的审核环节；本环节审核通过后直接送回该环节"})
+    state_label = fields.String()
+    reason = fields.String(allow_none=True, metadata={"description": "退回重审的理由"})
+
+
 class CaseViewSchema(CaseSummarySchema):
     linked_case_id = fields.Integer(allow_none=True)
     link_relation = fields.String(allow_none=True)
@@ -96,6 +102,8 @@ class CaseViewSchema(CaseSummarySchema):
         "description": "当前待办由谁办理，以及您可否认领、释放或接手；案件不在审核中时为 null"})
     revision_round = fields.Integer()
     return_reason = fields.String(allow_none=True, metadata={"description": "退回修改时的退回理由"})
+    sent_back = fields.Nested(SentBackSchema, allow_none=True, metadata={
+        "description": "上级环节退回本级重新审核（退回重审）、尚未送回时：由哪个环节退回及理由；否则为 null"})
     timeline = fields.List(fields.Nested(TimelineEventSchema))
     objections = fields.List(fields.Nested(ObjectionEntrySchema), allow_none=True, metadata={
         "description": "异议（同 GET /cases/{id}/objections）：推荐（申报）单位看得到内容和日期，看不到异议人；"

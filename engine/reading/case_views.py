@@ -55,6 +55,7 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
         "holding": holding_at(session, actor, task),
         "revision_round": case.revision_round,
         "return_reason": _return_reason(case, state.kind, timeline),
+        "sent_back": _sent_back(case, definition, timeline),
         "timeline": timeline,
         "objections": objections_shown(session, actor, case),
         "available_actions": available_actions(session, actor, case, utcnow()),
@@ -74,6 +75,18 @@ def _return_reason(case: Case, state_kind: str, timeline: list[dict]) -> str | N
         return None
     arrival = next((entry for entry in reversed(timeline) if entry["to_state"] == case.state), None)
     return arrival["comment"] if arrival else None
+
+
+def _sent_back(case: Case, definition: Definition, timeline: list[dict]) -> dict | None:
+    """While a case sent back to an earlier level (退回重审) has not yet gone back: which level sent it,
+    where passing it again takes it, and the reason (the comment of the send-back, as this reader may
+    read it)."""
+    if case.sent_back_from is None:
+        return None
+    sending = next((entry for entry in reversed(timeline) if entry["from_state"] == case.sent_back_from
+                    and entry["action"] in {t.trigger for t in definition.transitions if t.send_back}), None)
+    return {"state": case.sent_back_from, "state_label": definition.state(case.sent_back_from).label,
+            "reason": sending["comment"] if sending else None}
 
 
 def records_view(session: Session, actor: Actor, case: Case, records) -> list[dict]:
