@@ -499,6 +499,8 @@ def _machine_class(connection, world: World, definitions: list[Definition]):
                 assert case.audit_seq == event_counts.get(case.id, 0), f"case {case.id}: audit_seq vs events"
                 assert (case.closed_dt is not None) == state.is_final, f"case {case.id}: closed_dt in {case.state}"
                 assert case.return_state is None or definition.state(case.return_state).kind != "draft"
+                assert case.sent_back_from is None or (definition.state(case.sent_back_from).kind == "review"
+                                                       and not state.is_final), f"case {case.id}: sent_back_from"
                 self._check_open_task(case, state, inbox.get(case.id))
             assert set(inbox) <= {case.id for case in cases}
 

@@ -18,10 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('cases') as batch:
-        batch.add_column(sa.Column('sent_back_from', sa.String(length=63), nullable=True))
+    op.add_column('cases', sa.Column('sent_back_from', sa.String(length=63), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('cases') as batch:
-        batch.drop_column('sent_back_from')
+    # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+): a batch copy would drop and rebuild cases,
+    # which the tables referring to it forbid.
+    op.drop_column('cases', 'sent_back_from')
