@@ -20,6 +20,7 @@ from engine.migrate import alembic_config, upgrade
 from engine.notify.notifications import Notification
 from engine.operations.deadline_scan import due_task_ids, process_deadlines
 from engine.operations.transitions import create_draft
+from engine.org.delegations import Delegation
 from engine.org.units import User, load_actor, unit_chain
 from tests.conftest import (
     NOW, SETTINGS, TEST_DEFINITIONS, _create_worker_database, _unavailable, build_world, postgres_url,
@@ -73,14 +74,17 @@ def _seed_cases_in_every_state(engine) -> dict:
 @contextmanager
 def _todays_case_columns(engine):
     """The seed writes today's Case through the ORM, with the columns added to cases after 0007
-    (0010's sent_back_from): they are there while it does, and gone again before the upgrade."""
+    (0011's sent_back_from), and loads actors with their stand-ins (0010's delegations): they are
+    there while it does, and gone again before the upgrade."""
     with engine.begin() as conn:
         present = {column["name"] for column in inspect(conn).get_columns("cases")}
         later = [column for column in Case.__table__.c if column.name not in present]
         for column in later:
             conn.execute(text(f"ALTER TABLE cases ADD COLUMN {column.name} {column.type.compile(conn.dialect)}"))
+        Delegation.__table__.create(conn)
     yield
     with engine.begin() as conn:
+        Delegation.__table__.drop(conn)
         for column in later:
             conn.execute(text(f"ALTER TABLE cases DROP COLUMN {column.name}"))
 
