@@ -72,6 +72,22 @@ class HolderSchema(ApiSchema):
     name = fields.String(attribute="holder_name")
 
 
+class PendingOpinionSchema(ApiSchema):
+    user = fields.Function(lambda p: {"id": p.user_id, "name": p.name})
+    unit_name = fields.String()
+    asked_at = LocalDateTime(attribute="asked_dt")
+    due_at = LocalDateTime(attribute="due_dt", allow_none=True)
+
+
+class OpinionsSchema(ApiSchema):
+    pending = fields.List(fields.Nested(PendingOpinionSchema), metadata={"description": "尚未答复的征求意见；有时不能作出决定"})
+    may_ask = fields.Boolean(metadata={"description": "您是当前环节的办理人，可以征求或撤回意见"})
+    candidates = fields.Function(lambda view: [{"id": u, "name": n, "unit_id": unit_id, "unit_name": unit_name}
+                                               for u, n, unit_id, unit_name in view.candidates],
+                                 metadata={"description": "可以征求意见的人：本单位和上级单位的审核人"})
+    asked_of_me = fields.Boolean(metadata={"description": "正在征求您的意见"})
+
+
 class HoldingSchema(ApiSchema):
     holder = fields.Function(lambda holding: HolderSchema().dump(holding) if holding.holder_id else None,
                              metadata={"description": "认领了当前待办的人；null 表示由单位办理（尚未认领）"})
@@ -100,6 +116,7 @@ class CaseViewSchema(CaseSummarySchema):
     waits_for = fields.String(allow_none=True, metadata={"description": "当前环节等待谁办理"})
     holding = fields.Nested(HoldingSchema, allow_none=True, metadata={
         "description": "当前待办由谁办理，以及您可否认领、释放或接手；案件不在审核中时为 null"})
+    opinions = fields.Nested(OpinionsSchema, metadata={"description": "加签：征求中的意见，以及您可否征求、撤回或答复"})
     revision_round = fields.Integer()
     return_reason = fields.String(allow_none=True, metadata={"description": "退回修改时的退回理由"})
     sent_back = fields.Nested(SentBackSchema, allow_none=True, metadata={

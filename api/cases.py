@@ -9,17 +9,20 @@ from marshmallow import fields, validate
 from api.blueprint import Blueprint
 from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchema
 from api.errors import domain_error_body
+from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorBodySchema, ErrorSchema, RowId
 from engine.base.db import MAX_ROW_ID
 from engine.cases.case import my_cases
+from engine.cases.opinions import asked_of
 from engine.cases.permissions import get_case
 from engine.definitions.forms import PlainText
+from engine.operations.holding import claim_task, release_task, take_over_task, transfer_task
+from engine.operations.opinions import ask_opinions, give_opinion, withdraw_opinion_request
 from engine.operations.transitions import (
     MAX_BATCH_SIZE, MAX_COMMENT_LENGTH, BatchOutcome, comment_on_case, create_draft, perform_action,
     perform_batch_action, perform_joint_action, update_draft,
 )
-from engine.operations.holding import claim_task, release_task, take_over_task, transfer_task
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case
 from engine.reading.case_views import case_summary, case_view
 from web.auth import current_actor
@@ -251,6 +254,77 @@ def transfer(data, case_id):
     event = transfer_task(session, actor, case, to_user_id=data["to_user_id"], reason=data["reason"],
                           expected_version=data["version"])
     return _with_event(case_view(session, actor, case), event.seq)
+
+
+class AskOpinionsSchema(ApiSchema):
+    version = Version(required=True)
+    user_ids = fields.List(RowId(), required=True, metadata={"description": "征求意见的人（见 opinions.candidates），最多 10 人"})
+    note = Comment(required=True, metadata={"description": "请对方就什么发表意见"})
+
+
+class OpinionSchema(ApiSchema):
+    opinion = Comment(required=True)
+
+
+@blp.route("/cases/<int:case_id>/opinions/ask", methods=["POST"])
+@blp.arguments(AskOpinionsSchema)
+@blp.response(200, ActionResultSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="您不是当前环节的办理人")
+@blp.alt_response(409, schema=ErrorSchema, description="版本已过期（带 current_version）")
+@blp.alt_response(422, schema=ErrorSchema, description="人员不可征求，或没有说明")
+@unit_of_work
+def ask_opinions_route(data, case_id):
+    """加签：办理前征求本单位或上级单位审核人的意见；每人一项有期限的待办，全部答复或撤回前不能作出决定。"""
+    session, actor = request_session(), current_actor()
+    case = get_case(session, actor, case_id)
+    event = ask_opinions(session, actor, case, user_ids=data["user_ids"], note=data["note"],
+                         expected_version=data["version"])
+    return _with_event(case_view(session, actor, case), event.seq)
+
+
+@blp.route("/cases/<int:case_id>/opinions", methods=["POST"])
+@blp.arguments(OpinionSchema)
+@blp.response(200, ActionResultSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="没有向您征求意见，或您已答复")
+@unit_of_work
+def give_opinion_route(data, case_id):
+    """答复征求的意见；征求人会收到通知。"""
+    session, actor = request_session(), current_actor()
+    case = get_case(session, actor, case_id)
+    event = give_opinion(session, actor, case, opinion=data["opinion"])
+    return _with_event(case_view(session, actor, case), event.seq)
+
+
+@blp.route("/cases/<int:case_id>/opinions/withdraw", methods=["POST"])
+@blp.arguments(HoldingChangeSchema)
+@blp.response(200, ActionResultSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="没有尚未答复的征求意见，或版本已过期")
+@unit_of_work
+def withdraw_opinions_route(data, case_id):
+    """撤回尚未答复的征求意见（记入审计），以便作出决定。"""
+    session, actor = request_session(), current_actor()
+    case = get_case(session, actor, case_id)
+    event = withdraw_opinion_request(session, actor, case, expected_version=data["version"])
+    return _with_event(case_view(session, actor, case), event.seq)
+
+
+class AskedOfMeSchema(ApiSchema):
+    case_id = fields.Integer()
+    title = fields.String()
+    state = fields.String()
+    asked_at = LocalDateTime(attribute="asked_dt")
+    due_at = LocalDateTime(attribute="due_dt", allow_none=True)
+
+
+class AskedOfMeListSchema(ApiSchema):
+    items = fields.List(fields.Nested(AskedOfMeSchema))
+
+
+@blp.route("/opinions", methods=["GET"])
+@blp.response(200, AskedOfMeListSchema)
+def opinions_asked_of_me():
+    """征求我意见的案件（尚未答复），最早到期的在前。"""
+    return {"items": asked_of(request_session(), current_actor())}
 
 
 @blp.route("/batch-actions", methods=["POST"])

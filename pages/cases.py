@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from engine.base.db import utcnow
-from engine.base.errors import ConditionFailed, Conflict, InvalidAction, NotFound, ValidationFailed
+from engine.base.errors import ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
 from engine.cases.case import Case
 from engine.cases.holders import CLAIM, RELEASE, TAKE_OVER, TRANSFER
@@ -30,6 +30,7 @@ from engine.cases.records import add_record, records_of
 from engine.cases.tasks import overdue_task
 from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
 from engine.operations.holding import claim_task, release_task, take_over_task, transfer_task
+from engine.operations.opinions import ask_opinions, give_opinion, withdraw_opinion_request
 from engine.operations.transitions import MAX_COMMENT_LENGTH, comment_on_case, perform_action
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant, urge_of_stage, urged_this_work_day
 from engine.org.units import Actor, Grant
@@ -322,6 +323,56 @@ def transfer(case_id: int):
         flash(err.message, "error")
         return redirect(url_for(".case", case_id=case_id))
     flash(_("已转交，接收人已收到通知"), "success")
+    return redirect(url_for(".case", case_id=case_id))
+
+
+@bp.route("/cases/<int:case_id>/opinions/ask", methods=["POST"])
+@login_required
+def ask_opinions_page(case_id: int):
+    """加签: ask the chosen people for their opinion before deciding."""
+    actor = current_actor()
+    try:
+        with committing() as session:
+            ask_opinions(session, actor, get_case(session, actor, case_id),
+                         user_ids=[int(v) for v in request.form.getlist("user_id") if v.isdigit()],
+                         note=request.form.get("note"), expected_version=request.form.get("version", type=int) or 0)
+    except ValidationFailed as err:
+        return _refused(case_id, Problems("ask_opinions", err.message, err.fields, request.form))
+    except (Conflict, InvalidAction, PermissionDenied) as err:
+        flash(err.message, "error")
+        return redirect(url_for(".case", case_id=case_id))
+    flash(_("已征求意见，对方已收到通知；全部答复或撤回前不能作出决定"), "success")
+    return redirect(url_for(".case", case_id=case_id, _anchor="opinions"))
+
+
+@bp.route("/cases/<int:case_id>/opinions", methods=["POST"])
+@login_required
+def give_opinion_page(case_id: int):
+    actor = current_actor()
+    try:
+        with committing() as session:
+            give_opinion(session, actor, get_case(session, actor, case_id), opinion=request.form.get("opinion"))
+    except ValidationFailed as err:
+        return _refused(case_id, Problems("give_opinion", err.message, err.fields, request.form))
+    except InvalidAction as err:
+        flash(err.message, "error")
+        return redirect(url_for(".case", case_id=case_id))
+    flash(_("意见已答复，征求人已收到通知"), "success")
+    return redirect(url_for(".case", case_id=case_id, _anchor="opinions"))
+
+
+@bp.route("/cases/<int:case_id>/opinions/withdraw", methods=["POST"])
+@login_required
+def withdraw_opinions_page(case_id: int):
+    actor = current_actor()
+    try:
+        with committing() as session:
+            withdraw_opinion_request(session, actor, get_case(session, actor, case_id),
+                                     expected_version=request.form.get("version", type=int) or 0)
+    except (Conflict, InvalidAction, PermissionDenied) as err:
+        flash(err.message, "error")
+    else:
+        flash(_("已撤回尚未答复的征求意见"), "success")
     return redirect(url_for(".case", case_id=case_id))
 
 

@@ -29,6 +29,7 @@ from engine.cases.inbox import (
     DEFAULT_DUE_SOON_WORKING_DAYS, BatchChoice, DoneEntry, InboxEntry, InboxFilter, batch_choices, done_page,
     inbox_counts, inbox_page, inbox_titles, waiting_count,
 )
+from engine.cases.opinions import asked_of
 from engine.cases.tasks import missing_calendar_year
 from engine.definitions.spec import Definition, StateSpec
 from engine.definitions.store import definition_by_hash, list_kinds
@@ -266,7 +267,8 @@ def inbox():
                     if states and (wanted.kind or definition.kind in waiting_kinds)]
     page = render_template(
         "inbox/inbox.html", rows=rows, texts=RowTexts.translated(), me=actor.user_id,
-        standing_in={stand_in.principal_id for stand_in in actor.stands_in}, choices=choices, filters=filters,
+        standing_in={stand_in.principal_id for stand_in in actor.stands_in}, asked=asked_of(request_session(), actor),
+        choices=choices, filters=filters,
         errors=errors, counts=counts, state_groups=state_groups,
         batch_choices=_batch_choices(session, actor, rows, hashes, now),
         next_url=url_for("inbox.inbox", **filters, after=encode_cursor(inbox_key_of(entries[-1]))) if more else None,

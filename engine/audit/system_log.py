@@ -25,6 +25,8 @@ SYSTEM_EVENT_LABELS = {
     "export": "导出审计记录",
     "create_signing_key": "创建签名密钥",
     "purge": "依法销毁到期案件",
+    "delegate": "设置委托代理",
+    "cancel_delegation": "结束委托代理",
 }
 
 

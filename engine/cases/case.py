@@ -60,6 +60,8 @@ class Case(Base):
     # it again the case goes straight back there. Apart from return_state: the earlier level may
     # itself return the case to the applicant meanwhile.
     sent_back_from: Mapped[str | None] = mapped_column(String(63))
+    # Opinions asked before deciding (加签, engine.cases.opinions) and not yet given: the decision waits.
+    opinions_pending: Mapped[int] = mapped_column(default=0, server_default="0")
     # Head of the case's audit chain (last sequence number and hash); verification
     # compares it with the events, so deleting the latest events is detected.
     audit_seq: Mapped[int] = mapped_column(default=0)
@@ -132,7 +134,8 @@ EVENT_LABELS = {
     "create": "创建", "update_form": "修改表单", "comment": "发表意见", "attach_file": "上传附件",
     "record": "添加记录", "void_record": "作废记录", "import_table": "导入表格", "vote": "评审投票",
     "objection": "收到异议", "revoke": "撤销荣誉", "urge": "催办", "claim": "认领", "release": "释放",
-    "take_over": "接手", "transfer": "转交",
+    "take_over": "接手", "transfer": "转交", "ask_opinion": "征求意见", "opinion": "答复意见",
+    "withdraw_opinions": "撤回征求意见",
 }
 # Events whose label names what they were about (the record type).
 _LABELLED_EVENTS = frozenset({"record", "void_record", "import_table"})

@@ -89,3 +89,44 @@ def unanswered_refusal(session: Session, case: Case) -> InvalidAction:
     """Why a decision must wait: whose opinions are still to come."""
     names = "、".join(p.name for p in pending_opinions(session, case.id)) or "—"
     return InvalidAction(f"正在征求意见，尚未答复：{names}。请等待答复，或撤回征求意见后再办理")
+
+
+@dataclass(frozen=True)
+class AskedOfMe:
+    task_id: int
+    case_id: int
+    title: str
+    state: str
+    asked_dt: datetime
+    due_dt: datetime | None
+
+
+def asked_of(session: Session, actor: Actor, *, limit: int = 100) -> list[AskedOfMe]:
+    """The opinions asked of the actor and not yet given, soonest due first (「征求我意见的」)."""
+    if actor.user_id is None:
+        return []
+    rows = session.execute(
+        select(Task.id, Task.case_id, Case.title, Task.state, Task.entered_dt, Task.due_dt)
+        .join(Case, Case.id == Task.case_id)
+        .where(Task.assignee_id == actor.user_id, Task.purpose == OPINION, Task.closed_dt.is_(None))
+        .order_by(Task.due_dt, Task.id).limit(limit)).all()
+    return [AskedOfMe(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class OpinionsView:
+    """The opinions of a case as a reader sees them: those still to come, whether he may ask (and
+    whom) or withdraw, whether one is asked of him."""
+
+    pending: list[PendingOpinion]
+    may_ask: bool
+    candidates: list[tuple[int, str, int, str]]
+    asked_of_me: bool
+
+
+def opinions_view(session: Session, actor: Actor, case: Case, waiting: Task | None) -> OpinionsView:
+    deciding = deciding_grant(actor, case, waiting) is not None
+    pending = pending_opinions(session, case.id) if case.opinions_pending else []
+    return OpinionsView(pending=pending, may_ask=deciding,
+                        candidates=askable(session, actor, waiting) if deciding else [],
+                        asked_of_me=any(p.user_id == actor.user_id for p in pending))

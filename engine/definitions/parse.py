@@ -195,6 +195,8 @@ class DefinitionSchema(Schema):
     started_from_case = fields.Boolean(load_default=False)
     remind_working_days_before = fields.List(ReminderOffset(), load_default=list)
     remind_overdue_every_working_days = RepeatEvery(1)
+    opinion_working_days = fields.Integer(strict=True, load_default=3, validate=validate.Range(
+        min=1, max=MAX_DEADLINE_WORKING_DAYS, error="an opinion is asked for 1 to {max} working days"))
     retention = fields.Nested(RetentionSchema)
 
 
@@ -600,6 +602,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
         started_from_case=raw["started_from_case"],
         remind_working_days_before=tuple(raw["remind_working_days_before"]),
         remind_overdue_every_working_days=raw.get("remind_overdue_every_working_days"),
+        opinion_working_days=raw["opinion_working_days"],
         retention_years=retention_years,
     )
     if not enforce_policy:

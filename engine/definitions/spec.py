@@ -196,6 +196,8 @@ class Definition:
     remind_working_days_before: tuple[int, ...] = ()
     # Once a stay is overdue and escalated, they are reminded again every N working days.
     remind_overdue_every_working_days: int | None = None
+    # Working days an asked person has to give his opinion (加签).
+    opinion_working_days: int = 3
     # How many calendar years a closed case is kept before it may be purged (engine.operations.purge);
     # None: kept for ever.
     retention_years: int | None = None

@@ -22,7 +22,8 @@ from engine.base.inputs import text_problem
 from engine.org.units import Actor, RoleAssignment, User
 
 KINDS = ("reminder", "overdue", "escalation", "urge", "automatic", "taken_over", "transferred", "new_task", "returned",
-         "sent_back", "decided", "objection", "delegated")
+         "sent_back", "decided", "objection", "delegated",
+         "opinion_asked", "opinion_given")
 MAX_EMAIL_LENGTH = 254
 
 

@@ -12,7 +12,7 @@ from engine.base.config import LOCAL_TZ
 from engine.cases.case import Case
 from engine.calendar.working_days import working_calendar
 from engine.cases.deadlines import last_day_text, last_day_to_act, overdue_reminder, reminder_times
-from engine.cases.tasks import Task, reschedule, write_schedules
+from engine.cases.tasks import STAGE, Task, reschedule, write_schedules
 from engine.definitions.spec import Definition, StateSpec
 from engine.notify.notifications import Message, notify
 from engine.operations.telling import People, case_line
@@ -66,6 +66,12 @@ def process_deadlines(session: Session, task_ids: list[int], now: datetime) -> S
     for task, case in locked:
         definition = case.definition
         state = definition.state(task.state)
+        if task.purpose != STAGE:  # an opinion asked (加签): its person is told once it is due
+            outbox += [(task.assignee_id, _opinion_overdue(task, case, definition))]
+            task.next_check_dt = None
+            rescheduled.append(task)
+            report.reminders += 1
+            continue
         if task.due_dt is None or now < task.due_dt:
             with session.no_autoflush:
                 _remind(session, task, case, definition, state, now, people, outbox, report)
@@ -130,6 +136,13 @@ def _remind_overdue(session, task: Task, case: Case, definition: Definition, sta
               f"已逾期 {late} 个工作日，上级单位已督办。请尽快办理。"))
     outbox += [(user_id, message) for user_id in people.concerned(task, case)]
     report.reminders += 1
+
+
+def _opinion_overdue(task: Task, case: Case, definition: Definition) -> Message:
+    return Message(
+        kind="overdue", key=f"deadline:{task.id}:overdue", case_id=case.id,
+        subject=f"【意见逾期】{case.title}：请尽快答复",
+        body=f"{case_line(case, definition)}向您征求的意见{last_day_text(task.due_dt, LOCAL_TZ)}，已到期。请尽快答复，办理人在等待您的意见。")
 
 
 def _reminder_message(task: Task, case: Case, definition: Definition, state: StateSpec, offset: int) -> Message:

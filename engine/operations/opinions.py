@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.audit.chain import AuditEvent, append_event
@@ -85,12 +85,14 @@ def give_opinion(session: Session, actor: Actor, case: Case, *, opinion: str | N
     opinion = clean_note(opinion, field="opinion", label="意见", max_length=MAX_COMMENT_LENGTH,
                          required_message="请填写意见")
     grant = next((g for g in actor.grants if g.role == task.role and g.unit_id == task.unit_id), None)
+    asker = _asker_of(session, case, task)
     with conflict_on_stale(case):
         case.opinions_pending = max(0, case.opinions_pending - 1)
         case.updated_dt = now
         task.closed_dt, task.closed_by_id, task.closed_how, task.next_check_dt = now, actor.user_id, "acted", None
         event = append_event(session, case, actor=actor, grant=grant, action=GIVE, now=now, comment=opinion,
-                             details={"state": task.state, "task_id": task.id})
+                             details={"state": task.state, "task_id": task.id, "asked_by": asker,
+                                      "still_pending": case.opinions_pending})
         session.flush()
     tell_later(session, event)
     return event
@@ -113,6 +115,14 @@ def withdraw_opinion_request(session: Session, actor: Actor, case: Case, *, expe
             "withdrawn": [{"id": p.user_id, "name": p.name} for p in pending]})
         session.flush()
     return event
+
+
+def _asker_of(session: Session, case: Case, task: Task) -> dict | None:
+    """Who asked for the opinion the task holds: the ask event naming it."""
+    asks = session.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id, AuditEvent.action == ASK)
+                           .order_by(AuditEvent.seq.desc()))
+    ask = next((event for event in asks if task.id in (event.details or {}).get("task_ids", ())), None)
+    return {"id": ask.actor_id, "name": ask.actor_name} if ask is not None else None
 
 
 def _decider(session: Session, actor: Actor, case: Case, expected_version: int) -> tuple[Task, Grant]:

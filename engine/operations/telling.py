@@ -9,7 +9,8 @@ events and stores a notification for each person concerned:
 - a case sent back to my level to be reviewed again (退回重审), with the reason and the level it returns to;
 - what the system did on its own when a deadline passed;
 - an objection lodged against my nomination;
-- a task transferred to me, or taken over from me.
+- a task transferred to me, or taken over from me;
+- an opinion asked of me (加签), and the opinion I asked for, given.
 
 Told after the commit, an approval stays five statements (tests/test_approval_statements.py);
 the people are worked out where the notifications are written. Each notification's key names its
@@ -41,7 +42,7 @@ from engine.org.units import OrgUnit
 
 PUBLISHED_AS = "people_concerned"
 # Events other than a change of state that concern someone.
-TOLD_ACTIONS = ("objection", "transfer", "take_over")
+TOLD_ACTIONS = ("objection", "transfer", "take_over", "ask_opinion", "opinion")
 CATCH_UP_AFTER = timedelta(minutes=5)
 CATCH_UP_BATCH = 500
 
@@ -156,6 +157,21 @@ def _tell_one(event: AuditEvent, case: Case, stage: Task | None, people: People,
     if event.action == "take_over":
         told.add([event.details["from"]["id"]], _message(event, "taken_over", f"【已被接手】{case.title}",
                  f"{by}已接手您认领的{line}，该案件在「{_state_label(definition, event.details['state'])}」改由其办理。"))
+        return
+    if event.action == "ask_opinion":
+        due = datetime.fromisoformat(event.details["due"])
+        note = f"说明：{event.comment}。" if event.comment else ""
+        told.add([person["id"] for person in event.details["asked"]], _message(
+            event, "opinion_asked", f"【征求意见】{case.title}",
+            f"{by}就{line}征求您的意见。{note}请在{last_day_text(due, LOCAL_TZ)}前答复（在案件页「发表意见」）。"))
+        return
+    if event.action == "opinion":
+        asker = (event.details or {}).get("asked_by")
+        left = (event.details or {}).get("still_pending", 0)
+        after = "所征求的意见均已答复，可以办理。" if not left else f"还有 {left} 人尚未答复。"
+        if asker and asker.get("id"):
+            told.add([asker["id"]], _message(event, "opinion_given", f"【意见已答复】{case.title}",
+                     f"{by}对{line}的意见：{event.comment}。{after}"))
         return
     if event.action == "objection":
         told.add(people.applicant(case), _message(event, "objection", f"【收到异议】{case.title}",

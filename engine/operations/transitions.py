@@ -24,7 +24,8 @@ from engine.cases.case import Case, check_version, conflict_on_stale
 from engine.cases.machines import ActionContext, compiled
 from engine.cases.permissions import draft_editor_grant, first_grant, get_case, participant_grant, require_visible
 from engine.cases.rule_context import RuleContext
-from engine.cases.tasks import follow_form, follow_state, how_it_ended, waiting_task
+from engine.cases.opinions import close_opinions, unanswered_refusal
+from engine.cases.tasks import MOVED_ON, follow_form, follow_state, how_it_ended, waiting_task
 from engine.definitions import rules
 from engine.definitions.forms import clean_fields, clean_form_input, dump_fields, missing_required, to_stored
 from engine.definitions.spec import RETURN_POINT, Definition, Party, TransitionSpec
@@ -138,6 +139,8 @@ def perform_action(
     if grant is None:
         who = "或".join(party.label for party in parties)
         raise PermissionDenied(f"案件处于「{definition.state(case.state).label}」，只有{who}可以执行「{spec.label}」")
+    if case.opinions_pending and not spec.timer and _decides(definition, case, grant):
+        raise unanswered_refusal(session, case)  # 加签: the decision waits for the opinions asked
     # Everything wrong with what was filled in is said at once (the comment, the inputs, the
     # form's empty required fields), not one group per attempt.
     errors: dict[str, list[str]] = {}
@@ -182,10 +185,14 @@ def perform_action(
         principal = _stood_in_for(session, actor, grant, case)
         if principal is not None:
             details["on_behalf_of"] = {"id": principal.principal_id, "name": principal.principal_name}
+        asked = case.opinions_pending  # the case moved on by someone else: the opinions asked lapse
+        case.opinions_pending = 0
         event = append_event(
             session, case, actor=actor, grant=_audit_grant(grant), action=trigger, now=now, from_state=from_state,
             to_state=case.state, comment=comment, details=details,
         )
+        if asked:
+            close_opinions(session, case.id, now, closed_by=actor.user_id, how=MOVED_ON)
         follow_state(session, case, definition, now, left_state=from_state, closed_by=actor.user_id,
                      closed_how=how_it_ended(definition, case, from_state, grant, timer=spec.timer))
     tell_later(session, event)
@@ -375,6 +382,12 @@ def _check_deadline_passed(session: Session, definition: Definition, case: Case,
 
 def _closes_case(definition: Definition, spec: TransitionSpec) -> bool:
     return spec.dest != RETURN_POINT and definition.state(spec.dest).is_final
+
+
+def _decides(definition: Definition, case: Case, grant: Grant) -> bool:
+    """Whether the grant is the party the case's state waits for (its decider, not a withdrawing applicant)."""
+    party = definition.state(case.state).waits_for
+    return party is not None and grant.role == party.role and grant.unit_id == case.unit_at(party.level)
 
 
 def _stood_in_for(session: Session, actor: Actor, grant: Grant, case: Case) -> StandIn | None:

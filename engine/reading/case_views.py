@@ -18,6 +18,7 @@ from engine.cases.case import Case
 from engine.cases.machines import available_actions
 from engine.cases.permissions import sees_personal_data
 from engine.cases.holders import holding_at
+from engine.cases.opinions import opinions_view
 from engine.cases.tasks import missing_year_of, waiting_task
 from engine.definitions.forms import masked_personal_data
 from engine.definitions.spec import STATE_KIND_LABELS, Definition
@@ -53,6 +54,7 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
         "calendar_missing_year": missing_year_of(session, case, task),
         "waits_for": state.waits_for.label if state.waits_for else None,
         "holding": holding_at(session, actor, task),
+        "opinions": opinions_view(session, actor, case, task),
         "revision_round": case.revision_round,
         "return_reason": _return_reason(case, state.kind, timeline),
         "sent_back": _sent_back(case, definition, timeline),
