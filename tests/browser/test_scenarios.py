@@ -7,9 +7,12 @@ the definitions' own (workflows/honours.yaml) or the pages' Chinese texts.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from engine.base.db import utcnow
 from engine.cases.case import Case
 from engine.operations.transitions import perform_action
 from tests.browser.conftest import id_number
@@ -375,3 +378,50 @@ def test_the_public_list_during_an_objection(browse, live_db, viewport):
     assert nominee in main and "异议核查中" in main and "暂不受理新的异议" in main and "公示期已结束" not in main
     assert visitor.get_by_role("button", name="提交异议").count() == 0
     browse.shot(visitor, f"notice-{viewport}")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_a_reviewer_asks_an_opinion_the_county_answers_and_a_deputy_is_named(browse, live_db, viewport):
+    """加签 from the case page: the decision waits, naming who has not answered; the county reviewer
+    finds it under 「征求我意见的」, answers; the township reviewer is told and decides. Then he names a
+    deputy for his leave on 委托代理."""
+    nominee = f"加签{viewport}"
+    case_id = live_db.submitted_nomination(nominee)
+    reviewer = browse.signed_in("reviewer_A1", viewport)
+    open_from_inbox(reviewer, nominee)
+    reviewer.get_by_text("加签：征求意见").click()
+    reviewer.locator(f"input[name=user_id][value='{live_db.user_ids['reviewer_A']}']").check()
+    reviewer.get_by_label("请对方就什么发表意见").fill("请核实候选人的技术革新成果")
+    browse.shot(reviewer, "ask-form")
+    follow(reviewer, reviewer.get_by_role("button", name="征求意见", exact=True))
+    assert_flash(reviewer, "已征求意见")
+    assert reviewer.locator(".notice").filter(has_text="正在征求意见，尚未答复").count() == 1
+    browse.shot(reviewer, "waiting-for-opinion")
+
+    county = browse.signed_in("reviewer_A", viewport)
+    county.goto("/inbox")
+    assert county.locator("section").filter(has_text="征求我意见的").filter(has_text=nominee).count() == 1
+    browse.shot(county, "asked-of-me")
+    follow(county, county.get_by_role("link", name=nominee, exact=True))
+    county.get_by_label("我的意见").fill("成果属实，已在区劳动竞赛中认定")
+    browse.shot(county, "opinion-form")
+    follow(county, county.get_by_role("button", name="提交意见", exact=True))
+    assert_flash(county, "意见已答复")
+
+    reviewer.goto("/notifications")
+    assert reviewer.get_by_text("【意见已答复】").count() >= 1
+    browse.shot(reviewer, "told")
+    reviewer.goto(f"/cases/{case_id}")
+    assert reviewer.get_by_text("成果属实，已在区劳动竞赛中认定").count() == 1
+    act(reviewer, TOWNSHIP_APPROVE)
+
+    reviewer.goto("/delegations")
+    reviewer.get_by_label("代理人").select_option(label="reviewer_A1_and_A")
+    today = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date()
+    reviewer.get_by_label("开始日期").fill(today.isoformat())
+    reviewer.get_by_label("结束日期（含当天）").fill((today + timedelta(days=5)).isoformat())
+    reviewer.get_by_label("事由（选填）").fill("参加市总工会培训")
+    follow(reviewer, reviewer.get_by_role("button", name="设置委托", exact=True))
+    assert_flash(reviewer, "委托已设置")
+    assert reviewer.locator("table").filter(has_text="生效中").count() == 1
+    browse.shot(reviewer, "delegation")
