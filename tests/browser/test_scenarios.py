@@ -417,11 +417,12 @@ def test_a_reviewer_asks_an_opinion_the_county_answers_and_a_deputy_is_named(bro
 
     reviewer.goto("/delegations")
     reviewer.get_by_label("代理人").select_option(label="reviewer_A1_and_A")
-    today = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date()
-    reviewer.get_by_label("开始日期").fill(today.isoformat())
-    reviewer.get_by_label("结束日期（含当天）").fill((today + timedelta(days=5)).isoformat())
-    reviewer.get_by_label("事由（选填）").fill("参加市总工会培训")
+    # The walk at each width sets its own leave (one database): today's, then one three weeks on.
+    starts = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=0 if viewport == "phone" else 21)
+    reviewer.get_by_label("开始日期").fill(starts.isoformat())
+    reviewer.get_by_label("结束日期（含当天）").fill((starts + timedelta(days=5)).isoformat())
+    reviewer.get_by_label("事由（选填）").fill(f"参加市总工会培训（{viewport}）")
     follow(reviewer, reviewer.get_by_role("button", name="设置委托", exact=True))
     assert_flash(reviewer, "委托已设置")
-    assert reviewer.locator("table").filter(has_text="生效中").count() == 1
+    assert reviewer.get_by_role("row").filter(has_text=f"参加市总工会培训（{viewport}）").count() == 1
     browse.shot(reviewer, "delegation")
