@@ -9,7 +9,7 @@ from engine.audit import chain, signing, system_log  # noqa: F401
 from engine.base.config import Settings
 from engine.base.db import Base
 from engine.calendar import working_days  # noqa: F401
-from engine.cases import attachments, case, records, review_rules, tasks  # noqa: F401
+from engine.cases import attachments, case, copies, records, review_rules, tasks  # noqa: F401
 from engine.definitions import store  # noqa: F401
 from engine.definitions.rules import load_rule_modules
 from engine.notify import notifications  # noqa: F401

@@ -135,7 +135,7 @@ EVENT_LABELS = {
     "record": "添加记录", "void_record": "作废记录", "import_table": "导入表格", "vote": "评审投票",
     "objection": "收到异议", "revoke": "撤销荣誉", "urge": "催办", "claim": "认领", "release": "释放",
     "take_over": "接手", "transfer": "转交", "ask_opinion": "征求意见", "opinion": "答复意见",
-    "withdraw_opinions": "撤回征求意见",
+    "withdraw_opinions": "撤回征求意见", "copy": "抄送",
 }
 # Events whose label names what they were about (the record type).
 _LABELLED_EVENTS = frozenset({"record", "void_record", "import_table"})

@@ -69,3 +69,14 @@ def colleagues_of(session: Session, task: Task, actor: Actor) -> list[tuple[int,
 def holding_grant(actor: Actor, task: Task) -> Grant | None:
     """The actor's grant of the task's role at the task's unit: who may hold it."""
     return next((grant for grant in actor.grants if grant.role == task.role and grant.unit_id == task.unit_id), None)
+
+
+def deciding_grant(actor: Actor, task: Task | None) -> Grant | None:
+    """The actor's grant to decide the waiting task (and so to copy the case to others, engine.cases.copies):
+    a reviewer of its unit while no one holds it, its holder once claimed."""
+    if task is None or task.role not in HELD_ROLES:
+        return None
+    grant = holding_grant(actor, task)
+    if grant is None or task.assignee_id not in (None, actor.user_id):
+        return None
+    return grant

@@ -13,10 +13,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from engine.base.errors import DefinitionError
 from engine.definitions import rules
 from engine.definitions.spec import (
-    ACTING_ROLES, ASSIGNEE, DEFAULT_DECIMAL_PLACES, DEFAULT_FILE_SIZE_MB, DEFAULT_FILE_TYPES, DEFAULT_MAX_LENGTH,
-    FIELD_TYPES, FREE_COMMENT, IDENTIFIER, MAX_DEADLINE_WORKING_DAYS, MAX_FILE_SIZE_MB, MAX_RETENTION_YEARS,
-    PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY, Definition, FieldSpec, Party, RecordSpec,
-    SendBack, StateSpec, TransitionSpec,
+    ACTING_ROLES, ASSIGNEE, COPIED_ROLES, DEFAULT_DECIMAL_PLACES, DEFAULT_FILE_SIZE_MB, DEFAULT_FILE_TYPES,
+    DEFAULT_MAX_LENGTH, FIELD_TYPES, FREE_COMMENT, IDENTIFIER, MAX_DEADLINE_WORKING_DAYS, MAX_FILE_SIZE_MB,
+    MAX_RETENTION_YEARS, PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY, Definition, FieldSpec,
+    Party, RecordSpec, SendBack, StateSpec, TransitionSpec,
 )
 from engine.org.units import LEVELS
 
@@ -41,6 +41,27 @@ class PartyField(fields.Field):
         if problems:
             raise ValidationError(problems)
         return Party(role, level)
+
+
+class CopyPartyField(fields.Field):
+    """"role@level" of a copy_to list: a reviewer or an auditor (they read; copying gives no right to act)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or value.count("@") != 1:
+            raise ValidationError('expected "role@level", e.g. "reviewer@county"')
+        role, level = value.split("@")
+        problems = []
+        if role not in COPIED_ROLES:
+            problems.append(f'cannot copy to role "{role}"; expected one of {", ".join(COPIED_ROLES)}')
+        if level not in PARTY_LEVELS:
+            problems.append(f'unknown level "{level}"; expected one of {", ".join(PARTY_LEVELS)}')
+        if problems:
+            raise ValidationError(problems)
+        return Party(role, level)
+
+
+CopyTo = lambda: fields.List(CopyPartyField(), validate=validate.Length(  # noqa: E731
+    min=1, error="must name at least one party"))
 
 
 class OneOrMany(fields.Field):
@@ -92,6 +113,7 @@ class StateSchema(Schema):
     remind_working_days_before = fields.List(ReminderOffset())
     remind_overdue_every_working_days = RepeatEvery(0)
     on_objection = Identifier()
+    copy_to = CopyTo()
 
 
 class SendBackSchema(Schema):
@@ -117,6 +139,7 @@ class TransitionSchema(Schema):
     comment_required = fields.Boolean(load_default=False)
     timer = fields.Boolean(load_default=False)
     send_back = fields.Nested(SendBackSchema)
+    copy_to = CopyTo()
 
 
 class ChoiceSchema(Schema):
@@ -264,7 +287,8 @@ def _check_states(raw: dict, problems: list[str]) -> dict[str, StateSpec]:
         states[state["id"]] = StateSpec(state["id"], state["label"], state["kind"], waits_for, deadline,
                                         state.get("on_objection"), deadline_at,
                                         tuple(reminders) if reminders is not None else None,
-                                        state.get("remind_overdue_every_working_days"))
+                                        state.get("remind_overdue_every_working_days"),
+                                        tuple(dict.fromkeys(state.get("copy_to") or ())))
     first = raw["states"][0]
     if first["kind"] != "draft":
         problems.append(f'states[0].kind: the first state ("{first["id"]}") starts every case and must be a draft state')
@@ -319,6 +343,7 @@ def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[s
             by=item["by"], conditions=tuple(item["conditions"]), comment_required=item["comment_required"],
             actions=tuple(item["actions"]), inputs=tuple(inputs), timer=item["timer"],
             send_back=SendBack(**item["send_back"]) if "send_back" in item else None,
+            copy_to=tuple(dict.fromkeys(item.get("copy_to") or ())),
         ))
     for i, state in enumerate(states.values()):
         trigger = state.on_objection
@@ -377,6 +402,8 @@ def _check_levels(raw: dict, states: dict[str, StateSpec], transitions: list[Tra
     parties = [(f"states[{i}].waits_for", s.waits_for) for i, s in enumerate(states.values())]
     parties += [(f"transitions[{i}].by", p) for i, t in enumerate(transitions) for p in t.by]
     parties += [(f"records[{i}].by", p) for i, r in enumerate(raw["records"]) for p in r["by"]]
+    parties += [(f"states[{i}].copy_to", p) for i, s in enumerate(states.values()) for p in s.copy_to]
+    parties += [(f"transitions[{i}].copy_to", p) for i, t in enumerate(transitions) for p in t.copy_to]
     for where, party in parties:
         if isinstance(party, Party) and party.level in LEVELS and LEVELS.index(party.level) > origin_rank:
             problems.append(

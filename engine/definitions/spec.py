@@ -20,6 +20,8 @@ FIELD_TYPES = ("text", "longtext", "integer", "decimal", "money", "date", "choic
 DEFAULT_DECIMAL_PLACES = 2
 # Auditors and admins never act on a case; only these roles may fire transitions.
 ACTING_ROLES = ("applicant", "reviewer")
+# Who a definition may copy a case to (copy_to): those who read cases without acting on them as applicants.
+COPIED_ROLES = ("reviewer", "auditor")
 PARTY_LEVELS = ("origin", *LEVELS)
 ASSIGNEE = "$assignee"          # in `by`: whoever the source state waits for
 SYSTEM = "system"               # in `by`: only the engine itself (timers, objections, linked cases)
@@ -83,6 +85,8 @@ class StateSpec:
     # Once escalated, remind again every N working days until someone acts; 0: never; None: the
     # definition's setting.
     remind_overdue_every_working_days: int | None = None
+    # Parties copied (抄送) whenever a case enters the state (engine.cases.copies).
+    copy_to: tuple[Party, ...] = ()
 
     @property
     def has_deadline(self) -> bool:
@@ -121,6 +125,8 @@ class TransitionSpec:
     timer: bool = False
     # Set on a send-back to an earlier review level (see SendBack).
     send_back: SendBack | None = None
+    # Parties copied (抄送) when the transition fires (engine.cases.copies).
+    copy_to: tuple[Party, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from engine.org.units import Actor, RoleAssignment, User
 
 KINDS = ("reminder", "overdue", "escalation", "urge", "automatic", "taken_over", "transferred", "new_task", "returned",
          "sent_back", "decided", "objection", "delegated",
-         "opinion_asked", "opinion_given")
+         "opinion_asked", "opinion_given", "copied")
 MAX_EMAIL_LENGTH = 254
 
 

@@ -10,7 +10,8 @@ events and stores a notification for each person concerned:
 - what the system did on its own when a deadline passed;
 - an objection lodged against my nomination;
 - a task transferred to me, or taken over from me;
-- an opinion asked of me (加签), and the opinion I asked for, given.
+- an opinion asked of me (加签), and the opinion I asked for, given;
+- a case copied to me (抄送), by a person or by the definition (``copy_to``).
 
 Told after the commit, an approval stays five statements (tests/test_approval_statements.py);
 the people are worked out where the notifications are written. Each notification's key names its
@@ -32,7 +33,7 @@ from engine.audit.chain import AuditEvent
 from engine.base import effects
 from engine.base.config import LOCAL_TZ
 from engine.base.db import Base
-from engine.cases.case import Case
+from engine.cases.case import Case, event_label
 from engine.cases.deadlines import last_day_text
 from engine.cases.tasks import STAGE, Task
 from engine.definitions.spec import Definition
@@ -42,7 +43,7 @@ from engine.org.units import OrgUnit
 
 PUBLISHED_AS = "people_concerned"
 # Events other than a change of state that concern someone.
-TOLD_ACTIONS = ("objection", "transfer", "take_over", "ask_opinion", "opinion")
+TOLD_ACTIONS = ("objection", "transfer", "take_over", "ask_opinion", "opinion", "copy")
 CATCH_UP_AFTER = timedelta(minutes=5)
 CATCH_UP_BATCH = 500
 
@@ -173,11 +174,18 @@ def _tell_one(event: AuditEvent, case: Case, stage: Task | None, people: People,
             told.add([asker["id"]], _message(event, "opinion_given", f"【意见已答复】{case.title}",
                      f"{by}对{line}的意见：{event.comment}。{after}"))
         return
+    if event.action == "copy":
+        note = f"抄送说明：{event.details['note']}" if event.details.get("note") else ""
+        told.add([copied["id"] for copied in event.details["copies"]], _message(
+            event, "copied", f"【抄送】{case.title}",
+            f"{by}将{line}抄送给您，该案件在「{_state_label(definition, event.details['state'])}」。{note}"))
+        return
     if event.action == "objection":
         told.add(people.applicant(case), _message(event, "objection", f"【收到异议】{case.title}",
                  f"{line}在公示期间收到异议，已转入调查核实。核实结果将另行通知。"))
         return
     state = definition.state(event.to_state)
+    _tell_copied(event, case, definition, state.label, told)
     # The task the event opened, while it still waits: one acted on since needs no telling.
     arrived = stage if stage is not None and stage.state == event.to_state and \
         stage.entered_dt == event.occurred_dt else None
@@ -214,6 +222,16 @@ def _sent_back_message(event: AuditEvent, case: Case, definition: Definition, ar
     return _message(event, "sent_back", f"【退回重审】{case.title}：{state}",
                     f"{case_line(case, definition)}已被{by}在「{sender}」退回「{state}」重新审核。{reason}"
                     f"{due}请重新审核；审核通过后将直接送回「{sender}」。")
+
+
+def _tell_copied(event: AuditEvent, case: Case, definition: Definition, state_label: str, told: _Told) -> None:
+    """The people the definition copied on this step (``copy_to``), named in the step's own event."""
+    copied = (event.details or {}).get("copies")
+    if copied:
+        told.add([person["id"] for person in copied], _message(
+            event, "copied", f"【抄送】{case.title}",
+            f"{case_line(case, definition)}经{_by(event)}「{event_label(event.action, event.details)}」，"
+            f"现处于「{state_label}」，按流程抄送给您。"))
 
 
 def _by(event: AuditEvent) -> str:

@@ -21,6 +21,7 @@ from engine.base.errors import (
 from engine.base.inputs import clean_note
 from engine.cases.attachments import unknown_attachment_ids
 from engine.cases.case import Case, check_version, conflict_on_stale
+from engine.cases.copies import party_members, store_copies
 from engine.cases.machines import ActionContext, compiled
 from engine.cases.permissions import draft_editor_grant, first_grant, get_case, participant_grant, require_visible
 from engine.cases.rule_context import RuleContext
@@ -187,12 +188,21 @@ def perform_action(
             details["on_behalf_of"] = {"id": principal.principal_id, "name": principal.principal_name}
         asked = case.opinions_pending  # the case moved on by someone else: the opinions asked lapse
         case.opinions_pending = 0
+        # Read from the definition in memory: a transition that copies nobody costs no statement.
+        copy_to = spec.copy_to + definition.state(case.state).copy_to
+        copied = [(user_id, name) for user_id, name in party_members(session, case, copy_to)
+                  if user_id != actor.user_id] if copy_to else []
+        if copied:
+            details["copies"] = [{"id": user_id, "name": name} for user_id, name in copied]
         event = append_event(
             session, case, actor=actor, grant=_audit_grant(grant), action=trigger, now=now, from_state=from_state,
             to_state=case.state, comment=comment, details=details,
         )
         if asked:
             close_opinions(session, case.id, now, closed_by=actor.user_id, how=MOVED_ON)
+        if copied:
+            store_copies(session, case, [user_id for user_id, _ in copied], event_id=event.id, now=now,
+                         copied_by_id=None, reason=spec.label)
         follow_state(session, case, definition, now, left_state=from_state, closed_by=actor.user_id,
                      closed_how=how_it_ended(definition, case, from_state, grant, timer=spec.timer))
     tell_later(session, event)
