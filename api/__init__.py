@@ -24,7 +24,7 @@ from web.limits import configure_limits
 API_PREFIX = "/api/v1"
 # One module per resource, each with its flask-smorest blueprint ``blp``.
 RESOURCE_MODULES = ("account", "definitions", "attachments", "records", "cases", "inbox", "rounds", "juries", "parameters", "notices", "admin", "audit", "calendar",
-                    "notifications", "delegations")
+                    "notifications", "delegations", "copies")
 
 
 class UnionflowApi(Api):

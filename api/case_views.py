@@ -103,6 +103,20 @@ class SentBackSchema(ApiSchema):
     reason = fields.String(allow_none=True, metadata={"description": "退回重审的理由"})
 
 
+class CopiedPersonSchema(ApiSchema):
+    id = fields.Integer(attribute="user_id")
+    name = fields.String()
+    copied_by = fields.String(attribute="copied_by_name", allow_none=True, metadata={
+        "description": "抄送人；null 表示按流程定义自动抄送"})
+    copied_at = LocalDateTime(attribute="copied_dt")
+    read = fields.Boolean()
+
+
+class CopyCandidateSchema(ApiSchema):
+    id = fields.Function(lambda candidate: candidate[0])
+    name = fields.Function(lambda candidate: candidate[1])
+
+
 class CaseViewSchema(CaseSummarySchema):
     linked_case_id = fields.Integer(allow_none=True)
     link_relation = fields.String(allow_none=True)
@@ -127,6 +141,10 @@ class CaseViewSchema(CaseSummarySchema):
                        "该业务不受理异议或您无权查看时为 null"})
     available_actions = fields.List(fields.Nested(AvailableActionSchema), metadata={
         "description": "您现在可以执行的操作；审计人员为空"})
+    copies = fields.List(fields.Nested(CopiedPersonSchema), allow_none=True, metadata={
+        "description": "已抄送的人员（抄送）；仅对本案件的审核人显示，其他人为 null"})
+    copy_candidates = fields.List(fields.Nested(CopyCandidateSchema), allow_none=True, metadata={
+        "description": "可以抄送给的人员（POST /cases/{id}/copy 的 user_ids）；您不能抄送时为 null"})
 
 
 

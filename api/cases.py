@@ -14,9 +14,11 @@ from api.pagination import PageQuerySchema, page_schema
 from api.schemas import ApiSchema, ErrorBodySchema, ErrorSchema, RowId
 from engine.base.db import MAX_ROW_ID
 from engine.cases.case import my_cases
+from engine.cases.copies import MAX_COPY_NOTE_LENGTH
 from engine.cases.opinions import asked_of
 from engine.cases.permissions import get_case
 from engine.definitions.forms import PlainText
+from engine.operations.copying import copy_case
 from engine.operations.holding import claim_task, release_task, take_over_task, transfer_task
 from engine.operations.opinions import ask_opinions, give_opinion, withdraw_opinion_request
 from engine.operations.transitions import (
@@ -325,6 +327,31 @@ class AskedOfMeListSchema(ApiSchema):
 def opinions_asked_of_me():
     """征求我意见的案件（尚未答复），最早到期的在前。"""
     return {"items": asked_of(request_session(), current_actor())}
+
+
+class CopySchema(ApiSchema):
+    version = Version(required=True)
+    user_ids = fields.List(RowId(), required=True, metadata={
+        "description": "抄送给谁：见案件的 copy_candidates（本案件申报单位及其上级单位的审核人、审计人员）"})
+    # Its length is checked by the engine, with the recipients, so that both are said at once.
+    note = PlainText(allow_none=True, multiline=True, metadata={
+        "description": f"抄送说明（选填，最多 {MAX_COPY_NOTE_LENGTH} 字），随通知发给被抄送人"})
+
+
+@blp.route("/cases/<int:case_id>/copy", methods=["POST"])
+@blp.arguments(CopySchema)
+@blp.response(200, ActionResultSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="您不是当前环节的办理人（已认领的案件由认领人抄送）")
+@blp.alt_response(409, schema=ErrorSchema, description="版本已过期（带 current_version），或案件不在审核中")
+@blp.alt_response(422, schema=ErrorSchema, description="没有选择抄送对象、对象不可抄送，或说明过长")
+@unit_of_work
+def copy(data, case_id):
+    """抄送：当前环节的办理人把案件抄送给本案件所在单位及上级单位的审核人或审计人员，附说明；被抄送人可以查看（个人信息遮蔽）、不能办理，并会收到通知。"""
+    session, actor = request_session(), current_actor()
+    case = get_case(session, actor, case_id)
+    event = copy_case(session, actor, case, user_ids=data["user_ids"], note=data.get("note"),
+                      expected_version=data["version"])
+    return _with_event(case_view(session, actor, case), event.seq)
 
 
 @blp.route("/batch-actions", methods=["POST"])

@@ -29,7 +29,8 @@ KIND_LABELS = {"reminder": _l("待办提醒"), "overdue": _l("已逾期"), "esca
                "automatic": _l("系统自动处理"), "taken_over": _l("已被接手"),
                "transferred": _l("转交给我"), "new_task": _l("新待办"), "returned": _l("退回修改"),
                "sent_back": _l("退回重审"), "decided": _l("办理结果"), "objection": _l("收到异议"),
-               "delegated": _l("委托代理"), "opinion_asked": _l("征求意见"), "opinion_given": _l("意见已答复")}
+               "delegated": _l("委托代理"), "opinion_asked": _l("征求意见"), "opinion_given": _l("意见已答复"),
+               "copied": _l("抄送我的")}
 if KIND_LABELS.keys() != set(KINDS):
     raise RuntimeError("a notification kind of engine.notify.notifications has no label on the list")
 

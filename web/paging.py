@@ -83,3 +83,8 @@ def done_cursor_key(cursor: str | None) -> tuple[datetime, int] | None:
 
 def done_key_of(entry) -> list:
     return [entry.closed_dt.isoformat(), entry.task_id]
+
+
+def copies_key_of(entry) -> list:
+    """The sort key of a line of 「抄送我的」 (read back with ``done_cursor_key``: a moment and an id)."""
+    return [entry.copied_dt.isoformat(), entry.id]

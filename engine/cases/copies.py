@@ -162,7 +162,6 @@ class CopyEntry:
 def copies_page(session: Session, actor: Actor, *, unread_only: bool = False,
                 after: tuple[datetime, int] | None = None, limit: int = 50) -> list[CopyEntry]:
     """The copies made to ``actor``, latest first, after the key ``after`` (copied_dt, id)."""
-    copier = aliased(User)
     conditions = [CaseCopy.user_id == actor.user_id]
     if unread_only:
         conditions.append(CaseCopy.read_dt.is_(None))
@@ -170,6 +169,19 @@ def copies_page(session: Session, actor: Actor, *, unread_only: bool = False,
         copied_dt, copy_id = after
         conditions.append(or_(CaseCopy.copied_dt < copied_dt, and_(CaseCopy.copied_dt == copied_dt,
                                                                    CaseCopy.id < copy_id)))
+    return _entries(session, conditions, limit)
+
+
+def copy_entry(session: Session, actor: Actor, copy_id: int) -> CopyEntry:
+    """One of the actor's copies as 「抄送我的」 shows it."""
+    found = _entries(session, [CaseCopy.user_id == actor.user_id, CaseCopy.id == copy_id], 1)
+    if not found:
+        raise NotFound("抄送不存在")
+    return found[0]
+
+
+def _entries(session: Session, conditions: list, limit: int) -> list[CopyEntry]:
+    copier = aliased(User)
     rows = session.execute(
         select(CaseCopy.id, CaseCopy.case_id, Case.title, Case.state, Case.definition_hash, copier.display_name,
                CaseCopy.reason, CaseCopy.note, CaseCopy.copied_dt, CaseCopy.read_dt)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.base.errors import InvalidAction
 from engine.cases.case import Case
+from engine.cases.holders import deciding_grant
 from engine.cases.tasks import Task
 from engine.org.units import Actor, OrgUnit, RoleAssignment, User, path_ids
 
@@ -69,16 +70,6 @@ def askable(session: Session, actor: Actor, waiting: Task) -> list[tuple[int, st
     return people
 
 
-def deciding_grant(actor: Actor, case: Case, waiting: Task | None):
-    """The actor's grant to decide the waiting task (ask opinions, withdraw them): a reviewer of its
-    unit, and its holder once claimed; None otherwise."""
-    if waiting is None or waiting.role not in ASKED_ROLES:
-        return None
-    if waiting.assignee_id is not None and waiting.assignee_id != actor.user_id:
-        return None
-    return next((g for g in actor.grants if g.role == waiting.role and g.unit_id == waiting.unit_id), None)
-
-
 def close_opinions(session: Session, case_id: int, now: datetime, *, closed_by: int | None, how: str) -> None:
     session.execute(update(Task).where(Task.case_id == case_id, Task.purpose == OPINION, Task.closed_dt.is_(None))
                     .values(closed_dt=now, closed_by_id=closed_by, closed_how=how, next_check_dt=None)
@@ -125,7 +116,7 @@ class OpinionsView:
 
 
 def opinions_view(session: Session, actor: Actor, case: Case, waiting: Task | None) -> OpinionsView:
-    deciding = deciding_grant(actor, case, waiting) is not None
+    deciding = deciding_grant(actor, waiting) is not None
     pending = pending_opinions(session, case.id) if case.opinions_pending else []
     return OpinionsView(pending=pending, may_ask=deciding,
                         candidates=askable(session, actor, waiting) if deciding else [],

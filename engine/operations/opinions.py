@@ -20,7 +20,8 @@ from engine.base.errors import InvalidAction, PermissionDenied, ValidationFailed
 from engine.base.inputs import clean_note
 from engine.calendar.working_days import end_of_working_days
 from engine.cases.case import Case, check_version, conflict_on_stale
-from engine.cases.opinions import OPINION, askable, close_opinions, deciding_grant, open_opinion_task, pending_opinions
+from engine.cases.holders import deciding_grant
+from engine.cases.opinions import OPINION, askable, close_opinions, open_opinion_task, pending_opinions
 from engine.cases.permissions import require_visible
 from engine.cases.tasks import WITHDRAWN, Task, waiting_task
 from engine.operations.telling import tell_later
@@ -129,7 +130,7 @@ def _decider(session: Session, actor: Actor, case: Case, expected_version: int) 
     require_visible(actor, case)
     check_version(case, expected_version)
     waiting = waiting_task(session, case.id)
-    grant = deciding_grant(actor, case, waiting)
+    grant = deciding_grant(actor, waiting)
     if grant is None:
         raise PermissionDenied("只有当前环节的办理人可以征求或撤回意见")
     return waiting, grant

@@ -6,8 +6,9 @@ and fields marked sensitive are in full only for the case's reviewers
 (``permissions.sees_personal_data``), in the form, the outcome, the records and the trail's
 changes alike; the timeline is the trail as the engine lets this reader read it
 (``trail.case_timeline``: internal comments and jurors' names hidden from applicants); the
-objections are those this reader may see; and the actions offered are exactly those the engine
-would accept from this reader now (``machines.available_actions``). Jurors read through
+objections are those this reader may see; the actions offered are exactly those the engine
+would accept from this reader now (``machines.available_actions``); the people copied (抄送) are
+listed for the case's reviewers, and whom it may be copied to for the one who may decide it. Jurors read through
 engine.procedures.juries.juror_case_view."""
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from engine.base.db import utcnow
 from engine.cases.case import Case
 from engine.cases.machines import available_actions
 from engine.cases.permissions import sees_personal_data
-from engine.cases.holders import holding_at
+from engine.cases.copies import copies_of, copy_candidates
+from engine.cases.holders import deciding_grant, holding_at
 from engine.cases.opinions import opinions_view
 from engine.cases.tasks import missing_year_of, waiting_task
 from engine.definitions.forms import masked_personal_data
@@ -61,6 +63,10 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
         "timeline": timeline,
         "objections": objections_shown(session, actor, case),
         "available_actions": available_actions(session, actor, case, utcnow()),
+        # Who the case was copied to, for its reviewers; whom the decider may copy it to.
+        "copies": copies_of(session, case.id) if sees_personal_data(actor, case) else None,
+        "copy_candidates": copy_candidates(session, case, besides=actor.user_id)
+        if deciding_grant(actor, task) is not None else None,
     }
 
 
