@@ -17,7 +17,7 @@ from web.files import file_size
 from web.localtime import last_day, local_day, local_time
 
 PAGE_MODULES = ("sign_in", "applicant", "cases", "inbox", "public", "auditor", "dashboard", "admin",
-                "calendar_admin", "notifications", "delegations", "about")
+                "calendar_admin", "notifications", "delegations", "copies", "about")
 
 
 def register_pages(app: Flask) -> None:

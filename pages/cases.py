@@ -23,12 +23,14 @@ from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.cases.attachments import attach_file, attachments_of, get_attachment
 from engine.cases.case import Case
+from engine.cases.copies import MAX_COPY_NOTE_LENGTH, mark_case_copy_read
 from engine.cases.holders import CLAIM, RELEASE, TAKE_OVER, TRANSFER
 from engine.cases.machines import AvailableAction, compiled, refused_actions
 from engine.cases.permissions import can_view_case, first_grant, get_case, participant_grant, sees_internal_comments
 from engine.cases.records import add_record, records_of
 from engine.cases.tasks import overdue_task
 from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
+from engine.operations.copying import copy_case
 from engine.operations.holding import claim_task, release_task, take_over_task, transfer_task
 from engine.operations.opinions import ask_opinions, give_opinion, withdraw_opinion_request
 from engine.operations.transitions import MAX_COMMENT_LENGTH, comment_on_case, perform_action
@@ -106,7 +108,7 @@ class RecordForm:
 class Problems:
     """A refused form of the page: which one, its messages by field, and what was typed."""
 
-    form: str  # "action:<trigger>", "record:<type>", "comment", "urge", "transfer"
+    form: str  # "action:<trigger>", "record:<type>", "comment", "urge", "transfer", "copy"
     message: str | None = None
     fields: dict[str, list[str]] | None = None
     values: Any = None
@@ -140,7 +142,7 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
         overdue=view["due_at"] is not None and view["due_at"] < now and not definition.state(case.state).is_final,
         deadline=overdue_task(session, case.id, now), **_urging(session, actor, case, now),
         problems=problems, action_others=_messages_elsewhere(definition, problems, actions),
-        max_comment=MAX_COMMENT_LENGTH,
+        max_comment=MAX_COMMENT_LENGTH, max_copy_note=MAX_COPY_NOTE_LENGTH,
         holding_labels={TRANSFER: TRANSFER_LABEL} | {change: label for change, (label, _op, _done)
                                                       in HOLDING_CHANGES.items()},
         choice_label=choice_label,
@@ -242,7 +244,10 @@ def _may_edit(actor: Actor, case: Case, definition: Definition) -> bool:
 def case(case_id: int):
     session, actor = request_session(), current_actor()
     try:
-        return render_case(session, actor, get_case(session, actor, case_id))
+        found = get_case(session, actor, case_id)
+        with committing():  # opening a case copied to me reads its copy (「抄送我的」)
+            mark_case_copy_read(session, actor, case_id, utcnow())
+        return render_case(session, actor, found)
     except NotFound:
         # A juror from another unit reads the case put to his jury on the juror's page.
         case_for_juror(session, session_actor(), case_id)
@@ -374,6 +379,25 @@ def withdraw_opinions_page(case_id: int):
     else:
         flash(_("已撤回尚未答复的征求意见"), "success")
     return redirect(url_for(".case", case_id=case_id))
+
+
+@bp.route("/cases/<int:case_id>/copy", methods=["POST"])
+@login_required
+def copy(case_id: int):
+    """Copy the case to the people picked, with the note; they are told."""
+    actor = current_actor()
+    user_ids = [int(value) for value in request.form.getlist("user_ids") if value.isdigit()]
+    try:
+        with committing() as session:
+            copy_case(session, actor, get_case(session, actor, case_id), user_ids=user_ids,
+                      note=request.form.get("note"), expected_version=request.form.get("version", type=int) or 0)
+    except ValidationFailed as err:
+        return _refused(case_id, Problems("copy", err.message, err.fields, request.form))
+    except (Conflict, InvalidAction) as err:
+        flash(err.message, "error")
+        return redirect(url_for(".case", case_id=case_id))
+    flash(_("已抄送，被抄送人已收到通知"), "success")
+    return redirect(url_for(".case", case_id=case_id, _anchor="copies"))
 
 
 @bp.route("/cases/<int:case_id>/records/<record_type>", methods=["POST"], endpoint="add_record")

@@ -32,6 +32,7 @@ NAVIGATION = (
     NavEntry("dashboard.dashboard", _l("统计"), ("reviewer", "admin", "auditor")),
     NavEntry("admin.index", _l("管理"), ("admin",)),
     NavEntry("delegations.delegations", _l("委托代理"), ("reviewer", "admin")),
+    NavEntry("copies.copies", _l("抄送我的"), ("reviewer", "auditor")),
     NavEntry("public.notices", _l("公示"), None),
 )
 
