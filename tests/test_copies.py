@@ -2,13 +2,17 @@
 right to act), copying twice, and the copies a definition makes on a transition (copy_to)."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 from sqlalchemy import delete, select
 
 from engine.audit.chain import case_events
-from engine.base.errors import InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.base.errors import DefinitionError, InvalidAction, NotFound, PermissionDenied, ValidationFailed
 from engine.cases.copies import CaseCopy, copies_of, copies_page, copy_candidates, mark_case_copy_read, mark_copy_read
 from engine.cases.permissions import get_case
+from engine.definitions.parse import parse_definition
+from engine.definitions.spec import Party
 from engine.notify.notifications import Notification
 from engine.operations.copying import NOT_A_CANDIDATE, copy_case
 from engine.operations.holding import claim_task
@@ -16,6 +20,7 @@ from engine.operations.transitions import approve_case, create_draft, submit_cas
 from engine.org.units import RoleAssignment, load_actor
 from engine.reading.case_views import case_view
 from tests.conftest import NOW
+from tests.test_definitions import HONOURS_DOC, dump
 from tests.test_honours import honours  # noqa: F401 - the fixture
 from tests.test_smoke_basic_nomination import FORM
 
@@ -29,14 +34,14 @@ def submitted(session, world):
     return case
 
 
-def copy(session, world, case, by="reviewer_A1", to=("auditor_A",), note="请知悉", now=NOW):
+def copy_to(session, world, case, by="reviewer_A1", to=("auditor_A",), note="请知悉", now=NOW):
     return copy_case(session, world.actor(by), case, user_ids=[world.users[name].id for name in to], note=note,
                      expected_version=case.version, now=now)
 
 
 def test_the_decider_copies_named_people_with_a_note(session, world):
     case = submitted(session, world)
-    event = copy(session, world, case, to=("auditor_A", "reviewer_city"))
+    event = copy_to(session, world, case, to=("auditor_A", "reviewer_city"))
     assert event.action == "copy" and event.details["note"] == "请知悉"
     assert event.details["copies"] == [{"id": world.users["auditor_A"].id, "name": "auditor_A"},
                                        {"id": world.users["reviewer_city"].id, "name": "reviewer_city"}]
@@ -57,37 +62,37 @@ def test_who_may_be_copied_is_the_chains_reviewers_and_auditors(session, world):
 def test_only_the_decider_may_copy(session, world):
     case = submitted(session, world)
     with pytest.raises(NotFound):  # another township's reviewer does not see the case at all
-        copy(session, world, case, by="reviewer_B1")
+        copy_to(session, world, case, by="reviewer_B1")
     with pytest.raises(PermissionDenied):  # the county's reviewer: the case does not wait for him yet
-        copy(session, world, case, by="reviewer_A")
+        copy_to(session, world, case, by="reviewer_A")
     with pytest.raises(PermissionDenied):  # auditors never decide
-        copy(session, world, case, by="auditor_A", to=("reviewer_city",))
+        copy_to(session, world, case, by="auditor_A", to=("reviewer_city",))
     claim_task(session, world.actor("reviewer_A1"), case, expected_version=case.version, now=NOW)
     with pytest.raises(PermissionDenied):  # once claimed, the holder copies, not his colleague
-        copy(session, world, case, by="reviewer_A1_and_A")
-    copy(session, world, case, by="reviewer_A1")
+        copy_to(session, world, case, by="reviewer_A1_and_A")
+    copy_to(session, world, case, by="reviewer_A1")
     draft = create_draft(session, world.actor("applicant_A1a"), "basic_nomination", form=FORM, now=NOW)
     with pytest.raises(InvalidAction):  # a draft waits for no reviewer
-        copy(session, world, draft, by="reviewer_A1")
+        copy_to(session, world, draft, by="reviewer_A1")
 
 
 def test_everything_wrong_is_said_at_once_on_its_field(session, world):
     case = submitted(session, world)
     with pytest.raises(ValidationFailed) as refused:
-        copy(session, world, case, to=(), note="很长" * 300)
+        copy_to(session, world, case, to=(), note="很长" * 300)
     assert refused.value.fields == {"user_ids": ["请选择抄送对象"], "note": ["抄送说明不能超过 500 个字"]}
     with pytest.raises(ValidationFailed) as refused:  # county B is not in the case's chain
-        copy(session, world, case, to=("auditor_A", "reviewer_B"))
+        copy_to(session, world, case, to=("auditor_A", "reviewer_B"))
     assert refused.value.fields == {"user_ids": [NOT_A_CANDIDATE]}
     with pytest.raises(ValidationFailed) as refused:  # nor is the applicant, nor the decider himself
-        copy(session, world, case, to=("applicant_A1a",))
+        copy_to(session, world, case, to=("applicant_A1a",))
     assert "user_ids" in refused.value.fields
     assert session.scalars(select(CaseCopy)).all() == []
 
 
 def test_a_copied_person_reads_the_case_masked_and_cannot_act(session, world):
     case = submitted(session, world)
-    copy(session, world, case, to=("auditor_A",))
+    copy_to(session, world, case, to=("auditor_A",))
     auditor = world.actor("auditor_A")
     view = case_view(session, auditor, get_case(session, auditor, case.id))
     assert view["form"]["id_number"] != ID_NUMBER and view["available_actions"] == []
@@ -95,7 +100,7 @@ def test_a_copied_person_reads_the_case_masked_and_cannot_act(session, world):
         approve_case(session, auditor, case, expected_version=case.version, now=NOW)
     # Someone copied who has since lost his role still opens the copy, masked, and may do nothing.
     county = world.users["reviewer_A"]
-    copy(session, world, case, to=("reviewer_A",))
+    copy_to(session, world, case, to=("reviewer_A",))
     session.execute(delete(RoleAssignment).where(RoleAssignment.user_id == county.id))
     session.expire_all()
     former = load_actor(session, county.id)
@@ -109,12 +114,12 @@ def test_a_copied_person_reads_the_case_masked_and_cannot_act(session, world):
 
 def test_copying_twice_keeps_one_row_refreshed_and_unread(session, world):
     case = submitted(session, world)
-    copy(session, world, case, to=("auditor_A",), note="第一次")
+    copy_to(session, world, case, to=("auditor_A",), note="第一次")
     auditor = world.actor("auditor_A")
     [entry] = copies_page(session, auditor)
     mark_copy_read(session, auditor, entry.id, NOW)
     assert copies_page(session, auditor)[0].read
-    copy(session, world, case, to=("auditor_A",), note="第二次")
+    copy_to(session, world, case, to=("auditor_A",), note="第二次")
     [entry] = copies_page(session, auditor)
     assert (entry.note, entry.read) == ("第二次", False)
     mark_case_copy_read(session, auditor, case.id, NOW)  # opening the case reads the copy
@@ -125,7 +130,7 @@ def test_copying_twice_keeps_one_row_refreshed_and_unread(session, world):
 
 def test_the_people_copied_are_told_after_the_commit(session, world):
     case = submitted(session, world)
-    copy(session, world, case, to=("auditor_A", "reviewer_city"))
+    copy_to(session, world, case, to=("auditor_A", "reviewer_city"))
     assert session.scalars(select(Notification).where(Notification.kind == "copied")).all() == []
     session.commit()
     told = session.scalars(select(Notification).where(Notification.kind == "copied")).all()
@@ -147,3 +152,28 @@ def test_a_definition_copies_on_final_approval(session, world, honours):
     session.commit()
     told = session.scalars(select(Notification).where(Notification.kind == "copied")).all()
     assert {n.user_id for n in told} == county and "按流程抄送给您" in told[0].body
+
+
+@pytest.mark.parametrize(("where", "parties", "word"), [
+    ("states[2].copy_to", ["applicant@origin"], "cannot copy to role"),
+    ("transitions[3].copy_to", ["reviewer@province"], "unknown level"),
+    ("transitions[3].copy_to", [], "at least one"),
+])
+def test_a_bad_copy_to_is_a_definition_error_naming_the_field(where, parties, word):
+    document = copy.deepcopy(HONOURS_DOC)
+    kind, index = where.split(".")[0].split("[")
+    document[kind][int(index.rstrip("]"))]["copy_to"] = parties
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(dump(document), "basic_nomination.yaml")
+    assert any(problem.startswith(f"{where}") and word in problem for problem in caught.value.problems), \
+        caught.value.problems
+
+
+def test_copy_to_parses_on_states_and_transitions():
+    document = copy.deepcopy(HONOURS_DOC)
+    document["states"][2]["copy_to"] = ["auditor@county", "auditor@county"]
+    document["transitions"][3]["copy_to"] = ["reviewer@city"]
+    definition = parse_definition(dump(document), "basic_nomination.yaml")
+    assert definition.states[2].copy_to == (Party("auditor", "county"),)
+    assert definition.transitions[3].copy_to == (Party("reviewer", "city"),)
+    assert all(not t.copy_to for t in parse_definition(dump(HONOURS_DOC), "basic_nomination.yaml").transitions)
