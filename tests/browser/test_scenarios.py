@@ -426,3 +426,41 @@ def test_a_reviewer_asks_an_opinion_the_county_answers_and_a_deputy_is_named(bro
     assert_flash(reviewer, "委托已设置")
     assert reviewer.get_by_role("row").filter(has_text=f"参加市总工会培训（{viewport}）").count() == 1
     browse.shot(reviewer, "delegation")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_the_city_sends_a_case_back_to_the_township_which_copies_it_and_returns_it_straight_up(
+        browse, live_db, viewport):
+    """退回重审 from city review to the township with the reason; the township reviewer is told, copies
+    the case to the county reviewer (抄送), who finds it in 「抄送我的」; approving again takes the case
+    straight back to the city."""
+    nominee = f"退回重审{viewport}"
+    case_id = live_db.submitted_nomination(nominee)
+    with live_db.session() as session:
+        case = session.get(Case, case_id)
+        for who in ("reviewer_A1", "reviewer_A"):
+            perform_action(session, live_db.actor(session, who), case, "approve", expected_version=case.version)
+    city = browse.signed_in("reviewer_city", viewport)
+    city.goto(f"/cases/{case_id}")
+    act(city, "退回镇（街道）总工会重新审核", comment="推荐材料中的革新成果需要镇街核实")
+    browse.shot(city, "sent-back")
+
+    township = browse.signed_in("reviewer_A1", viewport)
+    township.goto("/notifications")
+    assert township.get_by_text(f"【退回重审】{nominee}").count() >= 1
+    browse.shot(township, "told")
+    township.goto(f"/cases/{case_id}")
+    township.get_by_text("抄送给…").click()
+    township.get_by_label("抄送对象（可多选）").select_option(value=str(live_db.user_ids["reviewer_A"]))
+    browse.shot(township, "copy-form")
+    follow(township, township.locator("details.copy").get_by_role("button"))
+    assert_flash(township, "已抄送")
+    county = browse.signed_in("reviewer_A", viewport)
+    county.goto("/copies")
+    assert county.get_by_text(nominee).count() >= 1
+    browse.shot(county, "copies")
+
+    township.goto(f"/cases/{case_id}")
+    act(township, "重新审核通过，直接报回市总工会")
+    assert live_db.case(case_id).state == "city_review"
+    browse.shot(township, "straight-back")
