@@ -187,7 +187,8 @@ def perform_action(
         if principal is not None:
             details["on_behalf_of"] = {"id": principal.principal_id, "name": principal.principal_name}
         asked = case.opinions_pending  # the case moved on by someone else: the opinions asked lapse
-        case.opinions_pending = 0
+        if asked:
+            case.opinions_pending = 0
         # Read from the definition in memory: a transition that copies nobody costs no statement.
         copy_to = spec.copy_to + definition.state(case.state).copy_to
         copied = [(user_id, name) for user_id, name in party_members(session, case, copy_to)
