@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from engine.cases.case import Case
+from engine.base.errors import InvalidAction, PermissionDenied
+from engine.cases.case import Case, check_version
+from engine.cases.permissions import require_visible
 from engine.cases.tasks import Task, waiting_task
 from engine.org.units import Actor, Grant, RoleAssignment, User
 
@@ -80,3 +82,17 @@ def deciding_grant(actor: Actor, task: Task | None) -> Grant | None:
     if grant is None or task.assignee_id not in (None, actor.user_id):
         return None
     return grant
+
+
+def decider_of(session: Session, actor: Actor, case: Case, expected_version: int, *, doing: str) -> tuple[Task, Grant]:
+    """The waiting task and the actor's grant to decide it, for a step only its decider takes
+    (``doing``: 抄送, 征求意见…); refused otherwise."""
+    require_visible(actor, case)
+    check_version(case, expected_version)
+    task = waiting_task(session, case.id)
+    if task is None or task.role not in HELD_ROLES:
+        raise InvalidAction(f"案件当前不在审核中，不能{doing}")
+    grant = deciding_grant(actor, task)
+    if grant is None:
+        raise PermissionDenied(f"只有当前环节的办理人可以{doing}（已认领的案件由认领人{doing}）")
+    return task, grant

@@ -12,13 +12,11 @@ from sqlalchemy.orm import Session
 
 from engine.audit.chain import AuditEvent, append_event
 from engine.base.db import utcnow
-from engine.base.errors import InvalidAction, PermissionDenied, ValidationFailed
+from engine.base.errors import ValidationFailed
 from engine.base.inputs import clean_note
-from engine.cases.case import Case, check_version, conflict_on_stale
+from engine.cases.case import Case, conflict_on_stale
 from engine.cases.copies import MAX_COPIED_AT_ONCE, MAX_COPY_NOTE_LENGTH, copy_candidates, store_copies
-from engine.cases.holders import HELD_ROLES, deciding_grant
-from engine.cases.permissions import require_visible
-from engine.cases.tasks import waiting_task
+from engine.cases.holders import decider_of
 from engine.operations.telling import tell_later
 from engine.org.units import Actor
 
@@ -31,14 +29,7 @@ def copy_case(session: Session, actor: Actor, case: Case, *, user_ids: list[int]
     """Copy the case to ``user_ids`` (抄送), with ``note``. Refused unless the actor may decide the
     waiting case; everything wrong with the input is said at once, on its field."""
     now = now or utcnow()
-    require_visible(actor, case)
-    check_version(case, expected_version)
-    task = waiting_task(session, case.id)
-    if task is None or task.role not in HELD_ROLES:
-        raise InvalidAction("案件当前不在审核中，不能抄送")
-    grant = deciding_grant(actor, task)
-    if grant is None:
-        raise PermissionDenied("只有当前环节的办理人可以抄送（已认领的案件由认领人抄送）")
+    task, grant = decider_of(session, actor, case, expected_version, doing="抄送")
     errors: dict[str, list[str]] = {}
     try:
         note = clean_note(note, field="note", label="抄送说明", max_length=MAX_COPY_NOTE_LENGTH)

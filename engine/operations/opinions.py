@@ -16,17 +16,17 @@ from sqlalchemy.orm import Session
 
 from engine.audit.chain import AuditEvent, append_event
 from engine.base.db import utcnow
-from engine.base.errors import InvalidAction, PermissionDenied, ValidationFailed
+from engine.base.errors import InvalidAction, ValidationFailed
 from engine.base.inputs import clean_note
 from engine.calendar.working_days import end_of_working_days
-from engine.cases.case import Case, check_version, conflict_on_stale
-from engine.cases.holders import deciding_grant
+from engine.cases.case import Case, conflict_on_stale
+from engine.cases.holders import decider_of
 from engine.cases.opinions import OPINION, askable, close_opinions, open_opinion_task, pending_opinions
 from engine.cases.permissions import require_visible
-from engine.cases.tasks import WITHDRAWN, Task, waiting_task
+from engine.cases.tasks import WITHDRAWN, Task
 from engine.operations.telling import tell_later
 from engine.operations.transitions import MAX_COMMENT_LENGTH
-from engine.org.units import Actor, Grant
+from engine.org.units import Actor
 
 MAX_ASKED = 10
 
@@ -37,7 +37,7 @@ def ask_opinions(session: Session, actor: Actor, case: Case, *, user_ids: list[i
                  expected_version: int, now: datetime | None = None) -> AuditEvent:
     """The decider asks the named people for their opinion before deciding (加签)."""
     now = now or utcnow()
-    waiting, grant = _decider(session, actor, case, expected_version)
+    waiting, grant = decider_of(session, actor, case, expected_version, doing="征求意见")
     errors: dict[str, list[str]] = {}
     try:
         note = clean_note(note, field="note", label="征求意见说明", max_length=MAX_COMMENT_LENGTH,
@@ -103,7 +103,7 @@ def withdraw_opinion_request(session: Session, actor: Actor, case: Case, *, expe
                              now: datetime | None = None) -> AuditEvent:
     """The decider withdraws the opinions still unanswered, to decide without them (logged)."""
     now = now or utcnow()
-    _waiting, grant = _decider(session, actor, case, expected_version)
+    _waiting, grant = decider_of(session, actor, case, expected_version, doing="征求意见")
     pending = pending_opinions(session, case.id)
     if not pending:
         raise InvalidAction("没有尚未答复的征求意见")
@@ -124,13 +124,3 @@ def _asker_of(session: Session, case: Case, task: Task) -> dict | None:
                            .order_by(AuditEvent.seq.desc()))
     ask = next((event for event in asks if task.id in (event.details or {}).get("task_ids", ())), None)
     return {"id": ask.actor_id, "name": ask.actor_name} if ask is not None else None
-
-
-def _decider(session: Session, actor: Actor, case: Case, expected_version: int) -> tuple[Task, Grant]:
-    require_visible(actor, case)
-    check_version(case, expected_version)
-    waiting = waiting_task(session, case.id)
-    grant = deciding_grant(actor, waiting)
-    if grant is None:
-        raise PermissionDenied("只有当前环节的办理人可以征求或撤回意见")
-    return waiting, grant
