@@ -7,6 +7,7 @@ from typing import Any, Iterator
 import orjson
 import psycopg
 from sqlalchemy import JSON, DateTime, MetaData, Select, String, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -103,6 +104,13 @@ def _make_sqlite_engine(url: str, **kwargs) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def insert_for(session: Session, table):
+    """An INSERT of the session's dialect, the one that has ``on_conflict_do_nothing`` / ``_do_update``
+    (PostgreSQL's and SQLite's share the same form)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def read_only(session: Session) -> Connection:

@@ -25,10 +25,9 @@ from typing import Iterable
 from sqlalchemy import (
     BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, and_, func, or_, select, true, update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
-from engine.base.db import Base, UTCDateTime
+from engine.base.db import Base, UTCDateTime, insert_for
 from engine.base.errors import NotFound
 from engine.cases.case import Case
 from engine.definitions.spec import COPIED_ROLES, Party
@@ -101,8 +100,7 @@ def store_copies(session: Session, case: Case, user_ids: Iterable[int], *, event
              "note": note, "reason": reason, "copied_dt": now, "read_dt": None} for user_id in user_ids]
     if not rows:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(CaseCopy).values(rows)
+    statement = insert_for(session, CaseCopy).values(rows)
     session.execute(statement.on_conflict_do_update(
         index_elements=["case_id", "user_id"],
         set_={name: statement.excluded[name] for name in

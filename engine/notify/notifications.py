@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, func, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.base import effects
-from engine.base.db import Base, UTCDateTime, utcnow
+from engine.base.db import Base, UTCDateTime, insert_for, utcnow
 from engine.base.errors import NotFound, PermissionDenied, ValidationFailed
 from engine.base.inputs import text_problem
 from engine.org.units import Actor, RoleAssignment, User
@@ -94,10 +93,9 @@ def notify(session: Session, deliveries: list[tuple[int, Message]], now: datetim
         "subject": message.subject, "body": message.body, "created_dt": now,
         "email_status": "pending" if user_id in mailable else "none", "email_attempts": 0,
     } for user_id, message in deliveries]
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     # The rows go as parameters of one cached statement (batched by the driver), not as a
     # VALUES list compiled afresh for every batch.
-    statement = (dialect.insert(Notification).on_conflict_do_nothing(index_elements=["user_id", "key"])
+    statement = (insert_for(session, Notification).on_conflict_do_nothing(index_elements=["user_id", "key"])
                  .returning(Notification.id, Notification.email_status))
     inserted = session.execute(statement, rows).all()
     to_mail = [row_id for row_id, status in inserted if status == "pending"]

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import BigInteger, String, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.audit.chain import AuditEvent
 from engine.base import effects
 from engine.base.config import LOCAL_TZ
-from engine.base.db import Base
+from engine.base.db import Base, insert_for
 from engine.cases.case import Case, event_label
 from engine.cases.deadlines import last_day_text
 from engine.cases.tasks import STAGE, Task
@@ -42,8 +41,6 @@ from engine.org.delegations import deputies_for
 from engine.org.units import OrgUnit
 
 PUBLISHED_AS = "people_concerned"
-# Events other than a change of state that concern someone.
-TOLD_ACTIONS = ("objection", "transfer", "take_over", "ask_opinion", "opinion", "copy")
 CATCH_UP_AFTER = timedelta(minutes=5)
 CATCH_UP_BATCH = 500
 
@@ -146,43 +143,78 @@ def _concerns_people():
                (AuditEvent.to_state.is_not(None)) & (AuditEvent.action != "create"))
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One event to tell of, with what every message about it says."""
+
+    event: AuditEvent
+    case: Case
+    definition: Definition
+    line: str  # the case, named as messages name it
+    by: str    # who acted, with his unit
+
+    def state_label(self, state_id: str | None) -> str:
+        return _state_label(self.definition, state_id)
+
+
+def _tell_transfer(step: _Step, people: People, told: _Told) -> None:
+    event = step.event
+    reason = f"转交理由：{event.comment}" if event.comment else ""
+    to = people.in_place_of(event.details["to"]["id"], event.actor_role, event.actor_unit_id)
+    told.add([to], _message(event, "transferred", f"【转交给您】{step.case.title}",
+             f"{step.by}将{step.line}转交给您办理，该案件在「{step.state_label(event.details['state'])}」。{reason}"))
+
+
+def _tell_take_over(step: _Step, people: People, told: _Told) -> None:
+    event = step.event
+    told.add([event.details["from"]["id"]], _message(event, "taken_over", f"【已被接手】{step.case.title}",
+             f"{step.by}已接手您认领的{step.line}，该案件在「{step.state_label(event.details['state'])}」改由其办理。"))
+
+
+def _tell_opinion_asked(step: _Step, people: People, told: _Told) -> None:
+    event = step.event
+    due = datetime.fromisoformat(event.details["due"])
+    note = f"说明：{event.comment}。" if event.comment else ""
+    told.add([person["id"] for person in event.details["asked"]], _message(
+        event, "opinion_asked", f"【征求意见】{step.case.title}",
+        f"{step.by}就{step.line}征求您的意见。{note}请在{last_day_text(due, LOCAL_TZ)}前答复（在案件页「发表意见」）。"))
+
+
+def _tell_opinion_given(step: _Step, people: People, told: _Told) -> None:
+    event = step.event
+    asker = (event.details or {}).get("asked_by")
+    left = (event.details or {}).get("still_pending", 0)
+    after = "所征求的意见均已答复，可以办理。" if not left else f"还有 {left} 人尚未答复。"
+    if asker and asker.get("id"):
+        told.add([asker["id"]], _message(event, "opinion_given", f"【意见已答复】{step.case.title}",
+                 f"{step.by}对{step.line}的意见：{event.comment}。{after}"))
+
+
+def _tell_copy(step: _Step, people: People, told: _Told) -> None:
+    event = step.event
+    note = f"抄送说明：{event.details['note']}" if event.details.get("note") else ""
+    told.add([copied["id"] for copied in event.details["copies"]], _message(
+        event, "copied", f"【抄送】{step.case.title}",
+        f"{step.by}将{step.line}抄送给您，该案件在「{step.state_label(event.details['state'])}」。{note}"))
+
+
+def _tell_objection(step: _Step, people: People, told: _Told) -> None:
+    told.add(people.applicant(step.case), _message(step.event, "objection", f"【收到异议】{step.case.title}",
+             f"{step.line}在公示期间收到异议，已转入调查核实。核实结果将另行通知。"))
+
+
+# Events other than a change of state that concern someone, and who hears of them.
+_TELLERS = {"transfer": _tell_transfer, "take_over": _tell_take_over, "ask_opinion": _tell_opinion_asked,
+            "opinion": _tell_opinion_given, "copy": _tell_copy, "objection": _tell_objection}
+TOLD_ACTIONS = tuple(_TELLERS)
+
+
 def _tell_one(event: AuditEvent, case: Case, stage: Task | None, people: People, told: _Told) -> None:
     definition = case.definition
     line, by = case_line(case, definition), _by(event)
-    if event.action == "transfer":
-        reason = f"转交理由：{event.comment}" if event.comment else ""
-        to = people.in_place_of(event.details["to"]["id"], event.actor_role, event.actor_unit_id)
-        told.add([to], _message(event, "transferred", f"【转交给您】{case.title}",
-                 f"{by}将{line}转交给您办理，该案件在「{_state_label(definition, event.details['state'])}」。{reason}"))
-        return
-    if event.action == "take_over":
-        told.add([event.details["from"]["id"]], _message(event, "taken_over", f"【已被接手】{case.title}",
-                 f"{by}已接手您认领的{line}，该案件在「{_state_label(definition, event.details['state'])}」改由其办理。"))
-        return
-    if event.action == "ask_opinion":
-        due = datetime.fromisoformat(event.details["due"])
-        note = f"说明：{event.comment}。" if event.comment else ""
-        told.add([person["id"] for person in event.details["asked"]], _message(
-            event, "opinion_asked", f"【征求意见】{case.title}",
-            f"{by}就{line}征求您的意见。{note}请在{last_day_text(due, LOCAL_TZ)}前答复（在案件页「发表意见」）。"))
-        return
-    if event.action == "opinion":
-        asker = (event.details or {}).get("asked_by")
-        left = (event.details or {}).get("still_pending", 0)
-        after = "所征求的意见均已答复，可以办理。" if not left else f"还有 {left} 人尚未答复。"
-        if asker and asker.get("id"):
-            told.add([asker["id"]], _message(event, "opinion_given", f"【意见已答复】{case.title}",
-                     f"{by}对{line}的意见：{event.comment}。{after}"))
-        return
-    if event.action == "copy":
-        note = f"抄送说明：{event.details['note']}" if event.details.get("note") else ""
-        told.add([copied["id"] for copied in event.details["copies"]], _message(
-            event, "copied", f"【抄送】{case.title}",
-            f"{by}将{line}抄送给您，该案件在「{_state_label(definition, event.details['state'])}」。{note}"))
-        return
-    if event.action == "objection":
-        told.add(people.applicant(case), _message(event, "objection", f"【收到异议】{case.title}",
-                 f"{line}在公示期间收到异议，已转入调查核实。核实结果将另行通知。"))
+    teller = _TELLERS.get(event.action)
+    if teller is not None:
+        teller(_Step(event, case, definition, line, by), people, told)
         return
     state = definition.state(event.to_state)
     _tell_copied(event, case, definition, state.label, told)
@@ -283,7 +315,6 @@ def _ensure_mark(session: Session) -> None:
     before is not told again."""
     if session.scalar(select(TellingMark.name).where(TellingMark.name == PUBLISHED_AS)) is not None:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     last = select(func.coalesce(func.max(AuditEvent.id), 0)).scalar_subquery()
-    session.execute(dialect.insert(TellingMark).values(name=PUBLISHED_AS, event_id=last)
+    session.execute(insert_for(session, TellingMark).values(name=PUBLISHED_AS, event_id=last)
                     .on_conflict_do_nothing(index_elements=["name"]))

@@ -12,10 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from engine.base.db import Base, UTCDateTime, utcnow
+from engine.base.db import Base, UTCDateTime, insert_for, utcnow
 from engine.cases.rule_context import RuleContext
 from engine.definitions.rules import action
 
@@ -46,10 +45,8 @@ class LedgerEntry(Base):
 
 
 def _ensure_ledger(session: Session, account: str, period: str, cap: Decimal) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
-        insert(Ledger).values(account=account, period=period, cap=cap, used=ZERO)
+        insert_for(session, Ledger).values(account=account, period=period, cap=cap, used=ZERO)
         .on_conflict_do_nothing(index_elements=["account", "period"])
     )
 
