@@ -6,7 +6,7 @@ from marshmallow import fields
 
 from api.blueprint import Blueprint
 from api.schemas import ApiSchema
-from engine.operations.delegating import cancel_delegation, delegate, delegations_for
+from engine.operations.delegating import cancel_delegation, delegate, delegation_view, delegations_for
 from engine.org.units import ROLE_LABELS
 from web.auth import current_actor
 from web.database import request_session, unit_of_work
@@ -42,12 +42,6 @@ class DelegationListSchema(ApiSchema):
     items = fields.List(fields.Nested(DelegationSchema))
 
 
-def _view(delegation_id: int):
-    """The delegation as the lists show it (one the actor just set or cancelled: in his list)."""
-    return next(view for view in delegations_for(request_session(), current_actor())
-                if view.id == delegation_id)
-
-
 @blp.route("/delegations", methods=["GET"])
 @blp.response(200, DelegationListSchema)
 def list_delegations():
@@ -61,8 +55,8 @@ def list_delegations():
 @unit_of_work
 def create_delegation(data):
     """设置委托：期间由代理人代为办理被代理人认领的待办，代理人办理时记为「代 某某」，代理人会收到通知。"""
-    delegation = delegate(request_session(), current_actor(), **data)
-    return _view(delegation.id)
+    session = request_session()
+    return delegation_view(session, delegate(session, current_actor(), **data))
 
 
 @blp.route("/delegations/<int:delegation_id>/cancel", methods=["POST"])
@@ -70,5 +64,5 @@ def create_delegation(data):
 @unit_of_work
 def cancel(delegation_id):
     """提前结束委托（被代理人、代理人或管理员）。"""
-    cancel_delegation(request_session(), current_actor(), delegation_id)
-    return _view(delegation_id)
+    session = request_session()
+    return delegation_view(session, cancel_delegation(session, current_actor(), delegation_id))

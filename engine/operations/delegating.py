@@ -48,18 +48,28 @@ def delegations_concerning(session: Session, user_id: int, today: date, *,
                            unit_paths: list[str] = ()) -> list[DelegationView]:
     """Delegations given by or to the person, or (for an admin) at the units under ``unit_paths``,
     not ended before ``today``, latest first."""
-    principal, deputy = aliased(User), aliased(User)
     whose = or_(Delegation.principal_id == user_id, Delegation.deputy_id == user_id,
                 *(subtree_clause(OrgUnit.path, path) for path in unit_paths))
+    return _views(session, (whose, Delegation.ends_on >= today), today)
+
+
+def _views(session: Session, conditions, today: date) -> list[DelegationView]:
+    principal, deputy = aliased(User), aliased(User)
     rows = session.execute(
         select(Delegation, principal.display_name, deputy.display_name, OrgUnit.name)
         .join(principal, principal.id == Delegation.principal_id).join(deputy, deputy.id == Delegation.deputy_id)
         .join(OrgUnit, OrgUnit.id == Delegation.unit_id)
-        .where(whose, Delegation.ends_on >= today)
+        .where(*conditions)
         .order_by(Delegation.starts_on.desc(), Delegation.id.desc()).limit(200)).all()
     return [DelegationView(d.id, d.principal_id, principal_name, d.deputy_id, deputy_name, d.role, d.unit_id,
                            unit_name, d.starts_on, d.ends_on, d.reason, d.cancelled_dt is not None, d.runs_on(today))
             for d, principal_name, deputy_name, unit_name in rows]
+
+
+def delegation_view(session: Session, delegation: Delegation, now: datetime | None = None) -> DelegationView:
+    """One delegation as the lists show it (the one just set or ended)."""
+    [view] = _views(session, (Delegation.id == delegation.id,), (now or utcnow()).astimezone(LOCAL_TZ).date())
+    return view
 
 
 def delegate(session: Session, actor: Actor, *, deputy_id: int | None, role: str | None, unit_id: int | None,
