@@ -79,6 +79,12 @@ class PendingOpinionSchema(ApiSchema):
     due_at = LocalDateTime(attribute="due_dt", allow_none=True)
 
 
+class AwaitedBodySchema(ApiSchema):
+    body = fields.String(metadata={"description": "部门代码（征求意见记录的部门字段取值）"})
+    label = fields.String(metadata={"description": "部门名称"})
+    due_at = LocalDateTime(attribute="due_dt", allow_none=True)
+
+
 class OpinionsSchema(ApiSchema):
     pending = fields.List(fields.Nested(PendingOpinionSchema), metadata={"description": "尚未答复的征求意见；有时不能作出决定"})
     may_ask = fields.Boolean(metadata={"description": "您是当前环节的办理人，可以征求或撤回意见"})
@@ -86,6 +92,8 @@ class OpinionsSchema(ApiSchema):
                                                for u, n, unit_id, unit_name in view.candidates],
                                  metadata={"description": "可以征求意见的人：本单位和上级单位的审核人"})
     asked_of_me = fields.Boolean(metadata={"description": "正在征求您的意见"})
+    bodies = fields.List(fields.Nested(AwaitedBodySchema), metadata={
+        "description": "流程要求征求意见、尚未收到回复的部门（仅对录入回复的一方列出）；录入其回复（征求意见记录）前不能作出决定"})
 
 
 class HoldingSchema(ApiSchema):

@@ -29,7 +29,7 @@ from engine.cases.inbox import (
     DEFAULT_DUE_SOON_WORKING_DAYS, BatchChoice, DoneEntry, InboxEntry, InboxFilter, batch_choices, done_page,
     inbox_counts, inbox_page, inbox_titles, waiting_count,
 )
-from engine.cases.opinions import asked_of
+from engine.cases.opinions import asked_count, asked_of
 from engine.cases.tasks import missing_calendar_year
 from engine.definitions.spec import Definition, StateSpec
 from engine.definitions.store import definition_by_hash, list_kinds
@@ -221,8 +221,8 @@ def _batch_choices(session: Session, actor: Actor, rows: list[InboxRow], hashes:
 
 @bp.app_context_processor
 def open_tasks() -> dict:
-    """How many cases wait at the unit a reviewer acts for (the 待办 badge), once per request;
-    None for anyone acting in another role."""
+    """How many cases wait at the unit a reviewer acts for, and opinions asked of him (the 待办
+    badge), once per request; None for anyone acting in another role."""
     if "open_tasks" not in g:
         g.open_tasks = _open_tasks_of_signed_in()
     return {"open_tasks": g.open_tasks}
@@ -234,7 +234,8 @@ def _open_tasks_of_signed_in() -> int | None:
     if grant is None or grant.role != ROLE:
         return None
     try:
-        return waiting_count(request_session(), ROLE, grant.unit_id)
+        session = request_session()
+        return waiting_count(session, ROLE, grant.unit_id) + asked_count(session, actor)
     except SQLAlchemyError:
         return None  # the page being drawn is the error page of a failed transaction: it must still render
 
@@ -260,14 +261,15 @@ def inbox():
     rows, hashes = _rows(session, entries, now) if entries else ([], {})
     filters = {name: args[name] for name in ("kind", "round", "state", "unit", "due", "mine") if args.get(name)}
     counts = inbox_counts(session, actor, ROLE, now=now)
-    g.open_tasks = sum(count.waiting for count in counts)  # the header's badge, without counting twice
+    asked = asked_of(session, actor)
+    g.open_tasks = sum(count.waiting for count in counts) + len(asked)  # the header's badge, without counting twice
     # The stages of the chosen kind, else of the kinds that have cases waiting.
     waiting_kinds = {count.kind for count in counts}
     state_groups = [(definition, states) for definition, states in choices.states(wanted.kind)
                     if states and (wanted.kind or definition.kind in waiting_kinds)]
     page = render_template(
         "inbox/inbox.html", rows=rows, texts=RowTexts.translated(), me=actor.user_id,
-        standing_in={stand_in.principal_id for stand_in in actor.stands_in}, asked=asked_of(request_session(), actor),
+        standing_in={stand_in.principal_id for stand_in in actor.stands_in}, asked=asked,
         choices=choices, filters=filters,
         errors=errors, counts=counts, state_groups=state_groups,
         batch_choices=_batch_choices(session, actor, rows, hashes, now),

@@ -10,7 +10,7 @@ from engine.audit.chain import case_events
 from engine.base.errors import PermissionDenied, ValidationFailed
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
-from engine.cases.tasks import ACTED, Task, waiting_task
+from engine.cases.tasks import ACTED, STAGE, Task, waiting_task
 from engine.notify.notifications import Notification
 from engine.org.units import User
 from engine.procedures.rounds import quota_status
@@ -28,7 +28,7 @@ def honours(session, world):
 def stage_tasks(session, case) -> list[tuple[str, str | None, int | None]]:
     """(state, how it ended, who closed it) of the case's stage tasks, in order."""
     rows = session.execute(select(Task.state, Task.closed_how, Task.closed_by_id)
-                           .where(Task.case_id == case.id).order_by(Task.id)).all()
+                           .where(Task.case_id == case.id, Task.purpose == STAGE).order_by(Task.id)).all()
     return [tuple(row) for row in rows]
 
 

@@ -19,7 +19,7 @@ from engine.cases.case import Case, conflict_on_stale
 from engine.cases.permissions import grant_for, require_visible
 from engine.cases.records import records_of
 from engine.cases.rule_context import RuleContext
-from engine.definitions.rules import action, rule
+from engine.definitions.rules import action, consulted, rule
 from engine.definitions.spec import Party
 from engine.operations.transitions import create_draft
 from engine.org.units import Actor, OrgUnit
@@ -103,18 +103,28 @@ def no_veto(ctx: RuleContext) -> str | None:
     return "；".join(problems) + "，不能推荐" if problems else None
 
 
+def _bodies_for(ctx: RuleContext) -> list[str]:
+    """The bodies the round consults for the nominee's category (or for every category: "*")."""
+    round_ = _round(ctx)
+    if round_ is None:
+        return []
+    checks = load_settings(round_)["background_checks"]
+    return checks.get(ctx.case.form_data.get("person_category"), checks.get(DEFAULT_BODIES_KEY, []))
+
+
+@consulted("honours_background_bodies")
+def background_bodies(ctx: RuleContext) -> list[str]:
+    """Whom the city consults about this nominee (its consultation tasks, honours.yaml city_review)."""
+    return _bodies_for(ctx)
+
+
 @rule("honours_background_clear")
 def background_clear(ctx: RuleContext) -> str | None:
     """The bodies the round consults for this kind of nominee have all answered, none negatively."""
-    round_ = _round(ctx)
-    if round_ is None:
-        return None
-    checks = load_settings(round_)["background_checks"]
-    category = ctx.case.form_data.get("person_category")
-    required = checks.get(category, checks.get(DEFAULT_BODIES_KEY, []))
     opinions = {r.data["body"]: r.data for r in records_of(ctx.session, ctx.case, "background_opinion")}
     problems = []
-    missing = [_choice_label(ctx, "body", body, "background_opinion") for body in required if body not in opinions]
+    missing = [_choice_label(ctx, "body", body, "background_opinion") for body in _bodies_for(ctx)
+               if body not in opinions]
     if missing:
         problems.append(f"尚缺{'、'.join(missing)}的意见")
     for body, opinion in opinions.items():

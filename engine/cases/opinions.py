@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, true, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from engine.base.errors import InvalidAction
 from engine.cases.case import Case
+from engine.cases.consultations import AwaitedBody, awaited_bodies
 from engine.cases.holders import deciding_grant
 from engine.cases.tasks import Task
 from engine.org.units import Actor, OrgUnit, RoleAssignment, User, path_ids
@@ -104,6 +105,14 @@ def asked_of(session: Session, actor: Actor, *, limit: int = 100) -> list[AskedO
     return [AskedOfMe(*row) for row in rows]
 
 
+def asked_count(session: Session, actor: Actor) -> int:
+    """How many opinions are asked of the actor and not yet given (part of his 待办 count)."""
+    if actor.user_id is None:
+        return 0
+    return session.scalar(select(func.count()).select_from(Task).where(
+        Task.assignee_id == actor.user_id, Task.closed_dt.is_(None), Task.purpose == OPINION))
+
+
 @dataclass(frozen=True)
 class OpinionsView:
     """The opinions of a case as a reader sees them: those still to come, whether he may ask (and
@@ -113,11 +122,15 @@ class OpinionsView:
     may_ask: bool
     candidates: list[tuple[int, str, int, str]]
     asked_of_me: bool
+    # The bodies the state consults and has not heard from (征求意见), for the party recording their replies.
+    bodies: list[AwaitedBody]
 
 
 def opinions_view(session: Session, actor: Actor, case: Case, waiting: Task | None) -> OpinionsView:
     deciding = deciding_grant(actor, waiting) is not None
     pending = pending_opinions(session, case.id) if case.opinions_pending else []
+    recording = waiting is not None and any((g.role, g.unit_id) == (waiting.role, waiting.unit_id) for g in actor.grants)
     return OpinionsView(pending=pending, may_ask=deciding,
                         candidates=askable(session, actor, waiting) if deciding else [],
-                        asked_of_me=any(p.user_id == actor.user_id for p in pending))
+                        asked_of_me=any(p.user_id == actor.user_id for p in pending),
+                        bodies=awaited_bodies(session, case, case.definition) if recording else [])

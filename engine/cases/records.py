@@ -20,11 +20,12 @@ from engine.base.errors import NotFound, ValidationFailed
 from engine.base.inputs import check_text
 from engine.cases.attachments import unknown_attachment_ids
 from engine.cases.case import Case, conflict_on_stale
+from engine.cases.consultations import body_field, heard_from, reply_voided
 from engine.cases.permissions import require_visible
 from engine.cases.record_types import record_grant, record_spec
 from engine.cases.tasks import follow_form
 from engine.definitions.forms import clean_fields, dump_fields
-from engine.definitions.spec import RecordSpec
+from engine.definitions.spec import Definition, RecordSpec, StateSpec
 from engine.org.units import Actor
 
 
@@ -76,6 +77,7 @@ def add_record(
         append_event(session, case, actor=actor, grant=grant, action="record", now=now,
                      details={"record_type": record_type, "label": spec.label, "record_id": record.id,
                               "data": stored})
+        heard_from(session, case, definition, record_type, stored, now, recorded_by=actor.user_id)
         follow_form(session, case, definition, now)
         session.flush()
     return record
@@ -104,6 +106,10 @@ def void_record(
         case.updated_dt = now
         append_event(session, case, actor=actor, grant=grant, action="void_record", now=now, comment=reason,
                      details={"record_type": record.record_type, "label": spec.label, "record_id": record.id})
+        state = definition.state(case.state)
+        if state.consultations is not None:
+            reply_voided(session, case, definition, record.record_type, record.data, now,
+                         heard=bodies_heard(session, case, definition, state))
         session.flush()
     return record
 
@@ -116,6 +122,12 @@ def records_of(session: Session, case: Case, record_type: str | None = None, *,
     if record_type is not None:
         query = query.where(CaseRecord.record_type == record_type)
     return list(session.scalars(query.order_by(CaseRecord.id)))
+
+
+def bodies_heard(session: Session, case: Case, definition: Definition, state: StateSpec) -> set[str]:
+    """The bodies ``state`` consults whose reply is on record (and not voided)."""
+    field = body_field(definition, state)
+    return {record.data.get(field) for record in records_of(session, case, state.consultations.record)}
 
 
 def _unique_key(spec: RecordSpec, stored: dict) -> str | None:

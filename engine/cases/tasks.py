@@ -47,6 +47,10 @@ class Task(Base):
         # The inbox: a party's open tasks, soonest due first.
         Index("ix_tasks_open_by_party", "role", "unit_id", "due_dt", "case_id",
               postgresql_where=text("closed_dt IS NULL"), sqlite_where=text("closed_dt IS NULL")),
+        # A person's own open tasks: claimed or assigned (「我的待办」), opinions asked of him.
+        Index("ix_tasks_open_by_assignee", "assignee_id", "due_dt",
+              postgresql_where=text("closed_dt IS NULL AND assignee_id IS NOT NULL"),
+              sqlite_where=text("closed_dt IS NULL AND assignee_id IS NOT NULL")),
         # The deadline scan: what to look at next.
         Index("ix_tasks_next_check", "next_check_dt",
               postgresql_where=text("next_check_dt IS NOT NULL"), sqlite_where=text("next_check_dt IS NOT NULL")),
@@ -71,6 +75,8 @@ class Task(Base):
     # One person of them, once claimed or assigned; and whom it was delegated from.
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     delegated_from_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # What the task is about within its purpose: the body a consultation waits to hear from.
+    topic: Mapped[str | None] = mapped_column(String(63))
     entered_dt: Mapped[datetime] = mapped_column(UTCDateTime)
     # Whether the stay has a time limit; ``due_dt`` is then null only while the working-day
     # calendar does not cover the dates (listed for the admin).

@@ -15,8 +15,8 @@ from engine.definitions import rules
 from engine.definitions.spec import (
     ACTING_ROLES, ASSIGNEE, COPIED_ROLES, DEFAULT_DECIMAL_PLACES, DEFAULT_FILE_SIZE_MB, DEFAULT_FILE_TYPES,
     DEFAULT_MAX_LENGTH, FIELD_TYPES, FREE_COMMENT, IDENTIFIER, MAX_DEADLINE_WORKING_DAYS, MAX_FILE_SIZE_MB,
-    MAX_RETENTION_YEARS, PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY, Definition, FieldSpec,
-    Party, RecordSpec, SendBack, StateSpec, TransitionSpec,
+    MAX_RETENTION_YEARS, PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY, Consultations,
+    Definition, FieldSpec, Party, RecordSpec, SendBack, StateSpec, TransitionSpec,
 )
 from engine.org.units import LEVELS
 
@@ -100,6 +100,18 @@ RepeatEvery = lambda least: fields.Integer(  # noqa: E731
         min=least, max=MAX_DEADLINE_WORKING_DAYS, error="a repeat is every {min} to {max} working days"))
 
 
+class ConsultationsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    record = Identifier(required=True)
+    before = fields.List(Identifier(), required=True, validate=validate.Length(min=1))
+    bodies = fields.List(Identifier())
+    bodies_from = fields.String(validate=validate.Length(min=1))
+    working_days = fields.Integer(strict=True, validate=validate.Range(
+        min=1, max=MAX_DEADLINE_WORKING_DAYS, error="a body is given 1 to {max} working days"))
+
+
 class StateSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -114,6 +126,7 @@ class StateSchema(Schema):
     remind_overdue_every_working_days = RepeatEvery(0)
     on_objection = Identifier()
     copy_to = CopyTo()
+    consultations = fields.Nested(ConsultationsSchema)
 
 
 class SendBackSchema(Schema):
@@ -288,11 +301,59 @@ def _check_states(raw: dict, problems: list[str]) -> dict[str, StateSpec]:
                                         state.get("on_objection"), deadline_at,
                                         tuple(reminders) if reminders is not None else None,
                                         state.get("remind_overdue_every_working_days"),
-                                        tuple(dict.fromkeys(state.get("copy_to") or ())))
+                                        tuple(dict.fromkeys(state.get("copy_to") or ())),
+                                        _consultations(state, where, problems))
     first = raw["states"][0]
     if first["kind"] != "draft":
         problems.append(f'states[0].kind: the first state ("{first["id"]}") starts every case and must be a draft state')
     return states
+
+
+def _consultations(state: dict, where: str, problems: list[str]) -> Consultations | None:
+    raw = state.get("consultations")
+    if raw is None:
+        return None
+    where = f"{where}.consultations"
+    if state["kind"] != "review":
+        problems.append(f"{where}: only a review state consults bodies before its decision")
+    if bool(raw.get("bodies")) == ("bodies_from" in raw):
+        problems.append(f"{where}: name the bodies (bodies) or the rule choosing them (bodies_from), one of the two")
+    elif "bodies_from" in raw and not rules.is_consultation_rule(raw["bodies_from"]):
+        problems.append(f'{where}.bodies_from: unknown consultation rule "{raw["bodies_from"]}"')
+    return Consultations(raw["record"], tuple(dict.fromkeys(raw["before"])),
+                         tuple(dict.fromkeys(raw.get("bodies") or ())), raw.get("bodies_from"), raw.get("working_days"))
+
+
+def _check_consultations(states: dict[str, StateSpec], records: list[RecordSpec], transitions: list[TransitionSpec],
+                         problems: list[str]) -> None:
+    """A consulting state's replies are records its waiting party may add there, one per body; the
+    triggers waiting for them leave that state."""
+    by_type = {record.type: record for record in records}
+    for i, state in enumerate(states.values()):
+        consulting = state.consultations
+        if consulting is None:
+            continue
+        where = f"states[{i}].consultations"
+        leaving = {t.trigger for t in transitions if state.id in t.sources and not t.timer}
+        for trigger in consulting.before:
+            if trigger not in leaving:
+                problems.append(f'{where}.before: no transition "{trigger}" leaves "{state.id}"')
+        record = by_type.get(consulting.record)
+        if record is None:
+            problems.append(f'{where}.record: unknown record type "{consulting.record}"')
+            continue
+        if state.id not in record.states or state.waits_for not in record.by:
+            problems.append(f'{where}.record: {state.waits_for} must be able to add "{record.type}" records '
+                            f'in "{state.id}" (its by and states)')
+        fields_by_name = {spec.name: spec for spec in record.fields}
+        body = fields_by_name.get(record.unique_by[0]) if record.unique_by else None
+        if body is None or body.type != "choice":
+            problems.append(f'{where}.record: "{record.type}" must be unique_by a choice field naming the body')
+            continue
+        known = {value for value, _label in body.choices}
+        for name in consulting.bodies:
+            if name not in known:
+                problems.append(f'{where}.bodies: "{name}" is no choice of {record.type}.{body.name}')
 
 
 def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[str]) -> list[TransitionSpec]:
@@ -615,6 +676,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
     _check_levels(raw, states, transitions, problems)
     form = _check_form(raw, problems)
     records = _check_records(raw, states, problems)
+    _check_consultations(states, records, transitions, problems)
     _check_internal_comments(raw, transitions, problems)
     retention_years = _check_retention(raw, problems)
     rounds = raw.get("rounds")

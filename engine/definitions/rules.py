@@ -41,6 +41,7 @@ class Registered:
 _rules: dict[str, Registered] = {}
 _actions: dict[str, Registered] = {}
 _deadlines: dict[str, Registered] = {}
+_consultations: dict[str, Registered] = {}
 
 
 def _register(table: dict[str, Registered], what: str, name: str, version: str):
@@ -70,6 +71,12 @@ def deadline(name: str, *, version: str = "1") -> Callable[[Callable], Callable]
     return _register(_deadlines, "deadline rule", name, version)
 
 
+def consulted(name: str, *, version: str = "1") -> Callable[[Callable], Callable]:
+    """A **consultation rule** (a state's ``consultations.bodies_from:``) returns the bodies this
+    case must hear from: choice values of the consultation's record (e.g. by the nominee's category)."""
+    return _register(_consultations, "consultation rule", name, version)
+
+
 def _body(function: Callable) -> tuple:
     return function.__code__.co_code, function.__code__.co_consts
 
@@ -84,6 +91,14 @@ def is_action(name: str) -> bool:
 
 def is_deadline_rule(name: str) -> bool:
     return name in _deadlines
+
+
+def is_consultation_rule(name: str) -> bool:
+    return name in _consultations
+
+
+def bodies_to_consult(name: str, context) -> list[str]:
+    return list(_lookup(_consultations, name).function(context))
 
 
 def deadline_of(name: str, context):

@@ -68,6 +68,25 @@ SYSTEM_PARTY = Party(SYSTEM, SYSTEM)
 
 
 @dataclass(frozen=True)
+class Consultations:
+    """Bodies a state must hear from before its decision (征求意见: tax, labour inspection...).
+
+    Each body still to answer is a task of the party the state waits for, due in ``working_days``:
+    the bodies have no accounts, so that party records each reply as a ``record`` (the record
+    type's first ``unique_by`` field, a choice, names the body). The bodies are a fixed list or,
+    with ``bodies_rule``, chosen per case by a named rule (engine.definitions.rules.consulted).
+    """
+
+    record: str
+    # The triggers refused while a body is still to answer (the decision, not a return).
+    before: tuple[str, ...]
+    bodies: tuple[str, ...] = ()
+    bodies_from: str | None = None
+    # None: the definition's opinion_working_days.
+    working_days: int | None = None
+
+
+@dataclass(frozen=True)
 class StateSpec:
     id: str
     label: str
@@ -87,6 +106,8 @@ class StateSpec:
     remind_overdue_every_working_days: int | None = None
     # Parties copied (抄送) whenever a case enters the state (engine.cases.copies).
     copy_to: tuple[Party, ...] = ()
+    # Bodies to consult while the case waits here (engine.cases.consultations).
+    consultations: Consultations | None = None
 
     @property
     def has_deadline(self) -> bool:

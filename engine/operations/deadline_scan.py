@@ -9,8 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.base.config import LOCAL_TZ
-from engine.cases.case import Case
 from engine.calendar.working_days import working_calendar
+from engine.cases.case import Case
+from engine.cases.consultations import CONSULTATION, body_labels
 from engine.cases.deadlines import last_day_text, last_day_to_act, overdue_reminder, reminder_times
 from engine.cases.tasks import STAGE, Task, reschedule, write_schedules
 from engine.definitions.spec import Definition, StateSpec
@@ -66,6 +67,13 @@ def process_deadlines(session: Session, task_ids: list[int], now: datetime) -> S
     for task, case in locked:
         definition = case.definition
         state = definition.state(task.state)
+        if task.purpose == CONSULTATION:  # a body consulted (征求意见) is late: whoever records its reply is told
+            outbox += [(user_id, _consultation_overdue(task, case, definition, state))
+                       for user_id in people.concerned(task, case)]
+            task.next_check_dt = None
+            rescheduled.append(task)
+            report.reminders += 1
+            continue
         if task.purpose != STAGE:  # an opinion asked (加签): its person is told once it is due
             outbox += [(task.assignee_id, _opinion_overdue(task, case, definition))]
             task.next_check_dt = None
@@ -143,6 +151,15 @@ def _opinion_overdue(task: Task, case: Case, definition: Definition) -> Message:
         kind="overdue", key=f"deadline:{task.id}:overdue", case_id=case.id,
         subject=f"【意见逾期】{case.title}：请尽快答复",
         body=f"{case_line(case, definition)}向您征求的意见{last_day_text(task.due_dt, LOCAL_TZ)}，已到期。请尽快答复，办理人在等待您的意见。")
+
+
+def _consultation_overdue(task: Task, case: Case, definition: Definition, state: StateSpec) -> Message:
+    body = body_labels(definition, state).get(task.topic, task.topic) if state.consultations else task.topic
+    return Message(
+        kind="overdue", key=f"deadline:{task.id}:overdue", case_id=case.id,
+        subject=f"【征求意见逾期】{case.title}：{body}尚未回复",
+        body=(f"{case_line(case, definition)}向{body}征求的意见{last_day_text(task.due_dt, LOCAL_TZ)}，已到期，"
+              "尚未录入其回复。请催告该部门，收到回复后录入。"))
 
 
 def _reminder_message(task: Task, case: Case, definition: Definition, state: StateSpec, offset: int) -> Message:

@@ -21,11 +21,13 @@ from engine.base.errors import (
 from engine.base.inputs import clean_note
 from engine.cases.attachments import unknown_attachment_ids
 from engine.cases.case import Case, check_version, conflict_on_stale
+from engine.cases.consultations import close_consultations, consultation_rows, open_consultations, require_bodies_heard
 from engine.cases.copies import party_members, store_copies
 from engine.cases.machines import ActionContext, compiled
-from engine.cases.permissions import draft_editor_grant, first_grant, get_case, participant_grant, require_visible
-from engine.cases.rule_context import RuleContext
 from engine.cases.opinions import close_opinions, unanswered_refusal
+from engine.cases.permissions import draft_editor_grant, first_grant, get_case, participant_grant, require_visible
+from engine.cases.records import bodies_heard
+from engine.cases.rule_context import RuleContext
 from engine.cases.tasks import MOVED_ON, follow_form, follow_state, how_it_ended, waiting_task
 from engine.definitions import rules
 from engine.definitions.forms import clean_fields, clean_form_input, dump_fields, missing_required, to_stored
@@ -142,6 +144,7 @@ def perform_action(
         raise PermissionDenied(f"案件处于「{definition.state(case.state).label}」，只有{who}可以执行「{spec.label}」")
     if case.opinions_pending and not spec.timer and _decides(definition, case, grant):
         raise unanswered_refusal(session, case)  # 加签: the decision waits for the opinions asked
+    require_bodies_heard(session, case, definition, trigger)  # 征求意见: and for the bodies consulted
     # Everything wrong with what was filled in is said at once (the comment, the inputs, the
     # form's empty required fields), not one group per attempt.
     errors: dict[str, list[str]] = {}
@@ -201,11 +204,17 @@ def perform_action(
         )
         if asked:
             close_opinions(session, case.id, now, closed_by=actor.user_id, how=MOVED_ON)
+        if definition.state(from_state).consultations is not None:
+            close_consultations(session, case.id, now, closed_by=actor.user_id, how=MOVED_ON)
         if copied:
             store_copies(session, case, [user_id for user_id, _ in copied], event_id=event.id, now=now,
                          copied_by_id=None, reason=spec.label)
         follow_state(session, case, definition, now, left_state=from_state, closed_by=actor.user_id,
                      closed_how=how_it_ended(definition, case, from_state, grant, timer=spec.timer))
+        entered = definition.state(case.state)
+        if entered.consultations is not None:
+            open_consultations(session, consultation_rows(session, case, definition, entered, now,
+                                                          bodies_heard(session, case, definition, entered)))
     tell_later(session, event)
     effects.publish(session, "case_transitioned", case_id=case.id, trigger=trigger,
                     from_state=from_state, to_state=case.state)

@@ -41,3 +41,22 @@ def test_withdraw_through_the_api(api, session, world):
     assert withdrawn.status_code == 200 and withdrawn.get_json()["case"]["opinions"]["pending"] == []
     assert api("reviewer_A").post(f"cases/{case.id}/opinions/withdraw",
                                   json={"version": withdrawn.get_json()["case"]["version"]}).status_code == 403
+
+
+def test_the_bodies_a_state_consults_are_listed_until_their_reply_is_recorded(api, session, world):
+    from tests.test_honours import Honours
+    honours = Honours(session, world)
+    case = honours.at_city(person_category="enterprise_head")
+    city = api("reviewer_city")
+    view = city.get(f"cases/{case.id}").get_json()
+    assert [(b["body"], b["label"]) for b in view["opinions"]["bodies"]] == [
+        ("tax", "税务部门"), ("safety", "应急管理（安全生产）部门")]
+    assert all(b["due_at"] for b in view["opinions"]["bodies"])
+    assert api("applicant_A1a").get(f"cases/{case.id}").get_json()["opinions"]["bodies"] == []
+    refused = city.post(f"cases/{case.id}/actions/approve", json={"version": view["version"]})
+    assert refused.status_code == 409 and error_of(refused)["message"].startswith("尚未收到税务部门、应急管理（安全生产）部门的意见")
+    recorded = city.post(f"cases/{case.id}/records/background_opinion", json={"fields": {
+        "body": "tax", "opinion": "positive", "signer": "王会计", "opinion_date": "2026-03-10"}})
+    assert recorded.status_code in (200, 201), recorded.get_json()
+    view = city.get(f"cases/{case.id}").get_json()
+    assert [b["body"] for b in view["opinions"]["bodies"]] == ["safety"]
