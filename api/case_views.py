@@ -156,3 +156,50 @@ class CaseViewSchema(CaseSummarySchema):
 
 
 
+# --- The approval sheet (审批表) ---------------------------------------------------------------------
+
+class SheetRowSchema(ApiSchema):
+    name = fields.String()
+    label = fields.String()
+    type = fields.String()
+    value = fields.Raw(allow_none=True, metadata={"description": "字段值，格式同案件的 form；身份证号等按您的权限遮蔽"})
+    text = fields.String(allow_none=True, metadata={"description": "打印时的文字：选项为其名称，附件为文件名；未填为 null"})
+
+
+class SheetOpinionSchema(ApiSchema):
+    at = LocalDateTime()
+    signer = fields.String(metadata={"description": "答复意见的人"})
+    on_behalf_of = fields.String(allow_none=True, metadata={"description": "代理答复时，被代理人的姓名（代 某某）"})
+    unit_name = fields.String(allow_none=True)
+    unit_level_label = fields.String(allow_none=True)
+    opinion = fields.String(allow_none=True)
+    opinion_hidden = fields.Boolean(metadata={"description": "意见为内部意见，对您不显示（opinion 为 null）"})
+
+
+class SheetLevelSchema(ApiSchema):
+    state = fields.String(metadata={"description": "作出决定的环节"})
+    state_label = fields.String()
+    decided = fields.Boolean(metadata={"description": "false：案件正在此环节等待办理，决定各项为 null"})
+    by_system = fields.Boolean(metadata={"description": "由系统办理（如公示期满），无签名和盖章"})
+    action = fields.String(allow_none=True)
+    action_label = fields.String(allow_none=True, metadata={"description": "所作的决定（操作名称）"})
+    to_state = fields.String(allow_none=True)
+    to_state_label = fields.String(allow_none=True)
+    opinion = fields.String(allow_none=True, metadata={"description": "办理意见"})
+    opinion_hidden = fields.Boolean(metadata={"description": "意见为内部意见，对您不显示（opinion 为 null）"})
+    signer = fields.String(allow_none=True, metadata={"description": "办理人"})
+    on_behalf_of = fields.String(allow_none=True, metadata={"description": "代理办理时，被代理人的姓名（代 某某）"})
+    unit_name = fields.String(allow_none=True)
+    unit_level = fields.String(allow_none=True)
+    unit_level_label = fields.String(allow_none=True)
+    at = LocalDateTime(allow_none=True, metadata={"description": "办理时间"})
+    consulted = fields.List(fields.Nested(SheetOpinionSchema), metadata={
+        "description": "本环节决定前征求并答复的意见（加签）"})
+
+
+class ApprovalSheetSchema(CaseSummarySchema):
+    form_rows = fields.List(fields.Nested(SheetRowSchema), metadata={"description": "表单各项，按业务定义的顺序"})
+    outcome_rows = fields.List(fields.Nested(SheetRowSchema), metadata={"description": "办理结果：核定金额、决定文号等"})
+    levels = fields.List(fields.Nested(SheetLevelSchema), metadata={
+        "description": "各审核环节的决定，按办理先后；案件正在审核或公示时，最后一项为当前环节（decided 为 false）"})
+    printed_at = LocalDateTime(metadata={"description": "生成时间（打印日期）"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from api.blueprint import Blueprint
-from api.case_views import CaseSummarySchema, CaseViewSchema, TimelineEventSchema
+from api.case_views import ApprovalSheetSchema, CaseSummarySchema, CaseViewSchema, TimelineEventSchema
 from api.errors import domain_error_body
 from api.fields import LocalDateTime
 from api.pagination import PageQuerySchema, page_schema
@@ -26,6 +26,7 @@ from engine.operations.transitions import (
     perform_batch_action, perform_joint_action, update_draft,
 )
 from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case
+from engine.reading.approval_sheet import approval_sheet
 from engine.reading.case_views import case_summary, case_view
 from web.auth import current_actor
 from web.database import request_session, unit_of_work
@@ -153,6 +154,15 @@ def get_one_case(case_id):
     """一件案件：表单、办理记录，以及您现在可以执行的操作（个人信息和内部意见按您的角色显示）。"""
     session, actor = request_session(), current_actor()
     return case_view(session, actor, get_case(session, actor, case_id))
+
+
+@blp.route("/cases/<int:case_id>/sheet", methods=["GET"])
+@blp.response(200, ApprovalSheetSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="案件不存在或您无权查看")
+def get_approval_sheet(case_id):
+    """一件案件的审批表：表单和各级审核意见（办理人、单位、日期），供打印盖章；个人信息和内部意见按您的角色显示。"""
+    session, actor = request_session(), current_actor()
+    return approval_sheet(session, actor, get_case(session, actor, case_id))
 
 
 @blp.route("/cases/<int:case_id>", methods=["PATCH"])

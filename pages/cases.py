@@ -38,6 +38,7 @@ from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant
 from engine.org.units import Actor, Grant
 from engine.procedures.juries import CHOICES, case_for_juror, cast_vote, juror_case_view, jury_duties, jury_progress_for
 from engine.procedures.rounds import QuotaStatus, Round, draws_on_quota, quota_status
+from engine.reading.approval_sheet import approval_sheet
 from engine.reading.case_views import case_view, records_view
 from pages.forms import chosen_files, read_form
 from web.auth import current_actor, current_role, login_required, session_actor
@@ -252,6 +253,31 @@ def case(case_id: int):
         # A juror from another unit reads the case put to his jury on the juror's page.
         case_for_juror(session, session_actor(), case_id)
         return redirect(url_for(".jury_case", case_id=case_id))
+
+
+@bp.route("/cases/<int:case_id>/sheet")
+@login_required
+def sheet(case_id: int):
+    """The approval sheet (审批表), laid out for A4: the browser prints it, the offices stamp it."""
+    session, actor = request_session(), current_actor()
+    read = approval_sheet(session, actor, get_case(session, actor, case_id))
+    return render_template("cases/sheet.html", sheet=read, form_lines=sheet_lines(read["form_rows"]),
+                           outcome_lines=sheet_lines(read["outcome_rows"]))
+
+
+# Values printed across the whole width of the sheet's table; the others go two to a line.
+WIDE_TYPES = ("longtext", "file")
+
+
+def sheet_lines(rows: list[dict]) -> list[list[dict]]:
+    """The sheet's table lines: short values two to a line, long texts and files on a line of their own."""
+    lines: list[list[dict]] = []
+    for row in rows:
+        if row["type"] not in WIDE_TYPES and lines and len(lines[-1]) == 1 and lines[-1][0]["type"] not in WIDE_TYPES:
+            lines[-1].append(row)
+        else:
+            lines.append([row])
+    return lines
 
 
 @bp.route("/cases/<int:case_id>/actions/<trigger>", methods=["POST"])

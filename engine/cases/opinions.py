@@ -21,6 +21,8 @@ from engine.cases.tasks import Task
 from engine.org.units import Actor, OrgUnit, RoleAssignment, User, path_ids
 
 OPINION = "opinion"
+# The audit actions of 加签 (engine.operations.opinions): asking, an opinion given, the request withdrawn.
+ASK, GIVE, WITHDRAW = "ask_opinion", "opinion", "withdraw_opinions"
 # Who may be asked: the reviewers of the unit the case waits at and of the units above it.
 ASKED_ROLES = ("reviewer",)
 

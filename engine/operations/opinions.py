@@ -21,7 +21,9 @@ from engine.base.inputs import clean_note
 from engine.calendar.working_days import end_of_working_days
 from engine.cases.case import Case, conflict_on_stale
 from engine.cases.holders import decider_of
-from engine.cases.opinions import OPINION, askable, close_opinions, open_opinion_task, pending_opinions
+from engine.cases.opinions import (
+    ASK, GIVE, OPINION, WITHDRAW, askable, close_opinions, open_opinion_task, pending_opinions,
+)
 from engine.cases.permissions import require_visible
 from engine.cases.tasks import WITHDRAWN, Task
 from engine.operations.telling import tell_later
@@ -29,8 +31,6 @@ from engine.operations.transitions import MAX_COMMENT_LENGTH
 from engine.org.units import Actor
 
 MAX_ASKED = 10
-
-ASK, GIVE, WITHDRAW = "ask_opinion", "opinion", "withdraw_opinions"
 
 
 def ask_opinions(session: Session, actor: Actor, case: Case, *, user_ids: list[int] | None, note: str | None,

@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 
 from engine.base.db import utcnow
 from engine.cases.case import Case
-from engine.cases.machines import available_actions
-from engine.cases.permissions import sees_personal_data
 from engine.cases.copies import copies_of, copy_candidates
 from engine.cases.holders import deciding_grant, holding_at
+from engine.cases.machines import available_actions
 from engine.cases.opinions import opinions_view
+from engine.cases.permissions import sees_personal_data
 from engine.cases.tasks import missing_year_of, waiting_task
 from engine.definitions.forms import masked_personal_data
-from engine.definitions.spec import STATE_KIND_LABELS, Definition
+from engine.definitions.spec import STATE_KIND_LABELS, Definition, FieldSpec
 from engine.org.units import Actor
 from engine.procedures.notices import objections_shown
 from engine.reading.trail import case_timeline
@@ -44,14 +44,13 @@ def case_summary(session: Session, case: Case) -> dict:
 def case_view(session: Session, actor: Actor, case: Case) -> dict:
     """The case as ``actor`` may read it, with its trail and the actions ``actor`` may take now."""
     definition = case.definition
-    full = sees_personal_data(actor, case)
     timeline = case_timeline(session, actor, case)
     state = definition.state(case.state)
     task = waiting_task(session, case.id)  # read once: the due time, the calendar's gap and the holder
     return case_summary(session, case) | {
         "linked_case_id": case.linked_case_id, "link_relation": case.link_relation,
-        "form": case.form_data if full else masked_personal_data(definition.fields, case.form_data),
-        "outcome": _outcome(definition, case.outcome or {}, full),
+        "form": form_as_read(actor, case),
+        "outcome": outcome_as_read(actor, case),
         "due_at": task.due_dt if task is not None else None,
         "calendar_missing_year": missing_year_of(session, case, task),
         "waits_for": state.waits_for.label if state.waits_for else None,
@@ -70,11 +69,24 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
     }
 
 
-def _outcome(definition: Definition, outcome: dict, full: bool) -> dict:
+def form_as_read(actor: Actor, case: Case) -> dict:
+    """The case's form as ``actor`` may read it: personal data in full for its reviewers only."""
+    if sees_personal_data(actor, case):
+        return case.form_data
+    return masked_personal_data(case.definition.fields, case.form_data)
+
+
+def outcome_as_read(actor: Actor, case: Case) -> dict:
     """Transition inputs land in the outcome: a personal one is masked there as in the form."""
-    if full:
+    outcome = case.outcome or {}
+    if sees_personal_data(actor, case):
         return outcome
-    return masked_personal_data(tuple(spec for t in definition.transitions for spec in t.inputs), outcome)
+    return masked_personal_data(outcome_fields(case.definition), outcome)
+
+
+def outcome_fields(definition: Definition) -> tuple[FieldSpec, ...]:
+    """The fields the outcome may hold: every transition's inputs."""
+    return tuple(spec for transition in definition.transitions for spec in transition.inputs)
 
 
 def _return_reason(case: Case, state_kind: str, timeline: list[dict]) -> str | None:

@@ -14,6 +14,11 @@
       boxes().forEach(function (box) { box.checked = all.checked; });
     });
   });
+  // Print buttons (the approval sheet): shown only where script runs, as only script can print.
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
   // Buttons with data-confirm ask before submitting (rejections, withdrawals).
   document.querySelectorAll("[data-confirm]").forEach(function (button) {
     button.addEventListener("click", function (event) {
