@@ -97,6 +97,20 @@ def test_the_form_reads_in_the_definitions_order_with_labels_and_personal_data_a
     assert decided(applicant) == decided(reviewer)
 
 
+def test_the_outcome_reads_by_its_labels_and_the_engines_own_step_is_not_signed(session, world, aid):
+    later = NOW + timedelta(days=20)  # past the notice period (five working days from the county's approval)
+    flow = Flow(session, world)
+    flow.act("system", aid, "notice_ended", now=later)
+    flow.act("reviewer_A", aid, "approve", inputs={"approved_amount": "6000.00", "reason": "已获民政临时救助"}, now=later)
+    sheet = approval_sheet(session, world.actor("applicant_A1a"), aid)
+    assert [(row["label"], row["text"]) for row in sheet["outcome_rows"]] == [
+        ("核定金额（调低时填写，元）", "6000.00"), ("调低理由", "已获民政临时救助")]
+    notice, approval, waiting = sheet["levels"][3:]
+    assert (notice["state"], notice["action_label"], notice["by_system"]) == ("public_notice", "公示期满无异议", True)
+    assert (approval["state"], approval["signer"], approval["by_system"]) == ("approval", "reviewer_A", False)
+    assert (waiting["state"], waiting["decided"]) == ("disbursement", False)
+
+
 def test_a_deputys_decision_reads_on_behalf_of_the_person_away(session, world):
     case = submitted(session, world)
     claim_task(session, world.actor("reviewer_A1"), case, expected_version=case.version, now=NOW)

@@ -29,7 +29,6 @@ from engine.reading.trail import case_timeline
 
 # States whose transitions are a level's decision; drafts are the applicant's own (submitting is in the header).
 DECIDING_KINDS = ("review", "notice")
-SYSTEM_ROLE = "system"
 
 
 def approval_sheet(session: Session, actor: Actor, case: Case, now: datetime | None = None) -> dict:
@@ -99,8 +98,8 @@ def _decision(entry: dict, consulted: list[dict]) -> dict:
         "opinion": entry["comment"], "opinion_hidden": entry["comment_hidden"],
         "signer": entry["actor_name"], "on_behalf_of": entry["on_behalf_of"], "unit_name": entry["unit_name"],
         "unit_level": entry["unit_level"], "unit_level_label": entry["unit_level_label"],
-        # The engine's own steps (a notice period ending) are recorded, not signed nor stamped.
-        "decided": True, "by_system": entry["actor_role"] == SYSTEM_ROLE, "consulted": consulted,
+        # The engine's own steps (a notice period ending), recorded with no role, are neither signed nor stamped.
+        "decided": True, "by_system": entry["actor_role"] is None, "consulted": consulted,
     }
 
 

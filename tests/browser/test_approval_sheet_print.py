@@ -37,6 +37,7 @@ def test_the_sheet_prints_to_an_a4_pdf_with_each_levels_opinion_and_signer(brows
 
     page = browse.signed_in("reviewer_city")
     page.goto(f"/cases/{case_id}")
+    browse.shot(page, "case-page")
     follow(page, page.get_by_role("link", name="打印审批表"))
     assert page.url.endswith(f"/cases/{case_id}/sheet")
     assert page.get_by_role("heading", name="五一劳动荣誉推荐审批表").is_visible()

@@ -4,13 +4,14 @@ shows them to the same reader; reachable from the case page by whoever may see t
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from engine.operations.holding import claim_task
-from engine.operations.transitions import approve_case
-from engine.org.units import load_actor
+from engine.operations.transitions import approve_case, perform_action
+from engine.org.units import SYSTEM_ACTOR, load_actor
 from engine.procedures.juries import cast_vote
 from tests.api_v1.test_cases import ID_NUMBER, MASKED_ID, submitted
 from tests.conftest import NOW
@@ -52,6 +53,18 @@ def test_the_sheet_has_the_form_and_each_levels_opinion_signer_unit_date_and_sea
     # One box for the seal per level signed or to sign: three decided, the notice still to decide.
     assert levels.count("（盖章）") == 4
     assert re.search(r"打印日期：\d{4}-\d{2}-\d{2}", page)
+
+
+def test_the_engines_own_step_is_dated_but_neither_signed_nor_stamped(pages, session, world, aid):
+    later = NOW + timedelta(days=20)  # past the notice period
+    perform_action(session, SYSTEM_ACTOR, aid, "notice_ended", expected_version=aid.version, now=later)
+    session.flush()
+    page = sheet_of(pages("reviewer_A"), aid)
+    levels = page[page.index("审核意见"):]
+    notice = levels[levels.index("公示期满无异议"):levels.index("审批帮扶金额")]
+    assert "2026-03-29" in notice and "办理人" not in notice and "（盖章）" not in notice
+    # Three levels signed, and the approval still to sign.
+    assert levels.count("（盖章）") == 4
 
 
 def test_the_page_prints_on_a4_with_the_screens_furniture_hidden(pages, aid):
