@@ -464,3 +464,36 @@ def test_the_city_sends_a_case_back_to_the_township_which_copies_it_and_returns_
     act(township, "重新审核通过，直接报回市总工会")
     assert live_db.case(case_id).state == "city_review"
     browse.shot(township, "straight-back")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_the_city_records_the_consulted_bodys_reply_before_passing_the_case_to_the_jury(browse, live_db, viewport):
+    """征求意见 as a task: at city review the case page lists the body the round consults, the approval
+    waits naming it, and once its reply is recorded the city passes the case on."""
+    nominee = f"征求意见{viewport}"
+    case_id = live_db.submitted_nomination(nominee)
+    with live_db.session() as session:
+        case = session.get(Case, case_id)
+        for who in ("reviewer_A1", "reviewer_A"):
+            perform_action(session, live_db.actor(session, who), case, "approve", expected_version=case.version)
+    city = browse.signed_in("reviewer_city", viewport)
+    city.goto(f"/cases/{case_id}")
+    assert city.locator("#opinions li").filter(has_text="纪检监察机关").filter(has_text="尚未回复").count() == 1
+    assert city.locator(".notice").filter(has_text="尚未收到纪检监察机关的意见").count() == 1
+    browse.shot(city, "bodies-awaited")
+    # The approval is offered as not possible yet, with the reason (the round's rule names the body).
+    assert city.get_by_role("button", name=CITY_APPROVE, exact=True).count() == 0
+    assert city.locator("#actions").filter(has_text="尚缺纪检监察机关的意见").count() == 1
+
+    record_form = city.locator("#record-form-background_opinion")
+    city.get_by_role("link", name="录入部门回复").click()  # unfolds the record form it points to
+    record_form.get_by_label(re.compile("^征求意见部门")).select_option(label="纪检监察机关")
+    record_form.get_by_label(re.compile("^意见")).select_option(label="无异议")
+    record_form.get_by_label(re.compile("^经办人")).fill("刘明")
+    record_form.get_by_label(re.compile("^复函日期")).fill(utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat())
+    browse.shot(city, "reply-form")
+    follow(city, record_form.get_by_role("button", name="登记"))
+    assert city.locator("#opinions li").filter(has_text="纪检监察机关").count() == 0
+    act(city, CITY_APPROVE)
+    assert live_db.case(case_id).state == "jury_vote"
+    browse.shot(city, "passed-to-jury")

@@ -19,6 +19,14 @@
     button.hidden = false;
     button.addEventListener("click", function () { window.print(); });
   });
+  // A link to a form folded in a <details> (「录入部门回复」) unfolds it, on arrival and on click.
+  var unfoldTarget = function () {
+    var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+    var folded = target && target.closest("details:not([open])");
+    if (folded) { folded.open = true; target.scrollIntoView(); }
+  };
+  unfoldTarget();
+  window.addEventListener("hashchange", unfoldTarget);
   // Buttons with data-confirm ask before submitting (rejections, withdrawals).
   document.querySelectorAll("[data-confirm]").forEach(function (button) {
     button.addEventListener("click", function (event) {
