@@ -302,6 +302,34 @@ def missing_label(doc):
     return "label", "必填"
 
 
+def notice_proposed(value, path, word):
+    def mutate(doc):
+        doc["notice_proposed"] = value
+        return path, word
+    mutate.__name__ = f"notice_proposed_{path.replace('.', '_')}_{word.replace(' ', '_')}"
+    return mutate
+
+
+def notice_proposed_without_a_notice_state(doc):
+    doc["states"][state_index(doc, "public_notice")]["kind"] = "review"
+    doc["notice_proposed"] = {"label": "拟授予荣誉", "field": "award_type"}
+    return "notice_proposed", "no state of kind notice"
+
+
+BAD_NOTICE_PROPOSALS = [
+    notice_proposed({"label": "拟授予荣誉", "field": "no_such_field"}, "notice_proposed.field", "unknown field"),
+    notice_proposed({"label": "拟授予荣誉", "field": "id_number"}, "notice_proposed.field", "may not be shown publicly"),
+    notice_proposed({"label": "拟授予荣誉", "field": "merits_summary"}, "notice_proposed.field", "longtext"),
+    notice_proposed({"label": "拟授予荣誉", "field": "award_type", "text": "五一劳动奖章"}, "notice_proposed",
+                    "either field"),
+    notice_proposed({"label": "拟授予荣誉"}, "notice_proposed", "not both or neither"),
+    notice_proposed({"field": "award_type"}, "notice_proposed.label", ""),
+    notice_proposed({"label": "拟授予荣誉", "text": "奖章", "contact": "12345"}, "notice_proposed.contact", ""),
+    notice_proposed({"label": "", "text": "奖章"}, "notice_proposed.label", ""),
+    notice_proposed_without_a_notice_state,
+]
+
+
 BAD_DEFINITIONS = [
     unknown_source_state, unknown_source_state_in_list, unknown_dest_state, unknown_key_in_state,
     unreachable_state, dead_end_state, duplicate_trigger_from_one_state,
@@ -315,7 +343,7 @@ BAD_DEFINITIONS = [
     send_back_to_a_later_level, send_back_to_the_same_level, send_back_to_a_draft_state, send_back_from_a_notice_state,
     send_back_without_a_reason, send_back_resumed_by_an_unknown_trigger, send_back_by_the_system,
     send_back_with_an_unknown_key,
-    first_state_not_draft, unknown_top_level_key, missing_label,
+    first_state_not_draft, unknown_top_level_key, missing_label, *BAD_NOTICE_PROPOSALS,
 ]
 
 

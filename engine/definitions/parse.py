@@ -16,7 +16,7 @@ from engine.definitions.spec import (
     ACTING_ROLES, ASSIGNEE, COPIED_ROLES, DEFAULT_DECIMAL_PLACES, DEFAULT_FILE_SIZE_MB, DEFAULT_FILE_TYPES,
     DEFAULT_MAX_LENGTH, FIELD_TYPES, FREE_COMMENT, IDENTIFIER, MAX_DEADLINE_WORKING_DAYS, MAX_FILE_SIZE_MB,
     MAX_RETENTION_YEARS, PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY, Consultations,
-    Definition, FieldSpec, Party, RecordSpec, SendBack, StateSpec, TransitionSpec,
+    Definition, FieldSpec, NoticeProposed, Party, RecordSpec, SendBack, StateSpec, TransitionSpec,
 )
 from engine.org.units import LEVELS
 
@@ -204,6 +204,15 @@ class RoundsSchema(Schema):
     category_field = fields.String(required=True)
 
 
+class NoticeProposedSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    label = fields.String(required=True, validate=validate.Length(min=1, max=20, error="the line's label is 1 to 20 characters"))
+    field = fields.String()
+    text = fields.String(validate=validate.Length(min=1, max=100, error="the text is 1 to 100 characters"))
+
+
 class RetentionSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -226,6 +235,7 @@ class DefinitionSchema(Schema):
     subject_field = fields.String()
     rounds = fields.Nested(RoundsSchema)
     public_fields = fields.List(fields.String(), load_default=list)
+    notice_proposed = fields.Nested(NoticeProposedSchema)
     records = fields.List(fields.Nested(RecordSchema), load_default=list)
     internal_comments = fields.List(fields.String(), load_default=list)
     started_from_case = fields.Boolean(load_default=False)
@@ -522,6 +532,28 @@ def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
     return specs
 
 
+def _check_notice_proposed(raw: dict, states: dict[str, StateSpec], form: list[FieldSpec],
+                           problems: list[str]) -> NoticeProposed | None:
+    """The proposed honour or aid a notice shows: from one form field that may be public, or a fixed text."""
+    if "notice_proposed" not in raw:
+        return None
+    proposed = NoticeProposed(**raw["notice_proposed"])
+    if not any(state.kind == "notice" for state in states.values()):
+        problems.append("notice_proposed: the definition has no state of kind notice to show it on")
+    if (proposed.field is None) == (proposed.text is None):
+        problems.append("notice_proposed: give either field (the form field naming what is proposed) or text, "
+                        "not both or neither")
+    elif proposed.field is not None:
+        spec = next((spec for spec in form if spec.name == proposed.field), None)
+        if spec is None:
+            problems.append(f'notice_proposed.field: unknown field "{proposed.field}"')
+        elif spec.type not in ("choice", "text") or spec.is_personal:
+            kind = f"{spec.type}, sensitive" if spec.sensitive else spec.type
+            problems.append(f'notice_proposed.field: "{proposed.field}" ({kind}) may not be shown publicly; '
+                            "expected a choice or text field that is not sensitive")
+    return proposed
+
+
 def _check_records(raw: dict, states: dict[str, StateSpec], problems: list[str]) -> list[RecordSpec]:
     records, seen = [], set()
     for i, item in enumerate(raw["records"]):
@@ -677,6 +709,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
     form = _check_form(raw, problems)
     records = _check_records(raw, states, problems)
     _check_consultations(states, records, transitions, problems)
+    notice_proposed = _check_notice_proposed(raw, states, form, problems)
     _check_internal_comments(raw, transitions, problems)
     retention_years = _check_retention(raw, problems)
     rounds = raw.get("rounds")
@@ -686,7 +719,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
         content_hash=content_hash(document), source=source, source_text=text,
         subject_field=raw.get("subject_field"), uses_rounds=rounds is not None,
         round_category_field=rounds["category_field"] if rounds else None,
-        public_fields=tuple(raw["public_fields"]), records=tuple(records),
+        public_fields=tuple(raw["public_fields"]), notice_proposed=notice_proposed, records=tuple(records),
         internal_comments=tuple(dict.fromkeys(raw["internal_comments"])),
         started_from_case=raw["started_from_case"],
         remind_working_days_before=tuple(raw["remind_working_days_before"]),

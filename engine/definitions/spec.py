@@ -197,6 +197,15 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class NoticeProposed:
+    """What a public notice says is proposed (拟授予荣誉, 拟给予帮扶): a line labelled ``label`` whose
+    value is either the form's ``field`` (a choice by its label) or a fixed ``text``."""
+    label: str
+    field: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
 class Definition:
     kind: str
     label: str
@@ -214,6 +223,8 @@ class Definition:
     uses_rounds: bool = False
     # The only form fields a public notice may show.
     public_fields: tuple[str, ...] = ()
+    # The line a public notice opens with: which honour or aid is proposed (None: no such line).
+    notice_proposed: NoticeProposed | None = None
     records: tuple[RecordSpec, ...] = ()
     # Triggers (and "comment") whose reviewers' comments are internal: not shown to applicants.
     internal_comments: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ from engine.cases.case import Case
 from engine.operations.telling import tell_later
 from engine.operations.transitions import perform_action
 from engine.org.units import SYSTEM_ACTOR
-from engine.procedures.notices import PUBLIC, Objection, ObjectionSchema, notice_of
+from engine.procedures.notices import PUBLIC, Objection, ObjectionSchema, new_receipt, notice_of
 
 
 def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime | None = None) -> Objection:
@@ -41,7 +41,7 @@ def lodge_objection(session: Session, case_id: int, data: dict, *, now: datetime
     state = case.definition.state(case.state)
     objection = Objection(case_id=case.id, objector_kind=values["objector_kind"], objector_name=values["objector_name"],
                           unit_name=values.get("unit_name"), contact=values["contact"], content=values["content"],
-                          status="open", lodged_dt=now)
+                          status="open", lodged_dt=now, receipt=new_receipt(session, now))
     session.add(objection)
     session.flush()
     lodged = append_event(session, case, actor=PUBLIC, grant=None, action="objection", now=now,

@@ -1,21 +1,27 @@
 """Public notice (公示) and objections (异议).
 
 A case in a ``notice`` state is on public display, showing only the definition's
-``public_fields``, for the whole notice period: an objection under investigation leaves it
-listed (「异议核查中」) until the period ends. Anyone may lodge an objection: a person with a real name and contact,
-or a unit named with a contact. A lodged objection fires the state's ``on_objection``
-system trigger (typically into investigation); the nominating unit answers; the
-reviewing level upholds or dismisses it. The builtin actions and the rule below keep the
-objection rows in step with those transitions; definitions cite them by name.
+``public_fields`` (and what is proposed, ``notice_proposed``, with the contact point its unit's
+admins set), for the whole notice period: an objection under investigation leaves it listed
+(「异议核查中」) until the objection is decided, even past the period. Anyone may lodge an objection:
+a person with a real name and contact, or a unit named with a contact; the objector gets a random
+receipt number (受理编号) by which anyone holding it follows the objection's steps, and nothing else.
+A lodged objection fires the state's ``on_objection`` system trigger (typically into
+investigation); the nominating unit answers; the reviewing level upholds or dismisses it. The
+builtin actions and the rule below keep the objection rows in step with those transitions;
+definitions cite them by name.
 """
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import ForeignKey, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column
 
+from engine.base.config import LOCAL_TZ
 from engine.base.db import Base, UTCDateTime, utcnow
 from engine.base.errors import NotFound, PermissionDenied, ValidationFailed
 from engine.cases.case import Case
@@ -26,7 +32,8 @@ from engine.definitions.forms import Phone, PlainText, mask_account, masked_pers
 from engine.definitions.rules import action, rule
 from engine.definitions.spec import Definition
 from engine.definitions.store import list_kinds
-from engine.org.units import Actor
+from engine.org.admin import get_org_unit
+from engine.org.units import Actor, OrgUnit
 
 OBJECTOR_KINDS = {"person": "个人", "unit": "单位"}
 # Who lodged an objection: withheld from the party objected to (engine.procedures.notices.case_objections).
@@ -34,9 +41,18 @@ OBJECTOR_DETAILS = ("objector_kind", "objector_kind_label", "objector_name", "un
 OPEN_STATUSES = ("open", "answered")
 # How the public list names a notice whose objection is being investigated.
 UNDER_INVESTIGATION = "异议核查中"
+# How the public reads an objection's status by its receipt.
+PUBLIC_STATUS_LABELS = {"open": "核查中", "answered": "已答复，待裁定", "upheld": "异议成立", "dismissed": "异议不成立",
+                        "lapsed": "逾期未答复，该事项已终止"}
 STATUS_LABELS = {"open": "调查中", "answered": "已答复待裁定", "upheld": "异议成立", "dismissed": "异议不成立",
                  "lapsed": "逾期未答复"}
 PUBLIC = Actor(user_id=None, name="公众", grants=())
+# A receipt (受理编号) is YY<year>-XXXX-XXXX: eight characters drawn at random (about 40 bits) from
+# an alphabet without look-alikes (0/O, 1/I/L), so one receipt tells nothing of another's, and
+# guessing one at the rate-limited lookup is hopeless.
+RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+RECEIPT_PATTERN = re.compile(rf"^YY\d{{4}}-[{RECEIPT_ALPHABET}]{{4}}-[{RECEIPT_ALPHABET}]{{4}}$")
+RECEIPT_UNKNOWN = "没有这一受理编号的异议，请核对后重新输入"
 
 
 class Objection(Base):
@@ -54,6 +70,21 @@ class Objection(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     answered_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
     judged_dt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The receipt number (受理编号) the objector follows it by; random, not the sequential id.
+    receipt: Mapped[str] = mapped_column(String(20), unique=True)
+
+
+class NoticeContact(Base):
+    """Where the public asks about, and sends objections to, the notices a unit runs (公示异议受理):
+    set by the unit's admins (engine.procedures.notices.set_notice_contact)."""
+    __tablename__ = "notice_contacts"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"), primary_key=True)
+    person: Mapped[str | None] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    address: Mapped[str | None] = mapped_column(String(200))
+    updated_dt: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 def _text_messages(required: str | None = None) -> dict[str, str]:
@@ -83,6 +114,106 @@ class ObjectionSchema(Schema):
     def _unit_named(self, data, **kwargs):
         if data.get("objector_kind") == "unit" and not (data.get("unit_name") or "").strip():
             raise ValidationError("以单位名义提出异议须写明单位名称", "unit_name")
+
+
+class NoticeContactSchema(Schema):
+    """A unit's contact point for its notices: each part optional, blank clears it."""
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "不认识的字段", "type": "应为对象"}
+
+    person = PlainText(allow_none=True, validate=validate.Length(max=50, error="联系人不能超过50个字"),
+                       error_messages=_text_messages())
+    phone = Phone(allow_none=True, error_messages=_text_messages())
+    address = PlainText(allow_none=True, validate=validate.Length(max=200, error="地址不能超过200个字"),
+                        error_messages=_text_messages())
+
+
+# --- The contact point of a unit's notices ---------------------------------------------------------
+
+def notice_contact(session: Session, unit: OrgUnit) -> dict:
+    """Whom the public contacts about the notices ``unit`` runs: the unit, and what its admins set."""
+    row = session.get(NoticeContact, unit.id)
+    return {"unit_id": unit.id, "unit_name": unit.name, "person": row.person if row else None,
+            "phone": row.phone if row else None, "address": row.address if row else None}
+
+
+def set_notice_contact(session: Session, actor: Actor, unit_id: int, data: dict, *,
+                       now: datetime | None = None) -> dict:
+    """An admin sets the contact point (联系人, 联系电话, 地址) of a unit in his subtree; a blank part is cleared."""
+    unit = get_org_unit(session, actor, unit_id)
+    given = {name: value.strip() if isinstance(value, str) else value for name, value in data.items()}
+    given = {name: value or None for name, value in given.items()}
+    try:
+        values = NoticeContactSchema().load(given)
+    except ValidationError as err:
+        raise ValidationFailed(err.normalized_messages()) from None
+    row = session.get(NoticeContact, unit.id) or NoticeContact(unit_id=unit.id)
+    for name in ("person", "phone", "address"):
+        if name in values:
+            setattr(row, name, values[name])
+    row.updated_dt, row.updated_by_id = now or utcnow(), actor.user_id
+    session.add(row)
+    session.flush()
+    return notice_contact(session, unit)
+
+
+# --- Receipts (受理编号) and what the public may follow by them -------------------------------------
+
+def new_receipt(session: Session, now: datetime) -> str:
+    """A fresh receipt number, not yet given (the unique constraint is the last word)."""
+    while True:
+        draw = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
+        receipt = f"YY{now.astimezone(LOCAL_TZ).year}-{draw[:4]}-{draw[4:]}"
+        if session.scalar(select(Objection.id).where(Objection.receipt == receipt)) is None:
+            return receipt
+
+
+def normalized_receipt(text: str | None) -> str | None:
+    """A receipt as typed (lower case, spaces, a missing dash) in its canonical form; None when it
+    cannot be one."""
+    compact = re.sub(r"[\s\-－—]", "", (text or "")).upper()
+    receipt = f"{compact[:6]}-{compact[6:10]}-{compact[10:]}"
+    return receipt if RECEIPT_PATTERN.match(receipt) else None
+
+
+def objection_progress(session: Session, receipt: str | None, *, now: datetime | None = None) -> dict:
+    """Where an objection stands, for whoever holds its receipt: the steps reached and when,
+    the kind of case and whom to contact. Nothing of who objected, what was said or answered,
+    nor of the person objected to. An unknown receipt and a malformed one read the same."""
+    wanted = normalized_receipt(receipt)
+    row = session.scalar(select(Objection).where(Objection.receipt == wanted)) if wanted else None
+    if row is None:
+        raise NotFound(RECEIPT_UNKNOWN)
+    case = session.get(Case, row.case_id)
+    period = notice_period(session, case)
+    try:
+        listed = notice_of(session, case.id, now=now)["case_id"]
+    except NotFound:
+        listed = None
+    return {"receipt": row.receipt, "kind_label": case.definition.label, "status": row.status,
+            "status_label": PUBLIC_STATUS_LABELS[row.status], "lodged_dt": row.lodged_dt,
+            "steps": _progress_steps(row), "notice_case_id": listed,
+            "contact": notice_contact(session, session.get(OrgUnit, period.unit_id)) if period else None}
+
+
+def _progress_steps(row: Objection) -> list[dict]:
+    """received → under investigation → answered → decided, each with its date once reached."""
+    closed = row.status not in OPEN_STATUSES
+    answered = row.answered_dt is not None
+
+    def step(name: str, label: str, at: datetime | None, *, current: bool = False, skipped: bool = False) -> dict:
+        return {"step": name, "label": label, "reached": at is not None, "at": at, "current": current,
+                "skipped": skipped}
+
+    return [
+        step("received", "已受理", row.lodged_dt),
+        step("investigating", "核查中", row.lodged_dt, current=row.status == "open"),
+        step("answered", "已答复，待裁定" if row.status == "answered" else "已答复", row.answered_dt,
+             current=row.status == "answered", skipped=closed and not answered),
+        step("decided", PUBLIC_STATUS_LABELS[row.status] if closed else "裁定结果", row.judged_dt, current=closed),
+    ]
 
 
 def _period_runs(period: Task, now: datetime) -> bool:
@@ -151,8 +282,9 @@ def objections_of(session: Session, case: Case) -> list[Objection]:
 def cases_on_notice(session: Session, kind: str | None = None, *, now: datetime | None = None) -> list[dict]:
     """What the public notice page shows: per case whose notice period runs, only its public fields.
 
-    A notice interrupted by an objection stays listed, as 「异议核查中」, until its period ends:
-    the public is owed the notice for the whole period, whatever the case's state meanwhile.
+    A notice interrupted by an objection stays listed, as 「异议核查中」, for as long as the
+    objection is open, past the period if need be: the public is owed the notice for the whole
+    period whatever the case's state meanwhile, and its outcome once objected to.
     ``kind``, when given, must be a loaded kind (anything else is a 422 on ``kind``).
     """
     if kind is not None and kind not in {definition.kind for definition in list_kinds(session)}:
@@ -206,12 +338,14 @@ def _notice_entry(session: Session, case: Case, period: Task, now: datetime) -> 
     if definition.state(period.state).kind != "notice":
         return None  # the task of a case waiting in another state
     investigating = state.kind != "notice"
-    if investigating and not (open_objections(session, case) and _period_runs(period, now)):
+    if investigating and not open_objections(session, case):
         return None
     return {
         "case_id": case.id, "kind": case.kind, "kind_label": definition.label,
         "state_label": UNDER_INVESTIGATION if investigating else state.label, "under_investigation": investigating,
-        "unit_name": case.origin_unit.name, "fields": public_fields(definition, case),
+        "unit_name": case.origin_unit.name, "proposed": proposed_of(definition, case),
+        "fields": public_fields(definition, case),
+        "contact": notice_contact(session, session.get(OrgUnit, period.unit_id)),
         "notice_starts": period.entered_dt, "notice_ends": period.due_dt,
         # Why the period has no end yet: the working-day calendar lacks a year (pages say which).
         "notice_missing_year": missing_calendar_year(session, case.id) if period.due_dt is None else None,
@@ -219,6 +353,18 @@ def _notice_entry(session: Session, case: Case, period: Task, now: datetime) -> 
         # nor does one whose objection is being investigated (it resumes if the objection fails).
         "accepts_objections": not investigating and bool(state.on_objection) and _period_runs(period, now),
     }
+
+
+def proposed_of(definition: Definition, case: Case) -> dict | None:
+    """The honour or aid the notice proposes (the definition's ``notice_proposed``): label and value."""
+    proposed = definition.notice_proposed
+    if proposed is None:
+        return None
+    value = proposed.text
+    if proposed.field is not None:
+        value = case.form_data.get(proposed.field)
+        value = dict(definition.field(proposed.field).choices).get(value, value)
+    return {"label": proposed.label, "value": "" if value is None else str(value)}
 
 
 def public_fields(definition: Definition, case: Case) -> list[tuple[str, str]]:

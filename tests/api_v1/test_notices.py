@@ -193,13 +193,20 @@ def test_a_notice_under_investigation_stays_listed_until_its_period_ends(api, se
     assert objection_count(session) == 1
 
 
-def test_a_notice_under_investigation_ends_with_its_period(session, notice):
+def test_a_notice_under_investigation_stays_listed_past_its_period_until_the_objection_is_decided(session, world, notice):
     period = notice_deadline(session, notice)
     lodge_objection(session, notice.id, OBJECTION, now=period.entered_dt + timedelta(minutes=1))
-    assert [entry["case_id"] for entry in cases_on_notice(session, now=period.due_dt - timedelta(minutes=1))] == [notice.id]
-    assert cases_on_notice(session, now=period.due_dt) == []
+    after = period.due_dt + timedelta(days=1)
+    [entry] = cases_on_notice(session, now=after)
+    assert (entry["case_id"], entry["under_investigation"], entry["accepts_objections"]) == (notice.id, True, False)
+    perform_action(session, world.actor("reviewer_A1a"), notice, "answer", expected_version=notice.version,
+                   inputs={"answer": "经核实，情况属实。"}, now=after)
+    assert [entry["case_id"] for entry in cases_on_notice(session, now=after)] == [notice.id]
+    perform_action(session, world.actor("reviewer_A"), notice, "uphold", expected_version=notice.version,
+                   comment="异议成立", now=after)
+    assert cases_on_notice(session, now=after) == []
     with pytest.raises(NotFound):
-        notice_of(session, notice.id, now=period.due_dt)
+        notice_of(session, notice.id, now=after)
 
 
 # --- Reading objections ----------------------------------------------------------------------------
