@@ -16,10 +16,12 @@ from api.blueprint import Blueprint
 from api.fields import LastDay, LocalDateTime
 from api.schemas import ApiSchema, ErrorSchema
 from engine.operations.objections import lodge_objection
-from engine.procedures.notices import OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, notice_of
+from engine.procedures.notices import (
+    OBJECTOR_KINDS, ObjectionSchema, case_objections, cases_on_notice, notice_of, objection_progress,
+)
 from web.auth import current_actor
 from web.database import request_session, unit_of_work
-from web.limits import objection_limits
+from web.limits import objection_limits, objection_lookup_limits
 
 blp = Blueprint("notices", __name__, url_prefix="/api/v1", description="公示与异议")
 
@@ -49,11 +51,27 @@ class HowToObjectSchema(ApiSchema):
     instructions = fields.String()
 
 
+class ProposedSchema(ApiSchema):
+    label = fields.String(metadata={"description": "如「拟授予荣誉」「拟给予帮扶」（定义的 notice_proposed）"})
+    value = fields.String(metadata={"description": "拟授予的荣誉或拟给予的帮扶"})
+
+
+class NoticeContactSchema(ApiSchema):
+    unit_id = fields.Integer()
+    unit_name = fields.String(metadata={"description": "受理异议的单位（办理公示的单位）"})
+    person = fields.String(allow_none=True, metadata={"description": "联系人；单位管理员未设置时为 null"})
+    phone = fields.String(allow_none=True, metadata={"description": "联系电话；未设置时为 null"})
+    address = fields.String(allow_none=True, metadata={"description": "地址；未设置时为 null"})
+
+
 class NoticeSchema(ApiSchema):
     case_id = fields.Integer()
     kind = fields.String()
     kind_label = fields.String()
     unit_name = fields.String(metadata={"description": "申报（推荐）单位"})
+    proposed = fields.Nested(ProposedSchema, allow_none=True, metadata={
+        "description": "拟授予的荣誉或拟给予的帮扶；定义未配置时为 null"})
+    contact = fields.Nested(NoticeContactSchema, metadata={"description": "异议受理单位及联系方式"})
     state_label = fields.String(metadata={"description": "公示；收到的异议正在调查时为「异议核查中」"})
     under_investigation = fields.Boolean(metadata={
         "description": "收到的异议正在调查核实：公示期内仍列出，但暂不受理新的异议"})
@@ -86,8 +104,33 @@ class ObjectionRequestSchema(ApiSchema, ObjectionSchema):
 
 
 class ObjectionReceiptSchema(ApiSchema):
-    reference = fields.Integer(attribute="id", metadata={"description": "异议受理编号"})
+    receipt = fields.String(metadata={"description": "异议受理编号（如 YY2026-7KQ4-M9XD，随机生成）：凭它查询办理进度"})
     received_at = LocalDateTime(attribute="lodged_dt")
+    progress_url = fields.Method("_progress_url", metadata={"description": "查询办理进度的地址（GET）"})
+
+    def _progress_url(self, objection) -> str:
+        return url_for("api_notices.get_objection_progress", receipt=objection.receipt)
+
+
+class ProgressStepSchema(ApiSchema):
+    step = fields.String(metadata={"description": "received（已受理）、investigating（核查中）、answered（已答复）、"
+                                                  "decided（裁定：成立或不成立）"})
+    label = fields.String()
+    reached = fields.Boolean(metadata={"description": "是否已到这一步"})
+    at = LocalDateTime(allow_none=True, metadata={"description": "到这一步的时间；未到为 null"})
+    current = fields.Boolean(metadata={"description": "当前所处的一步"})
+    skipped = fields.Boolean(metadata={"description": "被跳过（逾期未答复）"})
+
+
+class ObjectionProgressSchema(ApiSchema):
+    receipt = fields.String()
+    kind_label = fields.String()
+    status = fields.String(metadata={"description": "open、answered、upheld、dismissed、lapsed"})
+    status_label = fields.String()
+    received_at = LocalDateTime(attribute="lodged_dt")
+    steps = fields.List(fields.Nested(ProgressStepSchema))
+    notice_case_id = fields.Integer(allow_none=True, metadata={"description": "公示仍在列出时的公示编号，否则为 null"})
+    contact = fields.Nested(NoticeContactSchema, allow_none=True)
 
 
 class ObjectionEntrySchema(ApiSchema):
@@ -140,8 +183,21 @@ def get_notice(case_id):
 @blp.alt_response(429, schema=ErrorSchema, description="提交过于频繁")
 @unit_of_work
 def lodge(data, case_id):
-    """对公示提出异议（实名，无需登录，限制提交频率）；案件随即转入异议调查。"""
+    """对公示提出异议（实名，无需登录，限制提交频率）；案件随即转入异议调查。
+    回复中的受理编号（receipt）供异议人查询办理进度。"""
     return lodge_objection(request_session(), case_id, data)
+
+
+@blp.route("/public/objections/<receipt>")
+@public
+@objection_lookup_limits
+@blp.response(200, ObjectionProgressSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="没有这一受理编号（格式不对的编号同样如此）")
+@blp.alt_response(429, schema=ErrorSchema, description="查询过于频繁")
+def get_objection_progress(receipt):
+    """凭受理编号查询异议的办理进度（无需登录，限制查询频率）：只有各步骤及日期，
+    不含异议人、异议内容、核查答复和任何个人信息。"""
+    return objection_progress(request_session(), receipt)
 
 
 @blp.route("/cases/<int:case_id>/objections")

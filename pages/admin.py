@@ -21,12 +21,13 @@ from engine.base.errors import Conflict, InvalidAction, ValidationFailed
 from engine.base.inputs import load_json, parse_row_id
 from engine.definitions.store import current_definition, list_kinds
 from engine.org.admin import (
-    add_org_unit, add_user, get_user, grant_role, list_org_units, list_users, revoke_role, update_user,
+    add_org_unit, add_user, get_org_unit, get_user, grant_role, list_org_units, list_users, revoke_role, update_user,
 )
 from engine.org.units import (
     LEVEL_LABELS, LEVELS, ROLE_LABELS, ROLES, UNIT_KIND_LABELS, UNIT_KINDS, OrgUnit, path_ids, unit_names,
 )
 from engine.procedures.juries import form_jury, round_jury
+from engine.procedures.notices import NOTICE_CONTACT_FIELDS, notice_contact, set_notice_contact
 from engine.procedures.parameters import (
     ParameterKind, existing_unit, parameter_kind, parameter_kinds, parameter_versions, set_parameters,
 )
@@ -138,6 +139,34 @@ def create_unit():
         return _units_page(form, errors, 422)
     flash(_("已新建单位「%(name)s」", name=unit.name), "success")
     return redirect(url_for("admin.units"))
+
+
+@bp.get("/units/<int:unit_id>/notice-contact")
+@role_required("admin")
+def notice_contact_form(unit_id: int):
+    session = request_session()
+    unit = get_org_unit(session, current_actor(), unit_id)
+    shown = {name: value or "" for name, value in notice_contact(session, unit).items()}
+    return _notice_contact_page(unit, shown, {})
+
+
+@bp.post("/units/<int:unit_id>/notice-contact")
+@role_required("admin")
+def change_notice_contact(unit_id: int):
+    """The unit's contact point for the public on its notices (公示异议受理): person, phone, address."""
+    form = {name: request.form.get(name, "") for name in NOTICE_CONTACT_FIELDS}
+    try:
+        with committing() as session:
+            set_notice_contact(session, current_actor(), unit_id, form)
+    except ValidationFailed as err:
+        unit = get_org_unit(request_session(), current_actor(), unit_id)
+        return _notice_contact_page(unit, form, err.fields, 422)
+    flash(_("已保存公示异议受理联系方式"), "success")
+    return redirect(url_for("admin.notice_contact_form", unit_id=unit_id))
+
+
+def _notice_contact_page(unit: OrgUnit, values, errors, status: int = 200):
+    return render_template("admin/notice_contact.html", unit=unit, values=values, errors=errors), status
 
 
 def _whole_number(raw: str | None, field: str, message: str) -> int:

@@ -17,9 +17,11 @@ from flask_babel import gettext as _
 from engine.base.errors import InvalidAction, NotFound, ValidationFailed
 from engine.definitions.store import list_kinds
 from engine.operations.objections import lodge_objection
-from engine.procedures.notices import OBJECTOR_KINDS, ObjectionSchema, cases_on_notice, notice_of
+from engine.procedures.notices import (
+    OBJECTOR_KINDS, ObjectionSchema, cases_on_notice, normalized_receipt, notice_of, objection_progress,
+)
 from web.database import committing, request_session
-from web.limits import objection_limits
+from web.limits import objection_limits, objection_lookup_limits
 from web.localtime import local_time
 
 bp = Blueprint("public", __name__)
@@ -75,19 +77,44 @@ def lodge(case_id: int):
     except InvalidAction as err:  # an objection already under investigation: the notice says so
         return _notice_page(notice_of(request_session(), case_id), values=request.form, errors={},
                             refused=err.message, status=409)
-    cookie_session[RECEIPT_KEY] = {"case_id": case_id, "reference": objection.id,
+    cookie_session[RECEIPT_KEY] = {"case_id": case_id, "receipt": objection.receipt,
                                    "received": objection.lodged_dt.isoformat()}
     return redirect(url_for("public.received", case_id=case_id))
 
 
 @bp.route("/notices/<int:case_id>/objections/received")
 def received(case_id: int):
-    """The confirmation after lodging (POST/redirect/GET): the reference, kept in this browser's session."""
+    """The confirmation after lodging (POST/redirect/GET): the receipt number, kept in this browser's session."""
     receipt = cookie_session.get(RECEIPT_KEY)
-    if not receipt or receipt.get("case_id") != case_id:
+    if not receipt or receipt.get("case_id") != case_id or "receipt" not in receipt:
         return redirect(url_for("public.notices"))
-    return render_template("public/received.html", case_id=case_id, reference=receipt["reference"],
+    return render_template("public/received.html", case_id=case_id, receipt=receipt["receipt"],
                            received=local_time(datetime.fromisoformat(receipt["received"])))
+
+
+@bp.route("/public/objections")
+def find_objection():
+    """The lookup form: a receipt number as typed leads to its page, or is refused at the field."""
+    typed = request.args.get("receipt")
+    if typed is None:
+        return render_template("public/find_objection.html", typed="", errors={})
+    receipt = normalized_receipt(typed)
+    if receipt is None:
+        errors = {"receipt": [_("受理编号的格式应为 YY2026-XXXX-XXXX，请核对后重新输入")]}
+        return render_template("public/find_objection.html", typed=typed, errors=errors), 422
+    return redirect(url_for("public.objection", receipt=receipt))
+
+
+@bp.route("/public/objections/<receipt>")
+@objection_lookup_limits
+def objection(receipt: str):
+    """Where an objection stands, for whoever holds its receipt: steps and dates, nothing private."""
+    try:
+        progress = objection_progress(request_session(), receipt)
+    except NotFound as err:
+        page = render_template("public/find_objection.html", typed=receipt, errors={"receipt": [err.message]})
+        return page, 404
+    return render_template("public/objection.html", progress=progress)
 
 
 def _notice_page(entry: dict, *, values, errors: dict, refused: str | None = None, status: int = 200):

@@ -38,6 +38,8 @@ ENGINE_LABELS = (
     # engine.procedures.notices.OBJECTOR_KINDS and STATUS_LABELS
     N_("个人"), N_("单位"),
     N_("调查中"), N_("已答复待裁定"), N_("异议成立"), N_("异议不成立"), N_("逾期未答复"),
+    # engine.procedures.notices.PUBLIC_STATUS_LABELS and the steps of objection_progress
+    N_("核查中"), N_("已答复，待裁定"), N_("逾期未答复，该事项已终止"), N_("已受理"), N_("已答复"), N_("裁定结果"),
     # engine.audit.system_log.SYSTEM_EVENT_LABELS
     N_("导出审计记录"), N_("创建签名密钥"), N_("依法销毁到期案件"), N_("设置委托代理"), N_("结束委托代理"),
 )

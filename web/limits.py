@@ -1,10 +1,11 @@
 """Rate limits (flask-limiter): on signing in (per address, and a lockout per username) and
-on the public objection form.
+on the public objection form and the lookup of an objection by its receipt.
 
 Each limit is one counter whichever door is used: the web form and the JSON API count
 together (flask-limiter's shared limits, one scope each), so a second door never doubles
 an allowance. The figures are configuration (``UNIONFLOW_LOGIN_RATE_LIMIT``,
-``UNIONFLOW_LOGIN_LOCKOUT_LIMIT`` and ``UNIONFLOW_OBJECTION_RATE_LIMIT`` in the environment,
+``UNIONFLOW_LOGIN_LOCKOUT_LIMIT``, ``UNIONFLOW_OBJECTION_RATE_LIMIT`` and
+``UNIONFLOW_OBJECTION_LOOKUP_RATE_LIMIT`` in the environment,
 or the same names without the prefix in app config); the counters live in memory in the
 embedded profile and in Redis in production, where several web processes must share them
 (``UNIONFLOW_RATELIMIT_STORAGE_URI``). The address is the client's as the trusted proxies
@@ -31,6 +32,9 @@ DEFAULT_LIMITS = {
     # for the rest of the window, even to the right password.
     "LOGIN_LOCKOUT_LIMIT": "5 per 15 minutes",
     "OBJECTION_RATE_LIMIT": "5 per hour",
+    # Looking an objection up by its receipt number: enough for anyone following theirs, far too
+    # few to guess someone else's.
+    "OBJECTION_LOOKUP_RATE_LIMIT": "30 per hour",
 }
 LOCKED_MESSAGE = "该账号登录失败次数过多，已暂时锁定，请稍后再试"
 # Usernames are at most 64 characters; a longer name is nobody's, and its counter need not be longer.
@@ -59,6 +63,11 @@ sign_in_limits: Callable[[Callable], Callable] = limiter.shared_limit(
 # Per address, one counter for the public objection form and POST /api/v1/notices/<id>/objections.
 objection_limits: Callable[[Callable], Callable] = limiter.shared_limit(
     configured_limit("OBJECTION_RATE_LIMIT"), scope="objection", error_message="提交异议过于频繁，请一小时后再试")
+
+# Per address, one counter for /public/objections/<receipt> and GET /api/v1/public/objections/<receipt>.
+objection_lookup_limits: Callable[[Callable], Callable] = limiter.shared_limit(
+    configured_limit("OBJECTION_LOOKUP_RATE_LIMIT"), scope="objection-lookup",
+    error_message="查询过于频繁，请一小时后再试")
 
 
 # --- The lockout per username ---------------------------------------------------------------------

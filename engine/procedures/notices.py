@@ -132,6 +132,9 @@ class NoticeContactSchema(Schema):
 
 # --- The contact point of a unit's notices ---------------------------------------------------------
 
+NOTICE_CONTACT_FIELDS = tuple(NoticeContactSchema().fields)
+
+
 def notice_contact(session: Session, unit: OrgUnit) -> dict:
     """Whom the public contacts about the notices ``unit`` runs: the unit, and what its admins set."""
     row = session.get(NoticeContact, unit.id)

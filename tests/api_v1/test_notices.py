@@ -2,6 +2,7 @@
 objections with validated contacts, and the objectors' details for the case's reviewers."""
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from engine.cases.records import add_record
 from engine.cases.tasks import Task
 from engine.operations.objections import lodge_objection
 from engine.operations.transitions import create_draft, perform_action
-from engine.procedures.notices import Objection, cases_on_notice, notice_of
+from engine.procedures.notices import Objection, cases_on_notice, notice_of, set_notice_contact
 from engine.procedures.parameters import set_parameters
 from tests.api_v1.conftest import error_of
 from tests.test_hardship_aid import OBJECTION, STANDARD_VALUES, form
@@ -110,8 +111,9 @@ def test_anyone_lodges_an_objection_and_the_case_goes_to_investigation(api, sess
     response = api().post(f"public/notices/{notice.id}/objections", json=OBJECTION)
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    assert set(body) == {"reference", "received_at"} and body["received_at"].endswith("+08:00")
-    objection = session.get(Objection, body["reference"])
+    assert set(body) == {"receipt", "received_at", "progress_url"} and body["received_at"].endswith("+08:00")
+    assert body["progress_url"] == f"/api/v1/public/objections/{body['receipt']}"
+    objection = session.scalar(select(Objection).where(Objection.receipt == body["receipt"]))
     assert (objection.case_id, objection.objector_name, objection.contact) == (notice.id, "李群众", "13800138000")
     session.refresh(notice)
     assert notice.state == "objection_investigation"
@@ -123,7 +125,8 @@ def test_a_unit_objects_with_its_name(api, session, notice):
     data = OBJECTION | {"objector_kind": "unit", "unit_name": "某某公司", "objector_name": "张联系"}
     response = api().post(f"public/notices/{notice.id}/objections", json=data)
     assert response.status_code == 201, response.get_json()
-    assert session.get(Objection, response.get_json()["reference"]).unit_name == "某某公司"
+    receipt = response.get_json()["receipt"]
+    assert session.scalar(select(Objection.unit_name).where(Objection.receipt == receipt)) == "某某公司"
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [
@@ -207,6 +210,55 @@ def test_a_notice_under_investigation_stays_listed_past_its_period_until_the_obj
     assert cases_on_notice(session, now=after) == []
     with pytest.raises(NotFound):
         notice_of(session, notice.id, now=after)
+
+
+# --- What is proposed, whom to contact, and following an objection by its receipt -------------------
+
+def test_a_notice_says_what_is_proposed_and_whom_to_contact(api, session, world, notice):
+    set_notice_contact(session, world.actor("admin"), world.unit("A").id, {"person": "王主任", "phone": "13900001111"})
+    entry = api().get(f"public/notices/{notice.id}").get_json()
+    assert entry["proposed"] == {"label": "拟给予帮扶", "value": "困难职工生活救助"}
+    assert entry["contact"] == {"unit_id": world.unit("A").id, "unit_name": "A区总工会", "person": "王主任",
+                                "phone": "13900001111", "address": None}
+
+
+def test_the_receipt_follows_the_objection_and_tells_nothing_private(api, session, world, notice):
+    receipt = api().post(f"public/notices/{notice.id}/objections", json=OBJECTION).get_json()["receipt"]
+    response = api().get(f"public/objections/{receipt.lower()}")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["receipt"], body["status"], body["status_label"], body["notice_case_id"]) == (
+        receipt, "open", "核查中", notice.id)
+    assert [(step["step"], step["reached"], step["current"]) for step in body["steps"]] == [
+        ("received", True, False), ("investigating", True, True), ("answered", False, False),
+        ("decided", False, False)]
+    assert body["steps"][0]["at"].endswith("+08:00") and body["steps"][2]["at"] is None
+    session.refresh(notice)
+    perform_action(session, world.actor("reviewer_A1a"), notice, "answer", expected_version=notice.version,
+                   inputs={"answer": "经核实，情况属实。"})
+    perform_action(session, world.actor("reviewer_A"), notice, "uphold", expected_version=notice.version,
+                   comment="异议成立")
+    body = api().get(f"public/objections/{receipt}").get_json()
+    assert (body["status"], body["status_label"], body["notice_case_id"]) == ("upheld", "异议成立", None)
+    text = json.dumps(body, ensure_ascii=False)
+    for private in (OBJECTION["objector_name"], OBJECTION["contact"], OBJECTION["content"], "经核实，情况属实。",
+                    "职工1", notice.form_data["id_number"]):
+        assert private not in text
+
+
+@pytest.mark.parametrize("receipt", ["YY2026-ABCD-EFGH", "not-a-receipt"])
+def test_an_unknown_receipt_is_404_in_the_one_error_format(api, receipt):
+    response = api().get(f"public/objections/{receipt}")
+    assert response.status_code == 404
+    assert error_of(response)["message"] == "没有这一受理编号的异议，请核对后重新输入"
+
+
+def test_lookups_share_the_pages_rate_limit(app, api):
+    app.config["OBJECTION_LOOKUP_RATE_LIMIT"] = "2 per hour"
+    assert app.test_client().get("/public/objections/YY2026-ABCD-EFGH").status_code == 404
+    assert api().get("public/objections/YY2026-ABCD-EFGH").status_code == 404
+    limited = api().get("public/objections/YY2026-ABCD-EFGH")
+    assert limited.status_code == 429 and error_of(limited)["message"] == "查询过于频繁，请一小时后再试"
 
 
 # --- Reading objections ----------------------------------------------------------------------------

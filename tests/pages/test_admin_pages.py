@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from engine.org.units import OrgUnit, RoleAssignment, User, assign_role, create_user
 from engine.procedures.juries import Jury, JuryMember
+from engine.procedures.notices import notice_contact
 from engine.procedures.parameters import ParameterSet, set_parameters
 from engine.procedures.rounds import Round, RoundQuota, open_round, set_quota
 from tests.conftest import NOW
@@ -56,7 +57,8 @@ def city_round(session, world):
 
 def admin_urls(world, round_id: int) -> list[str]:
     return ["/admin", "/admin/units", "/admin/users", f"/admin/users/{world.users['reviewer_A1'].id}",
-            "/admin/rounds", f"/admin/rounds/{round_id}", "/admin/parameters", f"/admin/parameters/{STANDARDS}/new"]
+            "/admin/rounds", f"/admin/rounds/{round_id}", "/admin/parameters", f"/admin/parameters/{STANDARDS}/new",
+            f"/admin/units/{world.unit('A').id}/notice-contact"]
 
 
 # --- Access ------------------------------------------------------------------------------------------
@@ -105,6 +107,46 @@ def test_a_form_without_the_csrf_token_is_refused_and_writes_nothing(pages, sess
 
 
 # --- Org units ---------------------------------------------------------------------------------------
+
+def test_an_admin_sets_a_units_contact_point_for_its_notices(pages, session, world):
+    """Can the city admin set the county's 联系人/电话/地址, shown on its notices, from the unit list?"""
+    client = pages("admin")
+    county = world.unit("A")
+    url = f"/admin/units/{county.id}/notice-contact"
+    assert f'href="{url}"' in text_of(client.get("/admin/units"))
+    form = text_of(client.get(url))
+    assert 'id="person" name="person" value=""' in form and "None" not in form
+    saved = client.submit(url, {"person": "王主任", "phone": "0571-87654321", "address": "县总工会三楼信访室"})
+    assert saved.status_code == 302 and saved.location.endswith(url)
+    page = text_of(client.get(url))
+    assert "已保存公示异议受理联系方式" in page and 'value="0571-87654321"' in page
+    assert notice_contact(session, county)["person"] == "王主任"
+
+
+def test_a_bad_contact_phone_is_422_at_its_field_and_nothing_saved(pages, session, world):
+    client = pages("admin")
+    url = f"/admin/units/{world.unit('A').id}/notice-contact"
+    client.get(url)
+    response = client.submit(url, {"person": "王主任", "phone": "12345", "address": ""})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert '<p class="field-error" id="phone-error">请填写11位手机号或带区号的固定电话</p>' in page
+    assert 'value="王主任"' in page
+    assert notice_contact(session, world.unit("A"))["person"] is None
+
+
+def test_a_units_contact_outside_the_admins_subtree_is_not_found(pages, session, world):
+    user = create_user(session, username="admin_b", display_name="B区管理员")
+    assign_role(session, user, "admin", world.unit("B"))
+    world.users["admin_b"] = user
+    session.flush()
+    client = pages("admin_b")
+    url = f"/admin/units/{world.unit('A').id}/notice-contact"
+    assert client.get(url).status_code == 404
+    client.get(f"/admin/units/{world.unit('B').id}/notice-contact")
+    assert client.submit(url, {"person": "冒名"}).status_code == 404
+    assert notice_contact(session, world.unit("A"))["person"] is None
+
 
 def test_the_unit_tree_is_indented_and_a_child_unit_is_created(pages, session, world):
     client = pages("admin")

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.cases.case import Case
-from engine.procedures.notices import Objection, case_objections
+from engine.operations.transitions import perform_action
+from engine.procedures.notices import Objection, case_objections, set_notice_contact
 from tests.api_v1.test_cases import FORM, ID_NUMBER, act, nominate
 from tests.api_v1.test_notices import hardship_case_on_notice
 from tests.pages.conftest import text_of
@@ -107,14 +108,15 @@ def test_a_case_not_on_notice_is_a_404_saying_the_notice_is_over(pages, session,
 
 # --- Lodging an objection --------------------------------------------------------------------------
 
-def test_anyone_lodges_an_objection_and_gets_a_reference(pages, session, world, notice):
+def test_anyone_lodges_an_objection_and_gets_a_receipt_number(pages, session, world, notice):
     client = opened(pages, notice)
     response = client.submit(objection_url(notice), OBJECTION)
     assert response.status_code == 302 and response.location.endswith(f"/notices/{notice.id}/objections/received")
     objection = session.scalar(select(Objection))
     assert (objection.case_id, objection.objector_name, objection.contact) == (notice.id, "李群众", "13800138000")
     receipt = text_of(client.get(response.location))
-    assert "异议已受理" in receipt and f'<strong id="reference">{objection.id}</strong>' in receipt
+    assert "异议已受理" in receipt and f'<strong id="receipt" class="receipt">{objection.receipt}</strong>' in receipt
+    assert f'href="/public/objections/{objection.receipt}"' in receipt
     session.refresh(notice)
     assert notice.state == "objection_investigation"
     # The case's reviewers read it through the engine; the notice stays on display (below).
@@ -216,3 +218,65 @@ def test_a_signed_in_person_reads_notices_too_and_finds_the_link_in_the_header(p
     page = text_of(pages("reviewer_B").get("/notices"))
     assert f'href="/notices/{notice.id}"' in page and 'href="/notices"' in page
 
+
+
+# --- What is proposed, whom to contact, and following an objection by its receipt -------------------
+
+ANSWER = "经核实该车为其兄弟所有，申请人未使用。"
+
+
+def test_a_notice_says_what_is_proposed_and_whom_to_contact(pages, session, world, notice):
+    set_notice_contact(session, world.actor("admin"), world.unit("A").id,
+                       {"person": "王主任", "phone": "0571-87654321", "address": "县总工会三楼信访室"})
+    for page in (text_of(pages().get("/notices")), text_of(pages().get(notice_url(notice)))):
+        assert "拟给予帮扶" in page and "困难职工生活救助" in page
+        assert "A区总工会" in page and "王主任" in page and 'href="tel:0571-87654321"' in page
+        assert "县总工会三楼信访室" in page and 'href="/public/objections"' in page
+
+
+def lodged_receipt(pages, session, notice) -> str:
+    assert opened(pages, notice).submit(objection_url(notice), OBJECTION).status_code == 302
+    return session.scalar(select(Objection.receipt))
+
+
+def test_the_receipt_page_follows_the_objection_to_its_result_and_tells_nothing_private(pages, session, world,
+                                                                                        notice):
+    receipt = lodged_receipt(pages, session, notice)
+    response = pages().get(f"/public/objections/{receipt}")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert receipt in page and 'id="status">核查中<' in page and 'aria-current="step"' in page
+    assert f'href="/notices/{notice.id}"' in page  # still listed, 「异议核查中」
+    session.refresh(notice)
+    perform_action(session, world.actor("reviewer_A1a"), notice, "answer", expected_version=notice.version,
+                   inputs={"answer": ANSWER})
+    assert 'id="status">已答复，待裁定<' in text_of(pages().get(f"/public/objections/{receipt}"))
+    perform_action(session, world.actor("reviewer_A"), notice, "dismiss", expected_version=notice.version,
+                   comment="车辆登记在他人名下")
+    page = text_of(pages().get(f"/public/objections/{receipt}"))
+    assert 'id="status">异议不成立<' in page
+    for private in (OBJECTION["objector_name"], OBJECTION["contact"], OBJECTION["content"], ANSWER, "车辆登记在他人名下",
+                    "职工1", notice.form_data["id_number"], ACCOUNT):
+        assert private not in page
+
+
+def test_the_lookup_form_takes_a_receipt_as_typed(pages, session, notice):
+    receipt = lodged_receipt(pages, session, notice)
+    client = pages()
+    assert 'id="receipt" name="receipt"' in text_of(client.get("/public/objections"))
+    typed = client.get("/public/objections", query_string={"receipt": f" {receipt.lower()} "})
+    assert typed.status_code == 302 and typed.location.endswith(f"/public/objections/{receipt}")
+    malformed = client.get("/public/objections", query_string={"receipt": "12345"})
+    assert malformed.status_code == 422
+    assert '<p class="field-error" id="receipt-error">受理编号的格式应为 YY2026-XXXX-XXXX' in text_of(malformed)
+    unknown = client.get("/public/objections/YY2026-ABCD-EFGH")
+    assert unknown.status_code == 404 and "没有这一受理编号的异议" in text_of(unknown)
+
+
+def test_lookups_are_rate_limited_with_a_chinese_page(app, pages, session, notice):
+    app.config["OBJECTION_LOOKUP_RATE_LIMIT"] = "2 per hour"
+    receipt = lodged_receipt(pages, session, notice)
+    client = pages()
+    statuses = [client.get(url).status_code for url in ("/public/objections/YY2026-ABCD-EFGH",
+                                                         f"/public/objections/{receipt}", f"/public/objections/{receipt}")]
+    assert statuses == [404, 200, 429]
