@@ -214,7 +214,7 @@ def test_a_timer_refused_by_its_rule_escalates_instead(session, world, honours):
     # An objection that did not move the case (as if lodged outside the notice flow).
     from engine.procedures.notices import Objection
     perform.add(Objection(case_id=case.id, objector_kind="person", objector_name="李群众", contact="13800138000",
-                          content="请核实", status="open", lodged_dt=NOW))
+                          content="请核实", status="open", lodged_dt=NOW, receipt="YY2026-AAAA-AAAA"))
     perform.flush()
     report = scan(session, row.due_dt)
     assert report.transitions == [] and report.escalations == 1
