@@ -125,6 +125,25 @@ class CopyCandidateSchema(ApiSchema):
     name = fields.Function(lambda candidate: candidate[1])
 
 
+class RouteStepSchema(ApiSchema):
+    state = fields.String()
+    label = fields.String()
+    kind = fields.String(metadata={"description": "draft / review / notice / final"})
+    party = fields.String(allow_none=True, metadata={"description": "该环节由谁办理（如「县（区）总工会审核人」）"})
+    unit_name = fields.String(allow_none=True, metadata={"description": "办理单位"})
+    holder_name = fields.String(allow_none=True, metadata={"description": "当前环节：认领或受托办理的人；null 表示由单位办理"})
+    due_at = LocalDateTime(attribute="due_dt", allow_none=True, metadata={"description": "当前环节的办理期限"})
+    last_day = LastDay(attribute="due_dt", allow_none=True, metadata={"description": "当前环节的最迟办理日"})
+    working_days = fields.Integer(allow_none=True, metadata={"description": "后续环节：办理时限（工作日）"})
+    deadline_by_rule = fields.Boolean(metadata={"description": "后续环节：期限按规则计算（如批次截止、出院后期限）"})
+
+
+class RouteSchema(ApiSchema):
+    current = fields.Nested(RouteStepSchema, metadata={"description": "当前环节、办理人和期限"})
+    ahead = fields.List(fields.Nested(RouteStepSchema), metadata={
+        "description": "各环节均通过时，案件还将经过的环节（按流程定义），含办理单位和时限"})
+
+
 class CaseViewSchema(CaseSummarySchema):
     linked_case_id = fields.Integer(allow_none=True)
     link_relation = fields.String(allow_none=True)
@@ -144,6 +163,7 @@ class CaseViewSchema(CaseSummarySchema):
     sent_back = fields.Nested(SentBackSchema, allow_none=True, metadata={
         "description": "上级环节退回本级重新审核（退回重审）、尚未送回时：由哪个环节退回及理由；否则为 null"})
     timeline = fields.List(fields.Nested(TimelineEventSchema))
+    route = fields.Nested(RouteSchema, metadata={"description": "办理流程：当前环节与其后的环节（已办的见 timeline）"})
     objections = fields.List(fields.Nested(ObjectionEntrySchema), allow_none=True, metadata={
         "description": "异议（同 GET /cases/{id}/objections）：推荐（申报）单位看得到内容和日期，看不到异议人；"
                        "该业务不受理异议或您无权查看时为 null"})

@@ -29,7 +29,7 @@ from engine.cases.machines import AvailableAction, compiled, refused_actions
 from engine.cases.permissions import can_view_case, first_grant, get_case, participant_grant, sees_internal_comments
 from engine.cases.records import add_record, records_of
 from engine.cases.tasks import overdue_task
-from engine.definitions.spec import RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
+from engine.definitions.spec import IDENTIFIER, RETURN_POINT, Definition, FieldSpec, RecordSpec, TransitionSpec
 from engine.operations.copying import copy_case
 from engine.operations.holding import claim_task, release_task, take_over_task, transfer_task
 from engine.operations.opinions import ask_opinions, give_opinion, withdraw_opinion_request
@@ -67,6 +67,18 @@ class ActionForm:
     quota: QuotaStatus | None
     quota_unit: str | None
     ends_case: bool = False  # its destination is a final state: nothing can be done after it
+    sends_back: bool = False  # back to an earlier review level (退回重审): under 「退回到之前的环节…」
+
+    @property
+    def style(self) -> str:
+        """The button's look: the case's ending (reject, withdraw) red, a return plain, going on primary."""
+        if self.ends_case:
+            return "danger"
+        return "secondary" if self.danger else "primary"
+
+    @property
+    def order(self) -> int:
+        return {"primary": 0, "secondary": 1, "danger": 2}[self.style]
 
     @property
     def danger(self) -> bool:
@@ -125,7 +137,9 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
     definition = case.definition
     now = utcnow()
     view = case_view(session, actor, case)
-    actions = [_action_form(session, definition, case, action) for action in view["available_actions"]]
+    # The panel's buttons: going on first, then returns, the case's ending last (stable within each).
+    actions = sorted((_action_form(session, definition, case, action) for action in view["available_actions"]),
+                     key=lambda action: action.order)
     attachments = attachments_of(session, actor, case)
     problems = problems or Problems("")
     page = render_template(
@@ -203,7 +217,8 @@ def _action_form(session: Session, definition: Definition, case: Case, action: A
     spec = _transition_spec(definition, case, action.trigger)
     ends_case = action.dest != RETURN_POINT and definition.state(action.dest).is_final
     return ActionForm(action.trigger, action.label, action.comment_required, tuple(action.inputs),
-                      _quota_for(session, definition, case, spec, action.grant), action.grant.unit_name, ends_case)
+                      _quota_for(session, definition, case, spec, action.grant), action.grant.unit_name, ends_case,
+                      sends_back=spec.send_back is not None)
 
 
 def _blocked_actions(session: Session, actor: Actor, case: Case, definition: Definition, now: datetime,
@@ -278,6 +293,17 @@ def sheet_lines(rows: list[dict]) -> list[list[dict]]:
         else:
             lines.append([row])
     return lines
+
+
+@bp.route("/cases/<int:case_id>/decide", methods=["POST"])
+@login_required
+def decide(case_id: int):
+    """The decision panel: the button pressed names the transition (``trigger``)."""
+    trigger = request.form.get("trigger", "")
+    if not IDENTIFIER.match(trigger):
+        flash(_("请选择要办理的操作"), "error")
+        return redirect(url_for(".case", case_id=case_id, _anchor="actions"))
+    return act(case_id, trigger)
 
 
 @bp.route("/cases/<int:case_id>/actions/<trigger>", methods=["POST"])

@@ -12,13 +12,13 @@ import yaml
 from sqlalchemy import select
 
 from engine.base.config import installed_workflows_dir
-from engine.base.errors import DefinitionError, InvalidAction
+from engine.base.errors import ConditionFailed, DefinitionError
 from engine.calendar.working_days import end_of_working_days
 from engine.cases.consultations import CONSULTATION, awaited_bodies
 from engine.cases.records import add_record, records_of, void_record
 from engine.cases.tasks import ACTED, MOVED_ON, Task
 from engine.definitions.parse import parse_definition
-from engine.definitions.spec import Consultations
+from engine.definitions.spec import BODIES_REPLIED, Consultations
 from engine.notify.notifications import Notification
 from tests.conftest import NOW
 from tests.test_deadlines import scan
@@ -54,9 +54,12 @@ def test_entering_city_review_asks_each_body_the_round_lists(honours):
 
 def test_the_decision_waits_for_every_reply_naming_the_silent_bodies(honours):
     case = honours.at_city(person_category=HEAD)
-    with pytest.raises(InvalidAction) as caught:
+    approve = next(t for t in case.definition.transitions
+                   if t.trigger == "approve" and "city_review" in t.sources)
+    assert approve.conditions[-1] == BODIES_REPLIED  # the engine's condition, added to the `before` triggers
+    with pytest.raises(ConditionFailed) as caught:
         honours.act("reviewer_city", case, "approve")
-    assert caught.value.message == "尚未收到税务部门、应急管理（安全生产）部门的意见。请录入其回复后再办理"
+    assert caught.value.message == "尚未收到税务部门、应急管理（安全生产）部门的意见"
     reply(honours, case, "tax")
     [still] = consultations(honours.session, case)
     assert still.topic == "safety"
@@ -95,7 +98,7 @@ def test_voiding_a_reply_asks_the_body_again(honours):
     [record] = records_of(honours.session, case, "background_opinion")
     void_record(honours.session, honours.world.actor("reviewer_city"), case, record.id, "录错了部门", now=NOW)
     assert sorted(t.topic for t in consultations(honours.session, case)) == ["safety", "tax"]
-    with pytest.raises(InvalidAction, match="尚未收到"):
+    with pytest.raises(ConditionFailed, match="^尚未收到税务部门、应急管理（安全生产）部门的意见$"):
         honours.act("reviewer_city", case, "approve")
 
 

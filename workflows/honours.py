@@ -118,15 +118,12 @@ def background_bodies(ctx: RuleContext) -> list[str]:
     return _bodies_for(ctx)
 
 
-@rule("honours_background_clear")
+@rule("honours_background_clear", version="2")
 def background_clear(ctx: RuleContext) -> str | None:
-    """The bodies the round consults for this kind of nominee have all answered, none negatively."""
+    """No body consulted answered negatively. (That every body the round consults has answered is the
+    engine's own condition of the city's approval: the consultations of honours.yaml city_review.)"""
     opinions = {r.data["body"]: r.data for r in records_of(ctx.session, ctx.case, "background_opinion")}
     problems = []
-    missing = [_choice_label(ctx, "body", body, "background_opinion") for body in _bodies_for(ctx)
-               if body not in opinions]
-    if missing:
-        problems.append(f"尚缺{'、'.join(missing)}的意见")
     for body, opinion in opinions.items():
         if opinion["opinion"] == "negative":
             problems.append(f"{_choice_label(ctx, 'body', body, 'background_opinion')}意见为不同意")

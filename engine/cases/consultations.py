@@ -7,7 +7,8 @@ one as a record of the consultation's type. So entering the state opens one task
 yet heard from (``purpose = 'consultation'``, ``topic`` = the body, held by the state's party,
 due in working days, reminded of by the deadline scan); recording the body's reply closes it;
 voiding the reply opens it again; leaving the state closes what is left. The transitions the
-definition lists in ``before`` are refused while a body is still to answer, naming it.
+definition lists in ``before`` wait, naming the bodies still silent, on the engine's rule
+(engine.cases.review_rules.bodies_replied), which reads the replies on record.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from engine.base.errors import InvalidAction
 from engine.calendar.working_days import end_of_working_days
 from engine.cases.case import Case
 from engine.cases.rule_context import RuleContext
@@ -117,14 +117,3 @@ def awaited_bodies(session: Session, case: Case, definition: Definition) -> list
         Task.case_id == case.id, Task.purpose == CONSULTATION, Task.closed_dt.is_(None))
         .order_by(Task.due_dt, Task.id)).all()
     return [AwaitedBody(task_id, body, labels.get(body, body), due) for task_id, body, due in rows]
-
-
-def require_bodies_heard(session: Session, case: Case, definition: Definition, trigger: str) -> None:
-    """Refuse a transition the definition makes wait for the replies, naming the bodies still silent."""
-    state = definition.state(case.state)
-    if state.consultations is None or trigger not in state.consultations.before:
-        return
-    awaited = awaited_bodies(session, case, definition)
-    if awaited:
-        names = "、".join(body.label for body in awaited)
-        raise InvalidAction(f"尚未收到{names}的意见。请录入其回复后再办理")

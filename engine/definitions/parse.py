@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -13,10 +14,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from engine.base.errors import DefinitionError
 from engine.definitions import rules
 from engine.definitions.spec import (
-    ACTING_ROLES, ASSIGNEE, COPIED_ROLES, DEFAULT_DECIMAL_PLACES, DEFAULT_FILE_SIZE_MB, DEFAULT_FILE_TYPES,
-    DEFAULT_MAX_LENGTH, FIELD_TYPES, FREE_COMMENT, IDENTIFIER, MAX_DEADLINE_WORKING_DAYS, MAX_FILE_SIZE_MB,
-    MAX_RETENTION_YEARS, PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY, Consultations,
-    Definition, FieldSpec, NoticeProposed, Party, RecordSpec, SendBack, StateSpec, TransitionSpec,
+    ACTING_ROLES, ASSIGNEE, BODIES_REPLIED, COPIED_ROLES, DEFAULT_DECIMAL_PLACES, DEFAULT_FILE_SIZE_MB,
+    DEFAULT_FILE_TYPES, DEFAULT_MAX_LENGTH, FIELD_TYPES, FREE_COMMENT, IDENTIFIER, MAX_DEADLINE_WORKING_DAYS,
+    MAX_FILE_SIZE_MB, MAX_RETENTION_YEARS, PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY,
+    Consultations, Definition, FieldSpec, NoticeProposed, Party, RecordSpec, SendBack, StateSpec, TransitionSpec,
 )
 from engine.org.units import LEVELS
 
@@ -366,6 +367,16 @@ def _check_consultations(states: dict[str, StateSpec], records: list[RecordSpec]
                 problems.append(f'{where}.bodies: "{name}" is no choice of {record.type}.{body.name}')
 
 
+def _waiting_for_replies(states: dict[str, StateSpec], transitions: list[TransitionSpec]) -> list[TransitionSpec]:
+    """A consulting state's `before` triggers wait until every body has replied: the engine's rule joins
+    their conditions, so the page shows them refused with the bodies' names, like any rule's refusal."""
+    waiting = {(state.id, trigger) for state in states.values() if state.consultations is not None
+               for trigger in state.consultations.before}
+    return [replace(t, conditions=(*t.conditions, BODIES_REPLIED))
+            if BODIES_REPLIED not in t.conditions and any((source, t.trigger) in waiting for source in t.sources) else t
+            for t in transitions]
+
+
 def _check_transitions(raw: dict, states: dict[str, StateSpec], problems: list[str]) -> list[TransitionSpec]:
     transitions = []
     seen: dict[tuple[str, str], int] = {}
@@ -709,6 +720,7 @@ def parse_definition(text: str, source: str, *, enforce_policy: bool = True) -> 
     form = _check_form(raw, problems)
     records = _check_records(raw, states, problems)
     _check_consultations(states, records, transitions, problems)
+    transitions = _waiting_for_replies(states, transitions)
     notice_proposed = _check_notice_proposed(raw, states, form, problems)
     _check_internal_comments(raw, transitions, problems)
     retention_years = _check_retention(raw, problems)

@@ -27,6 +27,8 @@ ASSIGNEE = "$assignee"          # in `by`: whoever the source state waits for
 SYSTEM = "system"               # in `by`: only the engine itself (timers, objections, linked cases)
 RETURN_POINT = "$return_point"  # as `dest`: the review state that returned the case
 FREE_COMMENT = "comment"        # in `internal_comments`: comments made outside any transition
+# The engine's rule a consulting state's `before` triggers wait on (engine.cases.review_rules).
+BODIES_REPLIED = "consulted_bodies_replied"
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DEFAULT_MAX_LENGTH = {"text": 100, "longtext": 2000}
 # A date field's bound that moves with the calendar: ``max: today`` (a birth date, a visit).

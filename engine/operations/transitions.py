@@ -21,7 +21,7 @@ from engine.base.errors import (
 from engine.base.inputs import clean_note
 from engine.cases.attachments import unknown_attachment_ids
 from engine.cases.case import Case, check_version, conflict_on_stale
-from engine.cases.consultations import close_consultations, consultation_rows, open_consultations, require_bodies_heard
+from engine.cases.consultations import close_consultations, consultation_rows, open_consultations
 from engine.cases.copies import party_members, store_copies
 from engine.cases.machines import ActionContext, compiled
 from engine.cases.opinions import close_opinions, unanswered_refusal
@@ -144,7 +144,6 @@ def perform_action(
         raise PermissionDenied(f"案件处于「{definition.state(case.state).label}」，只有{who}可以执行「{spec.label}」")
     if case.opinions_pending and not spec.timer and _decides(definition, case, grant):
         raise unanswered_refusal(session, case)  # 加签: the decision waits for the opinions asked
-    require_bodies_heard(session, case, definition, trigger)  # 征求意见: and for the bodies consulted
     # Everything wrong with what was filled in is said at once (the comment, the inputs, the
     # form's empty required fields), not one group per attempt.
     errors: dict[str, list[str]] = {}

@@ -26,6 +26,7 @@ from engine.definitions.forms import masked_personal_data
 from engine.definitions.spec import STATE_KIND_LABELS, Definition, FieldSpec
 from engine.org.units import Actor
 from engine.procedures.notices import objections_shown
+from engine.reading.route import case_route
 from engine.reading.trail import case_timeline
 
 
@@ -60,6 +61,7 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
         "return_reason": _return_reason(case, state.kind, timeline),
         "sent_back": _sent_back(case, definition, timeline),
         "timeline": timeline,
+        "route": case_route(session, case, task),
         "objections": objections_shown(session, actor, case),
         "available_actions": available_actions(session, actor, case, utcnow()),
         # Who the case was copied to, for its reviewers; whom the decider may copy it to.

@@ -165,8 +165,9 @@ def live_server(live_db) -> Iterator[str]:
     """The app on the live database, over real HTTP on a free port."""
     settings = Settings(database_url=live_db.url, workflows_dir=SETTINGS.workflows_dir,
                         timezone=ZoneInfo("Asia/Shanghai"), attachments_dir=live_db.directory / "attachments")
+    # Every walk signs in and objects from 127.0.0.1: the per-address limits would stop the later walks.
     app = create_app(settings, DEMO=False, SECRET_KEY="browser-test-secret",
-                     LOGIN_RATE_LIMIT="1000 per minute")
+                     LOGIN_RATE_LIMIT="1000 per minute", OBJECTION_RATE_LIMIT="1000 per minute")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()

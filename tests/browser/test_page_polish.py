@@ -61,7 +61,7 @@ def test_withdrawing_asks_first_and_only_a_yes_withdraws(browse, live_db, viewpo
     draft = a_draft(live_db, f"撤回{viewport}")
     applicant = browse.signed_in("applicant_A1a", viewport)
     applicant.goto(f"/cases/{draft}")
-    button = applicant.locator("form.action-form button", has_text="撤回推荐")
+    button = applicant.locator("#decision-form button", has_text="撤回推荐")
     asked = []
     applicant.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     button.click()

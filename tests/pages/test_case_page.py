@@ -19,7 +19,8 @@ from tests.conftest import NOW
 from tests.pages.conftest import text_of
 from tests.test_honours import Honours
 
-ACTION_FORM = re.compile(r'action="/cases/(\d+)/actions/([a-z_]+)(?:#actions)?"')
+# The decision panel's buttons: each names its transition.
+ACTION_BUTTON = re.compile(r'<button type="submit" name="trigger" value="([a-z_]+)"')
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def written(session) -> tuple[int, int, int]:
 
 
 def buttons(page: str) -> list[str]:
-    return [trigger for _, trigger in ACTION_FORM.findall(page)]
+    return ACTION_BUTTON.findall(page)
 
 
 def version_of(session, case) -> int:
@@ -128,13 +129,14 @@ def test_the_acting_grant_decides_the_buttons(pages, session, world):
     assert buttons(text_of(client.get(f"/cases/{case.id}"))) == ["approve", "return", "reject"]
 
 
-def test_a_required_comment_is_marked_required(pages, session, world):
+def test_one_opinion_box_says_which_decisions_require_it(pages, session, world):
     case = submitted(session, world)
     page = text_of(pages("reviewer_A1").get(f"/cases/{case.id}"))
-    ret = field_block(page, "comment-return")
-    assert 'class="required"' in ret and " required" in ret
-    approve = field_block(page, "comment-approve")
-    assert 'class="required"' not in approve
+    assert page.count('name="comment"') == 2  # the decision's, and the free comment folded below the route
+    box = field_block(page, "decision-comment")
+    assert "「退回修改」「不予推荐」须填写办理意见" in box
+    # The browser is not asked to require it: the same box serves approving, which needs none.
+    assert " required" not in box
 
 
 def test_applicants_of_a_draft_get_the_edit_link(pages, session, world, app):
@@ -183,9 +185,9 @@ def test_a_missing_required_comment_is_422_next_to_the_comment_and_writes_nothin
                                            {"version": case.version, "comment": "   "})
     assert response.status_code == 422
     page = text_of(response)
-    block = field_block(page, f"comment-{trigger}")
+    block = field_block(page, "decision-comment")
     assert "has-error" in block and "请填写意见或理由" in block
-    assert f'aria-describedby="comment-{trigger}-error"' in block
+    assert 'aria-describedby="decision-comment-error"' in block
     assert written(session) == before and version_of(session, case) == case.version
     assert buttons(page) == ["approve", "return", "reject"]  # the page is whole again
 
@@ -250,7 +252,8 @@ def test_transition_inputs_are_validated_next_to_their_fields(pages, session, ho
     page = text_of(response)
     assert "请按 年-月-日 填写日期" in field_block(page, "f-action-approve-decision_date")
     assert 'value="四月"' in page and 'value="示工发〔2026〕12号"' in page  # values kept
-    assert "同意授予" in field_block(page, "comment-approve")
+    assert "同意授予" in field_block(page, "decision-comment")
+    assert '<fieldset class="action-inputs" id="inputs-approve" data-open>' in page  # shown, with its errors
     response = client.submit(f"/cases/{case.id}/actions/approve", {
         "version": case.version, "action-approve-decision_number": " ",
         "action-approve-decision_date": "2026-04-28"})

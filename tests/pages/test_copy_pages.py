@@ -17,7 +17,8 @@ def test_copy_from_the_case_page_then_the_copied_person_opens_it(pages, world, w
     refused = decider.submit(f"/cases/{case.id}/copy", {"version": case.version, "note": "请关注"})
     assert refused.status_code == 422
     page = text_of(refused)
-    assert "请选择抄送对象" in page and '<details class="copy" open>' in page and "请关注" in page
+    assert "请选择抄送对象" in page and '<details class="more-tool" id="more-copy" open>' in page and "请关注" in page
+    assert '<details class="more" open>' in page  # the panel's 「更多」 opens at the refused form
 
     done = decider.submit(f"/cases/{case.id}/copy", {"version": case.version, "user_ids": [auditor_id],
                                                       "note": "请关注"})

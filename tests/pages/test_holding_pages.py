@@ -56,7 +56,8 @@ def test_transfer_from_the_case_page_says_what_is_missing_then_hands_it_over(pag
     refused = holder.submit(f"/cases/{case.id}/transfer", {"version": version, "to_user_id": colleague.id, "reason": ""})
     assert refused.status_code == 422
     page = text_of(refused)
-    assert "请填写转交理由" in page and '<details class="transfer" open>' in page
+    assert "请填写转交理由" in page and '<details class="more-tool" id="more-transfer" open>' in page
+    assert '<details class="more" open>' in page
     done = holder.submit(f"/cases/{case.id}/transfer", {"version": version, "to_user_id": colleague.id,
                                                          "reason": "出差一周"})
     assert done.status_code == 302

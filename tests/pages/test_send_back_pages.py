@@ -3,6 +3,8 @@ the reason and confirmation, refused without a reason, and the earlier level tol
 its approval will take the case."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.pages.conftest import text_of
@@ -22,10 +24,11 @@ def test_the_city_sends_back_from_the_page_and_the_township_reads_why(pages, ses
     city = pages("reviewer_city")
     page = text_of(city.get(f"/cases/{case.id}"))
     assert {"send_back_to_county", "send_back_to_township"} <= set(buttons(page))
-    form = page[page.index('id="action-send_back_to_township"'):]
-    form = form[:form.index("</form>")]
-    assert 'class="danger"' in form and 'data-confirm="确定「退回镇（街道）总工会重新审核」？"' in form
-    assert 'name="comment"' in form and "required" in form
+    send_backs = page[page.index('<details class="send-backs"'):]
+    send_backs = send_backs[:send_backs.index("</details>")]
+    button = re.search(r'<button[^>]*value="send_back_to_township"[^>]*>', send_backs).group(0)
+    assert 'class="secondary"' in button and 'data-confirm="确定「退回镇（街道）总工会重新审核」？"' in button
+    assert "「退回县（区）总工会重新审核」「退回镇（街道）总工会重新审核」" in page  # their opinion is required
     refused = city.submit(f"/cases/{case.id}/actions/send_back_to_township", {"version": case.version})
     assert refused.status_code == 422 and "请填写意见或理由" in text_of(refused)
     assert version_of(session, case) == case.version and case.state == "city_review"

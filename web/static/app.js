@@ -19,6 +19,26 @@
     button.hidden = false;
     button.addEventListener("click", function () { window.print(); });
   });
+  // The decision panel: an action's own inputs (a decision number...) show when its button is first
+  // pressed; the second press sends. Without script they all show, each under its action's name.
+  var actionInputs = document.querySelectorAll("fieldset.action-inputs");
+  actionInputs.forEach(function (inputs) { if (!inputs.hasAttribute("data-open")) { inputs.hidden = true; } });
+  document.querySelectorAll("button[data-inputs]").forEach(function (button) {
+    button.addEventListener("click", function (event) {
+      var inputs = document.getElementById(button.dataset.inputs);
+      if (!inputs || !inputs.hidden) { return; }
+      event.preventDefault();
+      event.stopImmediatePropagation();  // asked to confirm on the press that sends, not this one
+      actionInputs.forEach(function (other) { other.hidden = other !== inputs; });
+      inputs.scrollIntoView({block: "center"});
+      var first = inputs.querySelector("input, select, textarea");
+      if (first) { first.focus(); }
+    });
+  });
+  // On a phone, long sections of the case page start folded (their heading unfolds them).
+  if (window.matchMedia("(max-width: 600px)").matches) {
+    document.querySelectorAll("details[data-fold-on-phone]").forEach(function (section) { section.open = false; });
+  }
   // A link to a form folded in a <details> (「录入部门回复」) unfolds it, on arrival and on click.
   var unfoldTarget = function () {
     var target = window.location.hash && document.getElementById(window.location.hash.slice(1));
