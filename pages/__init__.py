@@ -9,7 +9,7 @@ from importlib import import_module
 from flask import Flask
 
 from engine.definitions.spec import STATE_KIND_LABELS
-from pages.forms import limits_text
+from pages.forms import checklist_answers, checklist_note_length, limits_text
 from pages.nav import header_context, navigation
 from pages.start import home
 from web.auth import check_csrf, csrf_token
@@ -33,5 +33,7 @@ def register_pages(app: Flask) -> None:
     app.jinja_env.filters.update(local_time=local_time, local_day=local_day, last_day=last_day, file_size=file_size)
     app.jinja_env.globals.update(STATE_KIND_LABELS=STATE_KIND_LABELS, csrf_token=csrf_token,
                                  local_time=local_time, local_day=local_day, last_day=last_day,
-                                 field_limits=limits_text,  # used by the fields macro (_fields.html)
+                                 # used by the fields macros (_fields.html)
+                                 field_limits=limits_text, checklist_answers=checklist_answers,
+                                 checklist_note_length=checklist_note_length,
                                  has_page=lambda endpoint: endpoint in app.view_functions)

@@ -14,7 +14,7 @@ from datetime import datetime
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
-from werkzeug.datastructures import FileStorage
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
@@ -28,9 +28,9 @@ from engine.definitions.spec import RETURN_POINT, Definition, TransitionSpec
 from engine.definitions.store import list_kinds
 from engine.operations.transitions import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
 from engine.org.units import Actor, OrgUnit, unit_chain
-from engine.procedures.rounds import Round, visible_rounds
+from engine.procedures.rounds import Round, listed_items, visible_rounds
 from engine.reading.case_views import case_view
-from pages.forms import chosen_files, display_values, file_lists, read_form
+from pages.forms import chosen_files, display_values, error_summary, file_lists, read_form
 from web.auth import current_actor, role_required
 from web.database import committing, request_session
 from web.files import file_store, read_upload
@@ -74,13 +74,16 @@ def start_case(kind: str):
             _upload(session, actor, case, uploads)
             if submit:
                 _send_on(session, actor, case, expected_version=case.version)
-    except ValidationFailed as err:
-        errors = _with_empty_required(definition, values, uploads, err) if submit else err.fields
-        return _start_page(startable, values=request.form, errors=errors, problem=err.message,
-                           uploads_lost=bool(uploads), status=_status_of(err))
-    except ConditionFailed as err:
-        return _start_page(startable, values=request.form, problem=err.message, reasons=err.reasons,
-                           uploads_lost=bool(uploads), status=422)
+    except (ValidationFailed, ConditionFailed) as err:
+        refusal = _Refusal.of(err, definition, values, uploads, submit, _listed(session, definition, request.form))
+        case, file_errors = _draft_with_uploads(session, actor, definition, values, refusal.errors, uploads)
+        if case is not None:
+            return _edit_page(session, actor, case, definition, submitted=request.form,
+                              errors=file_errors | refusal.errors, problem=refusal.problem, reasons=refusal.reasons,
+                              uploads_kept=True, uploads_lost=bool(file_errors), status=refusal.status)
+        return _start_page(startable, values=request.form, errors=file_errors | refusal.errors,
+                           problem=refusal.problem, reasons=refusal.reasons, uploads_lost=bool(uploads),
+                           status=refusal.status)
     if submit:
         flash(_("已提交：%(title)s", title=case.title), "success")
         return redirect(_case_url(case.id))
@@ -91,13 +94,99 @@ def start_case(kind: str):
 def _start_page(startable: Startable, *, values, errors=None, problem=None, reasons=(), uploads_lost=False,
                 status=200):
     definition = startable.definition
+    round_id = parse_row_id(str(values.get("round_id") or ""))
+    if round_id is None and len(startable.rounds) == 1:
+        round_id = startable.rounds[0].id
     return render_template(
         "applicant/case_form.html", definition=definition, case=None, rounds=startable.rounds,
         values=values, errors=errors or {}, problem=problem, reasons=reasons, uploads_lost=uploads_lost,
         files=None, notes={}, returned=None, forward=_forward_transition(definition, definition.initial_state.id),
         action=url_for("applicant.start_case", kind=definition.kind), comment_required=False,
-        max_comment=MAX_COMMENT_LENGTH,
+        max_comment=MAX_COMMENT_LENGTH, checklists=listed_items(request_session(), definition, round_id),
+        summary=error_summary(definition.fields, errors or {}, reasons=reasons, labels=_other_labels()),
     ), status
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A refused save or submission, as the form shows it: every field's message at once."""
+
+    errors: dict
+    problem: str
+    reasons: list
+    status: int
+
+    @classmethod
+    def of(cls, err, definition: Definition, values: dict, uploads: dict, submit: bool, listed: dict) -> "_Refusal":
+        if isinstance(err, ConditionFailed):
+            return cls({}, err.message, err.reasons, 422)
+        errors = _with_empty_required(definition, values, uploads, err, listed) if submit else err.fields
+        return cls(errors, err.message, [], _status_of(err))
+
+
+def _listed(session: Session, definition: Definition, form) -> dict:
+    """The checklist items a new case answers: those of the round chosen in ``form``."""
+    return listed_items(session, definition, parse_row_id(str(form.get("round_id") or "")))
+
+
+def _draft_with_uploads(session: Session, actor: Actor, definition: Definition, values: dict, errors: dict,
+                        uploads: dict) -> tuple[Case | None, dict]:
+    """A new form refused with files chosen: saved as a draft anyway (the applicant's own, with
+    what passed) so the files are kept, not chosen again. Returns the draft (None when no file
+    could be kept, or no draft made: then nothing is written) and the files' own errors."""
+    if not uploads:
+        return None, {}
+    passed = {name: value for name, value in values.items() if name not in errors}
+    try:
+        with committing() as session:
+            case = create_draft(session, actor, definition.kind, form=passed,
+                                round_id=_round_id(request.form.get("round_id")))
+            kept, file_errors = _attach_each(session, actor, case, uploads)
+            if not kept:
+                raise _NothingKept(file_errors)
+    except _NothingKept as nothing:
+        return None, nothing.errors
+    except (ValidationFailed, ConditionFailed):
+        return None, {}
+    return case, file_errors
+
+
+def _keep_uploads(actor: Actor, case: Case, uploads: dict[str, list[FileStorage]]) -> tuple[dict, dict]:
+    """Attach the files chosen in a refused save to the draft it was refused for (one unit of
+    work after the refusal's rollback)."""
+    if not uploads:
+        return {}, {}
+    with committing() as session:
+        return _attach_each(session, actor, case, uploads)
+
+
+class _NothingKept(Exception):
+    def __init__(self, errors: dict):
+        super().__init__()
+        self.errors = errors
+
+
+def _attach_each(session: Session, actor: Actor, case: Case,
+                 uploads: dict[str, list[FileStorage]]) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
+    """Attach each file in its own savepoint: one refused for its size or type is reported by
+    name, the others are kept. Returns the kept ids and the errors, by field."""
+    kept: dict[str, list[int]] = {}
+    errors: dict[str, list[str]] = {}
+    for field_name, files in uploads.items():
+        for upload in files:
+            upload.stream.seek(0)  # read once already by the refused attempt
+            filename, content_type, data = read_upload(upload)
+            try:
+                with session.begin_nested():
+                    attachment = attach_file(session, actor, case, field_name, filename=filename,
+                                             content_type=content_type, data=data, store=file_store(),
+                                             expected_version=case.version)
+            except ValidationFailed as err:
+                errors.setdefault(field_name, []).extend(
+                    f"{upload.filename}：{message}" for messages in err.fields.values() for message in messages)
+                continue
+            kept.setdefault(field_name, []).append(attachment.id)
+    return kept, errors
 
 
 def _startable_kinds(session: Session, actor: Actor) -> list[Startable]:
@@ -196,13 +285,16 @@ def _save(session: Session, actor: Actor, case: Case, definition: Definition, *,
             _upload(session, actor, case, uploads)
             if submit:
                 _send_on(session, actor, case, expected_version=case.version, comment=comment)
-    except ValidationFailed as err:
-        errors = _with_empty_required(definition, values, uploads, err) if submit else err.fields
-        return _edit_page(session, actor, case, definition, submitted=request.form, errors=errors,
-                          problem=err.message, uploads_lost=bool(uploads), status=_status_of(err))
-    except ConditionFailed as err:
-        return _edit_page(session, actor, case, definition, submitted=request.form, problem=err.message,
-                          reasons=err.reasons, uploads_lost=bool(uploads), status=422)
+    except (ValidationFailed, ConditionFailed) as err:
+        refusal = _Refusal.of(err, definition, values, uploads, submit,
+                              listed_items(session, definition, case.round_id))
+        kept, file_errors = _keep_uploads(actor, case, uploads)
+        submitted = MultiDict(request.form)
+        for field_name, ids in kept.items():
+            submitted.setlist(field_name, [*submitted.getlist(field_name), *map(str, ids)])
+        return _edit_page(session, actor, case, definition, submitted=submitted,
+                          errors=file_errors | refusal.errors, problem=refusal.problem, reasons=refusal.reasons,
+                          uploads_kept=bool(kept), uploads_lost=bool(file_errors), status=refusal.status)
     except Conflict as err:
         # Shown again with what they typed; saving once more applies it to the current version.
         return _edit_page(session, actor, case, definition, submitted=request.form,
@@ -220,7 +312,7 @@ def _save(session: Session, actor: Actor, case: Case, definition: Definition, *,
 
 
 def _edit_page(session: Session, actor: Actor, case: Case, definition: Definition, *, submitted=None,
-               errors=None, problem=None, reasons=(), uploads_lost=False, status=200):
+               errors=None, problem=None, reasons=(), uploads_lost=False, uploads_kept=False, status=200):
     view = case_view(session, actor, case)
     full = sees_personal_data(actor, case)
     stored = case.form_data if full else masked_personal_data(definition.fields, case.form_data)
@@ -237,9 +329,11 @@ def _edit_page(session: Session, actor: Actor, case: Case, definition: Definitio
     return render_template(
         "applicant/case_form.html", definition=definition, case=case, view=view, rounds=[],
         values=values, errors=errors or {}, problem=problem, reasons=reasons, uploads_lost=uploads_lost,
-        files=files, notes=notes, returned=_returned(view, case), forward=forward,
+        files=files, notes=notes, returned=_returned(view, case), forward=forward, uploads_kept=uploads_kept,
         action=url_for("applicant.edit_case", case_id=case.id),
         comment_required=bool(forward and forward.comment_required), max_comment=MAX_COMMENT_LENGTH,
+        checklists=listed_items(session, definition, case.round_id),
+        summary=error_summary(definition.fields, errors or {}, reasons=reasons, labels=_other_labels()),
     ), status
 
 
@@ -277,6 +371,11 @@ def _returned(view: dict, case: Case) -> Returned | None:
     return Returned(arrival["comment"], who, local_time(arrival["at"]), arrival["from_state_label"] or "")
 
 
+def _other_labels() -> dict[str, str]:
+    """The form's own inputs that are no definition field, as the error summary names them."""
+    return {"round_id": _("评选批次"), "comment": _("修改说明")}
+
+
 # --- Engine calls shared by the forms -------------------------------------------------------------
 
 def _forward_transition(definition: Definition, state_id: str) -> TransitionSpec | None:
@@ -309,11 +408,12 @@ def _upload(session: Session, actor: Actor, case: Case, uploads: dict[str, list[
                         data=data, store=store, expected_version=case.version)
 
 
-def _with_empty_required(definition: Definition, values: dict, uploads: dict, err: ValidationFailed) -> dict:
+def _with_empty_required(definition: Definition, values: dict, uploads: dict, err: ValidationFailed,
+                         listed: dict) -> dict:
     """A submission refused for its formats names its empty required fields too: the draft is
     checked whole only once it saved, so they would come in a second round."""
     filled = {name: value for name, value in values.items() if value not in (None, "", [])}
-    return missing_in(definition.fields, filled | dict.fromkeys(uploads, True)) | err.fields
+    return missing_in(definition.fields, filled | dict.fromkeys(uploads, True), listed) | err.fields
 
 
 def _status_of(err: ValidationFailed) -> int:

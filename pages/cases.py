@@ -144,7 +144,7 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
     problems = problems or Problems("")
     page = render_template(
         "cases/case.html", case=case, view=view, definition=definition, state=definition.state(case.state),
-        form_rows=_form_rows(definition, view["form"]), outcome_rows=_outcome_rows(definition, view["outcome"]),
+        form_groups=_form_groups(definition, view["form"]), outcome_rows=_outcome_rows(definition, view["outcome"]),
         attachments=attachments, attachments_by_id={a.id: a for a in attachments},
         records=_record_groups(session, actor, case, definition),
         record_forms=_record_forms(actor, case, definition),
@@ -190,8 +190,9 @@ def choice_label(spec: FieldSpec, value) -> str:
     return dict(spec.choices).get(value, value) if spec.type == "choice" else value
 
 
-def _form_rows(definition: Definition, form: dict) -> list[tuple[FieldSpec, Any]]:
-    return [(spec, form.get(spec.name)) for spec in definition.fields]
+def _form_groups(definition: Definition, form: dict) -> list[tuple[str | None, list[tuple[FieldSpec, Any]]]]:
+    """The form's values in the definition's titled groups (one untitled group when it has none)."""
+    return [(title, [(spec, form.get(spec.name)) for spec in specs]) for title, specs in definition.field_groups()]
 
 
 def _outcome_rows(definition: Definition, outcome: dict) -> list[tuple[FieldSpec, Any]]:

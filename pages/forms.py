@@ -24,7 +24,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.base.inputs import parse_row_id
 from engine.definitions.forms import resolved_bound
-from engine.definitions.spec import FieldSpec
+from engine.definitions.spec import CHECKLIST_ANSWERS, CHECKLIST_NOTE_LENGTH, FieldSpec
 from web.files import file_size
 
 
@@ -46,6 +46,9 @@ def read_form(specs: Iterable[FieldSpec], form: Mapping, files: Mapping | None =
             continue
         if spec.type == "file":
             values[spec.name] = [_attachment_id(raw) for raw in form.getlist(key) if raw.strip()]
+            continue
+        if spec.type == "checklist":
+            values[spec.name] = _checklist(spec, form, key)
             continue
         text = form.get(key, "")
         # Browsers send CRLF in textareas; stored text uses plain newlines.
@@ -78,8 +81,24 @@ def display_values(specs: Iterable[FieldSpec], stored: Mapping | None, *, prefix
         value = stored.get(spec.name)
         if spec.type == "file" or value is None:
             continue
+        if spec.type == "checklist":
+            for item, entry in value.items():
+                shown[f"{prefix}{spec.name}.{item}"] = entry.get("answer") or ""
+                shown[f"{prefix}{spec.name}.{item}.note"] = entry.get("note") or ""
+            continue
         shown[prefix + spec.name] = str(value)
     return shown
+
+
+def _checklist(spec: FieldSpec, form: MultiDict, key: str) -> dict | None:
+    """A checklist's answers: ``key.item`` is the item's answer (a radio), ``key.item.note`` its note."""
+    answers = {}
+    for item, _label in spec.choices:
+        answer = form.get(f"{key}.{item}", "").strip()
+        note = form.get(f"{key}.{item}.note", "").replace("\r\n", "\n").strip()
+        if answer or note:
+            answers[item] = {"answer": answer or None} | ({"note": note} if note else {})
+    return answers or None
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,37 @@ def file_lists(specs: Iterable[FieldSpec], stored: Mapping | None, attachments: 
     return lists
 
 
+@dataclass(frozen=True)
+class SummaryEntry:
+    """One place to mend in a refused form: the input it links to (None: the form as a whole)."""
+
+    anchor: str | None
+    label: str | None
+    message: str
+
+
+def error_summary(specs: Iterable[FieldSpec], errors: Mapping[str, list[str]], *, prefix: str = "",
+                  labels: Mapping[str, str] | None = None, reasons: Iterable[str] = ()) -> list[SummaryEntry]:
+    """Everything a refused form must mend, in the order the form shows it: each field with its
+    messages (linking to its input, ``#f-<prefix><name>``), the form's own inputs named in
+    ``labels`` (a round, a comment), then messages about the form as a whole and the reasons a
+    rule gave."""
+    labels = labels or {}
+    entries = [SummaryEntry(f"f-{prefix}{name}", label, "；".join(errors[name]))
+               for name, label in labels.items() if name == "round_id" and name in errors]
+    known = set(labels)
+    for spec in specs:
+        known.add(spec.name)
+        if spec.name in errors:
+            entries.append(SummaryEntry(f"f-{prefix}{spec.name}", spec.label, "；".join(errors[spec.name])))
+    entries += [SummaryEntry(f"f-{prefix}{name}", label, "；".join(errors[name]))
+                for name, label in labels.items() if name != "round_id" and name in errors]
+    entries += [SummaryEntry(None, None, message) for name, messages in errors.items() if name not in known
+                for message in messages]
+    entries += [SummaryEntry(None, None, reason) for reason in reasons]
+    return entries
+
+
 def limits_text(spec: FieldSpec) -> list[str]:
     """What the field accepts, in words: format, length, range, file limits (for the hint line)."""
     shown = []
@@ -141,6 +191,8 @@ def limits_text(spec: FieldSpec) -> list[str]:
     elif spec.type == "file":
         shown += [_("最多 %(n)s 个文件", n=spec.max_files), _("每个不超过 %(mb)s MB", mb=spec.max_size_mb),
                   _("格式：%(types)s", types="、".join(spec.accept))]
+    if spec.derived_from:
+        shown.append(_("留空则按身份证号码自动填写"))
     low, high = (None if bound is None else resolved_bound(bound) for bound in (spec.min, spec.max))
     if low is not None and high is not None:
         shown.append(_("范围：%(low)s 至 %(high)s", low=low, high=high))
@@ -149,6 +201,16 @@ def limits_text(spec: FieldSpec) -> list[str]:
     elif high is not None:
         shown.append(_("不大于 %(high)s", high=high))
     return shown
+
+
+def checklist_answers() -> list[tuple[str, str]]:
+    """A checklist item's answers (engine.definitions.spec.CHECKLIST_ANSWERS) in the page's language."""
+    labels = {"no": _("否"), "yes": _("是")}
+    return [(value, labels[value]) for value, _label in CHECKLIST_ANSWERS]
+
+
+def checklist_note_length() -> int:
+    return CHECKLIST_NOTE_LENGTH
 
 
 def _attachment_id(raw: str):

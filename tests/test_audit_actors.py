@@ -40,11 +40,12 @@ def test_every_event_of_a_signed_in_person_carries_role_and_unit(session, world,
     update_draft(session, applicant, case, {"post": "焊工"}, expected_version=case.version, now=NOW)
     attach_file(session, applicant, case, "attachments", filename="推荐表.pdf", content_type="application/pdf",
                 data=b"%PDF-1.4 test", store=FileStore(tmp_path / "files"), expected_version=case.version, now=NOW)
-    record = add_record(session, applicant, case, "veto_declaration", {"item": "safety_accident", "applies": "no"},
-                        now=NOW)
-    void_record(session, applicant, case, record.id, "重复登记", now=NOW)
     comment_on_case(session, applicant, case, "请审核", now=NOW)
     honours.act("applicant_A1a", case, "submit")
+    township = world.actor("reviewer_A1")
+    record = add_record(session, township, case, "veto_declaration", {"item": "safety_accident", "applies": "no"},
+                        now=NOW)
+    void_record(session, township, case, record.id, "重复登记", now=NOW)
     urge_case(session, applicant, case, note="请尽快审核", now=NOW)
     for reviewer in ("reviewer_A1", "reviewer_A"):
         honours.act(reviewer, case, "approve")

@@ -44,6 +44,7 @@ form:
   - {name: id_number, label: 身份证号码, type: id_number}
   - {name: phone, label: 联系电话, type: phone}
   - {name: documents, label: 证明材料, type: file, max_files: 2}
+  - {name: checks, label: 声明事项, type: checklist, choices: [{value: arrears, label: 拖欠工资}, {value: accident, label: 安全事故}]}
 """
 SYNTHETIC = parse_definition(SYNTHETIC_YAML, "form_check.yaml")
 HONOURS = parse_definition((SETTINGS.workflows_dir / "honours.yaml").read_text(encoding="utf-8"), "honours.yaml")
@@ -114,6 +115,12 @@ def errors_for(definition, data: dict) -> dict[str, list[str]]:
     ("documents", "1", "附件格式不正确"),
     ("documents", [1, 2, 3], "最多上传 2 个附件"),
     ("nickname", "小张", "表单中没有此项"),
+    ("checks", "no", "格式不正确"),
+    ("checks", {"strike": {"answer": "no"}}, "没有此项：strike"),
+    ("checks", {"arrears": {"answer": "maybe"}}, "「拖欠工资」：请选择否或是"),
+    ("checks", {"arrears": {"note": "说明了却没选"}}, "「拖欠工资」：请选择否或是"),
+    ("checks", {"arrears": {"answer": "no", "note": "长" * 501}}, "「拖欠工资」：说明不能超过 500 个字"),
+    ("checks", {"arrears": {"answer": "no", "note": "a\x00b"}}, "「拖欠工资」：不能包含无法保存的字符"),
 ])
 def test_bad_value_gets_a_chinese_message_on_its_field(field, value, message):
     assert errors_for(SYNTHETIC, {field: value}) == {field: [message]}
@@ -142,6 +149,11 @@ def test_bad_value_gets_a_chinese_message_on_its_field(field, value, message):
     ("phone", "0512-6789012", "0512-6789012", "0512-6789012"),
     ("phone", "051267890123", "051267890123", "051267890123"),
     ("phone", "0512-67890123-801", "0512-67890123-801", "0512-67890123-801"),
+    # A checklist keeps the definition's order, drops unanswered items and empty notes.
+    ("checks", {"accident": {"answer": "yes", "note": " 2025 年一起 "}, "arrears": {"answer": "no", "note": ""}},
+     {"arrears": {"answer": "no"}, "accident": {"answer": "yes", "note": "2025 年一起"}},
+     {"arrears": {"answer": "no"}, "accident": {"answer": "yes", "note": "2025 年一起"}}),
+    ("checks", {"arrears": {"answer": ""}}, None, None),
 ])
 def test_good_value_is_cleaned_and_stored_in_json_form(field, value, cleaned, stored):
     values = clean_form_input(SYNTHETIC, {field: value})

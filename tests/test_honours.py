@@ -15,17 +15,18 @@ from engine.base.errors import ConditionFailed, InvalidAction, NotFound, Permiss
 from engine.cases.case import Case
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
-from engine.cases.records import add_record
+from engine.cases.records import CaseRecord, add_record
+from engine.cases.rule_context import RuleContext
 from engine.cases.tasks import Task
 from engine.operations.objections import lodge_objection
 from engine.operations.timers import fire_due_timers
-from engine.operations.transitions import create_draft, perform_action, perform_joint_action
+from engine.operations.transitions import create_draft, perform_action, perform_joint_action, update_draft
 from engine.org.units import SYSTEM_ACTOR, assign_role, create_user, load_actor
 from engine.procedures.juries import cast_vote, form_jury, tally
 from engine.procedures.notices import Objection, cases_on_notice
 from engine.procedures.rounds import open_round, quota_status, set_quota
 from tests.conftest import NOW, build_world
-from workflows.honours import request_revocation
+from workflows.honours import VETO_FIELD, no_veto, request_revocation
 
 AWARDS = ["labour_medal", "labour_award", "pioneer_team", "women_model"]
 BASE_SETTINGS = {"person_awards": ["labour_medal", "women_model"], "veto_items": ["wage_arrears"],
@@ -66,12 +67,10 @@ class Honours:
         values = {"award_type": award, "nominee_name": f"候选人{self.n}", "employer": "某公司", "ownership": "public",
                   "merits_summary": "扎根一线，业绩突出", "sex": "male", "person_category": "frontline_technician",
                   "id_number": id_number(self.n)} | form
-        case = create_draft(self.session, self.world.actor(applicant), "honours", form=values, round_id=self.round.id,
-                            now=NOW)
         if declare:
-            add_record(self.session, self.world.actor(applicant), case, "veto_declaration",
-                       {"item": "wage_arrears", "applies": "no"}, now=NOW)
-        return case
+            values.setdefault(VETO_FIELD, {"wage_arrears": {"answer": "no"}})
+        return create_draft(self.session, self.world.actor(applicant), "honours", form=values, round_id=self.round.id,
+                            now=NOW)
 
     def submitted(self, **kwargs):
         case = self.draft(**kwargs)
@@ -162,7 +161,7 @@ def test_forwarding_draws_the_forwarding_units_quota_until_exactly_used(session,
     assert message == "「五一劳动奖章」名额已用完（共 2 个）"
     assert "approve" not in {a.trigger for a in available_actions(session, world.actor("reviewer_A1"), third, NOW)}
     # Another award type has its own places; the county's places are its own too.
-    rounds.act("reviewer_A1", rounds.submitted(award="women_model", sex="female"), "approve")
+    rounds.act("reviewer_A1", rounds.submitted(award="women_model", sex="female", id_number=id_number(40, "female")), "approve")
     assert quota_status(session, rounds.round, world.unit("A").id, "labour_medal").used == 0
 
 
@@ -319,13 +318,44 @@ def test_a_revoked_honour_does_not_block_a_new_nomination(session, world):
     assert Honours(session, world, year=2026).submitted(id_number=id_number(78)).state == "township_review"
 
 
-def test_a_declared_veto_item_blocks_and_an_undeclared_one_too(honours):
+def test_an_undeclared_veto_item_is_refused_on_the_form_field(honours):
+    """The round's items are answered in the nomination form: a missing one is the field's error."""
     case = honours.draft(declare=False)
-    assert refusal(lambda: honours.act("applicant_A1a", case, "submit")) == "尚未声明否决事项：拖欠职工工资，不能推荐"
-    add_record(honours.session, honours.world.actor("applicant_A1a"), case, "veto_declaration",
-               {"item": "safety_accident", "applies": "yes", "note": "2025年发生较大事故"}, now=NOW)
+    with pytest.raises(ValidationFailed) as caught:
+        honours.act("applicant_A1a", case, "submit")
+    assert caught.value.fields[VETO_FIELD] == ["请逐项声明：拖欠职工工资"]
+
+
+def test_a_veto_item_declared_to_apply_blocks(honours):
+    case = honours.draft(**{VETO_FIELD: {"wage_arrears": {"answer": "no"},
+                                         "safety_accident": {"answer": "yes", "note": "2025年发生较大事故"}}})
     message = refusal(lambda: honours.act("applicant_A1a", case, "submit"))
-    assert "存在否决事项「近三年发生较大以上生产安全事故」" in message
+    assert message == "存在否决事项「近三年发生较大以上生产安全事故」，不能推荐"
+
+
+def test_only_the_items_the_round_lists_must_be_answered(session, world):
+    rounds = Honours(session, world, settings={"veto_items": ["labour_dispute", "wage_arrears"]})
+    case = rounds.draft(declare=False, **{VETO_FIELD: {"wage_arrears": {"answer": "no"}}})
+    with pytest.raises(ValidationFailed) as caught:
+        rounds.act("applicant_A1a", case, "submit")
+    assert caught.value.fields[VETO_FIELD] == ["请逐项声明：发生严重劳动争议或群体性事件"]
+    update_draft(session, world.actor("applicant_A1a"), case,
+                 {VETO_FIELD: {"wage_arrears": {"answer": "no"}, "labour_dispute": {"answer": "no"}}},
+                 expected_version=case.version, now=NOW)
+    assert rounds.act("applicant_A1a", case, "submit") is not None
+    assert case.state == "township_review"
+
+
+def test_records_made_before_the_checklist_still_count(honours):
+    """A nomination on the definition before the checklist declared by records: they still count."""
+    case = honours.draft(declare=False)
+    honours.session.add(CaseRecord(case_id=case.id, record_type="veto_declaration",
+                                   data={"item": "wage_arrears", "applies": "yes"}, author_name="申报人", created_dt=NOW))
+    honours.session.flush()
+    ctx = RuleContext(honours.session, honours.world.actor("applicant_A1a"), case, NOW, None, {})
+    assert no_veto(ctx) == "存在否决事项「拖欠职工工资」，不能推荐"
+    case.form_data = {**case.form_data, VETO_FIELD: {"wage_arrears": {"answer": "no"}}}
+    assert no_veto(ctx) == "存在否决事项「拖欠职工工资」，不能推荐"  # a "yes" anywhere applies
 
 
 def test_a_veto_item_declared_later_by_a_reviewer_blocks_forwarding(honours):
@@ -336,11 +366,20 @@ def test_a_veto_item_declared_later_by_a_reviewer_blocks_forwarding(honours):
 
 
 def test_one_declaration_per_item(honours):
-    case = honours.draft()
+    case = honours.submitted()
+    add_record(honours.session, honours.world.actor("reviewer_A1"), case, "veto_declaration",
+               {"item": "wage_arrears", "applies": "no"}, now=NOW)
     with pytest.raises(ValidationFailed) as caught:
-        add_record(honours.session, honours.world.actor("applicant_A1a"), case, "veto_declaration",
+        add_record(honours.session, honours.world.actor("reviewer_A1"), case, "veto_declaration",
                    {"item": "wage_arrears", "applies": "yes"}, now=NOW)
     assert "已有" in caught.value.fields["item"][0]
+
+
+def test_the_nominating_unit_declares_in_the_form_not_in_records(honours):
+    case = honours.draft()
+    with pytest.raises((PermissionDenied, InvalidAction, ValidationFailed)):
+        add_record(honours.session, honours.world.actor("applicant_A1a"), case, "veto_declaration",
+                   {"item": "wage_arrears", "applies": "no"}, now=NOW)
 
 
 # --- Background checks ----------------------------------------------------------------------------
@@ -567,6 +606,6 @@ def test_only_awarded_honours_can_be_revoked(honours):
 def test_the_whole_procedure_leaves_a_verifiable_trail(honours):
     case = honours.awarded()
     actions = [e.action for e in case_events(honours.session, case.id)]
-    assert actions == ["create", "record", "submit", "approve", "approve", "record", "approve", "vote", "vote", "vote",
+    assert actions == ["create", "submit", "approve", "approve", "record", "approve", "vote", "vote", "vote",
                        "pass_jury", "close_notice", "approve"]
     assert verify_audit_chain(honours.session, [case.id]).ok

@@ -28,6 +28,8 @@ from engine.procedures.rounds import Round, RoundSettingsSchema, load_settings, 
 KIND = "honours"
 REVOCATION_KIND = "honours_revocation"
 DEFAULT_BODIES_KEY = "*"
+# The nomination form's checklist of veto declarations (one answer per item the round lists).
+VETO_FIELD = "veto_declarations"
 
 
 class HonoursRoundSettings(RoundSettingsSchema):
@@ -91,16 +93,38 @@ def no_repeat(ctx: RuleContext) -> str | None:
 
 @rule("honours_no_veto")
 def no_veto(ctx: RuleContext) -> str | None:
-    """Every veto item the round lists must be declared, and none may apply."""
+    """Every veto item the round lists must be declared, and none may apply.
+
+    Declarations are answers of the nomination form's checklist (VETO_FIELD); veto_declaration
+    records (how they were made before, and how a reviewer records one found later) count too."""
     round_ = _round(ctx)
-    declared = {r.data["item"]: r.data["applies"] for r in records_of(ctx.session, ctx.case, "veto_declaration")}
-    problems = [f"存在否决事项「{_choice_label(ctx, 'item', item, 'veto_declaration')}」"
-                for item, applies in declared.items() if applies == "yes"]
+    declared = _veto_declarations(ctx)
+    labels = _veto_labels(ctx)
+    problems = [f"存在否决事项「{labels.get(item, item)}」" for item, applies in declared.items() if applies == "yes"]
     required = load_settings(round_)["veto_items"] if round_ else []
-    missing = [_choice_label(ctx, "item", item, "veto_declaration") for item in required if item not in declared]
+    missing = [labels.get(item, item) for item in required if item not in declared]
     if missing:
         problems.append(f"尚未声明否决事项：{'、'.join(missing)}")
     return "；".join(problems) + "，不能推荐" if problems else None
+
+
+def _veto_declarations(ctx: RuleContext) -> dict[str, str]:
+    """Item -> "yes" / "no", from the form and the records; an item declared to apply anywhere applies."""
+    answers = {item: entry["answer"] for item, entry in (ctx.case.form_data.get(VETO_FIELD) or {}).items()}
+    for record in records_of(ctx.session, ctx.case, "veto_declaration"):
+        item, applies = record.data["item"], record.data["applies"]
+        answers[item] = "yes" if "yes" in (applies, answers.get(item)) else applies
+    return answers
+
+
+def _veto_labels(ctx: RuleContext) -> dict[str, str]:
+    definition = ctx.definition
+    labels = {}
+    if any(spec.type == "veto_declaration" for spec in definition.records):
+        labels |= dict(definition.record("veto_declaration").field("item").choices)
+    if any(spec.name == VETO_FIELD for spec in definition.fields):
+        labels |= dict(definition.field(VETO_FIELD).choices)
+    return labels
 
 
 def _bodies_for(ctx: RuleContext) -> list[str]:

@@ -18,7 +18,9 @@ from stdnum.exceptions import ValidationError as StdnumError
 from engine.base.config import LOCAL_TZ
 from engine.base.errors import ValidationFailed
 from engine.base.inputs import DATE_CEILING, DATE_FLOOR, UNSTORABLE, text_problem
-from engine.definitions.spec import TODAY, Definition, FieldSpec
+from engine.definitions.spec import (
+    CHECKLIST_ANSWERS, CHECKLIST_NOTE_LENGTH, SEX_CHOICES, TODAY, Definition, FieldSpec,
+)
 
 CENT = Decimal("0.01")
 # A storage bound, not a domain figure: 14 digits with cents fit every database column type.
@@ -76,6 +78,46 @@ class Phone(fields.String):
         if not (MOBILE.match(text) or LANDLINE.match(text)):
             raise ValidationError("请填写11位手机号或带区号的固定电话")
         return text
+
+
+class Checklist(fields.Field):
+    """One yes/no answer per item, each with an optional note: ``{item: {"answer": "no", "note": "…"}}``.
+
+    Items left unanswered are left out (a draft may be half done); whether every item the case
+    must answer is answered is checked before it leaves its draft (``missing_in``)."""
+
+    def __init__(self, items: tuple[tuple[str, str], ...], **kwargs):
+        super().__init__(**kwargs)
+        self.items = dict(items)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("格式不正确")
+        answers = dict(CHECKLIST_ANSWERS)
+        problems, cleaned = [], {}
+        for item, entry in value.items():
+            label = self.items.get(item)
+            if label is None:
+                problems.append(f"没有此项：{item}")
+                continue
+            entry = entry if isinstance(entry, dict) else {"answer": entry}
+            answer, note = entry.get("answer"), entry.get("note")
+            note = note.strip() if isinstance(note, str) else note
+            if answer in (None, "") and not note:
+                continue
+            if answer not in answers:
+                problems.append(f"「{label}」：请选择{'或'.join(answers.values())}")
+            if note not in (None, ""):
+                problem = text_problem(note, multiline=True) if isinstance(note, str) else "说明格式不正确"
+                if not problem and len(note) > CHECKLIST_NOTE_LENGTH:
+                    problem = f"说明不能超过 {CHECKLIST_NOTE_LENGTH} 个字"
+                if problem:
+                    problems.append(f"「{label}」：{problem}")
+            cleaned[item] = {"answer": answer} | ({"note": note} if note else {})
+        if problems:
+            raise ValidationError(problems)
+        ordered = {item: cleaned[item] for item in self.items if item in cleaned}
+        return ordered or None
 
 
 class WholeNumber(fields.Integer):
@@ -194,6 +236,8 @@ def _field_for(spec: FieldSpec) -> fields.Field:
         return IDNumber(**options)
     if spec.type == "phone":
         return Phone(**options)
+    if spec.type == "checklist":
+        return Checklist(spec.choices, **options)
     if spec.type == "file":
         options["error_messages"]["invalid"] = "附件格式不正确"
         return fields.List(
@@ -229,9 +273,65 @@ def form_schema(definition: Definition) -> Schema:
     return fields_schema(definition.fields, f"{definition.kind}_form")
 
 
-def clean_form_input(definition: Definition, data: object) -> dict:
-    """Validate a (partial) form submission; return python values; raise per-field errors."""
-    return clean_fields(definition.fields, data, partial=True)
+def clean_form_input(definition: Definition, data: object, stored: dict | None = None) -> dict:
+    """Validate a (partial) form submission over the ``stored`` form; return python values; raise
+    per-field errors, among them the fields that disagree with the ID number they derive from."""
+    try:
+        values = clean_fields(definition.fields, data, partial=True)
+    except ValidationFailed as refused:
+        valid = refused.valid if isinstance(refused, _Refused) else {}
+        disagreeing = derived_disagreements(definition.fields, {**(stored or {}), **dump_fields(definition.fields, valid)})
+        raise ValidationFailed(disagreeing | refused.fields) from None
+    merged = {**(stored or {}), **dump_fields(definition.fields, values)}
+    disagreeing = derived_disagreements(definition.fields, merged)
+    if disagreeing:
+        raise ValidationFailed(disagreeing)
+    return values
+
+
+class _Refused(ValidationFailed):
+    """A refusal that keeps the values that passed (to check what they imply as well)."""
+
+    def __init__(self, fields: dict[str, list[str]], valid: dict):
+        super().__init__(fields)
+        self.valid = valid
+
+
+# --- What an ID number says -----------------------------------------------------------------------
+
+def id_facts(id_number: str) -> dict[str, str]:
+    """The birth date (ISO) and sex ("male", "female") a valid 居民身份证号码 encodes: the 17th
+    digit is odd for men and even for women (GB 11643)."""
+    number = ric.compact(id_number)
+    return {"date": ric.get_birth_date(number).isoformat(), "choice": SEX_CHOICES[int(number[16]) % 2 == 0]}
+
+
+def _derived(specs: tuple[FieldSpec, ...], stored: dict):
+    """(field, the value its ID number gives) for each derived field whose ID number is filled in."""
+    for spec in specs:
+        if spec.derived_from and stored.get(spec.derived_from):
+            try:
+                facts = id_facts(stored[spec.derived_from])
+            except (StdnumError, ValueError):
+                continue  # the ID number's own message says what is wrong
+            yield spec, facts[spec.type]
+
+
+def derived_disagreements(specs: tuple[FieldSpec, ...], stored: dict) -> dict[str, list[str]]:
+    """Derived fields typed in that disagree with their ID number, as per-field errors."""
+    errors = {}
+    for spec, expected in _derived(specs, stored):
+        typed = stored.get(spec.name)
+        if typed not in (None, "") and str(typed) != expected:
+            shown = dict(spec.choices).get(expected, expected)
+            errors[spec.name] = [f"与身份证号码不一致（按身份证号码应为 {shown}）"]
+    return errors
+
+
+def with_derived(specs: tuple[FieldSpec, ...], stored: dict) -> dict:
+    """``stored`` with its empty derived fields filled in from their ID number."""
+    filled = {spec.name: expected for spec, expected in _derived(specs, stored) if stored.get(spec.name) in (None, "")}
+    return {**stored, **filled} if filled else stored
 
 
 def clean_fields(specs: tuple[FieldSpec, ...], data: object, *, partial: bool = False) -> dict:
@@ -244,10 +344,10 @@ def clean_fields(specs: tuple[FieldSpec, ...], data: object, *, partial: bool = 
         values = fields_schema(specs).load(data, partial=True)
     except ValidationError as err:
         errors = _flat_messages(err.normalized_messages())
+        valid = err.valid_data if isinstance(err.valid_data, dict) else {}
         if not partial:  # all at once: the empty required fields too, not in a second round
-            valid = err.valid_data if isinstance(err.valid_data, dict) else {}
             errors = missing_in(specs, dump_fields(specs, valid)) | errors
-        raise ValidationFailed(errors) from None
+        raise _Refused(errors, valid) from None
     if not partial:
         missing = missing_in(specs, dump_fields(specs, values))
         if missing:
@@ -280,17 +380,28 @@ def from_stored(definition: Definition, stored: dict) -> dict:
     return form_schema(definition).load(stored, partial=True)
 
 
-def missing_required(definition: Definition, stored: dict) -> dict[str, list[str]]:
-    """Required fields left empty, as per-field errors (checked before a case leaves its draft)."""
-    return missing_in(definition.fields, stored)
+def missing_required(definition: Definition, stored: dict,
+                     listed: dict[str, tuple[tuple[str, str], ...]] | None = None) -> dict[str, list[str]]:
+    """Required fields left empty, as per-field errors (checked before a case leaves its draft).
+    ``listed``: per checklist field, the items this case must answer (default: all of them)."""
+    return missing_in(definition.fields, stored, listed)
 
 
-def missing_in(specs: tuple[FieldSpec, ...], stored: dict) -> dict[str, list[str]]:
-    return {
-        spec.name: [f"请填写「{spec.label}」"]
-        for spec in specs
-        if spec.required and stored.get(spec.name) in (None, "", [])
-    }
+def missing_in(specs: tuple[FieldSpec, ...], stored: dict,
+               listed: dict[str, tuple[tuple[str, str], ...]] | None = None) -> dict[str, list[str]]:
+    missing = {}
+    for spec in specs:
+        if not spec.required:
+            continue
+        if spec.type == "checklist":
+            items = (listed or {}).get(spec.name, spec.choices)
+            answered = stored.get(spec.name) or {}
+            unanswered = [label for item, label in items if item not in answered]
+            if unanswered:
+                missing[spec.name] = [f"请逐项声明：{'、'.join(unanswered)}"]
+        elif stored.get(spec.name) in (None, "", []):
+            missing[spec.name] = [f"请填写「{spec.label}」"]
+    return missing
 
 
 def mask_id_number(value: str | None) -> str | None:

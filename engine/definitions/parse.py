@@ -16,8 +16,9 @@ from engine.definitions import rules
 from engine.definitions.spec import (
     ACTING_ROLES, ASSIGNEE, BODIES_REPLIED, COPIED_ROLES, DEFAULT_DECIMAL_PLACES, DEFAULT_FILE_SIZE_MB,
     DEFAULT_FILE_TYPES, DEFAULT_MAX_LENGTH, FIELD_TYPES, FREE_COMMENT, IDENTIFIER, MAX_DEADLINE_WORKING_DAYS,
-    MAX_FILE_SIZE_MB, MAX_RETENTION_YEARS, PARTY_LEVELS, RETURN_POINT, STATE_KINDS, SYSTEM, SYSTEM_PARTY, TODAY,
-    Consultations, Definition, FieldSpec, NoticeProposed, Party, RecordSpec, SendBack, StateSpec, TransitionSpec,
+    MAX_FILE_SIZE_MB, MAX_RETENTION_YEARS, PARTY_LEVELS, RETURN_POINT, SEX_CHOICES, STATE_KINDS, SYSTEM, SYSTEM_PARTY,
+    TODAY, Consultations, Definition, FieldSpec, NoticeProposed, Party, RecordSpec, SendBack, StateSpec,
+    TransitionSpec,
 )
 from engine.org.units import LEVELS
 
@@ -183,6 +184,9 @@ class FieldSchema(Schema):
                          validate=validate.Length(min=1))
     help = fields.String()
     sensitive = fields.Boolean()
+    group = fields.String(validate=validate.Length(min=1, max=50))
+    derived_from = fields.String()
+    items_setting = Identifier()
 
 
 class RecordSchema(Schema):
@@ -524,7 +528,12 @@ def _check_graph(states: dict[str, StateSpec], definition_return_points, transit
 
 
 def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
-    specs = _check_fields(raw["form"], "form", problems)
+    specs = _check_fields(raw["form"], "form", problems, case_form=True)
+    _check_groups(specs, problems)
+    _check_derived(specs, problems)
+    for i, spec in enumerate(specs):
+        if spec.items_setting and "rounds" not in raw:
+            problems.append(f"form[{i}].items_setting: the kind has no rounds to list the items")
     title = raw["title_field"]
     if not any(s.name == title and s.type == "text" for s in specs):
         problems.append(f'title_field: "{title}" is not a text field of the form')
@@ -538,7 +547,7 @@ def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
     for name in raw["public_fields"]:
         if name not in by_name:
             problems.append(f'public_fields: unknown field "{name}"')
-        elif by_name[name].type in ("id_number", "file"):
+        elif by_name[name].type in ("id_number", "file", "checklist"):
             problems.append(f'public_fields: "{name}" ({by_name[name].type}) may never be shown publicly')
     return specs
 
@@ -610,11 +619,55 @@ def _check_retention(raw: dict, problems: list[str]) -> int | None:
     return years
 
 
-def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[FieldSpec]:
+def _check_groups(specs: list[FieldSpec], problems: list[str]) -> None:
+    """Grouped forms group every field, and a group's fields stand together (one fieldset each)."""
+    if not any(spec.group for spec in specs):
+        return
+    closed: set[str] = set()
+    previous = None
+    for i, spec in enumerate(specs):
+        if spec.group is None:
+            problems.append(f'form[{i}].group: "{spec.name}" has no group, but the form groups its fields')
+        elif spec.group in closed:
+            problems.append(f'form[{i}].group: the fields of group "{spec.group}" must stand together')
+        if previous is not None and previous != spec.group:
+            closed.add(previous)
+        previous = spec.group
+
+
+def _check_derived(specs: list[FieldSpec], problems: list[str]) -> None:
+    """derived_from names an id_number field of the form; what it derives is a birth date (date
+    field) or the sex (a choice field with the values male and female)."""
+    by_name = {spec.name: spec for spec in specs}
+    for i, spec in enumerate(specs):
+        source = spec.derived_from
+        if source is None:
+            continue
+        where = f"form[{i}].derived_from"
+        if source not in by_name or by_name[source].type != "id_number":
+            problems.append(f'{where}: "{source}" is not an id_number field of the form')
+        if spec.type == "choice":
+            values = {value for value, _label in spec.choices}
+            if not set(SEX_CHOICES) <= values:
+                problems.append(f"{where}: a choice field derived from an ID number holds the sex; "
+                                f"it needs the choices {' and '.join(SEX_CHOICES)}")
+        elif spec.type != "date":
+            problems.append(f"{where}: only a date (birth date) or choice (sex) field is derived from an ID number")
+
+
+def _check_fields(items: list[dict], prefix: str, problems: list[str], *, case_form: bool = False) -> list[FieldSpec]:
     specs: list[FieldSpec] = []
     names: set[str] = set()
     for i, item in enumerate(items):
         where = f"{prefix}[{i}]"
+        if not case_form:
+            for key in ("group", "derived_from", "items_setting"):
+                if key in item:
+                    problems.append(f"{where}.{key}: only fields of the case form take {key}")
+            if item["type"] == "checklist":
+                problems.append(f"{where}.type: checklist fields belong to the case form")
+        if "items_setting" in item and item["type"] != "checklist":
+            problems.append(f"{where}.items_setting: only checklist fields take items_setting")
         if item["name"] in names:
             problems.append(f'{where}.name: duplicate field "{item["name"]}"')
         names.add(item["name"])
@@ -630,10 +683,10 @@ def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[F
         if low is not None and high is not None and TODAY not in (low, high) and low > high:
             problems.append(f"{where}.min: min {low} is greater than max {high}")
         choices = tuple((c["value"], c["label"]) for c in item.get("choices") or ())
-        if kind == "choice" and not choices:
-            problems.append(f"{where}.choices: a choice field needs at least one choice")
-        if kind != "choice" and choices:
-            problems.append(f"{where}.choices: only choice fields take choices")
+        if kind in ("choice", "checklist") and not choices:
+            problems.append(f"{where}.choices: a {kind} field needs at least one choice")
+        if kind not in ("choice", "checklist") and choices:
+            problems.append(f"{where}.choices: only choice and checklist fields take choices")
         if len({value for value, _ in choices}) != len(choices):
             problems.append(f"{where}.choices: duplicate choice value")
         if "max_length" in item and kind not in DEFAULT_MAX_LENGTH:
@@ -653,7 +706,8 @@ def _check_fields(items: list[dict], prefix: str, problems: list[str]) -> list[F
             max_size_mb=item.get("max_size_mb", DEFAULT_FILE_SIZE_MB if kind == "file" else None),
             accept=tuple(item.get("accept", DEFAULT_FILE_TYPES if kind == "file" else ())),
             places=item.get("places", DEFAULT_DECIMAL_PLACES) if kind == "decimal" else None,
-            sensitive=item.get("sensitive", False),
+            sensitive=item.get("sensitive", False), group=item.get("group"),
+            derived_from=item.get("derived_from"), items_setting=item.get("items_setting"),
         ))
     return specs
 

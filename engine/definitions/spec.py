@@ -16,7 +16,13 @@ from engine.org.units import LEVEL_LABELS, LEVELS, ROLE_LABELS
 
 STATE_KINDS = ("draft", "review", "notice", "final")
 STATE_KIND_LABELS = {"draft": "填报", "review": "审核", "notice": "公示", "final": "办结"}
-FIELD_TYPES = ("text", "longtext", "integer", "decimal", "money", "date", "choice", "id_number", "phone", "file")
+FIELD_TYPES = ("text", "longtext", "integer", "decimal", "money", "date", "choice", "id_number", "phone", "file",
+               "checklist")
+# A checklist field: one yes/no answer per item (its choices), each with an optional note.
+CHECKLIST_ANSWERS = (("no", "否"), ("yes", "是"))
+CHECKLIST_NOTE_LENGTH = 500
+# A choice field derived from an ID number (derived_from) holds the sex under these values.
+SEX_CHOICES = ("male", "female")
 DEFAULT_DECIMAL_PLACES = 2
 # Auditors and admins never act on a case; only these roles may fire transitions.
 ACTING_ROLES = ("applicant", "reviewer")
@@ -192,6 +198,13 @@ class FieldSpec:
     # Shown masked (last four characters) to those who may not see personal data in full;
     # ID numbers are always treated so.
     sensitive: bool = False
+    # Case forms: the title of the group (fieldset) the field is shown in.
+    group: str | None = None
+    # A date (birth date) or choice (sex) field read from this id_number field: filled in when
+    # empty, refused when it disagrees.
+    derived_from: str | None = None
+    # Checklist fields of a kind with rounds: the round setting listing which items the round asks.
+    items_setting: str | None = None
 
     @property
     def is_personal(self) -> bool:
@@ -271,6 +284,15 @@ class Definition:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+    def field_groups(self) -> tuple[tuple[str | None, tuple[FieldSpec, ...]], ...]:
+        """The form's fields in their titled groups, in order (one untitled group when it has none)."""
+        groups: list[tuple[str | None, list[FieldSpec]]] = []
+        for spec in self.fields:
+            if not groups or groups[-1][0] != spec.group:
+                groups.append((spec.group, []))
+            groups[-1][1].append(spec)
+        return tuple((title, tuple(specs)) for title, specs in groups)
 
     def record(self, record_type: str) -> RecordSpec:
         for spec in self.records:

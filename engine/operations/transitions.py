@@ -30,13 +30,15 @@ from engine.cases.records import bodies_heard
 from engine.cases.rule_context import RuleContext
 from engine.cases.tasks import MOVED_ON, follow_form, follow_state, how_it_ended, waiting_task
 from engine.definitions import rules
-from engine.definitions.forms import clean_fields, clean_form_input, dump_fields, missing_required, to_stored
+from engine.definitions.forms import (
+    clean_fields, clean_form_input, dump_fields, missing_required, to_stored, with_derived,
+)
 from engine.definitions.spec import RETURN_POINT, Definition, Party, TransitionSpec
 from engine.definitions.store import current_definition
 from engine.operations.telling import tell_later
 from engine.org.delegations import StandIn
 from engine.org.units import LEVEL_LABELS, SYSTEM_ACTOR, Actor, Grant, OrgUnit, unit_chain
-from engine.procedures.rounds import round_open_for
+from engine.procedures.rounds import listed_items, round_open_for
 
 MAX_COMMENT_LENGTH = 2000
 MAX_BATCH_SIZE = 200
@@ -67,7 +69,7 @@ def create_draft(
         raise ValidationFailed({"origin_unit_id": [f"「{unit.name}」没有上级{names}，无法发起{definition.label}"]})
     values = clean_form_input(definition, form or {})
     _check_file_ids(session, None, definition, values)
-    stored = _merged(definition, {}, values)
+    stored = with_derived(definition.fields, _merged(definition, {}, values))
     round_ = _round_for(session, definition, unit, round_id, now)
     case = Case(
         kind=kind, definition_hash=definition.content_hash, state=definition.initial_state.id,
@@ -104,9 +106,9 @@ def update_draft(
     check_version(case, expected_version)
     definition = case.definition
     grant = draft_editor_grant(actor, case, definition, "修改表单")
-    values = clean_form_input(definition, form)
+    values = clean_form_input(definition, form, case.form_data)
     _check_file_ids(session, case, definition, values)
-    stored = _merged(definition, case.form_data, values)
+    stored = with_derived(definition.fields, _merged(definition, case.form_data, values))
     changes = _changes(case.form_data, stored)
     if not changes:
         return case
@@ -160,7 +162,7 @@ def perform_action(
     # A draft may be withdrawn half-filled; only sending it on for review needs a complete form.
     missing = {}
     if definition.state(from_state).kind == "draft" and not _closes_case(definition, spec):
-        missing = missing_required(definition, case.form_data)
+        missing = missing_required(definition, case.form_data, listed_items(session, definition, case.round_id))
     if missing and not errors:
         raise ValidationFailed(missing, "表单还有必填项未填写，不能提交")
     if errors:

@@ -109,6 +109,25 @@ def load_settings(round_: Round) -> dict:
     return _settings_schemas.get(round_.kind, RoundSettingsSchema)().load(round_.settings or {})
 
 
+def listed_items(session: Session, definition: Definition, round_id: int | None) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Per checklist field of the form, the items a case in round ``round_id`` answers, in the
+    round's order: those its ``items_setting`` lists (every item when the field names no setting,
+    or the case is in no round)."""
+    round_ = session.get(Round, round_id) if round_id is not None else None
+    settings = load_settings(round_) if round_ is not None else {}
+    listed = {}
+    for spec in definition.fields:
+        if spec.type != "checklist":
+            continue
+        if spec.items_setting and round_ is not None:
+            labels = dict(spec.choices)
+            listed[spec.name] = tuple((item, labels[item]) for item in settings.get(spec.items_setting) or ()
+                                      if item in labels)
+        else:
+            listed[spec.name] = spec.choices
+    return listed
+
+
 # --- Operations -----------------------------------------------------------------------------------
 
 def _acts_for(actor: Actor | None, unit: OrgUnit) -> bool:

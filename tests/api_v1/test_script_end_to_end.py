@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from engine.base.db import utcnow
 from engine.calendar.working_days import last_covered_year
+from engine.definitions.forms import id_facts
 from engine.cases.case import Case
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.tasks import Task
@@ -64,10 +65,9 @@ def test_an_honours_nomination_from_draft_to_award_by_api_alone(api, session, wo
     case = ok(applicant.post("cases", json={"kind": "honours", "round_id": round_["id"], "form": {
         "award_type": "labour_medal", "nominee_name": "王建国", "employer": "A1a机械厂", "ownership": "public",
         "merits_summary": "扎根一线二十年，带徒三十人", "sex": "male", "person_category": "frontline_technician",
-        "id_number": id_number(7)}}), 201)
+        "id_number": id_number(7), "veto_declarations": {"wage_arrears": {"answer": "no"}}}}), 201)
     assert case["form"]["id_number"] != id_number(7)  # the applicant reads the ID number masked
-    ok(applicant.post(f"cases/{case['id']}/records/veto_declaration",
-                      json={"fields": {"item": "wage_arrears", "applies": "no"}}), 201)
+    assert case["form"]["birth_date"] == id_facts(id_number(7))["date"]  # derived from the ID number
     case = ok(applicant.get(f"cases/{case['id']}"))
     assert "submit" in [action["trigger"] for action in case["available_actions"]]
     case = act(applicant, case, "submit", comment="请审核")

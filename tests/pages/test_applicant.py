@@ -63,6 +63,8 @@ SPECS = {
     "id_number": FieldSpec("idno", "身份证号码", "id_number", True),
     "phone": FieldSpec("tel", "联系电话", "phone", False),
     "file": FieldSpec("docs", "证明材料", "file", False, max_files=3, max_size_mb=5, accept=("pdf", "jpg")),
+    "checklist": FieldSpec("vetoes", "否决事项声明", "checklist", True,
+                           choices=(("arrears", "拖欠工资"), ("accident", "安全事故"))),
 }
 
 
@@ -77,8 +79,13 @@ def test_each_field_type_renders_a_labelled_input_with_its_error_beside_it(app, 
     with app.test_request_context():
         html = render_template_string(template, specs=(spec,), values={spec.name: "上次填的"},
                                       errors={spec.name: ["这里填错了"]})
-    assert f'<label for="f-{spec.name}"' in html and spec.label in html
-    assert re.search(rf'<(input|select|textarea)[^>]* id="f-{spec.name}"', html)
+    assert spec.label in html
+    if field_type == "checklist":  # a group of radios: a fieldset named by its legend, one yes/no per item
+        assert re.search(rf'<fieldset class="field field-checklist has-error" id="f-{spec.name}"', html)
+        assert "<legend" in html and html.count('type="radio"') == 4 and 'name="vetoes.arrears.note"' in html
+    else:
+        assert f'<label for="f-{spec.name}"' in html
+        assert re.search(rf'<(input|select|textarea)[^>]* id="f-{spec.name}"', html)
     assert 'class="field field-' + field_type + ' has-error"' in html
     assert f'<p class="field-error" id="f-{spec.name}-error">这里填错了</p>' in html
     described = re.search(rf'id="f-{spec.name}"[^>]*aria-describedby="([^"]+)"', html).group(1).split()

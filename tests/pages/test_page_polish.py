@@ -224,17 +224,19 @@ def test_an_action_refused_by_its_conditions_prints_each_reason_once(pages, sess
 
 
 def test_a_submission_refused_by_its_conditions_prints_each_reason_once(pages, session, world):
-    """An honours nomination submitted without its veto declarations: the reasons show once."""
+    """An honours nomination whose veto declarations say two items apply: the reasons show once."""
     honours = Honours(session, world, closes=utcnow() + timedelta(days=30))
-    case = honours.draft(declare=False)
+    case = honours.draft()
     client = pages("applicant_A1a")
     client.get(f"/cases/{case.id}/edit")
-    refused = client.submit(f"/cases/{case.id}/edit", {"intent": "submit", "version": case.version,
+    declared = {"veto_declarations": "", "veto_declarations.wage_arrears": "yes",
+                "veto_declarations.safety_accident": "yes"}
+    refused = client.submit(f"/cases/{case.id}/edit", {"intent": "submit", "version": case.version, **declared,
                                                         **{f: v for f, v in case.form_data.items()
-                                                           if f != "id_number"}})
+                                                           if f not in ("id_number", "veto_declarations")}})
     assert refused.status_code == 422
     page = text_of(refused)
-    alert = page[page.index('class="flash error"'):]
+    alert = page[page.index('class="flash error error-summary"'):]
     alert = alert[:alert.index("</div>")]
     reasons = re.findall(r"<li>([^<]+)</li>", alert)
     assert reasons, alert

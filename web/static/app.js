@@ -53,4 +53,22 @@
       if (!window.confirm(button.dataset.confirm)) { event.preventDefault(); }
     });
   });
+  // A refused form's summary of what to mend is read first.
+  var summary = document.querySelector("[data-focus-on-load]");
+  if (summary) { summary.focus(); }
+  // Birth date and sex read from a 身份证号码 as it is typed, into their inputs when empty (the
+  // server fills them in and checks them anyway): inputs marked data-derived-from="<id input>".
+  document.querySelectorAll("[data-derived-from]").forEach(function (target) {
+    var source = document.getElementById(target.dataset.derivedFrom);
+    if (!source) { return; }
+    source.addEventListener("input", function () {
+      var id = source.value.trim().toUpperCase();
+      if (!/^\d{17}[\dX]$/.test(id) || target.value) { return; }
+      if (target.dataset.derived === "date") {
+        target.value = id.slice(6, 10) + "-" + id.slice(10, 12) + "-" + id.slice(12, 14);
+      } else {
+        target.value = parseInt(id.charAt(16), 10) % 2 ? "male" : "female";
+      }
+    });
+  });
 })();
