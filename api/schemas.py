@@ -268,6 +268,11 @@ class FieldSchema(ApiSchema):
     places = fields.Integer(allow_none=True)
     sensitive = fields.Boolean()
     help = fields.String(allow_none=True)
+    group = fields.String(allow_none=True, metadata={"description": "表单中该字段所属分组的标题"})
+    derived_from = fields.String(allow_none=True, metadata={
+        "description": "由哪个身份证号码字段推出（出生日期或性别）：留空则自动填写，不一致则拒绝"})
+    items_setting = fields.String(allow_none=True, metadata={
+        "description": "checklist 字段：评选批次中列出须声明事项的设置项；值为 {事项: {answer: yes|no, note}}"})
 
 
 class DefinitionSummarySchema(ApiSchema):

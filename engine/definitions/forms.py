@@ -280,13 +280,23 @@ def clean_form_input(definition: Definition, data: object, stored: dict | None =
         values = clean_fields(definition.fields, data, partial=True)
     except ValidationFailed as refused:
         valid = refused.valid if isinstance(refused, _Refused) else {}
-        disagreeing = derived_disagreements(definition.fields, {**(stored or {}), **dump_fields(definition.fields, valid)})
+        disagreeing = derived_disagreements(definition.fields, _patched(definition.fields, stored, valid))
         raise ValidationFailed(disagreeing | refused.fields) from None
-    merged = {**(stored or {}), **dump_fields(definition.fields, values)}
-    disagreeing = derived_disagreements(definition.fields, merged)
+    disagreeing = derived_disagreements(definition.fields, _patched(definition.fields, stored, values))
     if disagreeing:
         raise ValidationFailed(disagreeing)
     return values
+
+
+def _patched(specs: tuple[FieldSpec, ...], stored: dict | None, values: dict) -> dict:
+    """The stored form as ``values`` (a patch: an empty value clears its field) would leave it."""
+    patched = dict(stored or {})
+    for name, value in fields_schema(specs).dump(values).items():
+        if value in (None, "", []):
+            patched.pop(name, None)
+        else:
+            patched[name] = value
+    return patched
 
 
 class _Refused(ValidationFailed):
