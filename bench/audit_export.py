@@ -247,11 +247,11 @@ def make_template(factory: sessionmaker[Session], org: Org, index: int) -> int:
             perform_action(session, actor(who), case, trigger, expected_version=case.version, now=at(hours), **kwargs)
 
         def declare():
-            add_record(session, actor(applicant), case, "veto_declaration", {"item": "wage_arrears", "applies": "no"},
-                       now=at(0.2))
+            update_draft(session, actor(applicant), case, {"veto_declarations": {"wage_arrears": {"answer": "no"}}},
+                         expected_version=case.version, now=at(0.2))
 
-        form = {"award_type": AWARD, "nominee_name": nominee(index), "sex": "male" if index % 2 else "female",
-                "ethnicity": "汉族", "birth_date": "1980-05-01", "id_number": id_number(9_000_000 + index),
+        form = {"award_type": AWARD, "nominee_name": nominee(index),  # sex and birth date from the ID number
+                "ethnicity": "汉族", "id_number": id_number(9_000_000 + index),
                 "political_status": "masses", "employer": f"第{index}机械制造有限公司", "post": "装配钳工",
                 "ownership": "public" if index % 3 else "non_public", "industry": "制造业",
                 "person_category": "frontline_technician", "phone": f"1380013{index:04d}",

@@ -282,10 +282,23 @@ def clean_form_input(definition: Definition, data: object, stored: dict | None =
         valid = refused.valid if isinstance(refused, _Refused) else {}
         disagreeing = derived_disagreements(definition.fields, _patched(definition.fields, stored, valid))
         raise ValidationFailed(disagreeing | refused.fields) from None
+    values = _rederived(definition.fields, stored or {}, values)
     disagreeing = derived_disagreements(definition.fields, _patched(definition.fields, stored, values))
     if disagreeing:
         raise ValidationFailed(disagreeing)
     return values
+
+
+def _rederived(specs: tuple[FieldSpec, ...], stored: dict, values: dict) -> dict:
+    """A corrected ID number takes its derived fields along: one the patch leaves alone that the
+    old number gave is cleared (and filled in again from the new one, see ``with_derived``)."""
+    cleared = {}
+    for spec, expected in _derived(specs, stored):
+        source = spec.derived_from
+        if source in values and values[source] != stored[source] and spec.name not in values \
+                and stored.get(spec.name) == expected:
+            cleared[spec.name] = None
+    return {**values, **cleared} if cleared else values
 
 
 def _patched(specs: tuple[FieldSpec, ...], stored: dict | None, values: dict) -> dict:

@@ -21,7 +21,7 @@ from engine.org.units import SYSTEM_ACTOR
 from engine.procedures.juries import cast_vote, form_jury
 from engine.procedures.rounds import open_round, set_quota
 from unionflow.demo_seeds import Clock, DemoWorld
-from workflows.honours import request_revocation
+from workflows.honours import VETO_FIELD, request_revocation
 
 AWARDS = ("labour_medal", "labour_award", "pioneer_team", "women_model", "model_home", "union_worker")
 JURORS = ("reviewer_city", "reviewer_dongcheng", "reviewer_xicheng")
@@ -145,12 +145,12 @@ def _form(demo: DemoWorld, applicant: str, i: int, nominee: str, award: str, sex
 
 def _nominate(session, demo, round_, clock, i, applicant, nominee, award, sex, category, target) -> Case:
     actors = demo.actors
-    case = create_draft(session, actors[applicant], "honours", form=_form(demo, applicant, i, nominee, award, sex, category),
-                        round_id=round_.id, now=clock.tick())
+    form = _form(demo, applicant, i, nominee, award, sex, category)
+    if target != "draft":  # drafts are left for the demo's visitor to declare
+        form[VETO_FIELD] = {item: {"answer": "no"} for item in VETO_ITEMS}
+    case = create_draft(session, actors[applicant], "honours", form=form, round_id=round_.id, now=clock.tick())
     if target == "draft":
         return case
-    for item in VETO_ITEMS:
-        add_record(session, actors[applicant], case, "veto_declaration", {"item": item, "applies": "no"}, now=clock.tick(0.1))
 
     def act(actor, trigger, comment=None, inputs=None):
         perform_action(session, actors[actor] if actor else SYSTEM_ACTOR, case, trigger, expected_version=case.version,
