@@ -172,9 +172,9 @@ def test_a_disagreement_comes_with_the_other_errors_at_once(honours):
 
 def test_changing_the_id_number_is_checked_against_what_is_stored(honours, world):
     case = honours.draft(id_number=FEMALE, sex=None, award="women_model")
-    with pytest.raises(ValidationFailed) as caught:  # a form posts the birth date it shows along with the new number
+    with pytest.raises(ValidationFailed) as caught:  # a birth date typed in with the new number
         update_draft(honours.session, world.actor("applicant_A1a"), case,
-                     {"id_number": id_number(9, "female"), "birth_date": "1975-01-01"},
+                     {"id_number": id_number(9, "female"), "birth_date": "1975-02-01"},
                      expected_version=case.version, now=NOW)
     assert set(caught.value.fields) == {"birth_date"}
     # Emptying the birth date with it takes the new number's.
@@ -183,9 +183,11 @@ def test_changing_the_id_number_is_checked_against_what_is_stored(honours, world
     assert case.form_data["birth_date"] == "1979-01-01"
 
 
-def test_a_corrected_id_number_takes_the_fields_it_gave_along(honours, world):
+@pytest.mark.parametrize("posted_back", [False, True], ids=["patch", "whole_form"])
+def test_a_corrected_id_number_takes_the_fields_it_gave_along(honours, world, posted_back):
     case = honours.draft(id_number=FEMALE, sex=None, award="women_model")
-    update_draft(honours.session, world.actor("applicant_A1a"), case, {"id_number": id_number(9, "male")},
+    shown = {"birth_date": "1975-01-01", "sex": "female"} if posted_back else {}  # a form posts what it shows
+    update_draft(honours.session, world.actor("applicant_A1a"), case, {"id_number": id_number(9, "male"), **shown},
                  expected_version=case.version, now=NOW)
     assert (case.form_data["birth_date"], case.form_data["sex"]) == ("1979-01-01", "male")
 

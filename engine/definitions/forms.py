@@ -290,13 +290,14 @@ def clean_form_input(definition: Definition, data: object, stored: dict | None =
 
 
 def _rederived(specs: tuple[FieldSpec, ...], stored: dict, values: dict) -> dict:
-    """A corrected ID number takes its derived fields along: one the patch leaves alone that the
-    old number gave is cleared (and filled in again from the new one, see ``with_derived``)."""
+    """A corrected ID number takes its derived fields along: one the patch leaves as it was (absent,
+    or posted back unchanged by a form) that the old number gave is cleared, and filled in again
+    from the new one (``with_derived``)."""
     cleared = {}
     for spec, expected in _derived(specs, stored):
         source = spec.derived_from
-        if source in values and values[source] != stored[source] and spec.name not in values \
-                and stored.get(spec.name) == expected:
+        unchanged = spec.name not in values or str(values[spec.name]) == stored.get(spec.name)
+        if source in values and values[source] != stored[source] and unchanged and stored.get(spec.name) == expected:
             cleared[spec.name] = None
     return {**values, **cleared} if cleared else values
 

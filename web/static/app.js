@@ -63,12 +63,14 @@
     if (!source) { return; }
     source.addEventListener("input", function () {
       var id = source.value.trim().toUpperCase();
-      if (!/^\d{17}[\dX]$/.test(id) || target.value) { return; }
+      // Only an empty input, or one this script filled in, is (re)filled: what a person typed stays.
+      if (!/^\d{17}[\dX]$/.test(id) || (target.value && target.value !== target.dataset.filled)) { return; }
       if (target.dataset.derived === "date") {
         target.value = id.slice(6, 10) + "-" + id.slice(10, 12) + "-" + id.slice(12, 14);
       } else {
         target.value = parseInt(id.charAt(16), 10) % 2 ? "male" : "female";
       }
+      target.dataset.filled = target.value;
     });
   });
 })();
