@@ -44,7 +44,8 @@ form:
   - {name: id_number, label: 身份证号码, type: id_number}
   - {name: phone, label: 联系电话, type: phone}
   - {name: documents, label: 证明材料, type: file, max_files: 2}
-  - {name: checks, label: 声明事项, type: checklist, choices: [{value: arrears, label: 拖欠工资}, {value: accident, label: 安全事故}]}
+  - {name: checks, label: 声明事项, type: checklist,
+     choices: [{value: arrears, label: 拖欠工资}, {value: accident, label: 安全事故}]}
 """
 SYNTHETIC = parse_definition(SYNTHETIC_YAML, "form_check.yaml")
 HONOURS = parse_definition((SETTINGS.workflows_dir / "honours.yaml").read_text(encoding="utf-8"), "honours.yaml")

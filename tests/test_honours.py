@@ -161,7 +161,8 @@ def test_forwarding_draws_the_forwarding_units_quota_until_exactly_used(session,
     assert message == "「五一劳动奖章」名额已用完（共 2 个）"
     assert "approve" not in {a.trigger for a in available_actions(session, world.actor("reviewer_A1"), third, NOW)}
     # Another award type has its own places; the county's places are its own too.
-    rounds.act("reviewer_A1", rounds.submitted(award="women_model", sex="female", id_number=id_number(40, "female")), "approve")
+    woman = rounds.submitted(award="women_model", sex="female", id_number=id_number(40, "female"))
+    rounds.act("reviewer_A1", woman, "approve")
     assert quota_status(session, rounds.round, world.unit("A").id, "labour_medal").used == 0
 
 

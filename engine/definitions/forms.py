@@ -18,9 +18,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 from engine.base.config import LOCAL_TZ
 from engine.base.errors import ValidationFailed
 from engine.base.inputs import DATE_CEILING, DATE_FLOOR, UNSTORABLE, text_problem
-from engine.definitions.spec import (
-    CHECKLIST_ANSWERS, CHECKLIST_NOTE_LENGTH, SEX_CHOICES, TODAY, Definition, FieldSpec,
-)
+from engine.definitions.spec import CHECKLIST_ANSWERS, CHECKLIST_NOTE_LENGTH, SEX_CHOICES, TODAY, Definition, FieldSpec
 
 CENT = Decimal("0.01")
 # A storage bound, not a domain figure: 14 digits with cents fit every database column type.

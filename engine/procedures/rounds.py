@@ -109,7 +109,8 @@ def load_settings(round_: Round) -> dict:
     return _settings_schemas.get(round_.kind, RoundSettingsSchema)().load(round_.settings or {})
 
 
-def listed_items(session: Session, definition: Definition, round_id: int | None) -> dict[str, tuple[tuple[str, str], ...]]:
+def listed_items(session: Session, definition: Definition,
+                 round_id: int | None) -> dict[str, tuple[tuple[str, str], ...]]:
     """Per checklist field of the form, the items a case in round ``round_id`` answers, in the
     round's order: those its ``items_setting`` lists (every item when the field names no setting,
     or the case is in no round)."""

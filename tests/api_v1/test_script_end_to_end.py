@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from engine.base.db import utcnow
 from engine.calendar.working_days import last_covered_year
-from engine.definitions.forms import id_facts
 from engine.cases.case import Case
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.tasks import Task
+from engine.definitions.forms import id_facts
 from engine.operations.timers import fire_due_timers
 from tests.test_honours import AWARDS, BASE_SETTINGS, id_number
 
