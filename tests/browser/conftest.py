@@ -88,7 +88,8 @@ class LiveDatabase:
 
     def nomination_form(self, nominee: str, serial: int | None = None) -> dict:
         serial = self.next_serial() if serial is None else serial
-        return {"award_type": "labour_medal", "nominee_name": nominee, "sex": "male",
+        # Sex and birth date follow from the ID number (derived_from in workflows/honours.yaml).
+        return {"award_type": "labour_medal", "nominee_name": nominee,
                 "id_number": id_number(500 + serial), "employer": "A1a公司", "ownership": "public",
                 "merits_summary": f"{nominee}扎根一线多年，爱岗敬业，业绩突出。"}
 
