@@ -231,6 +231,7 @@ def test_winners_become_prefilled_nominations_linked_to_the_competition_in_the_o
     assert drafts[1].origin_unit_id == world.unit("A2a").id
     assert zhang.form_data == {
         "award_type": "labour_medal", "nominee_name": "张三", "id_number": id_number(1), "sex": "male",
+        "birth_date": "1990-01-01",  # sex and birth date from the ID number (honours: derived_from)
         "employer": "A1a公司", "post": "焊工", "skill_grade": "高级工",
         "merits_summary": "在2026年A区职工焊工技能竞赛（市级一类竞赛）焊工（职工组）中获得第1名，总成绩99.50分。",
     }

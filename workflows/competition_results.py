@@ -253,7 +253,8 @@ def _award_label(session: Session, award_type: str) -> str:
 
 
 def _nomination_form(ctx: RuleContext, data: dict, award_type: str) -> dict:
-    """The honours form as far as the result row fills it; the union completes the rest."""
+    """The honours form as far as the result row fills it; the union completes the rest (the
+    sex and birth date follow from the ID number: honours derives them)."""
     honours = current_definition(ctx.session, HONOURS)
     result_spec = ctx.definition.record(RESULT)
     form = ctx.case.form_data
@@ -266,7 +267,6 @@ def _nomination_form(ctx: RuleContext, data: dict, award_type: str) -> dict:
         "award_type": award_type,
         "nominee_name": data["participant_name"],
         "id_number": data["id_number"],
-        "sex": "male" if int(data["id_number"][16]) % 2 else "female",  # the 17th digit: odd for men
         "employer": data["employer"],
         "post": data["trade"],
         "skill_grade": dict(result_spec.field("skill_grade").choices).get(data.get("skill_grade")),
