@@ -201,7 +201,7 @@ def test_an_unanswered_item_is_the_checklists_own_error(pages, round_):
         "veto_declarations.wage_arrears.note": "无欠薪"}))
     assert response.status_code == 422
     page = text_of(response)
-    assert '<a href="#f-veto_declarations">否决事项声明：请逐项声明：近三年发生较大以上生产安全事故</a>' in summary_of(page)
+    assert '<a href="#f-veto_declarations">被推荐人（单位）是否存在下列情形：请逐项声明：近三年发生较大以上生产安全事故</a>' in summary_of(page)
     assert 'class="field field-checklist has-error" id="f-veto_declarations"' in page
     assert 'value="无欠薪"' in page  # the note typed is kept
 
