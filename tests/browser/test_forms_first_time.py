@@ -103,3 +103,14 @@ def test_a_nomination_with_its_declarations_mended_after_one_refusal_keeps_its_f
     browse.shot(applicant, "submitted")
     applicant.locator("section[aria-labelledby=form-heading]").screenshot(
         path=str(SCREENSHOTS / f"{browse.test_name}-submitted-form.png"))
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_the_medical_claim_form_reads_in_titled_groups(browse, viewport):
+    applicant = browse.signed_in("applicant_A1a", viewport)
+    applicant.goto("/cases/new/medical_subsidy")
+    legends = applicant.locator("form.case-form fieldset.form-group > legend").all_inner_texts()
+    assert legends == ["基本情况", "就诊情况", "费用及领取账户", "附件及说明"]
+    width = applicant.evaluate("document.documentElement.scrollWidth")
+    assert width <= applicant.viewport_size["width"], width  # no group overflows the phone
+    browse.shot(applicant, "form")
