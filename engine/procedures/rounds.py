@@ -114,6 +114,8 @@ def listed_items(session: Session, definition: Definition,
     """Per checklist field of the form, the items a case in round ``round_id`` answers, in the
     round's order: those its ``items_setting`` lists (every item when the field names no setting,
     or the case is in no round)."""
+    if not any(spec.type == "checklist" for spec in definition.fields):
+        return {}
     round_ = session.get(Round, round_id) if round_id is not None else None
     settings = load_settings(round_) if round_ is not None else {}
     listed = {}
