@@ -6,7 +6,7 @@ from sqlalchemy import select, text
 
 from engine.base.errors import CalendarNotCovered
 from engine.calendar.working_days import forget_cached_calendars, set_calendar_day, working_calendar
-from engine.cases.inbox import InboxFilter, done_page, inbox_statement
+from engine.cases.inbox import InboxFilter, case_number, done_page, inbox_page, inbox_statement
 from engine.cases.tasks import ACTED, Task, waiting_task
 from engine.operations.transitions import approve_case, create_draft, submit_case
 from tests.conftest import NOW, waiting_case_ids
@@ -114,3 +114,62 @@ def test_done_lists_the_tasks_one_closed_latest_first_and_finds_them(session, wo
     assert [entry.case_id for entry in done_page(session, reviewer, search="孙八")] == [second.id, first.id]
     assert done_page(session, reviewer, search="100%") == []
     assert [entry.case_id for entry in done_page(session, reviewer, after=done[0].sort_key)] == [first.id]
+
+
+# --- Searching the inbox by name or case number ---------------------------------------------------
+
+@pytest.mark.parametrize("search, number", [
+    ("12", 12), (" 12 ", 12), ("#12", 12), ("＃12", 12), ("第12号", 12), ("第 12 号", 12), ("12号", 12),
+    ("孙八", None), ("12a", None), ("第十二号", None), ("0", None), (str(2**31), None), ("1" * 11, None),
+])
+def test_a_case_number_is_read_as_the_pages_write_it(search, number):
+    assert case_number(search) == number
+
+
+def nominate(session, world, nominee, applicant="applicant_A1a", now=NOW):
+    case = create_draft(session, world.actor(applicant), "basic_nomination", form=FORM | {"nominee_name": nominee},
+                        now=now)
+    submit_case(session, world.actor(applicant), case, expected_version=case.version, now=now)
+    return case
+
+
+def found(session, actor, search, **filters) -> list[int]:
+    return [entry.case_id for entry in inbox_page(session, actor, InboxFilter(search=search, **filters), now=NOW)]
+
+
+def test_the_inbox_finds_a_name_in_its_own_tasks_and_a_number_straight_away(session, world):
+    """Is a name looked for only among the reviewer's open tasks, and a number only if it waits for him?"""
+    reviewer = world.actor("reviewer_A1")
+    zhang, li = nominate(session, world, "张三丰"), nominate(session, world, "李四")
+    elsewhere = nominate(session, world, "张三丰", applicant="applicant_B1a")  # another township's
+    moved_on = nominate(session, world, "张三")
+    approve_case(session, reviewer, moved_on, expected_version=moved_on.version, now=NOW)  # now at the county
+    assert found(session, reviewer, "张三") == [zhang.id]
+    assert found(session, reviewer, "三丰") == [zhang.id]
+    assert found(session, reviewer, f"第 {li.id} 号") == [li.id] == found(session, reviewer, f"#{li.id}")
+    assert found(session, reviewer, str(elsewhere.id)) == []  # not his to see
+    assert found(session, reviewer, str(moved_on.id)) == []  # no longer waiting for him
+    assert found(session, reviewer, "100%") == [] and found(session, reviewer, "_") == []  # wildcards are text
+    assert found(session, reviewer, "张三", mine=True) == []  # and the other filters still apply
+
+
+def test_a_search_keeps_the_keyset_pages(session, world):
+    reviewer = world.actor("reviewer_A1")
+    cases = [nominate(session, world, f"王{n}", now=utc(2026, 3, 2 + n, 2)) for n in range(3)]
+    nominate(session, world, "赵六")
+    first = inbox_page(session, reviewer, InboxFilter(search="王"), limit=2, now=NOW)
+    rest = inbox_page(session, reviewer, InboxFilter(search="王"), after=first[-1].sort_key, limit=2, now=NOW)
+    assert [entry.case_id for entry in first + rest] == [case.id for case in cases]
+
+
+@pytest.mark.parametrize("search", ["张三", "12"])
+def test_a_searched_inbox_still_uses_its_index_on_postgresql(session, world, backend, search):
+    if backend != "postgresql":
+        pytest.skip("EXPLAIN output is PostgreSQL's")
+    nominate(session, world, "张三")
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    statement = inbox_statement(session, world.actor("reviewer_A1"), InboxFilter(search=search), NOW).compile(
+        session.get_bind(), compile_kwargs={"literal_binds": True})
+    plan = "\n".join(row[0] for row in session.execute(text(f"EXPLAIN {statement}")))
+    assert "ix_tasks_open_by_party" in plan or "uq_tasks_open_stage" in plan, plan
+    assert "Seq Scan on cases" not in plan, plan

@@ -103,11 +103,7 @@ def my_cases(
 ) -> list[Case]:
     """The actor's own cases, newest first: those they started, and the drafts the engine
     prepared for a unit where they are an applicant (to be completed by them)."""
-    units = sorted({grant.unit_id for grant in actor.grants_for("applicant")})
-    mine = Case.applicant_id == actor.user_id
-    if units:
-        mine = or_(mine, and_(Case.applicant_id.is_(None), Case.origin_unit_id.in_(units)))
-    query = select(Case).where(mine).options(selectinload(Case.origin_unit))
+    query = select(Case).where(own_cases(actor)).options(selectinload(Case.origin_unit))
     if kind is not None:
         query = query.where(Case.kind == kind)
     if state is not None:
@@ -115,6 +111,16 @@ def my_cases(
     if before_id is not None:
         query = query.where(Case.id < before_id)
     return list(session.scalars(query.order_by(Case.id.desc()).limit(limit)))
+
+
+def own_cases(actor: Actor):
+    """The condition on cases that ``my_cases`` lists: started by the actor, or drafts the engine
+    prepared for a unit where they are an applicant."""
+    units = sorted({grant.unit_id for grant in actor.grants_for("applicant")})
+    mine = Case.applicant_id == actor.user_id
+    if units:
+        mine = or_(mine, and_(Case.applicant_id.is_(None), Case.origin_unit_id.in_(units)))
+    return mine
 
 
 def case_versions(session: Session, case_ids: Iterable[int]) -> dict[int, tuple[int, str]]:

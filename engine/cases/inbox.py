@@ -5,6 +5,7 @@ cases for what the rows show.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping
@@ -46,6 +47,8 @@ class InboxFilter:
     due_soon_working_days: int = DEFAULT_DUE_SOON_WORKING_DAYS
     # Only the tasks the reader holds (「我的待办」).
     mine: bool = False
+    # A case number (「12」「#12」「第 12 号」) or words of the title (the nominee's or applicant's name).
+    search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ def _filtered(session: Session, actor: Actor, wanted: InboxFilter, now: datetime
             for stand_in in actor.stands_in if stand_in.role == wanted.role)))
     if wanted.round_id is not None:
         conditions.append(Case.round_id == wanted.round_id)
+    if wanted.search:
+        conditions.append(_found_by(wanted.search, Task.case_id))
     if wanted.due == "overdue":
         conditions.append(Task.due_dt < now)
     elif wanted.due == "due_soon":
@@ -106,6 +111,25 @@ def _filtered(session: Session, actor: Actor, wanted: InboxFilter, now: datetime
         horizon = due_after(session, now, wanted.due_soon_working_days)
         conditions += [Task.due_dt >= now, Task.due_dt < horizon] if horizon else [false()]
     return conditions
+
+
+# 「12」「#12」「12号」「第 12 号」: a case number as lists and pages show it.
+_CASE_NUMBER = re.compile(r"(?:第\s*|#\s*|＃\s*)?(\d{1,10})(?:\s*号)?")
+
+
+def case_number(search: str) -> int | None:
+    """The case id ``search`` names, when it is a case number as the pages write it."""
+    match = _CASE_NUMBER.fullmatch(search.strip())
+    number = int(match.group(1)) if match else None
+    return number if number is not None and 1 <= number <= MAX_ROW_ID else None
+
+
+def _found_by(search: str, case_id_column):
+    """A case number goes straight to that case (one key); anything else is looked for in the
+    titles of the rows the other conditions have narrowed to (the reader's own tasks), never
+    across all cases."""
+    number = case_number(search)
+    return case_id_column == number if number is not None else Case.title.icontains(search.strip(), autoescape=True)
 
 
 def _after(key: tuple[datetime | None, int]):
@@ -184,8 +208,7 @@ def done_page(session: Session, actor: Actor, *, search: str | None = None,
     when ``search`` is one, else by words of its title."""
     conditions = [Task.closed_by_id == actor.user_id, Task.purpose == STAGE]
     if search:
-        conditions.append(Case.id == int(search) if search.isdigit() and int(search) <= MAX_ROW_ID
-                          else Case.title.icontains(search, autoescape=True))
+        conditions.append(_found_by(search, Task.case_id))
     if after is not None:
         closed_dt, task_id = after
         conditions.append(or_(Task.closed_dt < closed_dt, and_(Task.closed_dt == closed_dt, Task.id < task_id)))

@@ -7,8 +7,10 @@ An **action** (``actions:``) runs inside the transaction once every guard has pa
 consumes a quota place, computes an amount, records a decision. It returns the figures it
 used and produced (an ``Outcome``), which the engine writes into the transition's audit
 event with the action's name and version, so an auditor sees why a figure came out as it
-did. An action may still refuse (raise ConditionFailed), e.g. when a concurrent approval
-took the last place first; the caller's transaction then writes nothing.
+did. An action that grants money reports the amount as ``granted`` (what a batch's preview and
+results show, engine.operations.transitions.granted_by). An action may still refuse (raise
+ConditionFailed), e.g. when a concurrent approval took the last place first; the caller's
+transaction then writes nothing.
 
 Kind-specific rules and actions live beside the definitions in workflows/ and register
 themselves with ``@rule("name")`` / ``@action("name", version="2")``; the engine's generic

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
@@ -246,12 +247,16 @@ def perform_joint_action(
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    """What became of one case of a batch: moved (with its event) or refused (with the error)."""
+    """What became of one case of a batch (or would, in a preview): moved, to ``to_state`` and with
+    the money its actions granted, or refused (with the error)."""
 
     case_id: int
     case: Case | None = None
-    event: AuditEvent | None = None
+    event: AuditEvent | None = None  # None in a preview: nothing was kept
     error: UnionflowError | None = None
+    to_state: str | None = None
+    label: str | None = None  # the action's words (they differ by stage)
+    granted: Decimal | None = None
 
     @property
     def ok(self) -> bool:
@@ -268,6 +273,27 @@ def perform_batch_action(
     Each case is given as (case id, version the caller saw). Unlike a joint action, no rule
     sees the others: each case is exactly the single action it would have been.
     """
+    return _batch(session, actor, cases, trigger, comment=comment, now=now, keep=True)
+
+
+def preview_batch_action(
+    session: Session, actor: Actor, cases: list[tuple[int, int]], trigger: str, *,
+    comment: str | None = None, now: datetime | None = None,
+) -> list[BatchOutcome]:
+    """What ``perform_batch_action`` would do, case by case, with nothing kept: the batch runs
+    inside a savepoint that is then rolled back (its effects with it). So the comment, the
+    conditions and the actions' own refusals (a cap used up, by an earlier case of the same
+    batch too) are checked, and the amounts computed, by the very code that runs on
+    confirmation. The figures may still change by then if other approvals draw meanwhile."""
+    preview = session.begin_nested()
+    try:
+        return _batch(session, actor, cases, trigger, comment=comment, now=now, keep=False)
+    finally:
+        preview.rollback()
+
+
+def _batch(session: Session, actor: Actor, cases: list[tuple[int, int]], trigger: str, *, comment: str | None,
+           now: datetime | None, keep: bool) -> list[BatchOutcome]:
     _check_case_list([case_id for case_id, _ in cases])
     now = now or utcnow()
     outcomes = []
@@ -280,8 +306,17 @@ def perform_batch_action(
         except UnionflowError as err:
             outcomes.append(BatchOutcome(case_id, error=err))
         else:
-            outcomes.append(BatchOutcome(case_id, case, event))
+            outcomes.append(BatchOutcome(case_id, case, event if keep else None, to_state=event.to_state,
+                                         label=(event.details or {}).get("label"), granted=granted_by(event)))
     return outcomes
+
+
+def granted_by(event: AuditEvent) -> Decimal | None:
+    """The money ``event``'s actions granted: what they reported as ``granted`` (engine.definitions.rules);
+    None when none of them grants money."""
+    amounts = [Decimal(str(outcome["granted"])) for outcome in (event.details or {}).get("outcomes", ())
+               if isinstance(outcome, dict) and outcome.get("granted") is not None]
+    return sum(amounts, Decimal("0.00")) if amounts else None
 
 
 def _check_case_list(case_ids: list[int]) -> None:
