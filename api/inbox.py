@@ -34,6 +34,9 @@ class InboxQuerySchema(PageQuerySchema, RoleQuerySchema):
     due = fields.String(load_default="any", validate=validate.OneOf(DUE_FILTERS, error="应为以下之一：{choices}"),
                         metadata={"description": "overdue：已超期；due_soon：未超期且在 due_soon_days 个工作日内到期"})
     mine = fields.Boolean(load_default=False, metadata={"description": "只看我认领的（我的待办）"})
+    q = PlainText(load_default=None, validate=validate.Length(min=1, max=100, error="应为 1 到 100 个字符"),
+                  metadata={"description": "查找：案件编号（12、#12、第 12 号，直接定位该案件），或标题中的字词"
+                                           "（被推荐人、申请人姓名），只在我的待办中查找"})
     due_soon_days = fields.Integer(load_default=DEFAULT_DUE_SOON_WORKING_DAYS, validate=validate.Range(
         min=1, max=30, error="应在 1 到 30 之间"), metadata={"description": "「即将到期」的工作日数"})
 
@@ -103,7 +106,7 @@ def list_inbox(query):
     """我的待办：按到期时间排序（无期限的在后），游标分页；新到的案件不会使已取的页重复或遗漏。"""
     wanted = InboxFilter(role=query["role"], kind=query["kind"], round_id=query["round_id"], state=query["state"],
                          unit_id=query["unit_id"], due=query["due"], due_soon_working_days=query["due_soon_days"],
-                         mine=query["mine"])
+                         mine=query["mine"], search=query["q"])
     entries = inbox_page(request_session(), current_actor(), wanted, after=inbox_cursor_key(query["cursor"]),
                          limit=query["limit"] + 1)
     return page(entries, query["limit"], inbox_key_of)

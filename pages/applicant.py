@@ -15,14 +15,14 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.exceptions import UnprocessableEntity
 
 from engine.base.db import utcnow
 from engine.base.errors import ConditionFailed, Conflict, NotFound, ValidationFailed
 from engine.base.inputs import parse_row_id
 from engine.cases.attachments import FileTooLarge, UnsupportedFileType, attach_file, attachments_of
-from engine.cases.case import Case, my_cases
+from engine.cases.case import Case
 from engine.cases.permissions import get_case, sees_personal_data
-from engine.cases.tasks import dues_of, missing_calendar_year, overdue_case_ids
 from engine.definitions.forms import masked_personal_data, missing_in
 from engine.definitions.spec import RETURN_POINT, Definition, TransitionSpec
 from engine.definitions.store import list_kinds
@@ -30,11 +30,13 @@ from engine.operations.transitions import MAX_COMMENT_LENGTH, create_draft, perf
 from engine.org.units import Actor, OrgUnit, unit_chain
 from engine.procedures.rounds import Round, listed_items, visible_rounds
 from engine.reading.case_views import case_view
+from engine.reading.my_cases import MyCaseRow, my_case_rows, waiting_for_me_count
 from pages.forms import chosen_files, display_values, error_summary, file_lists, read_form
 from web.auth import current_actor, role_required
 from web.database import committing, request_session
 from web.files import file_store, read_upload
 from web.localtime import local_time
+from web.paging import decode_cursor, encode_cursor
 
 bp = Blueprint("applicant", __name__)
 
@@ -428,60 +430,64 @@ def _status_of(err: ValidationFailed) -> int:
 
 @dataclass(frozen=True)
 class CaseRow:
-    case: Case
+    """A row of 「我的申报」: the engine's row (engine.reading.my_cases) with its labels."""
+
+    mine: MyCaseRow
     kind_label: str
     state_label: str
     state_kind: str
     updated: str
-    due_dt: datetime | None
-    missing_year: int | None  # the year the working-day calendar lacks to work the deadline out
-    overdue: bool
     editable: bool
     returned: bool
+
+    @property
+    def case(self) -> Case:
+        return self.mine.case
 
 
 @bp.route("/my/cases", endpoint="my_cases")
 @role_required("applicant")
 def my_cases_page():
+    """The applicant's cases, those waiting for him first (``todo=1``: only those)."""
     session, actor = request_session(), current_actor()
     kinds = {definition.kind: definition for definition in list_kinds(session)}
     kind = request.args.get("kind") or None
     state = request.args.get("state") or None
     if kind is not None and kind not in kinds:
         kind = None
-    before = request.args.get("before", "")
-    before_id = parse_row_id(before)
-    cases = my_cases(session, actor, kind=kind, state=state, before_id=before_id, limit=PAGE_SIZE + 1)
-    more = len(cases) > PAGE_SIZE
-    cases = cases[:PAGE_SIZE]
-    rows = _rows(session, cases)
-    states = _state_choices([kinds[kind]] if kind else list(kinds.values()))
-    next_url = None
-    if more:
-        next_url = url_for("applicant.my_cases", kind=kind, state=state, before=cases[-1].id)
-    return render_template("applicant/my_cases.html", rows=rows, kinds=kinds, states=states, kind=kind,
-                           state=state, next_url=next_url, first_page=before_id is None,
-                           first_url=url_for("applicant.my_cases", kind=kind, state=state))
+    todo = request.args.get("todo") == "1"
+    filters = {name: value for name, value in (("kind", kind), ("state", state), ("todo", "1" if todo else None))
+               if value}
+    error = None
+    try:
+        found = my_case_rows(session, actor, kind=kind, state=state, waiting_for_me=todo,
+                             after=_my_cases_after(request.args.get("after")), limit=PAGE_SIZE + 1)
+    except ValidationFailed:
+        found, error = [], _("分页参数无效，请从第一页重新查看")
+    more = len(found) > PAGE_SIZE
+    found = found[:PAGE_SIZE]
+    next_url = url_for("applicant.my_cases", **filters, after=encode_cursor(list(found[-1].sort_key))) if more else None
+    return render_template(
+        "applicant/my_cases.html", rows=[_row(row) for row in found], kinds=kinds,
+        states=_state_choices([kinds[kind]] if kind else list(kinds.values())), kind=kind, state=state, todo=todo,
+        waiting_count=waiting_for_me_count(session, actor), error=error, next_url=next_url,
+        first_page=not request.args.get("after"), first_url=url_for("applicant.my_cases", **filters),
+    ), 422 if error else 200
 
 
-def _rows(session: Session, cases: list[Case]) -> list[CaseRow]:
-    due = dues_of(session, [case.id for case in cases])
-    now = utcnow()
-    overdue = overdue_case_ids(session, [case.id for case in cases], now)
-    rows = []
-    for case in cases:
-        definition = case.definition
-        state = definition.state(case.state)
-        shows_due = state.kind in ("review", "notice")
-        due_dt = due.get(case.id) if shows_due else None
-        rows.append(CaseRow(
-            case, definition.label, state.label, state.kind, local_time(case.updated_dt), due_dt,
-            missing_calendar_year(session, case.id) if shows_due and due_dt is None and state.has_deadline else None,
-            case.id in overdue or bool(due_dt and due_dt < now),
-            state.kind == "draft",
-            state.kind == "draft" and case.return_state is not None,
-        ))
-    return rows
+def _my_cases_after(cursor: str | None) -> tuple[int, int] | None:
+    try:
+        key = decode_cursor(cursor, 2)
+    except UnprocessableEntity:
+        raise ValidationFailed({"after": [_("分页参数无效，请从第一页重新查看")]}) from None
+    return tuple(key) if key is not None else None
+
+
+def _row(row: MyCaseRow) -> CaseRow:
+    definition = row.case.definition
+    state = definition.state(row.case.state)
+    return CaseRow(row, definition.label, state.label, state.kind, local_time(row.case.updated_dt),
+                   state.kind == "draft", state.kind == "draft" and row.case.return_state is not None)
 
 
 def _state_choices(definitions: list[Definition]) -> dict[str, str]:

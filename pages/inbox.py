@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -33,7 +34,7 @@ from engine.cases.opinions import asked_count, asked_of
 from engine.cases.tasks import missing_calendar_year
 from engine.definitions.spec import Definition, StateSpec
 from engine.definitions.store import definition_by_hash, list_kinds
-from engine.operations.transitions import BatchOutcome, perform_batch_action
+from engine.operations.transitions import BatchOutcome, perform_batch_action, preview_batch_action
 from engine.org.units import Actor
 from engine.procedures.rounds import Round, visible_rounds
 from web.auth import active_grant, current_actor, role_required, session_actor
@@ -50,6 +51,8 @@ DUE_CHOICES = {"soon": "due_soon", "overdue": "overdue"}
 # Beyond this the row just says "overdue": counting is a walk over calendar days.
 MAX_COUNTED_OVERDUE_DAYS = 3660
 MAX_SEARCH_LENGTH = 100
+# The query args the inbox's links carry on (the next page, select all).
+FILTER_ARGS = ("q", "kind", "round", "state", "unit", "due", "mine")
 
 
 # --- Reading the filters --------------------------------------------------------------------------
@@ -102,9 +105,19 @@ def _read_filters(args, choices: FilterChoices) -> tuple[InboxFilter, dict[str, 
     mine = args.get("mine") or None
     if mine not in (None, "1"):
         errors["mine"] = [_("“我的待办”筛选无效")]
+    search = _search(args, errors)
     wanted = InboxFilter(role=ROLE, kind=kind, round_id=round_id, state=state, unit_id=unit_id,
-                         due=DUE_CHOICES.get(due, "any"), mine=mine == "1")
+                         due=DUE_CHOICES.get(due, "any"), mine=mine == "1", search=search)
     return wanted, errors
+
+
+def _search(args, errors: dict[str, list[str]]) -> str | None:
+    """The ``q`` of the inbox and of 「我已办」: a case number or words of the title."""
+    search = (args.get("q") or "").strip() or None
+    if search is not None and (len(search) > MAX_SEARCH_LENGTH or text_problem(search)):
+        errors["q"] = [_("请输入不超过 %(max)s 个字的案件编号或标题", max=MAX_SEARCH_LENGTH)]
+        return None
+    return search
 
 
 def _positive_int(value: str | None) -> int | None:
@@ -259,7 +272,7 @@ def inbox():
     more = len(entries) > PAGE_SIZE
     entries = entries[:PAGE_SIZE]
     rows, hashes = _rows(session, entries, now) if entries else ([], {})
-    filters = {name: args[name] for name in ("kind", "round", "state", "unit", "due", "mine") if args.get(name)}
+    filters = {name: args[name].strip() for name in FILTER_ARGS if args.get(name, "").strip()}
     counts = inbox_counts(session, actor, ROLE, now=now)
     asked = asked_of(session, actor)
     g.open_tasks = sum(count.waiting for count in counts) + len(asked)  # the header's badge, without counting twice
@@ -275,6 +288,9 @@ def inbox():
         batch_choices=_batch_choices(session, actor, rows, hashes, now),
         next_url=url_for("inbox.inbox", **filters, after=encode_cursor(inbox_key_of(entries[-1]))) if more else None,
         first_url=url_for("inbox.inbox", **filters) if args.get("after") else None,
+        # 「全选本页」 without script: the same page again, every box ticked.
+        select_all=args.get("select") == "all",
+        select_all_url=url_for("inbox.inbox", **filters, after=args.get("after") or None, select="all"),
     )
     return page, 422 if errors else 200
 
@@ -283,11 +299,14 @@ def inbox():
 
 @dataclass(frozen=True)
 class BatchResultRow:
+    """One case of a batch, as its preview or its results show it."""
+
     case_id: int
     title: str | None
     ok: bool
-    state_label: str | None = None
+    state_label: str | None = None  # where the case went (would go)
     reason: str | None = None
+    amount: str | None = None  # the money granted (that would be), formatted
 
 
 @bp.route("/inbox/done")
@@ -295,10 +314,8 @@ class BatchResultRow:
 def done():
     """「我已办」: the tasks the reviewer closed, latest first, found by case number or title words."""
     session, actor = request_session(), current_actor()
-    search = (request.args.get("q") or "").strip() or None
     errors: dict[str, list[str]] = {}
-    if search is not None and (len(search) > MAX_SEARCH_LENGTH or text_problem(search)):
-        errors["q"] = [_("请输入不超过 %(max)s 个字的案件编号或标题", max=MAX_SEARCH_LENGTH)]
+    search = _search(request.args, errors)
     entries: list[DoneEntry] = []
     if not errors:
         try:
@@ -316,7 +333,10 @@ def done():
 @bp.route("/inbox/batch", methods=["POST"])
 @role_required(ROLE)
 def batch():
-    """Act on the chosen cases one by one, each at the version the inbox showed."""
+    """The batch in two steps. First each chosen case is checked by acting on it with nothing
+    kept (engine preview_batch_action): which would be refused and why, where the others would
+    go and the money they would be granted, and a button to confirm. Confirmed, the cases that
+    passed are acted on one by one, each at the version the inbox showed."""
     form = request.form
     back = _inbox_url(form.get("back"))
     raw_ids = form.getlist("case_id")
@@ -333,17 +353,31 @@ def batch():
         return redirect(back)
     # A missing version cannot match the case's: the engine reports that case as changed meanwhile.
     refs = [(case_id, _positive_int(form.get(f"version_{case_id}")) or 0) for case_id in case_ids]
-    session, actor = request_session(), current_actor()
+    session, actor, comment = request_session(), current_actor(), form.get("comment")
     try:
+        if form.get("confirmed") != "1":
+            return _confirm_page(session, actor, refs, trigger, comment, back)
         with committing():
-            outcomes = perform_batch_action(session, actor, refs, trigger, comment=form.get("comment"))
+            outcomes = perform_batch_action(session, actor, refs, trigger, comment=comment)
             results = _results(session, actor, outcomes)
     except ValidationFailed as err:  # the list itself: too many, a case twice
         flash("；".join(message for messages in err.fields.values() for message in messages) or err.message, "error")
         return redirect(back)
     done = sum(result.ok for result in results)
-    return render_template("inbox/batch_result.html", results=results, done=done,
-                           failed=len(results) - done, back=back)
+    return render_template("inbox/batch_result.html", results=results, done=done, failed=len(results) - done,
+                           back=back, has_amounts=any(result.amount for result in results))
+
+
+def _confirm_page(session: Session, actor: Actor, refs: list[tuple[int, int]], trigger: str, comment: str | None,
+                  back: str):
+    outcomes = preview_batch_action(session, actor, refs, trigger, comment=comment)
+    checked = _results(session, actor, outcomes)
+    labels = list(dict.fromkeys(outcome.label for outcome in outcomes if outcome.ok))
+    passing = [(case_id, version) for (case_id, version), result in zip(refs, checked) if result.ok]
+    return render_template("inbox/batch_confirm.html", results=checked, passing=passing, trigger=trigger,
+                           action_label=" / ".join(labels), comment=comment or "", back=back,
+                           refused=len(checked) - len(passing),
+                           has_amounts=any(result.amount for result in checked))
 
 
 def _results(session: Session, actor: Actor, outcomes: list[BatchOutcome]) -> list[BatchResultRow]:
@@ -354,12 +388,17 @@ def _results(session: Session, actor: Actor, outcomes: list[BatchOutcome]) -> li
     for outcome in outcomes:
         if outcome.ok:
             case = outcome.case
-            state = case.definition.state(case.state)
-            results.append(BatchResultRow(case.id, case.title, True, state_label=state.label))
+            state = case.definition.state(outcome.to_state)
+            results.append(BatchResultRow(case.id, case.title, True, state_label=state.label,
+                                          amount=_yuan(outcome.granted)))
         else:
             results.append(BatchResultRow(outcome.case_id, titles.get(outcome.case_id), False,
                                           reason=reason_of(outcome.error)))
     return results
+
+
+def _yuan(amount: Decimal | None) -> str | None:
+    return f"{amount:,.2f}" if amount is not None else None
 
 
 def reason_of(err: UnionflowError) -> str:

@@ -11,7 +11,7 @@ from engine.base.errors import ConditionFailed, Conflict, ValidationFailed
 from engine.operations.transitions import perform_batch_action, preview_batch_action
 from engine.procedures.ledgers import LedgerEntry, balance
 from tests.conftest import NOW
-from tests.test_medical_subsidy import ID_NUMBER, draft, schemes, store, submitted  # noqa: F401 (fixtures)
+from tests.test_medical_subsidy import ID_NUMBER, draft, schemes, store, submitted  # noqa: F401 - fixtures
 
 CAP = f"medical_subsidy:mutual_aid:{ID_NUMBER}"
 

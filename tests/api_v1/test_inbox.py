@@ -211,3 +211,30 @@ def test_done_lists_what_the_caller_handled_and_finds_it(api, session, world):
     bad = reviewer.get("inbox/done?q=" + "x" * 101)
     assert bad.status_code == 422 and "q" in error_of(bad)["fields"]
     assert reviewer.get("inbox/done?cursor=bm9wZQ").status_code == 422
+
+
+def test_q_finds_a_waiting_case_by_name_or_number_and_pages_with_it(api, waiting):
+    zhang = [waiting(days, nominee=f"张三{days}") for days in (1, 2, 3)]
+    li = waiting(4, nominee="李四")
+    elsewhere = waiting(1, applicant="applicant_B1a", nominee="张三0")
+    reviewer = api("reviewer_A1")
+
+    def ids(**query) -> list[int]:
+        return [item["case_id"] for item in reviewer.get("inbox", query_string=query).get_json()["items"]]
+
+    assert ids(q="张三") == [case.id for case in zhang]
+    assert ids(q=f"第 {li.id} 号") == [li.id] == ids(q=f"#{li.id}") == ids(q=str(li.id))
+    assert ids(q=str(elsewhere.id)) == []
+    first = reviewer.get("inbox", query_string={"q": "张三", "limit": 2}).get_json()
+    rest = reviewer.get("inbox", query_string={"q": "张三", "limit": 2, "cursor": first["next_cursor"]}).get_json()
+    assert [item["case_id"] for item in first["items"] + rest["items"]] == [case.id for case in zhang]
+    for bad in ("x" * 101, ""):
+        response = reviewer.get("inbox", query_string={"q": bad})
+        assert response.status_code == 422 and "q" in error_of(response)["fields"], bad
+
+
+def test_q_is_documented(api):
+    spec = api().get("openapi.json").get_json()
+    [q] = [parameter for parameter in spec["paths"]["/api/v1/inbox"]["get"]["parameters"] if parameter["name"] == "q"]
+    assert q["in"] == "query" and "案件编号" in q["description"] and "姓名" in q["description"]
+    assert q["schema"]["maxLength"] == 100

@@ -9,18 +9,20 @@ from datetime import timedelta
 
 import pytest
 from flask import render_template_string
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from engine.audit.chain import AuditEvent
 from engine.base.db import utcnow
 from engine.cases.attachments import Attachment
 from engine.cases.case import Case
 from engine.definitions.spec import FIELD_TYPES, FieldSpec
+from engine.operations.holding import claim_task
 from engine.operations.transitions import create_draft, perform_action
 from engine.procedures.rounds import open_round
 from pages.forms import chosen_files, read_form
 from tests.api_v1.test_cases import FORM, ID_NUMBER, MASKED_ID, written
 from tests.pages.conftest import text_of
+from web.paging import encode_cursor
 
 NEW = "/cases/new/basic_nomination"
 
@@ -414,6 +416,75 @@ def test_my_cases_pages_by_keyset(pages, session, world):
     next_url = re.search(r'<a href="([^"]+)">下一页</a>', first).group(1).replace("&amp;", "&")
     second = text_of(client.get(next_url))
     assert "第01件" in second and "第00件" in second and "第02件" not in second and "下一页" not in second
+
+
+def my_row(page: str, case_id: int) -> str:
+    start = page.index(f'<tr id="case-{case_id}"')
+    return page[start:page.index("</tr>", start)]
+
+
+MY_ROW = re.compile(r'<tr id="case-(\d+)"')
+
+
+def test_my_cases_name_the_holder_and_put_what_waits_for_me_first(pages, session, world):
+    at_township = act(session, world, draft(session, world, form=FORM | {"nominee_name": "在街道"}),
+                      "applicant_A1a", "submit")
+    claimed = act(session, world, draft(session, world, form=FORM | {"nominee_name": "已认领"}), "applicant_A1a",
+                  "submit")
+    claim_task(session, world.actor("reviewer_A1"), claimed, expected_version=claimed.version)
+    returned = act(session, world, act(session, world, draft(session, world, form=FORM | {"nominee_name": "被退回"}),
+                                       "applicant_A1a", "submit"), "reviewer_A1", "return", comment="请补充事迹")
+    closed = act(session, world, draft(session, world, form=FORM | {"nominee_name": "已撤回"}), "applicant_A1a",
+                 "withdraw")
+    client = pages("applicant_A1a")
+    page = text_of(client.get("/my/cases"))
+    assert [int(case_id) for case_id in MY_ROW.findall(page)] == [returned.id, closed.id, claimed.id, at_township.id]
+    assert '<th scope="col">当前办理</th>' in page
+    assert "A1街道总工会 · 审核人" in my_row(page, at_township.id)
+    assert "reviewer_A1" in my_row(page, claimed.id)
+    assert '<span class="muted">—</span></td>' in my_row(page, closed.id).split('data-label="当前办理">')[1][:40]
+    returned_row = my_row(page, returned.id)
+    assert '<span class="tag todo">待我处理</span>' in returned_row and 'data-label="当前办理">我</td>' in returned_row
+    assert "待我处理" not in my_row(page, at_township.id)
+    assert re.search(r"待我处理 <strong>1</strong>", page)
+    only = text_of(client.get("/my/cases?todo=1"))
+    assert [int(case_id) for case_id in MY_ROW.findall(only)] == [returned.id]
+    assert "目前没有等待您处理的申报。" in text_of(pages("applicant_A1b").get("/my/cases?todo=1"))
+
+
+def test_my_cases_cost_the_same_queries_for_one_row_or_a_full_page(pages, session, world, database):
+    act(session, world, draft(session, world, form=FORM | {"nominee_name": "第一件"}), "applicant_A1a", "submit")
+    client = pages("applicant_A1a")
+    client.get("/my/cases")  # warms the definition and calendar caches
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    def queries() -> int:
+        statements.clear()
+        event.listen(database, "before_cursor_execute", count)
+        try:
+            assert client.get("/my/cases").status_code == 200
+        finally:
+            event.remove(database, "before_cursor_execute", count)
+        return len(statements)
+
+    one_row = queries()
+    for n in range(12):
+        case = act(session, world, draft(session, world, form=FORM | {"nominee_name": f"又一件{n}"}),
+                   "applicant_A1a", "submit")
+        if n % 3 == 0:
+            claim_task(session, world.actor("reviewer_A1"), case, expected_version=case.version)
+        if n % 4 == 0:
+            act(session, world, case, "reviewer_A1", "return", comment="请补充")
+    draft(session, world, form={"nominee_name": "草稿"})
+    assert queries() == one_row, one_row
+
+
+def test_a_my_cases_page_link_not_made_by_the_page_is_explained(pages):
+    response = pages("applicant_A1a").get("/my/cases", query_string={"after": encode_cursor([1, 2**31])})
+    assert response.status_code == 422 and "分页参数无效，请从第一页重新查看" in text_of(response)
 
 
 # --- Who may use these pages ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from engine.cases.tasks import Task
 from engine.operations.transitions import comment_on_case, create_draft, perform_action, submit_case
 from tests.pages.conftest import text_of
 from tests.test_honours import Honours
+from tests.test_medical_subsidy import draft, schemes, store, submitted  # noqa: F401 - fixtures
 from web.paging import encode_cursor
 
 FORM = {"award_type": "labour_medal", "nominee_name": "孙八", "employer": "A1a公司", "ownership": "public",
@@ -248,7 +249,7 @@ def test_batch_approve_goes_through_per_case_and_reports_a_stale_case_as_a_confl
     comment_on_case(session, world.actor("applicant_A1a"), session.get(Case, stale.id), "补充一点说明")
     session.flush()
     response = client.submit("/inbox/batch", {
-        "case_id": [first.id, stale.id, third.id], "trigger": "approve", "comment": "同意",
+        "case_id": [first.id, stale.id, third.id], "trigger": "approve", "comment": "同意", "confirmed": "1",
         **{f"version_{case_id}": version for case_id, version in seen.items()}, "back": "/inbox?due=soon"})
     result = text_of(response)
     assert response.status_code == 200
@@ -270,7 +271,7 @@ def test_an_action_that_needs_a_comment_fails_per_case_with_the_message(pages, s
     client = pages("reviewer_A1")
     seen = versions(client.get("/inbox"))
     response = client.submit("/inbox/batch", {
-        "case_id": [case.id for case in cases], "trigger": "return",
+        "case_id": [case.id for case in cases], "trigger": "return", "confirmed": "1",
         **{f"version_{case_id}": version for case_id, version in seen.items()}})
     result = text_of(response)
     assert "已办理 0 件，未办理 2 件" in result and result.count("请填写意见或理由") == 2
@@ -284,7 +285,7 @@ def test_a_case_the_reviewer_may_not_see_is_refused_without_naming_it(pages, ses
     client = pages("reviewer_A1")
     seen = versions(client.get("/inbox"))
     response = client.submit("/inbox/batch", {
-        "case_id": [mine.id, other.id], "trigger": "approve",
+        "case_id": [mine.id, other.id], "trigger": "approve", "confirmed": "1",
         f"version_{mine.id}": seen[mine.id], f"version_{other.id}": 2})
     result = text_of(response)
     assert "已办理 1 件，未办理 1 件" in result
@@ -368,3 +369,153 @@ def test_the_header_and_the_home_page_count_what_waits_at_the_reviewers_unit(pag
     county = pages("reviewer_A")  # nothing waits at the county yet: no badge
     assert "件待办" not in text_of(county.get("/inbox"))
     assert "件待办" not in text_of(pages("applicant_A1a").get("/"))
+
+
+# --- Searching the inbox ---------------------------------------------------------------------------
+
+def test_a_reviewer_finds_a_case_by_name_or_number_and_the_pages_keep_the_search(pages, waiting):
+    zhang, li = waiting(1, nominee="张三丰"), waiting(2, nominee="李四")
+    elsewhere = waiting(1, applicant="applicant_B1a", nominee="张三丰")
+    client = pages("reviewer_A1")
+    page = text_of(client.get("/inbox"))
+    assert '<input type="search" id="filter-q" name="q"' in page and "查找姓名或编号" in page
+    assert shown(client.get("/inbox?q=张三")) == [zhang.id]
+    for number in (str(li.id), f"#{li.id}", f"第 {li.id} 号"):
+        assert shown(client.get("/inbox", query_string={"q": number})) == [li.id], number
+    assert 'value="张三"' in text_of(client.get("/inbox?q=张三"))  # the box keeps what was typed
+    missing = text_of(client.get(f"/inbox?q={elsewhere.id}"))
+    assert ROW.findall(missing) == [] and f"没有找到「{elsewhere.id}」的待办案件" in missing
+    assert f'href="/inbox/done?q={elsewhere.id}"' in missing
+
+
+def test_the_next_page_of_a_search_keeps_it(pages, waiting):
+    cases = [waiting(days, nominee=f"王{days}") for days in range(1, 53)]
+    waiting(0, nominee="赵六")
+    client = pages("reviewer_A1")
+    first = client.get("/inbox?q=王")
+    assert shown(first) == [case.id for case in cases[:50]]
+    link = re.search(r'<a href="([^"]+)" rel="next">', text_of(first)).group(1).replace("&amp;", "&")
+    assert "q=" in link
+    assert shown(client.get(link)) == [case.id for case in cases[50:]]
+
+
+@pytest.mark.parametrize("q", ["字" * 101, "张\x00三"])
+def test_a_search_the_inbox_cannot_take_is_explained_beside_the_box(pages, waiting, q):
+    waiting(1)
+    response = pages("reviewer_A1").get("/inbox", query_string={"q": q})
+    page = text_of(response)
+    assert response.status_code == 422 and shown(response) == []
+    assert 'id="q-error"' in page and "请输入不超过 100 个字的案件编号或标题" in page
+
+
+def test_a_search_costs_the_queries_of_any_page(pages, database, waiting):
+    for days in range(1, 6):
+        waiting(days, nominee=f"王{days}")
+    client = pages("reviewer_A1")
+    client.get("/inbox")
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(database, "before_cursor_execute", count)
+    try:
+        client.get("/inbox")
+        plain = len(statements)
+        statements.clear()
+        client.get("/inbox?q=王")
+        searched = len(statements)
+    finally:
+        event.remove(database, "before_cursor_execute", count)
+    assert searched == plain
+
+
+# --- Select all, on phones too ---------------------------------------------------------------------
+
+def test_select_all_is_a_visible_control_and_works_without_script(pages, waiting):
+    cases = [waiting(days) for days in (1, 2)]
+    client = pages("reviewer_A1")
+    page = text_of(client.get("/inbox?due=soon"))
+    bar = page[page.index('<div class="select-all-bar">'):]
+    bar = bar[:bar.index("</div>")]
+    assert 'data-select-all="case_id"' in bar and "全选本页" in bar  # outside the table head phones do not see
+    link = re.search(r'<a href="([^"]+)" data-no-script>全选本页</a>', bar).group(1).replace("&amp;", "&")
+    assert "due=soon" in link and "select=all" in link
+    ticked = text_of(client.get(link))
+    for case in cases:
+        assert f'id="pick-{case.id}" checked' in ticked
+    assert f'id="pick-{cases[0].id}" checked' not in page
+
+
+# --- The batch, checked first ----------------------------------------------------------------------
+
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def confirm_form(page: str) -> dict:
+    """What the confirm page's form posts (its hidden fields; case_id repeated)."""
+    form = page[page.index('class="batch-confirm"'):]
+    form = form[:form.index("</form>")]
+    data: dict = {"case_id": []}
+    for name, value in HIDDEN.findall(form):
+        if name == "case_id":
+            data["case_id"].append(value)
+        elif name != "csrf_token":
+            data[name] = value.replace("&amp;", "&")
+    return data
+
+
+def test_the_batch_first_shows_what_would_be_refused_and_writes_nothing(pages, session, world, waiting):
+    first, stale, third = waiting(1, nominee="甲"), waiting(2, nominee="乙"), waiting(3, nominee="丙")
+    client = pages("reviewer_A1")
+    seen = versions(client.get("/inbox"))
+    comment_on_case(session, world.actor("applicant_A1a"), session.get(Case, stale.id), "补充一点说明")
+    session.flush()
+    response = client.submit("/inbox/batch", {
+        "case_id": [first.id, stale.id, third.id], "trigger": "approve", "comment": "同意",
+        **{f"version_{case_id}": version for case_id, version in seen.items()}, "back": "/inbox?due=soon"})
+    page = text_of(response)
+    assert response.status_code == 200 and "确认批量办理" in page
+    assert "以下 2 件可以执行「审核通过，报县（区）总工会」" in page and "另有 1 件不能办理" in page
+    assert "可以办理，办理后进入「县（区）总工会审核」" in row_html(page, first.id, "check")
+    assert "不能办理：案件已被他人更新，请刷新后再操作" in row_html(page, stale.id, "check")
+    assert "核定金额" not in page  # nothing here grants money
+    assert approvals(session, [first.id, stale.id, third.id]) == 0
+    session.expire_all()
+    assert {session.get(Case, case.id).state for case in (first, stale, third)} == {"township_review"}
+    form = confirm_form(page)
+    assert form["case_id"] == [str(first.id), str(third.id)]  # only those that passed
+    assert (form["trigger"], form["comment"], form["confirmed"], form["back"]) == ("approve", "同意", "1",
+                                                                                   "/inbox?due=soon")
+    result = text_of(client.submit("/inbox/batch", form))
+    assert "已办理 2 件，未办理 0 件" in result
+    assert approvals(session, [first.id, third.id]) == 2
+
+
+def test_a_batch_without_the_comment_it_needs_is_stopped_at_the_check(pages, session, waiting):
+    cases = [waiting(1), waiting(2)]
+    client = pages("reviewer_A1")
+    seen = versions(client.get("/inbox"))
+    page = text_of(client.submit("/inbox/batch", {
+        "case_id": [case.id for case in cases], "trigger": "return",
+        **{f"version_{case_id}": version for case_id, version in seen.items()}}))
+    assert "所选案件都不能执行这项操作" in page and page.count("不能办理：请填写意见或理由") == 2
+    assert 'class="batch-confirm"' not in page and 'href="/inbox"' in page
+
+
+def test_the_check_and_the_results_show_the_amount_each_approval_grants(pages, session, world, submitted):  # noqa: F811
+    big = submitted(total_cost="200000.00", self_paid_in_catalogue="81000.00")  # 40,000.00
+    rest = submitted(self_paid_in_catalogue="31000.00")  # computes 15,000.00, 10,000.00 left of the cap
+    client = pages("reviewer_A")
+    inbox = client.get("/inbox")
+    seen = versions(inbox)
+    page = text_of(client.submit("/inbox/batch", {
+        "case_id": [big.id, rest.id], "trigger": "approve", **{f"version_{k}": v for k, v in seen.items()}}))
+    assert "40,000.00 元" in row_html(page, big.id, "check") and "10,000.00 元" in row_html(page, rest.id, "check")
+    assert "金额以批准时核定为准" in page
+    assert session.get(Case, big.id).outcome.get("subsidy_amount") is None
+    result = text_of(client.submit("/inbox/batch", confirm_form(page)))
+    assert "已办理 2 件" in result
+    assert "40,000.00 元" in row_html(result, big.id, "result") and "10,000.00 元" in row_html(result, rest.id, "result")
+    session.expire_all()
+    assert session.get(Case, rest.id).outcome["subsidy_amount"] == "10000.00"

@@ -5,6 +5,9 @@
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
   });
+  // Controls that need script show only where it runs; the plain links standing in for them hide.
+  document.querySelectorAll("[data-script-only]").forEach(function (element) { element.hidden = false; });
+  document.querySelectorAll("[data-no-script]").forEach(function (element) { element.hidden = true; });
   // "Select all" boxes for batch actions: <input type=checkbox data-select-all="name">.
   document.querySelectorAll("input[data-select-all]").forEach(function (all) {
     var boxes = function () {
