@@ -1,0 +1,115 @@
+"""The lists a reviewer and an applicant use every day, at a phone's and a desktop's width: the
+county reviewer finds three healthcare claims by the patient's name, ticks them all with 「全选本页」,
+reads the check (two would be granted, the second cut to what is left of the cap, the third
+refused with the reason), confirms and reads the amounts granted; the applicant reads who holds
+each of his cases in 「我的申报」, those waiting for him first."""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+
+from engine.base.db import utcnow
+from engine.cases.attachments import FileStore, attach_file
+from engine.operations.transitions import create_draft, perform_action
+from engine.org.units import OrgUnit
+from engine.procedures.parameters import set_parameters
+from tests.browser.conftest import id_number
+from tests.browser.test_scenarios import follow
+from tests.test_medical_subsidy import ID_NUMBER, OTHER_ID_NUMBER, SCHEME_VALUES, SCHEMES, _form
+
+DOCUMENTS = ("discharge_summary", "diagnosis_certificate", "settlement_sheet", "itemised_bill")
+PATIENT_ID = {"phone": ID_NUMBER, "desktop": OTHER_ID_NUMBER}
+
+
+@pytest.fixture(scope="module")
+def schemes(live_db) -> None:
+    """The city's healthcare subsidy schemes (50% above 1,000 yuan, 50,000 a year per person)."""
+    with live_db.session() as session:
+        city = session.get(OrgUnit, live_db.actor(session, "reviewer_city").grants[0].unit_id)
+        set_parameters(session, None, SCHEMES, unit=city, valid_from=date(2024, 1, 1), values=SCHEME_VALUES)
+
+
+def claim(live_db, patient: str, id_number: str, self_paid: str) -> int:
+    """A healthcare claim of applicant_A1a, discharged a week ago, submitted: it waits at county A."""
+    discharged = utcnow().date() - timedelta(days=7)
+    with live_db.session() as session:
+        actor = live_db.actor(session, "applicant_A1a")
+        form = _form(patient_name=patient, id_number=id_number, self_paid_in_catalogue=self_paid,
+                     admission_date=(discharged - timedelta(days=5)).isoformat(),
+                     discharge_date=discharged.isoformat())
+        case = create_draft(session, actor, "medical_subsidy", form=form)
+        store = FileStore(live_db.directory / "attachments")
+        for field in DOCUMENTS:
+            attach_file(session, actor, case, field, filename=f"{field}.pdf", content_type="application/pdf",
+                        data=f"%PDF {field}".encode(), store=store, expected_version=case.version)
+        perform_action(session, actor, case, "submit", expected_version=case.version)
+        return case.id
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_a_reviewer_finds_checks_confirms_and_reads_the_amounts(browse, live_db, schemes, viewport):
+    patient = f"陈静{viewport}"
+    big = claim(live_db, patient, PATIENT_ID[viewport], "81000.00")  # (81,000 − 1,000) × 50% = 40,000
+    cut = claim(live_db, patient, PATIENT_ID[viewport], "31000.00")  # 15,000, but 10,000 left of the cap
+    nothing_left = claim(live_db, patient, PATIENT_ID[viewport], "3000.00")  # the cap is used up
+    other = claim(live_db, f"王芳{viewport}", id_number(900 + len(viewport)), "5000.00")
+
+    reviewer = browse.signed_in("reviewer_A", viewport)
+    reviewer.goto("/inbox")
+    reviewer.get_by_label("查找姓名或编号").fill(patient)
+    follow(reviewer, reviewer.get_by_role("button", name="筛选"))
+    rows = reviewer.locator("tbody tr[id^=case-]")
+    assert sorted(int(row_id.split("-")[1]) for row_id in rows.evaluate_all("rows => rows.map(r => r.id)")) == [
+        big, cut, nothing_left]
+    assert reviewer.locator(f"#case-{other}").count() == 0
+    browse.shot(reviewer, f"search-{viewport}")
+
+    select_all = reviewer.get_by_label("全选本页")
+    assert select_all.is_visible()
+    select_all.check()
+    boxes = reviewer.locator("input[name=case_id]")
+    assert boxes.count() == 3 and all(boxes.nth(n).is_checked() for n in range(3))
+    box = boxes.first.bounding_box()
+    assert box["width"] >= 24 and box["height"] >= 24, box  # large enough to tap
+    reviewer.get_by_label("操作", exact=True).select_option("approve")
+    browse.shot(reviewer, f"selected-{viewport}")
+    follow(reviewer, reviewer.get_by_role("button", name="检查并批量办理"))
+
+    assert reviewer.get_by_role("heading", name="确认批量办理").is_visible()
+    assert "40,000.00 元" in reviewer.locator(f"#check-{big}").inner_text()
+    assert "10,000.00 元" in reviewer.locator(f"#check-{cut}").inner_text()
+    refused = reviewer.locator(f"#check-{nothing_left}").inner_text()
+    assert "不能办理" in refused and "本次可补助 0 元" in refused
+    assert reviewer.get_by_text("金额以批准时核定为准").is_visible()
+    assert live_db.case(big).state == "county_review"  # nothing done yet
+    browse.shot(reviewer, f"check-{viewport}")
+
+    follow(reviewer, reviewer.get_by_role("button", name="确认办理这 2 件"))
+    assert reviewer.get_by_role("heading", name="批量办理结果").is_visible()
+    assert "已办理 2 件，未办理 0 件" in reviewer.locator("main").inner_text()
+    assert "40,000.00 元" in reviewer.locator(f"#result-{big}").inner_text()
+    assert "10,000.00 元" in reviewer.locator(f"#result-{cut}").inner_text()
+    assert (live_db.case(big).state, live_db.case(cut).state, live_db.case(nothing_left).state) == (
+        "disbursement", "disbursement", "county_review")
+    browse.shot(reviewer, f"results-{viewport}")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_the_applicant_reads_who_holds_each_case_and_what_waits_for_him(browse, live_db, viewport):
+    at_township = live_db.submitted_nomination(f"当前办理{viewport}")
+    with live_db.session() as session:
+        actor = live_db.actor(session, "applicant_A1a")
+        waiting = create_draft(session, actor, "honours", form=live_db.nomination_form(f"草稿{viewport}"),
+                               round_id=live_db.round_id).id
+    applicant = browse.signed_in("applicant_A1a", viewport)
+    applicant.goto("/my/cases")
+    first = applicant.locator("tbody tr").first
+    assert first.get_attribute("id") == f"case-{waiting}" and "待我处理" in first.inner_text()
+    holder = applicant.locator(f"#case-{at_township} td[data-label=当前办理]").inner_text()
+    assert "A1街道总工会 · 审核人" in holder
+    browse.shot(applicant, f"my-cases-{viewport}")
+    follow(applicant, applicant.get_by_role("link", name=re.compile(r"^待我处理 \d+$")))
+    assert applicant.locator(f"#case-{at_township}").count() == 0
+    assert applicant.locator(f"#case-{waiting}").count() == 1
