@@ -174,7 +174,8 @@ def test_batch_approval_from_the_inbox(browse, live_db, viewport):
     reviewer.get_by_label("操作", exact=True).select_option("approve")
     reviewer.get_by_label("意见", exact=True).fill("材料齐全，同意推荐")
     browse.shot(reviewer, "selected")
-    follow(reviewer, reviewer.get_by_role("button", name="批量办理"), confirm="逐件执行所选操作")
+    follow(reviewer, reviewer.get_by_role("button", name="检查并批量办理"))
+    follow(reviewer, reviewer.get_by_role("button", name="确认办理这 3 件"))  # the check page: all three pass
 
     assert "已办理 3 件，未办理 0 件" in reviewer.get_by_role("status").inner_text()
     for case_id, nominee in zip(case_ids, nominees):
