@@ -7,6 +7,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from engine.audit.chain import AuditEvent
+from engine.base import effects
 from engine.base.errors import ConditionFailed, Conflict, ValidationFailed
 from engine.operations.transitions import perform_batch_action, preview_batch_action
 from engine.procedures.ledgers import LedgerEntry, balance
@@ -68,3 +69,21 @@ def test_an_action_granting_no_money_has_no_amount(session, world, submitted):  
     [outcome] = preview_batch_action(session, world.actor("reviewer_A"), refs(case), "return", comment="请补充发票",
                                      now=NOW)
     assert outcome.ok and outcome.granted is None and outcome.to_state == "returned"
+
+
+def test_a_preview_announces_nothing_even_when_the_request_commits_later(session, world, submitted):  # noqa: F811
+    """The preview's transitions are undone: no one is told of them at the next commit."""
+    heard = []
+
+    def handler(**payload):
+        heard.append(payload)
+
+    case = submitted()
+    session.commit()
+    effects.subscribe("case_transitioned", handler)
+    try:
+        preview_batch_action(session, world.actor("reviewer_A"), refs(case), "approve", now=NOW)
+        session.commit()
+    finally:
+        effects.unsubscribe("case_transitioned", handler)
+    assert heard == []
