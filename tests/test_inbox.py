@@ -111,6 +111,7 @@ def test_done_lists_the_tasks_one_closed_latest_first_and_finds_them(session, wo
         "镇（街道）总工会审核", "县（区）总工会审核", ACTED)
     assert done_page(session, world.actor("reviewer_A1_and_A")) == []
     assert [entry.case_id for entry in done_page(session, reviewer, search=str(first.id))] == [first.id]
+    assert [entry.case_id for entry in done_page(session, reviewer, search=f"第 {first.id} 号")] == [first.id]
     assert [entry.case_id for entry in done_page(session, reviewer, search="孙八")] == [second.id, first.id]
     assert done_page(session, reviewer, search="100%") == []
     assert [entry.case_id for entry in done_page(session, reviewer, after=done[0].sort_key)] == [first.id]
