@@ -350,7 +350,8 @@ def test_approval_records_every_figure_in_the_audit_event_and_payment_closes(ses
     assert case.state == "disbursement"
     figures = _grant_figures(event)
     assert figures == {
-        "action": "medical_subsidy_grant", "version": "1", "scheme": "mutual_aid", "formula": "ratio", "cycle": "2026",
+        "action": "medical_subsidy_grant", "version": "1", "scheme": "mutual_aid", "scheme_label": "职工住院医疗互助",
+        "formula": "ratio", "cycle": "2026",
         "eligible_parts": ["self_paid_in_catalogue"], "eligible_self_paid": "7000.00", "deductible": "1000.00",
         "ratio": "0.5", "above_deductible": "6000.00", "computed": "3000.00", "cap": "50000.00",
         "used_before": "0.00", "granted": "3000.00", "cap_left": "47000.00",

@@ -35,15 +35,17 @@ from sqlalchemy.orm import Session
 
 from engine.base.config import LOCAL_TZ
 from engine.base.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
+from engine.base.money import format_money, money_figure
 from engine.cases.case import Case
 from engine.cases.permissions import covers, require_visible
 from engine.cases.records import CaseRecord, add_record, records_of
 from engine.cases.rule_context import RuleContext
 from engine.definitions.forms import clean_fields, mask_account
-from engine.definitions.rules import action, rule
+from engine.definitions.rules import action, json_safe, rule
 from engine.operations.transitions import comment_on_case, create_draft
 from engine.org.units import SYSTEM_ACTOR, Actor
-from engine.procedures.ledgers import draw
+from engine.procedures.amounts import Explanation, Figure, amount_rule
+from engine.procedures.ledgers import draw, would_draw
 from engine.procedures.parameters import ParameterSet, register_parameters, require_parameters
 
 KIND = "hardship_aid"
@@ -264,11 +266,22 @@ def assess_category(ctx: RuleContext) -> dict:
     return result.figures()
 
 
-@action("hardship_aid_award", version="1")
-def award(ctx: RuleContext) -> dict:
-    """The approved amount: the rule's figure (or the reviewer's lower one), capped by what is
-    left of the household's yearly cap. Refuses a raise, a lowering without reason, and a
-    household whose cap is used up."""
+@dataclass(frozen=True)
+class Award:
+    """What the standards grant a household before its yearly cap: shared by the approval, which
+    draws it from the cap, and by the preview a reviewer reads before approving."""
+
+    result: Assessment
+    months: int
+    rule_amount: Decimal
+    wanted: Decimal
+    year: int
+    cap: Decimal
+    account: str
+
+
+def award_of(ctx: RuleContext) -> Award:
+    """The category's amount (or the reviewer's lower one, from the transition's inputs)."""
     result = assess(ctx.session, ctx.case, ctx.now)
     # The form is frozen since the evaluation, but a nearer unit's standards entered since may apply.
     if result.category is None:
@@ -276,19 +289,69 @@ def award(ctx: RuleContext) -> dict:
     values = result.values
     months = values["living_aid_months"][result.category]
     rule_amount = (values["minimum_living_standard"] * months).quantize(CENT, ROUND_HALF_UP)
-    wanted = _reviewed_amount(ctx, rule_amount)
-    year = application_date(ctx.case, ctx.now).year
-    cap = values["yearly_cap_per_household"]
-    granted, left = draw(ctx.session, f"{KIND}:household:{household_key(ctx.case)}", str(year), cap=cap,
-                         wanted=wanted, case_id=ctx.case.id, partial=True, now=ctx.now)
+    return Award(result, months, rule_amount, _reviewed_amount(ctx, rule_amount),
+                 application_date(ctx.case, ctx.now).year, values["yearly_cap_per_household"],
+                 f"{KIND}:household:{household_key(ctx.case)}")
+
+
+def award_figures(ctx: RuleContext, award_: Award, granted: Decimal, left: Decimal) -> dict:
+    """The figures of an award (or of its preview), as the audit event records them."""
+    return {**award_.result.figures(), "minimum_living_standard": award_.result.values["minimum_living_standard"],
+            "months": award_.months, "rule_amount": award_.rule_amount, "requested_amount": award_.wanted,
+            "lowered": award_.wanted < award_.rule_amount, "reason": ctx.inputs.get("reason"),
+            "yearly_cap": award_.cap, "aid_year": award_.year, "aid_amount": granted, "cap_left": left,
+            "capped": granted < award_.wanted}
+
+
+@action("hardship_aid_award", version="1")
+def award(ctx: RuleContext) -> dict:
+    """The approved amount: the rule's figure (or the reviewer's lower one), capped by what is
+    left of the household's yearly cap. Refuses a raise, a lowering without reason, and a
+    household whose cap is used up."""
+    award_ = award_of(ctx)
+    granted, left = draw(ctx.session, award_.account, str(award_.year), cap=award_.cap, wanted=award_.wanted,
+                         case_id=ctx.case.id, partial=True, now=ctx.now)
     if granted <= ZERO:
-        raise ConditionFailed(f"本户 {year} 年度帮扶金额已达上限 {cap} 元，不能再批准帮扶",
-                              [f"本户年度帮扶上限 {cap} 元已用完"])
-    ctx.case.record_outcome(category=result.category, rule_amount=str(rule_amount), aid_amount=str(granted),
-                            aid_year=year)
-    return {**result.figures(), "months": months, "rule_amount": rule_amount, "requested_amount": wanted,
-            "lowered": wanted < rule_amount, "reason": ctx.inputs.get("reason"), "yearly_cap": cap,
-            "aid_year": year, "aid_amount": granted, "cap_left": left, "capped": granted < wanted}
+        raise ConditionFailed(cap_used_up(award_.year, award_.cap), [f"本户年度帮扶上限 {award_.cap} 元已用完"])
+    ctx.case.record_outcome(category=award_.result.category, rule_amount=str(award_.rule_amount),
+                            aid_amount=str(granted), aid_year=award_.year)
+    return award_figures(ctx, award_, granted, left)
+
+
+def cap_used_up(year, cap) -> str:
+    return f"本户 {year} 年度帮扶金额已达上限 {cap} 元，不能再批准帮扶"
+
+
+def preview_award(ctx: RuleContext) -> dict:
+    """What approving now, at the standards' amount, would grant (the household's ledger read, not drawn)."""
+    award_ = award_of(ctx)
+    granted, left = would_draw(ctx.session, award_.account, str(award_.year), cap=award_.cap, wanted=award_.wanted,
+                               case_id=ctx.case.id, partial=True)
+    return json_safe(award_figures(ctx, award_, granted, left))
+
+
+def explain_award(figures: dict) -> Explanation:
+    """An award's figures (previewed or recorded) in words."""
+    standard, granted = Decimal(figures["minimum_living_standard"]), Decimal(figures["aid_amount"])
+    rule_amount, cap, left = Decimal(figures["rule_amount"]), Decimal(figures["yearly_cap"]), Decimal(figures["cap_left"])
+    worked = f"{figures['months']} 个月 × {money_figure(standard)} = {format_money(rule_amount)}"
+    if figures["lowered"]:
+        worked += f"；审核调低为 {format_money(figures['requested_amount'])}"
+    return Explanation(
+        amount=granted if granted > ZERO else None, title="帮扶金额",
+        formula=f"{figures['category_label']}家庭生活救助月数 × 当地城乡低保标准", worked=worked,
+        figures=(Figure("困难类别", figures["category_label"], is_money=False),
+                 Figure("家庭月人均收入", Decimal(figures["per_capita_income"])),
+                 Figure("低保标准（月）", standard),
+                 Figure("生活救助月数", f"{figures['months']} 个月", is_money=False)),
+        scheme="困难职工认定及帮扶标准", parameters=figures["standards"], cap=cap, period=str(figures["aid_year"]),
+        used_before=cap - left - granted, left_after=left, computed=rule_amount, capped=bool(figures["capped"]),
+        lowered_reason=figures["reason"] if figures["lowered"] else None,
+        refusal=None if granted > ZERO else cap_used_up(figures["aid_year"], cap),
+    )
+
+
+amount_rule("hardship_aid_award", preview=preview_award, explain=explain_award, outcome_key="aid_amount")
 
 
 def _reviewed_amount(ctx: RuleContext, rule_amount: Decimal) -> Decimal:

@@ -22,11 +22,13 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from engine.base.config import LOCAL_TZ
 from engine.base.errors import CalendarNotCovered, ConditionFailed
+from engine.base.money import format_money, money_figure
 from engine.calendar.working_days import working_calendar
 from engine.cases.rule_context import RuleContext
 from engine.definitions.forms import Money, from_stored
-from engine.definitions.rules import action, deadline, rule
-from engine.procedures.ledgers import draw
+from engine.definitions.rules import action, deadline, json_safe, rule
+from engine.procedures.amounts import Explanation, Figure, amount_rule
+from engine.procedures.ledgers import draw, would_draw
 from engine.procedures.parameters import ParameterSet, parameters_for, register_parameters, require_parameters
 
 SCHEMES = "medical_subsidy.schemes"
@@ -131,15 +133,17 @@ def incomplete(form: dict, *names: str) -> bool:
 def scheme_of(ctx: RuleContext, form: dict) -> Scheme | None:
     """The claim's scheme as configured on its discharge date, or None."""
     row = parameters_for(ctx.session, SCHEMES, ctx.case.origin_path, form["discharge_date"])
-    if row is None:
-        return None
-    figures = SchemesSchema().load(row.values)["schemes"].get(form["scheme"])
-    return Scheme(form["scheme"], figures, row) if figures else None
+    return None if row is None else scheme_in(row, SchemesSchema().load(row.values), form["scheme"])
 
 
-def scheme_problem(ctx: RuleContext, form: dict) -> str | None:
+def scheme_in(row: ParameterSet, values: dict, code: str) -> Scheme | None:
+    """The scheme ``code`` of a parameter set whose values are loaded, or None."""
+    figures = values["schemes"].get(code)
+    return Scheme(code, figures, row) if figures else None
+
+
+def scheme_problem(ctx: RuleContext, form: dict, scheme: Scheme | None) -> str | None:
     """Why the claim's scheme cannot judge it: not configured, or the illness not on its list."""
-    scheme = scheme_of(ctx, form)
     if scheme is None:
         label = dict(ctx.definition.field("scheme").choices).get(form["scheme"], form["scheme"])
         return f"出院日期 {form['discharge_date']} 适用的参数中没有「{label}」项目，请联系管理员"
@@ -235,7 +239,7 @@ def costs_consistent(ctx: RuleContext) -> str | None:
 @rule("medical_subsidy_scheme_applies")
 def scheme_applies(ctx: RuleContext) -> str | None:
     form = claim_form(ctx)
-    return None if incomplete(form, "scheme", "discharge_date") else scheme_problem(ctx, form)
+    return None if incomplete(form, "scheme", "discharge_date") else scheme_problem(ctx, form, scheme_of(ctx, form))
 
 
 @rule("medical_subsidy_filed_in_time")
@@ -299,33 +303,112 @@ def record_filing(ctx: RuleContext) -> dict:
 
 # --- The amount, on approval ----------------------------------------------------------------------
 
-@action("medical_subsidy_grant")
-def grant_subsidy(ctx: RuleContext) -> dict:
-    """Compute the amount and draw it from the person's cap for the cycle; refuse at 0 yuan."""
+@dataclass(frozen=True)
+class Claimed:
+    """What the scheme computes for a claim before its cap: shared by the approval, which draws it
+    from the person's cap, and by the preview a reviewer reads before approving."""
+
+    scheme: Scheme
+    cycle: str
+    account: str
+    eligible: Decimal
+    computed: Decimal
+    formula_figures: dict
+
+
+def claimed_amount(ctx: RuleContext) -> Claimed:
+    """The amount the scheme computes (one read of the parameters); refuses with the reason when
+    the scheme cannot judge the claim or the amount comes to 0 yuan."""
     form = claim_form(ctx)
-    require_parameters(ctx.session, SCHEMES, ctx.case.origin_path, form["discharge_date"])
-    problem = scheme_problem(ctx, form)
+    row, values = require_parameters(ctx.session, SCHEMES, ctx.case.origin_path, form["discharge_date"])
+    scheme = scheme_in(row, values, form["scheme"])
+    problem = scheme_problem(ctx, form, scheme)
     if problem:
         raise ConditionFailed(problem, [problem])
-    scheme = scheme_of(ctx, form)
     eligible = eligible_self_paid(scheme, form)
     computed, formula_figures = computed_amount(scheme, eligible)
     if computed == ZERO:
         reason = zero_reason(scheme, eligible)
         raise ConditionFailed(f"{reason}。请以「不予补助」办结并说明理由", [reason])
-    cap, cycle = scheme.figures["cap"], cycle_of(scheme, form["discharge_date"])
-    granted, left = draw(ctx.session, f"medical_subsidy:{scheme.code}:{ctx.case.subject_key}", cycle,
-                         cap=cap, wanted=computed, case_id=ctx.case.id, partial=True, now=ctx.now)
-    used_before = cap - left - granted
-    if granted == ZERO:
-        reason = (f"该会员本补助周期（{cycle}）「{scheme.figures['label']}」补助已达上限 {cap} 元"
-                  f"（已补助 {used_before} 元），本次可补助 0 元")
-        raise ConditionFailed(f"{reason}。请以「不予补助」办结并说明理由", [reason])
-    ctx.case.record_outcome(subsidy_amount=str(granted), subsidy_scheme=scheme.code, subsidy_cycle=cycle,
-                            subsidy_capped=granted < computed)
+    return Claimed(scheme, cycle_of(scheme, form["discharge_date"]),
+                   f"medical_subsidy:{scheme.code}:{ctx.case.subject_key}", eligible, computed, formula_figures)
+
+
+def grant_figures(claimed: Claimed, granted: Decimal, left: Decimal) -> dict:
+    """The figures of a grant (or of its preview), as the audit event records them."""
+    figures = claimed.scheme.figures
     return {
-        "scheme": scheme.code, "formula": scheme.figures["formula"], "cycle": cycle,
-        "eligible_parts": scheme.figures["eligible_parts"], "eligible_self_paid": eligible, **formula_figures,
-        "computed": computed, "cap": cap, "used_before": used_before, "granted": granted, "cap_left": left,
-        "parameters": scheme.parameters.citation(),
+        "scheme": claimed.scheme.code, "scheme_label": figures["label"], "formula": figures["formula"],
+        "cycle": claimed.cycle, "eligible_parts": figures["eligible_parts"], "eligible_self_paid": claimed.eligible,
+        **claimed.formula_figures, "computed": claimed.computed, "cap": figures["cap"],
+        "used_before": figures["cap"] - left - granted, "granted": granted, "cap_left": left,
+        "parameters": claimed.scheme.parameters.citation(),
     }
+
+
+def cap_reached(label: str, cycle: str, cap, used_before) -> str:
+    return (f"该会员本补助周期（{cycle}）「{label}」补助已达上限 {cap} 元"
+            f"（已补助 {used_before} 元），本次可补助 0 元")
+
+
+@action("medical_subsidy_grant")
+def grant_subsidy(ctx: RuleContext) -> dict:
+    """Compute the amount and draw it from the person's cap for the cycle; refuse at 0 yuan."""
+    claimed = claimed_amount(ctx)
+    granted, left = draw(ctx.session, claimed.account, claimed.cycle, cap=claimed.scheme.figures["cap"],
+                         wanted=claimed.computed, case_id=ctx.case.id, partial=True, now=ctx.now)
+    figures = grant_figures(claimed, granted, left)
+    if granted == ZERO:
+        reason = cap_reached(figures["scheme_label"], claimed.cycle, figures["cap"], figures["used_before"])
+        raise ConditionFailed(f"{reason}。请以「不予补助」办结并说明理由", [reason])
+    ctx.case.record_outcome(subsidy_amount=str(granted), subsidy_scheme=claimed.scheme.code,
+                            subsidy_cycle=claimed.cycle, subsidy_capped=granted < claimed.computed)
+    return figures
+
+
+def preview_grant(ctx: RuleContext) -> dict:
+    """What approving now would grant, reading the cap's ledger without drawing from it."""
+    claimed = claimed_amount(ctx)
+    granted, left = would_draw(ctx.session, claimed.account, claimed.cycle, cap=claimed.scheme.figures["cap"],
+                               wanted=claimed.computed, case_id=ctx.case.id, partial=True)
+    return json_safe(grant_figures(claimed, granted, left))
+
+
+def explain_grant(figures: dict) -> Explanation:
+    """A grant's figures (previewed or recorded) in words."""
+    dec = {name: Decimal(figures[name]) for name in ("eligible_self_paid", "computed", "cap", "used_before",
+                                                      "granted", "cap_left")}
+    parts = "、".join(SELF_PAID_PARTS[part] for part in figures["eligible_parts"])
+    eligible = Figure(f"可补助自付费用（{parts}）", dec["eligible_self_paid"])
+    if figures["formula"] == "ratio":
+        ratio = Decimal(figures["ratio"])
+        formula = "（可补助自付费用 − 起付线）× 补助比例"
+        worked = (f"({money_figure(dec['eligible_self_paid'])} − {money_figure(figures['deductible'])})"
+                  f" × {percent(ratio)} = {format_money(dec['computed'])}")
+        inputs = (eligible, Figure("起付线", Decimal(figures["deductible"])),
+                  Figure("补助比例", percent(ratio), is_money=False))
+    else:
+        formula = "按可补助自付费用所达到的最高档次给付"
+        reached = figures["tier_threshold"]
+        worked = (f"{format_money(dec['eligible_self_paid'])} 达到 {format_money(reached)} 档，"
+                  f"给付 {format_money(dec['computed'])}" if reached is not None else
+                  f"{format_money(dec['eligible_self_paid'])} 未达到最低档 {format_money(figures['first_threshold'])}")
+        inputs = (eligible, *((Figure("所达档次起点", Decimal(reached)),) if reached is not None else ()))
+    granted = dec["granted"]
+    return Explanation(
+        amount=granted if granted > ZERO else None, title="补助金额", formula=formula, worked=worked,
+        figures=inputs, scheme=figures["scheme_label"], parameters=figures["parameters"],
+        cap=dec["cap"], period=figures["cycle"],
+        used_before=dec["used_before"], left_after=dec["cap_left"], computed=dec["computed"],
+        capped=ZERO < granted < dec["computed"],
+        refusal=None if granted > ZERO else cap_reached(figures["scheme_label"], figures["cycle"], dec["cap"],
+                                                       dec["used_before"]),
+    )
+
+
+def percent(ratio: Decimal) -> str:
+    """0.5 → "50%", 0.125 → "12.5%"."""
+    return f"{(ratio * 100).normalize():f}%"
+
+
+amount_rule("medical_subsidy_grant", preview=preview_grant, explain=explain_grant, outcome_key="subsidy_amount")

@@ -122,6 +122,10 @@ def rule_version(name: str) -> str:
     return _lookup(_rules, name).version
 
 
+def action_version(name: str) -> str:
+    return _lookup(_actions, name).version
+
+
 def run_action(name: str, context) -> dict[str, Any]:
     """Run one action; return its audit record: name, version and the figures it reported."""
     entry = _lookup(_actions, name)

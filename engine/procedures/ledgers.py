@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, delete, select
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, and_, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from engine.base.db import Base, UTCDateTime, insert_for, utcnow
 from engine.cases.rule_context import RuleContext
 from engine.definitions.rules import action
+from engine.procedures.amounts import RELEASED
 
 ZERO = Decimal("0.00")
 
@@ -71,13 +72,34 @@ def draw(session: Session, account: str, period: str, *, cap: Decimal, wanted: D
                                                               LedgerEntry.case_id == case_id))
     if earlier is not None:
         return Decimal(earlier), cap - ledger.used
-    left = max(cap - ledger.used, ZERO)
-    granted = min(wanted, left) if partial else (wanted if wanted <= left else ZERO)
+    granted = _grantable(cap, ledger.used, wanted, partial)
     if granted > ZERO:
         ledger.used = ledger.used + granted
         session.add(LedgerEntry(ledger_id=ledger.id, case_id=case_id, amount=granted, created_dt=now or utcnow()))
     session.flush()
     return granted, cap - ledger.used
+
+
+def _grantable(cap: Decimal, used: Decimal, wanted: Decimal, partial: bool) -> Decimal:
+    left = max(cap - used, ZERO)
+    return min(wanted, left) if partial else (wanted if wanted <= left else ZERO)
+
+
+def would_draw(session: Session, account: str, period: str, *, cap: Decimal, wanted: Decimal, case_id: int,
+               partial: bool) -> tuple[Decimal, Decimal]:
+    """What ``draw`` would return now, without writing or locking anything (one read): the
+    preview of an amount before it is approved. Another approval may still draw first."""
+    cap, wanted = Decimal(cap), Decimal(wanted)
+    row = session.execute(
+        select(Ledger.used, LedgerEntry.amount).outerjoin(
+            LedgerEntry, and_(LedgerEntry.ledger_id == Ledger.id, LedgerEntry.case_id == case_id))
+        .where(Ledger.account == account, Ledger.period == period)
+    ).first()
+    used = Decimal(row.used) if row else ZERO
+    if row is not None and row.amount is not None:
+        return Decimal(row.amount), cap - used
+    granted = _grantable(cap, used, wanted, partial)
+    return granted, cap - used - granted
 
 
 def balance(session: Session, account: str, period: str) -> tuple[Decimal, Decimal] | None:
@@ -117,5 +139,7 @@ def release_case(session: Session, case_id: int) -> list[dict]:
 def release_drawn(ctx: RuleContext) -> dict:
     """Cited on a transition that cancels an approval before payment: the amounts (or places)
     the case drew go back to their ledgers, so a person's yearly cap is not used by money
-    never paid. The audit event lists what went back."""
-    return {"released": release_case(ctx.session, ctx.case.id)}
+    never paid. The audit event lists what went back; the outcome says so, for those who read it."""
+    released = release_case(ctx.session, ctx.case.id)
+    ctx.case.record_outcome(**{RELEASED: True})
+    return {"released": released}

@@ -6,7 +6,8 @@ and fields marked sensitive are in full only for the case's reviewers
 (``permissions.sees_personal_data``), in the form, the outcome, the records and the trail's
 changes alike; the timeline is the trail as the engine lets this reader read it
 (``trail.case_timeline``: internal comments and jurors' names hidden from applicants); the
-objections are those this reader may see; the actions offered are exactly those the engine
+objections are those this reader may see; the amount granted and how it was computed (before
+approving, what approving now would grant: ``amounts.amount_explanation``); the actions offered are exactly those the engine
 would accept from this reader now (``machines.available_actions``); the people copied (抄送) are
 listed for the case's reviewers, and whom it may be copied to for the one who may decide it. Jurors read through
 engine.procedures.juries.juror_case_view."""
@@ -26,6 +27,7 @@ from engine.definitions.forms import masked_personal_data
 from engine.definitions.spec import STATE_KIND_LABELS, Definition, FieldSpec
 from engine.org.units import Actor
 from engine.procedures.notices import objections_shown
+from engine.reading.amounts import amount_explanation
 from engine.reading.route import case_route
 from engine.reading.trail import case_timeline
 
@@ -48,6 +50,8 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
     timeline = case_timeline(session, actor, case)
     state = definition.state(case.state)
     task = waiting_task(session, case.id)  # read once: the due time, the calendar's gap and the holder
+    now = utcnow()
+    actions = available_actions(session, actor, case, now)
     return case_summary(session, case) | {
         "linked_case_id": case.linked_case_id, "link_relation": case.link_relation,
         "form": form_as_read(actor, case),
@@ -63,7 +67,9 @@ def case_view(session: Session, actor: Actor, case: Case) -> dict:
         "timeline": timeline,
         "route": case_route(session, case, task),
         "objections": objections_shown(session, actor, case),
-        "available_actions": available_actions(session, actor, case, utcnow()),
+        "available_actions": actions,
+        # The amount granted and how; before approving, what approving now would grant.
+        "amount": amount_explanation(session, actor, case, now, actions),
         # Who the case was copied to, for its reviewers; whom the decider may copy it to.
         "copies": copies_of(session, case.id) if sees_personal_data(actor, case) else None,
         "copy_candidates": copy_candidates(session, case, besides=actor.user_id)
