@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from api.fields import LastDay, LocalDateTime
+from api.fields import LastDay, LocalDateTime, MoneyString
 from api.notices import ObjectionEntrySchema
 from api.schemas import ApiSchema, FieldSchema
+from engine.base.money import format_money
 from engine.org.units import LEVEL_LABELS
 
 # --- Schemas --------------------------------------------------------------------------------------
@@ -144,6 +145,46 @@ class RouteSchema(ApiSchema):
         "description": "各环节均通过时，案件还将经过的环节（按流程定义），含办理单位和时限"})
 
 
+class AmountFigureSchema(ApiSchema):
+    label = fields.String()
+    value = fields.Function(lambda figure: str(figure.value), metadata={
+        "description": "取值：金额为两位小数的字符串（如 \"4000.00\"），其他为文字（如 \"50%\"）"})
+    is_money = fields.Boolean(metadata={"description": "取值是否为金额（元）"})
+    text = fields.Function(lambda figure: format_money(figure.value) if figure.is_money else str(figure.value),
+                           metadata={"description": "显示用文字，金额如 \"4,000.00 元\""})
+
+
+class ParametersCitationSchema(ApiSchema):
+    parameter_set = fields.Integer(metadata={"description": "参数编号（GET /parameters/{name}/versions）"})
+    name = fields.String()
+    hash = fields.String(metadata={"description": "参数内容校验码（前 16 位）"})
+    valid_from = fields.String(metadata={"description": "施行日期 YYYY-MM-DD"})
+
+
+class AmountSchema(ApiSchema):
+    stage = fields.String(metadata={"description": "preview：批准前按规则计算、批准后将核定的金额（仅对可以批准的审核人）；"
+                                                   "granted：已核定；cancelled：核定后发放前已撤销"})
+    amount = MoneyString(allow_none=True, metadata={"description": "金额（元，两位小数）；按规则不能核定时为 null，见 refusal"})
+    amount_text = fields.Function(lambda amount: format_money(amount.amount) if amount.amount is not None else None,
+                                  metadata={"description": "显示用金额，如 \"1,600.00 元\""})
+    title = fields.String(metadata={"description": "补助金额、帮扶金额等"})
+    formula = fields.String(metadata={"description": "计算方式（文字）"})
+    worked = fields.String(metadata={"description": "代入数字的计算过程"})
+    figures = fields.List(fields.Nested(AmountFigureSchema), metadata={"description": "代入计算的各项数字"})
+    scheme = fields.String(metadata={"description": "适用的项目或标准"})
+    parameters = fields.Nested(ParametersCitationSchema, allow_none=True, metadata={"description": "所用参数"})
+    rule = fields.String(metadata={"description": "计算规则（流程动作）名称"})
+    rule_version = fields.String(metadata={"description": "计算规则版本"})
+    cap = MoneyString(allow_none=True, metadata={"description": "本人（本户）本周期（年度）上限"})
+    period = fields.String(allow_none=True, metadata={"description": "上限所属周期或年度，如 \"2026\""})
+    used_before = MoneyString(allow_none=True, metadata={"description": "本次之前本周期已核定"})
+    left_after = MoneyString(allow_none=True, metadata={"description": "本次核定之后本周期剩余"})
+    computed = MoneyString(allow_none=True, metadata={"description": "按规则计算的金额（按上限核减或审核调低之前）"})
+    capped = fields.Boolean(metadata={"description": "因本周期剩余额度不足而核减"})
+    lowered_reason = fields.String(allow_none=True, metadata={"description": "审核人调低金额的理由；未调低为 null"})
+    refusal = fields.String(allow_none=True, metadata={"description": "按规则不能核定金额的原因（批准将被拒绝）；否则为 null"})
+
+
 class CaseViewSchema(CaseSummarySchema):
     linked_case_id = fields.Integer(allow_none=True)
     link_relation = fields.String(allow_none=True)
@@ -169,6 +210,9 @@ class CaseViewSchema(CaseSummarySchema):
                        "该业务不受理异议或您无权查看时为 null"})
     available_actions = fields.List(fields.Nested(AvailableActionSchema), metadata={
         "description": "您现在可以执行的操作；审计人员为空"})
+    amount = fields.Nested(AmountSchema, allow_none=True, metadata={
+        "description": "核定金额及其计算方式（医疗互助、困难帮扶等）：已核定的，对能查看本案的人显示；"
+                       "尚未核定时，仅对现在可以批准的审核人显示批准将核定的金额（stage 为 preview）；其他情况为 null"})
     copies = fields.List(fields.Nested(CopiedPersonSchema), allow_none=True, metadata={
         "description": "已抄送的人员（抄送）；仅对本案件的审核人显示，其他人为 null"})
     copy_candidates = fields.List(fields.Nested(CopyCandidateSchema), allow_none=True, metadata={

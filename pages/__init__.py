@@ -14,6 +14,7 @@ from pages.nav import header_context, navigation
 from pages.start import home
 from web.auth import check_csrf, csrf_token
 from web.files import file_size
+from web.i18n import money
 from web.localtime import last_day, local_day, local_time
 
 PAGE_MODULES = ("sign_in", "applicant", "cases", "inbox", "public", "auditor", "dashboard", "admin",
@@ -30,7 +31,8 @@ def register_pages(app: Flask) -> None:
     app.context_processor(header_context)
     app.context_processor(lambda: {"navigation": navigation})
     # Globals, not context: imported macros (macros.html) see them too.
-    app.jinja_env.filters.update(local_time=local_time, local_day=local_day, last_day=last_day, file_size=file_size)
+    app.jinja_env.filters.update(local_time=local_time, local_day=local_day, last_day=last_day, file_size=file_size,
+                                 money=money)
     app.jinja_env.globals.update(STATE_KIND_LABELS=STATE_KIND_LABELS, csrf_token=csrf_token,
                                  local_time=local_time, local_day=local_day, last_day=last_day,
                                  # used by the fields macros (_fields.html)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -29,6 +30,7 @@ from engine.definitions.store import list_kinds
 from engine.operations.transitions import MAX_COMMENT_LENGTH, create_draft, perform_action, update_draft
 from engine.org.units import Actor, OrgUnit, unit_chain
 from engine.procedures.rounds import Round, listed_items, visible_rounds
+from engine.reading.amounts import granted_amount
 from engine.reading.case_views import case_view
 from engine.reading.my_cases import MyCaseRow, my_case_rows, waiting_for_me_count
 from pages.forms import chosen_files, display_values, error_summary, file_lists, read_form
@@ -439,6 +441,7 @@ class CaseRow:
     updated: str
     editable: bool
     returned: bool
+    amount: Decimal | None = None  # granted on approval (aid, subsidy)
 
     @property
     def case(self) -> Case:
@@ -467,8 +470,9 @@ def my_cases_page():
     more = len(found) > PAGE_SIZE
     found = found[:PAGE_SIZE]
     next_url = url_for("applicant.my_cases", **filters, after=encode_cursor(list(found[-1].sort_key))) if more else None
+    rows = [_row(row) for row in found]
     return render_template(
-        "applicant/my_cases.html", rows=[_row(row) for row in found], kinds=kinds,
+        "applicant/my_cases.html", rows=rows, kinds=kinds, shows_amount=any(row.amount is not None for row in rows),
         states=_state_choices([kinds[kind]] if kind else list(kinds.values())), kind=kind, state=state, todo=todo,
         waiting_count=waiting_for_me_count(session, actor), error=error, next_url=next_url,
         first_page=not request.args.get("after"), first_url=url_for("applicant.my_cases", **filters),
@@ -487,7 +491,8 @@ def _row(row: MyCaseRow) -> CaseRow:
     definition = row.case.definition
     state = definition.state(row.case.state)
     return CaseRow(row, definition.label, state.label, state.kind, local_time(row.case.updated_dt),
-                   state.kind == "draft", state.kind == "draft" and row.case.return_state is not None)
+                   state.kind == "draft", state.kind == "draft" and row.case.return_state is not None,
+                   granted_amount(row.case))
 
 
 def _state_choices(definitions: list[Definition]) -> dict[str, str]:

@@ -38,12 +38,14 @@ from engine.operations.urging import MAX_URGE_NOTE_LENGTH, urge_case, urge_grant
 from engine.org.units import Actor, Grant
 from engine.procedures.juries import CHOICES, case_for_juror, cast_vote, juror_case_view, jury_duties, jury_progress_for
 from engine.procedures.rounds import QuotaStatus, Round, draws_on_quota, quota_status
+from engine.reading.amounts import granted_by
 from engine.reading.approval_sheet import approval_sheet
 from engine.reading.case_views import case_view, records_view
 from pages.forms import chosen_files, read_form
 from web.auth import current_actor, current_role, login_required, session_actor
 from web.database import committing, request_session
 from web.files import attachment_download, file_store, read_upload
+from web.i18n import money
 
 bp = Blueprint("cases", __name__)
 
@@ -150,6 +152,7 @@ def render_case(session: Session, actor: Actor, case: Case, problems: Problems |
         record_forms=_record_forms(actor, case, definition),
         actions=actions, blocked=_blocked_actions(session, actor, case, definition, now, view["available_actions"]),
         objections=view["objections"],
+        amount=view["amount"], amount_reader="applicant" if current_role() == "applicant" else "reviewer",
         jury=jury_progress_for(session, actor, case),
         may_comment=participant_grant(actor, case) is not None,
         may_edit=_may_edit(actor, case, definition),
@@ -330,7 +333,11 @@ def act(case_id: int, trigger: str):
         return _refused(case_id, Problems(form_name, err.message, err.fields, request.form))
     except ConditionFailed as err:
         return _refused(case_id, Problems(form_name, err.message, {}, request.form))
-    flash(_("已办理：%(action)s", action=event.details.get("label", trigger)), "success")
+    granted = granted_by(event)
+    if granted is not None:
+        flash(_("已批准，核定金额 %(amount)s", amount=money(granted)), "success")
+    else:
+        flash(_("已办理：%(action)s", action=event.details.get("label", trigger)), "success")
     if current_role() == "reviewer" and "inbox.inbox" in current_app.view_functions:
         return redirect(url_for("inbox.inbox"))
     return redirect(url_for(".case", case_id=case_id))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from flask import current_app
 from flask import session as cookie_session
+from flask_babel import gettext
 
+from engine.base.money import format_money
 from web.auth import SESSION_LANGUAGE_KEY
 
 
@@ -49,3 +51,8 @@ def selected_language() -> str:
     """Flask-Babel's locale: the visitor's choice, else Chinese."""
     language = cookie_session.get(SESSION_LANGUAGE_KEY)
     return language if language in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def money(amount) -> str:
+    """An amount as every page shows it (the ``money`` filter, the confirmations): "1,600.00 元"."""
+    return format_money(amount, unit=gettext("元"))

@@ -41,7 +41,7 @@ def test_the_sheet_has_the_form_and_each_levels_opinion_signer_unit_date_and_sea
     assert "申报单位：A1a公司工会" in page and "提交日期：2026-03-09" in page
     form = page[page.index("申报内容"):page.index("审核意见")]
     for label, value in (("申请人姓名", "职工1"), ("身份证号码", id_number(1)), ("本人银行卡号", ACCOUNT),
-                         ("致困原因", "因病"), ("家庭年可支配收入（元）", "9000.00 元")):
+                         ("致困原因", "因病"), ("家庭年可支配收入（元）", "9,000.00 元")):
         assert re.search(rf"<th scope=\"row\">{re.escape(label)}</th>\s*<td[^>]*>{re.escape(value)}", form), label
     levels = page[page.index("审核意见"):]
     for expected in ("基层工会入户走访与评议", "两人入户走访，情况属实，评议通过", "reviewer_A1a", "A1a公司工会（基层工会）",
