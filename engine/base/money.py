@@ -7,11 +7,12 @@ from decimal import ROUND_HALF_UP, Decimal
 CENT = Decimal("0.01")
 
 
-def format_money(amount: Decimal | str | int | None) -> str:
-    """Two decimals, thousands grouped, the unit after a space; "—" for no amount."""
+def format_money(amount: Decimal | str | int | None, unit: str = "元") -> str:
+    """Two decimals, thousands grouped, the unit after a space; "—" for no amount. Pages pass the
+    unit in the reader's language (web.i18n.money)."""
     if amount is None or amount == "":
         return "—"
-    return f"{money_figure(amount)} 元"
+    return f"{money_figure(amount)} {unit}"
 
 
 def money_figure(amount: Decimal | str | int) -> str:
