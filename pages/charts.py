@@ -8,7 +8,7 @@ and ``<desc>`` (the figures in words) tied to the ``role="img"`` element with
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from markupsafe import Markup, escape
 
@@ -29,22 +29,30 @@ PLOT_WIDTH = WIDTH - LABEL_WIDTH - VALUE_ROOM
 
 
 def bar_chart(chart_id: str, title: str, description: str, bars: Sequence[tuple[str, float]], *,
-              empty_text: str = "暂无数据") -> Markup:
-    """One bar per (label, value), lengths proportional to the values (the largest fills the plot)."""
+              empty_text: str = "暂无数据", links: Sequence[str | None] | None = None,
+              value_text: Callable[[float], str] | None = None) -> Markup:
+    """One bar per (label, value), lengths proportional to the values (the largest fills the plot).
+    With ``links``, each bar leads to its own address (the cases behind the figure); ``value_text``
+    writes the values (money: the pages' money format)."""
     if not bars:
         return _empty(chart_id, title, description, empty_text)
-    scale = _scale(value for _, value in bars)
+    value_text = value_text or format_number
+    # Room after the longest bar for its value: money ("12,000.00 元") needs more than counts.
+    room = max(VALUE_ROOM, max(_text_width(value_text(value)) for _, value in bars) + 8)
+    scale = _scale((value for _, value in bars), WIDTH - LABEL_WIDTH - room)
     parts = []
     for index, (label, value) in enumerate(bars):
         y = TOP + index * (BAR_HEIGHT + ROW_GAP)
         width = _length(value, scale)
-        parts.append(
+        bar = (
             f'<g class="bar">{_label(label, y)}'
             f'<rect x="{LABEL_WIDTH}" y="{y}" width="{width:g}" height="{BAR_HEIGHT}" fill="{BAR_COLOUR}">'
-            f'<title>{escape(label)}：{escape(format_number(value))}</title></rect>'
-            f'{_value(value, LABEL_WIDTH + width, y)}</g>'
+            f'<title>{escape(label)}：{escape(value_text(value))}</title></rect>'
+            f'{_value(value_text(value), LABEL_WIDTH + width, y)}</g>'
         )
-    summary = "；".join(f"{label} {format_number(value)}" for label, value in bars)
+        link = links[index] if links else None
+        parts.append(f'<a href="{escape(link)}">{bar}</a>' if link else bar)
+    summary = "；".join(f"{label} {value_text(value)}" for label, value in bars)
     height = TOP + len(bars) * (BAR_HEIGHT + ROW_GAP)
     return _svg(chart_id, title, f"{description}：{summary}。", height, "".join(parts))
 
@@ -71,7 +79,7 @@ def stacked_bar_chart(chart_id: str, title: str, description: str, series: Seque
                 )
             x += width
         total = sum(values)
-        parts.append(f'<g class="bar">{_label(label, y)}{"".join(segments)}{_value(total, x, y)}</g>')
+        parts.append(f'<g class="bar">{_label(label, y)}{"".join(segments)}{_value(format_number(total), x, y)}</g>')
         shown = "，".join(f"{name} {format_number(value)}" for name, value in zip(series, values) if value)
         summaries.append(f"{label} {total_label} {format_number(total)}" + (f"（{shown}）" if shown else ""))
     bars_height = TOP + len(rows) * (BAR_HEIGHT + ROW_GAP)
@@ -100,10 +108,10 @@ def _empty(chart_id: str, title: str, description: str, empty_text: str) -> Mark
     return _svg(chart_id, title, f"{description}：{empty_text}。", 40, body)
 
 
-def _scale(values) -> float:
+def _scale(values, plot_width: float = PLOT_WIDTH) -> float:
     """Plot units per unit of value; zero when there is nothing to draw (all bars then have no length)."""
     largest = max((value for value in values), default=0)
-    return PLOT_WIDTH / largest if largest > 0 else 0.0
+    return plot_width / largest if largest > 0 else 0.0
 
 
 def _length(value: float, scale: float) -> float:
@@ -117,9 +125,8 @@ def _label(label: str, y: float) -> str:
             f'{tooltip}{escape(shown)}</text>')
 
 
-def _value(value: float, x: float, y: float) -> str:
-    return (f'<text x="{x + 4:g}" y="{y + BAR_HEIGHT / 2:g}" dy="0.35em" class="value">'
-            f'{escape(format_number(value))}</text>')
+def _value(text: str, x: float, y: float) -> str:
+    return f'<text x="{x + 4:g}" y="{y + BAR_HEIGHT / 2:g}" dy="0.35em" class="value">{escape(text)}</text>'
 
 
 def _legend(series: Sequence[str], top: float) -> tuple[str, float]:

@@ -1,27 +1,30 @@
 """The dashboard (统计): figures for the subtree of the unit one acts at, as charts and tables.
 
 Reviewers, admins and auditors see open cases per stage and unit, cases waiting and overdue
-per unit, and the median working days per review stage (engine.reading.statistics), filtered by
-kind and by the dates the cases were created.
+per unit, the median working days per review stage, the money granted per kind, unit and period
+and each round's places given and used (engine.reading.statistics), filtered by kind and by the
+dates the cases were created. Every money and quota figure links to the cases behind it
+(/dashboard/cases).
 """
 from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
 from engine.base.errors import ValidationFailed
 from engine.definitions.store import list_kinds
 from engine.reading.statistics import (
-    KindDurations, StageCounts, StatisticsFilter, UnitRef, UnitWaiting, check_filter, open_cases_by_stage,
-    stage_durations, statistics_scope, waiting_by_unit,
+    BEHIND_LIMIT, Behind, KindDurations, KindMoney, StageCounts, StatisticsFilter, UnitRef, UnitWaiting, cases_behind,
+    check_filter, money_granted, open_cases_by_stage, quota_use, stage_durations, statistics_scope, waiting_by_unit,
 )
 from pages.calendar_admin import calendar_warning
 from pages.charts import bar_chart, format_number, stacked_bar_chart
 from web.auth import current_actor, role_required
 from web.database import request_session
+from web.i18n import money
 
 bp = Blueprint("dashboard", __name__)
 
@@ -41,9 +44,70 @@ def dashboard():
     stages = open_cases_by_stage(session, actor, wanted)
     waiting = waiting_by_unit(session, actor, wanted)
     durations = stage_durations(session, actor, wanted)
+    money = money_granted(session, actor, wanted)
     return render_template(
         "dashboard/dashboard.html", errors={}, waiting=waiting, waiting_chart=_waiting_chart(waiting),
         sections=_sections(page["kinds"], stages, durations), **page,
+        money=[(figures, _money_chart(figures, request.args)) for figures in money],
+        quotas=quota_use(session, actor, wanted), behind_url=behind_url,
+    )
+
+
+@bp.route("/dashboard/cases")
+@role_required("reviewer", "admin", "auditor")
+def cases():
+    """The cases behind a money or quota figure of the dashboard (the figure's link)."""
+    session, actor = request_session(), current_actor()
+    try:
+        wanted = _filter_from(session, request.args)
+        behind = Behind(unit_id=_int(request.args, "unit"), kind=request.args.get("kind") or None,
+                        period=request.args.get("period") or None, round_id=_optional_int(request.args, "round"),
+                        category=request.args.get("category") or None)
+    except ValidationFailed as err:
+        return render_template("dashboard/cases.html", errors=err.fields, rows=[], limit=BEHIND_LIMIT,
+                               back=url_for(".dashboard")), 422
+    found = cases_behind(session, actor, behind, wanted)
+    rows = [{"case": case, "kind_label": case.definition.label, "state": case.definition.state(case.state),
+             "drawn": drawn} for case, drawn in found.rows]
+    return render_template("dashboard/cases.html", errors={}, rows=rows, behind=behind, unit=unit_name(found.unit),
+                           limit=BEHIND_LIMIT, back=url_for(".dashboard", **_filter_args(request.args)))
+
+
+def behind_url(args, unit_id: int, **figure) -> str:
+    """The address of the cases behind a figure, keeping the dashboard's filter."""
+    return url_for(".cases", unit=unit_id, **{k: v for k, v in figure.items() if v is not None}, **_filter_args(args))
+
+
+def _filter_args(args) -> dict:
+    return {name: args[name] for name in ("kind", *DATE_FIELDS) if args.get(name)}
+
+
+def _int(args, name: str) -> int:
+    value = _optional_int(args, name)
+    if value is None:
+        raise ValidationFailed({name: [_("请选择单位")]})
+    return value
+
+
+def _optional_int(args, name: str) -> int | None:
+    text = args.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 12:
+        raise ValidationFailed({name: [_("应为编号（正整数）")]})
+    return int(text)
+
+
+def _money_chart(figures: KindMoney, args) -> Markup | None:
+    """The latest period's amounts per unit, each bar leading to its cases."""
+    if not figures.periods:
+        return None
+    period = figures.periods[0]
+    return bar_chart(
+        f"money-{figures.kind}", _("%(kind)s：%(period)s 核定金额（按单位）", kind=figures.kind_label, period=period),
+        _("各单位核定金额（元）"), [(unit_name(unit), float(figures.amount(unit.id, period))) for unit in figures.units],
+        links=[behind_url(args, unit.id, kind=figures.kind, period=period) for unit in figures.units],
+        value_text=money, empty_text=_("暂无核定金额"),
     )
 
 

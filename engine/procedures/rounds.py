@@ -241,8 +241,17 @@ class QuotaStatus:
         return max(self.allowed - self.used, 0)
 
 
+# Every quota ledger's account starts so; the other ledgers hold money (engine.reading.statistics).
+QUOTA_ACCOUNTS = "quota:"
+
+
 def quota_account(round_id: int, unit_id: int, category: str) -> str:
-    return f"quota:round={round_id}:unit={unit_id}:{category}"
+    return f"{QUOTA_ACCOUNTS}round={round_id}:unit={unit_id}:{category}"
+
+
+def allowed_places(round_: Round, places: int) -> int:
+    """The places a unit may fill: its quota, raised by the round's over-nomination percentage."""
+    return places * load_settings(round_)["over_nomination_percent"] // 100
 
 
 def quota_status(session: Session, round_: Round, unit_id: int, category: str) -> QuotaStatus | None:
@@ -251,7 +260,7 @@ def quota_status(session: Session, round_: Round, unit_id: int, category: str) -
         RoundQuota.round_id == round_.id, RoundQuota.unit_id == unit_id, RoundQuota.category == category))
     if places is None:
         return None
-    allowed = places * load_settings(round_)["over_nomination_percent"] // 100
+    allowed = allowed_places(round_, places)
     drawn = ledgers.balance(session, quota_account(round_.id, unit_id, category), "round")
     return QuotaStatus(places, allowed, int(drawn[1]) if drawn else 0)
 

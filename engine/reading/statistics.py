@@ -1,5 +1,7 @@
 """Figures for the dashboard: open cases per stage and unit, waiting and overdue cases per unit,
-and the median number of working days cases spend in each review stage.
+the median number of working days cases spend in each review stage, the money granted per kind,
+unit and period, and the places of each round's quotas given and used; and the cases behind a
+money or quota figure (``cases_behind``), which the figure links to.
 
 A reader sees the subtree of the unit they act at (a township reviewer their township, the
 city everything), broken down by the units one level below it; cases at the reader's own unit
@@ -9,8 +11,9 @@ finished in Python, because working days come from the calendar (engine.calendar
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Iterable, Mapping
 
 from sqlalchemy import and_, false, func, or_, select
@@ -25,6 +28,9 @@ from engine.cases.tasks import STAGE, Task
 from engine.definitions.spec import Definition, StateSpec
 from engine.definitions.store import DefinitionVersion, current_definition, definition_by_hash, list_kinds
 from engine.org.units import Actor, OrgUnit, subtree_clause
+from engine.procedures.ledgers import Ledger, LedgerEntry
+from engine.procedures.rounds import QUOTA_ACCOUNTS, Round, RoundQuota, allowed_places, quota_account
+from engine.reading.amounts import amount_transitions
 
 STATISTICS_ROLES = ("reviewer", "admin", "auditor")
 # The stages whose time is measured: where a case waits for a reviewer's decision or a notice period.
@@ -330,3 +336,177 @@ def _durations(calendar: WorkingCalendar, definitions: Iterable[Definition], mea
             results.append(KindDurations(definition.kind, definition.label, tuple(stages),
                                          tuple(sorted(uncovered.get(definition.kind, ())))))
     return results
+
+
+# --- Money granted per kind, unit and period ------------------------------------------------------
+
+@dataclass(frozen=True)
+class KindMoney:
+    """One kind's amounts granted (and not given back), per unit below the reader's and per period
+    of the caps they were drawn from (a year, or a cycle such as "2026-07"), latest period first."""
+
+    kind: str
+    kind_label: str
+    units: tuple[UnitRef, ...]
+    periods: tuple[str, ...]
+    figures: Mapping[tuple[int, str], tuple[Decimal, int]]  # (unit id, period) → (amount, cases)
+
+    def amount(self, unit_id: int, period: str) -> Decimal:
+        return self.figures.get((unit_id, period), (Decimal("0.00"), 0))[0]
+
+    def cases(self, unit_id: int, period: str) -> int:
+        return self.figures.get((unit_id, period), (Decimal("0.00"), 0))[1]
+
+    def period_total(self, period: str) -> tuple[Decimal, int]:
+        rows = [value for (_unit, of_period), value in self.figures.items() if of_period == period]
+        return sum((amount for amount, _ in rows), Decimal("0.00")), sum(count for _, count in rows)
+
+
+def _money_kinds(session: Session, wanted: StatisticsFilter) -> list[Definition]:
+    return [definition for definition in _kinds(session, wanted) if amount_transitions(definition)]
+
+
+def money_granted(session: Session, actor: Actor, wanted: StatisticsFilter) -> list[KindMoney]:
+    """The amounts granted to cases in scope, per kind that grants money, child unit and period (one
+    GROUP BY query). A cancelled approval gave its amount back: it is not counted."""
+    scope = statistics_scope(session, actor)
+    check_filter(session, wanted)
+    definitions = _money_kinds(session, wanted)
+    if not definitions:
+        return []
+    child, under_child, bucket = _bucket(Case.origin_path, scope)
+    rows = session.execute(
+        select(Case.kind, bucket, Ledger.period, func.sum(LedgerEntry.amount), func.count(LedgerEntry.case_id))
+        .select_from(LedgerEntry).join(Ledger, Ledger.id == LedgerEntry.ledger_id)
+        .join(Case, Case.id == LedgerEntry.case_id).outerjoin(child, under_child)
+        .where(*_case_conditions(scope, wanted), Case.kind.in_([d.kind for d in definitions]),
+               ~Ledger.account.startswith(QUOTA_ACCOUNTS, autoescape=True))
+        .group_by(Case.kind, bucket, Ledger.period)
+    ).all()
+    per_kind: dict[str, dict[tuple[int, str], tuple[Decimal, int]]] = {}
+    for kind, unit_id, period, amount, count in rows:
+        per_kind.setdefault(kind, {})[(unit_id, period)] = (Decimal(amount).quantize(Decimal("0.01")), count)
+    children = _child_units(session, scope)
+    results = []
+    for definition in definitions:
+        figures = per_kind.get(definition.kind, {})
+        if not figures and wanted.kind is None:
+            continue
+        has_own = any(unit_id == scope.id for unit_id, _ in figures)
+        units = tuple(children) + ((UnitRef(scope.id, scope.name, is_scope=True),) if has_own or not children else ())
+        periods = tuple(sorted({period for _, period in figures}, reverse=True))
+        results.append(KindMoney(definition.kind, definition.label, units, periods, figures))
+    return results
+
+
+# --- Quota places per round -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QuotaUse:
+    unit: UnitRef
+    category: str
+    category_label: str
+    places: int
+    allowed: int  # with the round's over-nomination
+    used: int
+
+    @property
+    def left(self) -> int:
+        return max(self.allowed - self.used, 0)
+
+
+@dataclass(frozen=True)
+class RoundUse:
+    round_id: int
+    title: str
+    kind: str
+    kind_label: str
+    rows: tuple[QuotaUse, ...]
+
+    @property
+    def places(self) -> int:
+        return sum(row.places for row in self.rows)
+
+    @property
+    def used(self) -> int:
+        return sum(row.used for row in self.rows)
+
+
+def quota_use(session: Session, actor: Actor, wanted: StatisticsFilter) -> list[RoundUse]:
+    """Per round, the places given to each unit in scope and category, and how many were used
+    (forwarded within the quota, not given back), latest round first: two queries."""
+    scope = statistics_scope(session, actor)
+    check_filter(session, wanted)
+    query = (select(Round, RoundQuota.unit_id, OrgUnit.name, RoundQuota.category, RoundQuota.places)
+             .join(RoundQuota, RoundQuota.round_id == Round.id).join(OrgUnit, OrgUnit.id == RoundQuota.unit_id)
+             .where(subtree_clause(OrgUnit.path, scope.path))
+             .order_by(Round.opens_dt.desc(), Round.id.desc(), OrgUnit.path, RoundQuota.category))
+    if wanted.kind is not None:
+        query = query.where(Round.kind == wanted.kind)
+    quotas = session.execute(query).all()
+    accounts = [quota_account(round_.id, unit_id, category) for round_, unit_id, _name, category, _places in quotas]
+    used = dict(session.execute(select(Ledger.account, Ledger.used).where(
+        Ledger.account.in_(accounts), Ledger.period == "round")).all()) if accounts else {}
+    definitions = {kind: current_definition(session, kind) for kind in {row[0].kind for row in quotas}}
+    rounds: dict[int, tuple[Round, list[QuotaUse]]] = {}
+    for round_, unit_id, name, category, places in quotas:
+        rows = rounds.setdefault(round_.id, (round_, []))[1]
+        rows.append(QuotaUse(UnitRef(unit_id, name, is_scope=unit_id == scope.id), category,
+                             _category_labels(definitions[round_.kind]).get(category, category), places,
+                             allowed_places(round_, places), int(used.get(quota_account(round_.id, unit_id, category), 0))))
+    return [RoundUse(round_.id, round_.title, round_.kind, definitions[round_.kind].label, tuple(rows))
+            for round_, rows in rounds.values()]
+
+
+def _category_labels(definition: Definition) -> dict[str, str]:
+    field = definition.round_category_field
+    return dict(definition.field(field).choices) if field else {}
+
+
+# --- The cases behind a figure --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Behind:
+    """Which figure's cases: money (kind, unit, period) or quota places (round, unit, category).
+    ``unit_id`` is a unit of the figure's rows: a child unit of the scope (its subtree) or the
+    scope itself (cases at the scope unit itself, for money)."""
+
+    unit_id: int
+    kind: str | None = None
+    period: str | None = None
+    round_id: int | None = None
+    category: str | None = None
+
+
+BEHIND_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class CasesBehind:
+    unit: UnitRef
+    rows: list[tuple[Case, Decimal]]  # each case with what it drew (yuan, or places)
+
+
+def cases_behind(session: Session, actor: Actor, behind: Behind, wanted: StatisticsFilter) -> CasesBehind:
+    """The cases a money or quota figure counts, with what each drew (yuan or places), newest first,
+    at most BEHIND_LIMIT. A unit outside the reader's scope is missing to them."""
+    scope = statistics_scope(session, actor)
+    check_filter(session, wanted)
+    unit = session.get(OrgUnit, behind.unit_id)
+    if unit is None or not unit.path.startswith(scope.path):
+        raise NotFound("单位不存在或不在您的统计范围内")
+    query = (select(Case, LedgerEntry.amount).join(LedgerEntry, LedgerEntry.case_id == Case.id)
+             .join(Ledger, Ledger.id == LedgerEntry.ledger_id)
+             .order_by(LedgerEntry.created_dt.desc(), Case.id.desc()).limit(BEHIND_LIMIT))
+    found = CasesBehind(UnitRef(unit.id, unit.name, is_scope=unit.id == scope.id), [])
+    if behind.round_id is not None:
+        return replace(found, rows=list(session.execute(query.where(
+            Ledger.account == quota_account(behind.round_id, unit.id, behind.category or ""),
+            Ledger.period == "round")).all()))
+    origin = Case.origin_unit_id == unit.id if unit.id == scope.id else subtree_clause(Case.origin_path, unit.path)
+    query = query.where(
+        origin, *_case_conditions(scope, replace(wanted, kind=behind.kind or wanted.kind)),
+        ~Ledger.account.startswith(QUOTA_ACCOUNTS, autoescape=True))
+    if behind.period is not None:
+        query = query.where(Ledger.period == behind.period)
+    return replace(found, rows=list(session.execute(query).all()))
