@@ -10,7 +10,9 @@ import pytest
 from engine.base.errors import NotFound
 from engine.reading.statistics import Behind, StatisticsFilter, cases_behind, money_granted, quota_use
 from tests.test_honours import Honours
-from tests.test_medical_subsidy import OTHER_ID_NUMBER, _act, draft, schemes, store, submitted  # noqa: F401 - the fixtures
+from tests.test_medical_subsidy import (  # noqa: F401 - the fixtures
+    OTHER_ID_NUMBER, _act, draft, schemes, store, submitted,
+)
 
 ALL = StatisticsFilter()
 

@@ -7,7 +7,9 @@ from html import unescape
 
 from tests.pages.conftest import text_of
 from tests.test_honours import Honours
-from tests.test_medical_subsidy import OTHER_ID_NUMBER, _act, draft, schemes, store, submitted  # noqa: F401 - the fixtures
+from tests.test_medical_subsidy import (  # noqa: F401 - the fixtures
+    OTHER_ID_NUMBER, _act, draft, schemes, store, submitted,
+)
 
 
 def _links(page: str, table_id: str) -> list[tuple[str, str]]:
