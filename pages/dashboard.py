@@ -75,7 +75,8 @@ def cases():
 
 def behind_url(args, unit_id: int, **figure) -> str:
     """The address of the cases behind a figure, keeping the dashboard's filter."""
-    return url_for(".cases", unit=unit_id, **{k: v for k, v in figure.items() if v is not None}, **_filter_args(args))
+    figure = {name: value for name, value in figure.items() if value is not None}
+    return url_for(".cases", **(_filter_args(args) | {"unit": unit_id} | figure))
 
 
 def _filter_args(args) -> dict:

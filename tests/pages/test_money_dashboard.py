@@ -34,6 +34,9 @@ def test_money_totals_lead_to_the_cases_granted(pages, session, world, submitted
     assert f'<a href="/dashboard/cases?unit={a1}&amp;kind=medical_subsidy&amp;period=2026">' in chart
     listing = text_of(client.get(href))
     assert "A1街道总工会 的核定金额（2026 周期），共 2 件" in listing
+    # Filtered by kind, the link keeps the filter (one kind argument).
+    [(filtered, _text)] = _links(text_of(client.get("/dashboard?kind=medical_subsidy")), "money-medical_subsidy-table")
+    assert filtered == f"/dashboard/cases?kind=medical_subsidy&unit={a1}&period=2026"
     for case, amount in ((first, "1,600.00 元"), (second, "500.00 元")):
         assert re.search(rf'href="/cases/{case.id}">王芳</a>.*?{amount}', listing, re.DOTALL), case.id
 
