@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import event
 
 from engine.base import effects
-
 from engine.cases.case import Case
 from engine.operations.telling import PUBLISHED_AS, tell_about_events
 from engine.operations.timers import fire_timer
 from engine.operations.transitions import approve_case, create_draft, resubmit_case, return_case, submit_case
+from engine.worker import _tell_after_commit
 from tests.conftest import NOW
 from tests.test_competition_results import notice_over, on_notice
-from engine.worker import _tell_after_commit
+from tests.test_medical_subsidy import draft, schemes, store, submitted  # noqa: F401 - the fixtures
 from tests.test_smoke_basic_nomination import FORM
 
 # One approval on the plain chain, as a request or the bench makes it: the case read, then
@@ -141,3 +141,22 @@ def test_create_return_resubmit_and_a_timer_issue_the_statements_they_did(sessio
         assert fire_timer(work_session, case, case.definition, over).fired
 
     assert _statements(session, database, end_of_notice) == TIMER
+
+
+# A medical claim's approval (workflows/medical_subsidy.py): the scheme's parameters read once,
+# the cap's ledger made sure of, locked, checked for an earlier draw and drawn from (the draw's
+# flush writes the moved case first; the granted amount lands in its outcome after), then the
+# approval's own steps. The preview the reviewer read before runs on the page, not here.
+MEDICAL_APPROVAL = [
+    "SELECT cases", "UPDATE cases", "SELECT parameter_sets", "INSERT ledgers", "SELECT ledgers",
+    "SELECT ledger_entries", "UPDATE ledgers", "INSERT ledger_entries", "UPDATE cases", "INSERT audit_events",
+    "UPDATE tasks", "INSERT tasks",
+]
+
+
+def test_a_medical_approval_reads_its_parameters_once_and_draws_once(session, world, database, told_later,
+                                                                    submitted):
+    case_id = submitted().id
+    session.commit()
+    statements = _statements(session, database, _act(case_id, approve_case, world.actor("reviewer_A")))
+    assert statements == MEDICAL_APPROVAL
