@@ -333,7 +333,8 @@ def preview_award(ctx: RuleContext) -> dict:
 def explain_award(figures: dict) -> Explanation:
     """An award's figures (previewed or recorded) in words."""
     standard, granted = Decimal(figures["minimum_living_standard"]), Decimal(figures["aid_amount"])
-    rule_amount, cap, left = Decimal(figures["rule_amount"]), Decimal(figures["yearly_cap"]), Decimal(figures["cap_left"])
+    rule_amount, cap = Decimal(figures["rule_amount"]), Decimal(figures["yearly_cap"])
+    left = Decimal(figures["cap_left"])
     worked = f"{figures['months']} 个月 × {money_figure(standard)} = {format_money(rule_amount)}"
     if figures["lowered"]:
         worked += f"；审核调低为 {format_money(figures['requested_amount'])}"

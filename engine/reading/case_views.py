@@ -7,8 +7,9 @@ and fields marked sensitive are in full only for the case's reviewers
 changes alike; the timeline is the trail as the engine lets this reader read it
 (``trail.case_timeline``: internal comments and jurors' names hidden from applicants); the
 objections are those this reader may see; the amount granted and how it was computed (before
-approving, what approving now would grant: ``amounts.amount_explanation``); the actions offered are exactly those the engine
-would accept from this reader now (``machines.available_actions``); the people copied (抄送) are
+approving, what approving now would grant: ``amounts.amount_explanation``); the actions offered
+are exactly those the engine would accept from this reader now (``machines.available_actions``);
+the people copied (抄送) are
 listed for the case's reviewers, and whom it may be copied to for the one who may decide it. Jurors read through
 engine.procedures.juries.juror_case_view."""
 from __future__ import annotations

@@ -451,9 +451,10 @@ def quota_use(session: Session, actor: Actor, wanted: StatisticsFilter) -> list[
     rounds: dict[int, tuple[Round, list[QuotaUse]]] = {}
     for round_, unit_id, name, category, places in quotas:
         rows = rounds.setdefault(round_.id, (round_, []))[1]
+        used_places = int(used.get(quota_account(round_.id, unit_id, category), 0))
         rows.append(QuotaUse(UnitRef(unit_id, name, is_scope=unit_id == scope.id), category,
                              _category_labels(definitions[round_.kind]).get(category, category), places,
-                             allowed_places(round_, places), int(used.get(quota_account(round_.id, unit_id, category), 0))))
+                             allowed_places(round_, places), used_places))
     return [RoundUse(round_.id, round_.title, round_.kind, definitions[round_.kind].label, tuple(rows))
             for round_, rows in rounds.values()]
 
