@@ -1,0 +1,68 @@
+"""The key pages checked by axe-core (vendored, tests/browser/vendor) at a phone's and a desktop's
+width, as each of their readers sees them: no violation of impact serious or critical. A failure
+names each page's violations, their impact and the first elements to fix."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.test_page_polish import at_city
+from tests.browser.test_scenarios import nomination_on_notice
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+BLOCKING = ("serious", "critical")
+FIRST_NODES = 3
+VIEWPORTS = ["phone", "desktop"]
+
+
+@pytest.fixture(scope="module")
+def cases(live_db) -> dict[str, int]:
+    """One case waiting for the city's review (the decision panel with several actions, records to
+    add) and one on public notice, with the township's and the county's opinions on its sheet."""
+    return {"waiting": at_city(live_db, "无障碍审核"), "noticed": nomination_on_notice(live_db, "无障碍公示")}
+
+
+# Who reads which pages: None is a visitor who has not signed in.
+PAGES = {
+    None: {"sign-in": "/login", "notices": "/notices", "notice": "/notices/{noticed}"},
+    "reviewer_city": {"home": "/", "inbox": "/inbox", "case-as-reviewer": "/cases/{waiting}",
+                      "sheet": "/cases/{noticed}/sheet", "delegations": "/delegations",
+                      "notifications": "/notifications"},
+    "applicant_A1a": {"case-as-applicant": "/cases/{waiting}", "new-honours": "/cases/new/honours",
+                      "my-cases": "/my/cases"},
+}
+
+
+def axe_violations(page) -> list[dict]:
+    # Evaluated rather than added as a <script>: the pages' Content-Security-Policy (script-src
+    # 'self') refuses inline scripts, and the check should see the page as served.
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    # axe passes over what is hidden: the forms folded in <details> (更多, 退回到…, the records) are checked open.
+    page.evaluate("document.querySelectorAll('details').forEach(details => { details.open = true; })")
+    return page.evaluate("axe.run(document, {resultTypes: ['violations']}).then(result => result.violations)")
+
+
+def described(name: str, violations: list[dict]) -> list[str]:
+    lines = []
+    for violation in violations:
+        targets = ", ".join(" ".join(node["target"]) for node in violation["nodes"][:FIRST_NODES])
+        lines.append(f"{name}: {violation['id']} ({violation['impact']}, {len(violation['nodes'])} elements): "
+                     f"{violation['help']} — {targets}")
+    return lines
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("reader", list(PAGES), ids=lambda reader: reader or "visitor")
+def test_the_key_pages_have_no_serious_accessibility_violation(browse, cases, reader, viewport):
+    page = browse.anonymous(viewport) if reader is None else browse.signed_in(reader, viewport)
+    found, blocking = [], []
+    for name, path in PAGES[reader].items():
+        response = page.goto(path.format(**cases))
+        assert response.ok, (path, response.status)
+        browse.shot(page, name)
+        violations = axe_violations(page)
+        found += described(name, violations)
+        blocking += described(name, [v for v in violations if v["impact"] in BLOCKING])
+    print(f"\naxe, {reader or 'visitor'} at {viewport}:", *found or ["no violation"], sep="\n  ")
+    assert not blocking, "\n".join(blocking)
