@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.test_page_polish import at_city
-from tests.browser.test_scenarios import nomination_on_notice
+from tests.browser.test_scenarios import act, follow, nomination_on_notice
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")
@@ -23,14 +23,35 @@ def cases(live_db) -> dict[str, int]:
     return {"waiting": at_city(live_db, "无障碍审核"), "noticed": nomination_on_notice(live_db, "无障碍公示")}
 
 
-# Who reads which pages: None is a visitor who has not signed in.
+def refused_nomination(page) -> None:
+    """An empty nomination submitted: every error at once, with the summary linking to the fields."""
+    follow(page, page.get_by_role("button", name="提交推荐"))
+    assert page.locator("[aria-invalid=true]").count() > 0
+
+
+def refused_return(page) -> None:
+    """退回修改 without the opinion it needs: the panel says why."""
+    act(page, "退回修改")
+    assert page.locator("#decision-comment[aria-invalid=true]").count() == 1
+
+
+# Who reads which pages: None is a visitor who has not signed in. Each page: its path, an element
+# it must show (the check is of the page meant, not of an error page), and optionally a refused
+# step whose page is checked too.
 PAGES = {
-    None: {"sign-in": "/login", "notices": "/notices", "notice": "/notices/{noticed}"},
-    "reviewer_city": {"home": "/", "inbox": "/inbox", "case-as-reviewer": "/cases/{waiting}",
-                      "sheet": "/cases/{noticed}/sheet", "delegations": "/delegations",
-                      "notifications": "/notifications"},
-    "applicant_A1a": {"case-as-applicant": "/cases/{waiting}", "new-honours": "/cases/new/honours",
-                      "my-cases": "/my/cases"},
+    None: {"sign-in": ("/login", "form input[name=password]"), "notices": ("/notices", "text=无障碍公示"),
+           "notice": ("/notices/{noticed}", "textarea[name=content]")},
+    "reviewer_city": {
+        "home": ("/", "main"), "inbox": ("/inbox", "text=无障碍审核"),
+        "case-as-reviewer": ("/cases/{waiting}", "#decision-form button >> nth=2", refused_return),
+        "sheet": ("/cases/{noticed}/sheet", ".sheet-levels"), "delegations": ("/delegations", "main form"),
+        "notifications": ("/notifications", "main li"),
+    },
+    "applicant_A1a": {
+        "case-as-applicant": ("/cases/{waiting}", "text=无障碍审核"),
+        "new-honours": ("/cases/new/honours", "form.case-form", refused_nomination),
+        "my-cases": ("/my/cases", "text=无障碍审核"),
+    },
 }
 
 
@@ -57,12 +78,21 @@ def described(name: str, violations: list[dict]) -> list[str]:
 def test_the_key_pages_have_no_serious_accessibility_violation(browse, cases, reader, viewport):
     page = browse.anonymous(viewport) if reader is None else browse.signed_in(reader, viewport)
     found, blocking = [], []
-    for name, path in PAGES[reader].items():
-        response = page.goto(path.format(**cases))
-        assert response.ok, (path, response.status)
+
+    def check(name: str) -> None:
         browse.shot(page, name)
         violations = axe_violations(page)
-        found += described(name, violations)
-        blocking += described(name, [v for v in violations if v["impact"] in BLOCKING])
+        found.extend(described(name, violations))
+        blocking.extend(described(name, [v for v in violations if v["impact"] in BLOCKING]))
+
+    for name, (path, shown, *refused) in PAGES[reader].items():
+        response = page.goto(path.format(**cases))
+        assert response.ok, (path, response.status)
+        assert page.locator(shown).first.is_visible(), (name, shown)
+        check(name)
+        for step in refused:
+            page.goto(path.format(**cases))  # the check opened the folded parts: start again as served
+            step(page)
+            check(f"{name}-refused")
     print(f"\naxe, {reader or 'visitor'} at {viewport}:", *found or ["no violation"], sep="\n  ")
     assert not blocking, "\n".join(blocking)
