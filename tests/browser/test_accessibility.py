@@ -3,11 +3,15 @@ width, as each of their readers sees them: no violation of impact serious or cri
 names each page's violations, their impact and the first elements to fix."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
-from tests.browser.test_page_polish import at_city
+from engine.base.db import utcnow
+from engine.cases.tasks import Task
+from tests.browser.test_page_polish import a_draft, at_city
 from tests.browser.test_scenarios import act, follow, nomination_on_notice
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -19,7 +23,13 @@ VIEWPORTS = ["phone", "desktop"]
 @pytest.fixture(scope="module")
 def cases(live_db) -> dict[str, int]:
     """One case waiting for the city's review (the decision panel with several actions, records to
-    add) and one on public notice, with the township's and the county's opinions on its sheet."""
+    add), one on public notice, with the township's and the county's opinions on its sheet, and a
+    draft (marked 待我处理 in 我的申报); another at the city due tomorrow (marked 即将到期 in the inbox)."""
+    a_draft(live_db, "无障碍草稿")
+    due_soon = at_city(live_db, "无障碍将到期")
+    with live_db.session() as session:
+        session.execute(update(Task).where(Task.closed_dt.is_(None), Task.case_id == due_soon)
+                        .values(due_dt=utcnow() + timedelta(days=1)))
     return {"waiting": at_city(live_db, "无障碍审核"), "noticed": nomination_on_notice(live_db, "无障碍公示")}
 
 
@@ -42,7 +52,7 @@ PAGES = {
     None: {"sign-in": ("/login", "form input[name=password]"), "notices": ("/notices", "text=无障碍公示"),
            "notice": ("/notices/{noticed}", "textarea[name=content]")},
     "reviewer_city": {
-        "home": ("/", "main"), "inbox": ("/inbox", "text=无障碍审核"),
+        "home": ("/", "main"), "inbox": ("/inbox", ".due-soon"),
         "case-as-reviewer": ("/cases/{waiting}", "#decision-form button >> nth=2", refused_return),
         "sheet": ("/cases/{noticed}/sheet", ".sheet-levels"), "delegations": ("/delegations", "main form"),
         "notifications": ("/notifications", "main li"),
@@ -50,7 +60,7 @@ PAGES = {
     "applicant_A1a": {
         "case-as-applicant": ("/cases/{waiting}", "text=无障碍审核"),
         "new-honours": ("/cases/new/honours", "form.case-form", refused_nomination),
-        "my-cases": ("/my/cases", "text=无障碍审核"),
+        "my-cases": ("/my/cases", ".todo.tag"),
     },
 }
 
