@@ -306,7 +306,7 @@ class BatchResultRow:
     ok: bool
     state_label: str | None = None  # where the case went (would go)
     reason: str | None = None
-    amount: str | None = None  # the money granted (that would be), formatted
+    amount: Decimal | None = None  # the money granted (that would be); the page formats it (money filter)
 
 
 @bp.route("/inbox/done")
@@ -365,7 +365,7 @@ def batch():
         return redirect(back)
     done = sum(result.ok for result in results)
     return render_template("inbox/batch_result.html", results=results, done=done, failed=len(results) - done,
-                           back=back, has_amounts=any(result.amount for result in results))
+                           back=back, has_amounts=any(result.amount is not None for result in results))
 
 
 def _confirm_page(session: Session, actor: Actor, refs: list[tuple[int, int]], trigger: str, comment: str | None,
@@ -377,7 +377,7 @@ def _confirm_page(session: Session, actor: Actor, refs: list[tuple[int, int]], t
     return render_template("inbox/batch_confirm.html", results=checked, passing=passing, trigger=trigger,
                            action_label=" / ".join(labels), comment=comment or "", back=back,
                            refused=len(checked) - len(passing),
-                           has_amounts=any(result.amount for result in checked))
+                           has_amounts=any(result.amount is not None for result in checked))
 
 
 def _results(session: Session, actor: Actor, outcomes: list[BatchOutcome]) -> list[BatchResultRow]:
@@ -390,15 +390,11 @@ def _results(session: Session, actor: Actor, outcomes: list[BatchOutcome]) -> li
             case = outcome.case
             state = case.definition.state(outcome.to_state)
             results.append(BatchResultRow(case.id, case.title, True, state_label=state.label,
-                                          amount=_yuan(outcome.granted)))
+                                          amount=outcome.granted))
         else:
             results.append(BatchResultRow(outcome.case_id, titles.get(outcome.case_id), False,
                                           reason=reason_of(outcome.error)))
     return results
-
-
-def _yuan(amount: Decimal | None) -> str | None:
-    return f"{amount:,.2f}" if amount is not None else None
 
 
 def reason_of(err: UnionflowError) -> str:
