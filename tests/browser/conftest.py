@@ -101,6 +101,15 @@ class LiveDatabase:
             perform_action(session, actor, case, "submit", expected_version=case.version)
             return case.id
 
+    def nomination_at_city(self, nominee: str) -> int:
+        """A nomination the township and the county forwarded: it waits for the city's review."""
+        case_id = self.submitted_nomination(nominee)
+        with self.session() as session:
+            case = session.get(Case, case_id)
+            for reviewer in ("reviewer_A1", "reviewer_A"):
+                perform_action(session, self.actor(session, reviewer), case, "approve", expected_version=case.version)
+        return case_id
+
     def case(self, case_id: int) -> Case:
         with self.factory() as session:
             return session.get(Case, case_id)

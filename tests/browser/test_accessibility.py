@@ -13,7 +13,7 @@ from engine.base.db import utcnow
 from engine.cases.tasks import Task
 from tests.browser.conftest import id_number
 from tests.browser.test_amounts import approved, claim
-from tests.browser.test_page_polish import a_draft, at_city
+from tests.browser.test_page_polish import a_draft
 from tests.browser.test_scenarios import act, follow, nomination_on_notice
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -29,14 +29,14 @@ def cases(live_db) -> dict[str, int]:
     draft (marked 待我处理 in 我的申报); another at the city due tomorrow (marked 即将到期 in the inbox);
     two medical claims, one waiting for the county with the amount the rules will grant, one approved."""
     a_draft(live_db, "无障碍草稿")
-    due_soon = at_city(live_db, "无障碍将到期")
+    due_soon = live_db.nomination_at_city("无障碍将到期")
     with live_db.session() as session:
         session.execute(update(Task).where(Task.closed_dt.is_(None), Task.case_id == due_soon)
                         .values(due_dt=utcnow() + timedelta(days=1)))
     claim_approved = claim(live_db, "无障碍已批", id_number(950), "4000.00")
     approved(live_db, claim_approved)
     return {"claim": claim(live_db, "无障碍报销", id_number(951), "4000.00"), "claim_approved": claim_approved,
-            "waiting": at_city(live_db, "无障碍审核"), "noticed": nomination_on_notice(live_db, "无障碍公示")}
+            "waiting": live_db.nomination_at_city("无障碍审核"), "noticed": nomination_on_notice(live_db, "无障碍公示")}
 
 
 def refused_nomination(page) -> None:

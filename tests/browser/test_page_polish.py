@@ -14,16 +14,6 @@ from tests.browser.test_scenarios import act, follow
 VIEWPORTS = ["phone", "desktop"]
 
 
-def at_city(live_db, nominee: str) -> int:
-    """A nomination the township and the county forwarded: it waits for the city's review."""
-    case_id = live_db.submitted_nomination(nominee)
-    with live_db.session() as session:
-        case = session.get(Case, case_id)
-        for reviewer in ("reviewer_A1", "reviewer_A"):
-            perform_action(session, live_db.actor(session, reviewer), case, "approve", expected_version=case.version)
-    return case_id
-
-
 def a_draft(live_db, nominee: str) -> int:
     with live_db.session() as session:
         case = create_draft(session, live_db.actor(session, "applicant_A1a"), "honours",
@@ -75,7 +65,7 @@ def test_withdrawing_asks_first_and_only_a_yes_withdraws(browse, live_db, viewpo
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_a_refused_record_form_reloads_at_its_message(browse, live_db, viewport):
-    case_id = at_city(live_db, f"记录{viewport}")
+    case_id = live_db.nomination_at_city(f"记录{viewport}")
     city = browse.signed_in("reviewer_city", viewport)
     city.goto(f"/cases/{case_id}")
     record_form = city.locator("#record-form-background_opinion")
@@ -92,7 +82,7 @@ def test_a_refused_record_form_reloads_at_its_message(browse, live_db, viewport)
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_the_objection_box_is_labelled_and_the_site_has_an_icon(browse, live_db, viewport):
-    case_id = at_city(live_db, f"公示{viewport}")
+    case_id = live_db.nomination_at_city(f"公示{viewport}")
     live_db.add_background_opinion(case_id)
     with live_db.session() as session:
         case = session.get(Case, case_id)

@@ -445,11 +445,7 @@ def test_the_city_sends_a_case_back_to_the_township_which_copies_it_and_returns_
     the case to the county reviewer (抄送), who finds it in 「抄送我的」; approving again takes the case
     straight back to the city."""
     nominee = f"退回重审{viewport}"
-    case_id = live_db.submitted_nomination(nominee)
-    with live_db.session() as session:
-        case = session.get(Case, case_id)
-        for who in ("reviewer_A1", "reviewer_A"):
-            perform_action(session, live_db.actor(session, who), case, "approve", expected_version=case.version)
+    case_id = live_db.nomination_at_city(nominee)
     city = browse.signed_in("reviewer_city", viewport)
     city.goto(f"/cases/{case_id}")
     act(city, "退回镇（街道）总工会重新审核", comment="推荐材料中的革新成果需要镇街核实")
@@ -481,11 +477,7 @@ def test_the_city_records_the_consulted_bodys_reply_before_passing_the_case_to_t
     """征求意见 as a task: at city review the case page lists the body the round consults, the approval
     waits naming it, and once its reply is recorded the city passes the case on."""
     nominee = f"征求意见{viewport}"
-    case_id = live_db.submitted_nomination(nominee)
-    with live_db.session() as session:
-        case = session.get(Case, case_id)
-        for who in ("reviewer_A1", "reviewer_A"):
-            perform_action(session, live_db.actor(session, who), case, "approve", expected_version=case.version)
+    case_id = live_db.nomination_at_city(nominee)
     city = browse.signed_in("reviewer_city", viewport)
     city.goto(f"/cases/{case_id}")
     assert city.locator("#opinions li").filter(has_text="纪检监察机关").filter(has_text="尚未回复").count() == 1
