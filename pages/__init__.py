@@ -13,7 +13,7 @@ from pages.forms import checklist_answers, checklist_note_length, limits_text
 from pages.nav import header_context, navigation
 from pages.start import home
 from web.auth import check_csrf, csrf_token
-from web.files import file_size
+from web.files import file_size, preview_kind
 from web.i18n import money
 from web.localtime import last_day, local_day, local_time
 
@@ -35,6 +35,7 @@ def register_pages(app: Flask) -> None:
                                  money=money)
     app.jinja_env.globals.update(STATE_KIND_LABELS=STATE_KIND_LABELS, csrf_token=csrf_token,
                                  local_time=local_time, local_day=local_day, last_day=last_day,
+                                 preview_kind=preview_kind,
                                  # used by the fields macros (_fields.html)
                                  field_limits=limits_text, checklist_answers=checklist_answers,
                                  checklist_note_length=checklist_note_length,

@@ -44,7 +44,7 @@ from engine.reading.case_views import case_view, records_view
 from pages.forms import chosen_files, read_form
 from web.auth import current_actor, current_role, login_required, session_actor
 from web.database import committing, request_session
-from web.files import attachment_download, file_store, read_upload
+from web.files import attachment_download, attachment_preview, file_store, read_upload
 from web.i18n import money
 
 bp = Blueprint("cases", __name__)
@@ -533,6 +533,13 @@ def urge(case_id: int):
 def download(case_id: int, attachment_id: int):
     """A file of a case, for those who may see the case (as the API's download)."""
     return attachment_download(get_attachment(request_session(), current_actor(), attachment_id, case_id=case_id))
+
+
+@bp.route("/cases/<int:case_id>/attachments/<int:attachment_id>/preview")
+@login_required
+def preview(case_id: int, attachment_id: int):
+    """A PDF or image of a case shown in the page, for those who may download it."""
+    return attachment_preview(get_attachment(request_session(), current_actor(), attachment_id, case_id=case_id))
 
 
 def _prefix(form_name: str) -> str:
