@@ -8,12 +8,13 @@ from importlib import import_module
 
 from flask import Flask
 
+from engine.base.sizes import file_size
 from engine.definitions.spec import STATE_KIND_LABELS
 from pages.forms import checklist_answers, checklist_note_length, limits_text
 from pages.nav import header_context, navigation
 from pages.start import home
 from web.auth import check_csrf, csrf_token
-from web.files import file_size, preview_kind
+from web.files import preview_kind
 from web.i18n import money
 from web.localtime import last_day, local_day, local_time
 

@@ -25,7 +25,6 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from engine.base.inputs import parse_row_id
 from engine.definitions.forms import resolved_bound
 from engine.definitions.spec import CHECKLIST_ANSWERS, CHECKLIST_NOTE_LENGTH, FieldSpec
-from web.files import file_size
 
 
 def read_form(specs: Iterable[FieldSpec], form: Mapping, files: Mapping | None = None, *,
@@ -109,10 +108,6 @@ class ListedFile:
     filename: str
     size_bytes: int
     kept: bool
-
-    @property
-    def size_label(self) -> str:
-        return file_size(self.size_bytes)
 
 
 def file_lists(specs: Iterable[FieldSpec], stored: Mapping | None, attachments: Iterable,

@@ -10,7 +10,7 @@ from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
-from web.files import file_size
+from engine.base.sizes import file_size
 
 GENERIC_MESSAGES = {
     400: _l("请求有误"),

@@ -1,5 +1,5 @@
 """Files over HTTP, one way for both faces: the app-wide cap on a request body, reading an upload,
-serving an attachment, and a file's size as people read it."""
+serving an attachment as a download or (PDFs and images) in the page."""
 from __future__ import annotations
 
 import mimetypes
@@ -9,10 +9,9 @@ from flask import Flask, Response, current_app, send_file
 from werkzeug.datastructures import FileStorage
 
 from engine.base.errors import NotFound
+from engine.base.sizes import MB
 from engine.cases.attachments import Attachment, FileStore
 from engine.definitions.spec import MAX_FILE_SIZE_MB
-
-MB = 1024 * 1024
 
 # The largest file a definition may allow, plus room for the multipart envelope and form fields.
 DEFAULT_MAX_CONTENT_LENGTH = (MAX_FILE_SIZE_MB + 10) * MB
@@ -92,11 +91,3 @@ def attachment_preview(attachment: Attachment) -> Response:
     response.headers["X-Frame-Options"] = "SAMEORIGIN"  # the site's own default is DENY
     response.headers["Cache-Control"] = "private, no-store"
     return response
-
-
-def file_size(size_bytes: int) -> str:
-    """A file's size as every page shows it (the ``file_size`` filter): "200 B", "1.5 KB", "10 MB"."""
-    for unit, scale in (("MB", MB), ("KB", 1024)):
-        if size_bytes >= scale:
-            return f"{size_bytes / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size_bytes} B"

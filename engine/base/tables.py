@@ -21,6 +21,7 @@ from openpyxl.utils.cell import column_index_from_string, range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 
 from engine.base.errors import ValidationFailed
+from engine.base.sizes import file_size
 
 SUPPORTED = "Excel（.xlsx）或 CSV（.csv）"
 
@@ -147,7 +148,7 @@ def read_table(filename: str, data: bytes, limits: TableLimits) -> list[tuple[in
     if not data:
         raise _file_problem("文件是空的")
     if len(data) > limits.max_bytes:
-        raise _file_problem(f"文件不能超过 {_size_label(limits.max_bytes)}")
+        raise _file_problem(f"文件不能超过 {file_size(limits.max_bytes)}")
     budget = _Budget(limits.max_seconds)
     raw_rows = _xlsx_rows(data, limits, budget) if extension == "xlsx" else _csv_rows(data, limits, budget)
     rows = []
@@ -161,12 +162,6 @@ def read_table(filename: str, data: bytes, limits: TableLimits) -> list[tuple[in
     if not rows:
         raise _file_problem("文件中没有任何内容")
     return rows
-
-
-def _size_label(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.3g} MB"
-    return f"{max(size // 1024, 1)} KB"
 
 
 def _file_problem(message: str) -> TableImportFailed:
@@ -238,7 +233,7 @@ def _check_parts(archive: zipfile.ZipFile, limits: TableLimits) -> None:
                                 f"{limits.max_compression_ratio} 倍；文件可能经过特殊构造，请在 Excel 中重新保存后再导入")
     unzipped = sum(part.file_size for part in parts)
     if unzipped > limits.max_unzipped_bytes:
-        raise _file_problem(f"Excel 文件解压后共 {_size_label(unzipped)}，超过上限 {_size_label(limits.max_unzipped_bytes)}；"
+        raise _file_problem(f"Excel 文件解压后共 {file_size(unzipped)}，超过上限 {file_size(limits.max_unzipped_bytes)}；"
                             "请删除图片、多余的工作表等内容或拆分后分批导入")
 
 

@@ -95,3 +95,13 @@ def test_a_preview_is_404_for_whoever_may_not_see_the_case(pages, nominated_with
         assert response.status_code == 404 and PDF not in response.data, who
     other, _ = nominated_with()
     assert pages("applicant_A1a").get(f"/cases/{other.id}/attachments/{attachment_id}/preview").status_code == 404
+
+
+def test_a_file_in_the_form_values_shows_its_size_as_the_attachments_list_does(pages, nominated_with):
+    """The form's values and the records' tables list files through one macro, with the one size format."""
+    case, [attachment_id] = nominated_with(("推荐表.pdf", PDF + b"x" * (1536 - len(PDF))))
+    page = text_of(pages("reviewer_A1").get(f"/cases/{case.id}"))
+    values, listed = page.split('id="attachments-heading"')
+    link = f'href="/cases/{case.id}/attachments/{attachment_id}">推荐表.pdf</a>'
+    for part in (values, listed):
+        assert link in part and "1.5 KB" in part.split(link)[1][:200]

@@ -369,7 +369,7 @@ def test_a_file_shows_one_size_on_the_case_page_and_in_its_form(pages, session, 
 
 
 def test_file_sizes_read_the_same_at_every_scale():
-    from web.files import file_size
+    from engine.base.sizes import file_size
 
     assert [file_size(n) for n in (0, 200, 1024, 1536, 10 * 1024 * 1024, 1024 * 1024 + 1)] == \
         ["0 B", "200 B", "1 KB", "1.5 KB", "10 MB", "1 MB"]
