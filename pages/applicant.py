@@ -33,7 +33,7 @@ from engine.procedures.rounds import Round, listed_items, visible_rounds
 from engine.reading.amounts import granted_amount
 from engine.reading.case_views import case_view
 from engine.reading.my_cases import MyCaseRow, my_case_rows, waiting_for_me_count
-from pages.forms import chosen_files, display_values, error_summary, file_lists, read_form
+from pages.forms import chosen_files, display_values, document_checklist, error_summary, file_lists, read_form
 from web.auth import current_actor, role_required
 from web.database import committing, request_session
 from web.files import file_store, read_upload
@@ -104,7 +104,8 @@ def _start_page(startable: Startable, *, values, errors=None, problem=None, reas
     return render_template(
         "applicant/case_form.html", definition=definition, case=None, rounds=startable.rounds,
         values=values, errors=errors or {}, problem=problem, reasons=reasons, uploads_lost=uploads_lost,
-        files=None, notes={}, returned=None, forward=_forward_transition(definition, definition.initial_state.id),
+        files=None, documents=document_checklist(definition, None), notes={}, returned=None,
+        forward=_forward_transition(definition, definition.initial_state.id),
         action=url_for("applicant.start_case", kind=definition.kind), comment_required=False,
         max_comment=MAX_COMMENT_LENGTH, checklists=listed_items(request_session(), definition, round_id),
         summary=error_summary(definition.fields, errors or {}, reasons=reasons, labels=_other_labels()),
@@ -333,7 +334,8 @@ def _edit_page(session: Session, actor: Actor, case: Case, definition: Definitio
     return render_template(
         "applicant/case_form.html", definition=definition, case=case, view=view, rounds=[],
         values=values, errors=errors or {}, problem=problem, reasons=reasons, uploads_lost=uploads_lost,
-        files=files, notes=notes, returned=_returned(view, case), forward=forward, uploads_kept=uploads_kept,
+        files=files, documents=document_checklist(definition, files), notes=notes, returned=_returned(view, case),
+        forward=forward, uploads_kept=uploads_kept,
         action=url_for("applicant.edit_case", case_id=case.id),
         comment_required=bool(forward and forward.comment_required), max_comment=MAX_COMMENT_LENGTH,
         checklists=listed_items(session, definition, case.round_id),

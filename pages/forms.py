@@ -24,7 +24,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.base.inputs import parse_row_id
 from engine.definitions.forms import resolved_bound
-from engine.definitions.spec import CHECKLIST_ANSWERS, CHECKLIST_NOTE_LENGTH, FieldSpec
+from engine.definitions.spec import CHECKLIST_ANSWERS, CHECKLIST_NOTE_LENGTH, Definition, FieldSpec
 
 
 def read_form(specs: Iterable[FieldSpec], form: Mapping, files: Mapping | None = None, *,
@@ -108,6 +108,22 @@ class ListedFile:
     filename: str
     size_bytes: int
     kept: bool
+
+
+@dataclass(frozen=True)
+class RequiredDocument:
+    """One line of the checklist of documents a case needs: present once a file is kept in its field."""
+
+    spec: FieldSpec
+    present: bool
+
+
+def document_checklist(definition: Definition, files: Mapping[str, list[ListedFile]] | None) -> list[RequiredDocument]:
+    """The definition's required documents, each present or missing in ``files`` (``file_lists``;
+    None for a case not saved yet: nothing uploaded)."""
+    files = files or {}
+    return [RequiredDocument(spec, any(file.kept for file in files.get(spec.name, ())))
+            for spec in definition.required_documents]
 
 
 def file_lists(specs: Iterable[FieldSpec], stored: Mapping | None, attachments: Iterable,

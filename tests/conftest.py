@@ -31,6 +31,8 @@ from engine.worker import celery_app  # noqa: F401 - as in every process: people
 # Commands run by the tests (`unionflow demo setup` makes a signing key) never write the
 # developer's own key in instance/.
 os.environ.setdefault("UNIONFLOW_SIGNING_KEY_FILE", str(Path(tempfile.mkdtemp(prefix="unionflow-key-")) / "key.pem"))
+# Nor its attachment store (the demo's claims carry their documents).
+os.environ.setdefault("UNIONFLOW_ATTACHMENTS_DIR", tempfile.mkdtemp(prefix="unionflow-files-"))
 SETTINGS = Settings.from_env()
 bootstrap(SETTINGS)
 load_models()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from engine.audit.chain import case_events
 from engine.base.errors import ConditionFailed, InvalidAction, PermissionDenied, ValidationFailed
+from engine.cases.attachments import FileStore
 from engine.cases.case import Case
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.tasks import Task
@@ -313,13 +314,13 @@ def test_feed_rules_are_validated_when_set(session, world):
 
 # --- Demo ----------------------------------------------------------------------------------------
 
-def test_demo_seed_reaches_every_state_and_feeds_the_open_honours_round(session):
+def test_demo_seed_reaches_every_state_and_feeds_the_open_honours_round(session, tmp_path):
     from engine.definitions.store import current_definition
     from unionflow.demo import demo_world, seed_demo_org
     from unionflow.demo_seeds.competition_results import seed
 
     seed_demo_org(session)
-    demo = demo_world(session, NOW + timedelta(days=40))
+    demo = demo_world(session, FileStore(tmp_path / "files"), NOW + timedelta(days=40))
     round_ = open_round(session, None, kind="honours", unit=demo.units["city"], title="2026年五一劳动奖章评选",
                         year=2026, opens_dt=demo.now - timedelta(days=90), closes_dt=demo.now + timedelta(days=10),
                         categories=["labour_medal"])
@@ -336,12 +337,12 @@ def test_demo_seed_reaches_every_state_and_feeds_the_open_honours_round(session)
     assert verify_audit_chain(session).ok
 
 
-def test_demo_seed_works_without_an_open_honours_round(session):
+def test_demo_seed_works_without_an_open_honours_round(session, tmp_path):
     from unionflow.demo import demo_world, seed_demo_org
     from unionflow.demo_seeds.competition_results import seed
 
     seed_demo_org(session)
-    assert seed(session, demo_world(session, NOW + timedelta(days=40))) == 11
+    assert seed(session, demo_world(session, FileStore(tmp_path / "files"), NOW + timedelta(days=40))) == 11
     [winner] = session.scalars(select(Case).where(Case.kind == "competition_results", Case.state == "approved")).all()
     assert winner.outcome["honours_nominations"] == []
     [event] = [e for e in case_events(session, winner.id) if e.to_state == "approved"]

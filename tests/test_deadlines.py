@@ -14,6 +14,7 @@ from engine.base.errors import (
     ConditionFailed, Conflict, DefinitionError, InvalidAction, PermissionDenied, ValidationFailed,
 )
 from engine.calendar.working_days import forget_cached_calendars
+from engine.cases.attachments import FileStore
 from engine.cases.case import Case
 from engine.cases.tasks import Task, waiting_task
 from engine.definitions.parse import parse_definition
@@ -26,7 +27,7 @@ from engine.operations.urging import urge_case, urge_grant, urge_of_stage
 from engine.org.units import SYSTEM_ACTOR
 from tests.conftest import NOW, build_world
 from tests.test_honours import Honours
-from tests.test_medical_subsidy import SCHEME_VALUES, _form  # noqa: F401 - the claim form of those tests
+from tests.test_medical_subsidy import SCHEME_VALUES, _form, attach_documents
 from workflows.medical_subsidy import SCHEMES
 
 
@@ -267,10 +268,11 @@ def schemes(session, world):
                           values=SCHEME_VALUES)
 
 
-def test_a_claim_past_its_filing_window_needs_the_explanation(session, world, schemes):
+def test_a_claim_past_its_filing_window_needs_the_explanation(session, world, schemes, tmp_path):
     applicant = world.actor("applicant_A1a")
     claim = create_draft(session, applicant, "medical_subsidy", form=_form(discharge_date="2026-04-20",
                                                                             admission_date="2026-04-10"), now=NOW)
+    attach_documents(session, applicant, claim, FileStore(tmp_path / "files"))
     row = waiting_task(session, claim.id)
     # 30 working days after 20 April 2026, across Labour Day and the make-up Saturday 9 May: 3 June.
     assert row.due_dt == local(2026, 6, 4)

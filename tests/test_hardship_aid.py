@@ -15,6 +15,7 @@ from stdnum.cn import ric
 
 from engine.audit.chain import case_events
 from engine.base.errors import ConditionFailed, InvalidAction, NotFound, PermissionDenied, ValidationFailed
+from engine.cases.attachments import FileStore
 from engine.cases.case import Case
 from engine.cases.integrity import verify_audit_chain
 from engine.cases.machines import available_actions
@@ -548,13 +549,13 @@ def test_second_approval_waits_for_the_first_and_gets_what_is_left(committed_db)
 
 # --- Demo -------------------------------------------------------------------------------------------
 
-def test_demo_seed_reaches_every_state(session):
+def test_demo_seed_reaches_every_state(session, tmp_path):
     from engine.definitions.store import current_definition
     from unionflow.demo import demo_world, seed_demo_org
     from unionflow.demo_seeds.hardship_aid import seed
 
     seed_demo_org(session)
-    demo = demo_world(session, NOW)
+    demo = demo_world(session, FileStore(tmp_path / "files"), NOW)
     created = seed(session, demo)
     cases = session.scalars(select(Case).where(Case.kind == "hardship_aid")).all()
     assert len(cases) == created

@@ -37,6 +37,7 @@ SCHEME_VALUES = {"schemes": {
         "filing_working_days": 30, "lapse_months": 24,
     },
 }}
+DOCUMENTS = ("discharge_summary", "diagnosis_certificate", "settlement_sheet", "itemised_bill")
 ID_NUMBER = "32060219900101123X"
 OTHER_ID_NUMBER = "320602198505052014"
 DISCHARGE = date(2026, 3, 2)
@@ -70,11 +71,16 @@ def draft(session, world, store):
     def make(applicant="applicant_A1a", now=NOW, **overrides):
         actor = world.actor(applicant)
         case = create_draft(session, actor, "medical_subsidy", form=_form(**overrides), now=now)
-        for field in ("discharge_summary", "diagnosis_certificate", "settlement_sheet", "itemised_bill"):
-            attach_file(session, actor, case, field, filename=f"{field}.pdf", content_type="application/pdf",
-                        data=f"%PDF {field}".encode(), store=store, expected_version=case.version, now=now)
+        attach_documents(session, actor, case, store, now)
         return case
     return make
+
+
+def attach_documents(session, actor, case, store, now=NOW) -> None:
+    """The four documents a claim needs, one small file each."""
+    for field in DOCUMENTS:
+        attach_file(session, actor, case, field, filename=f"{field}.pdf", content_type="application/pdf",
+                    data=f"%PDF {field}".encode(), store=store, expected_version=case.version, now=now)
 
 
 def _act(session, world, case, actor, trigger, now=NOW, **kwargs):
@@ -479,7 +485,7 @@ def test_two_claims_approved_at_the_same_moment_never_pass_the_cap(committed_db,
 
 # --- Demo -----------------------------------------------------------------------------------------
 
-def test_demo_seed_reaches_every_state(session):
+def test_demo_seed_reaches_every_state(session, store):
     from sqlalchemy import select
 
     from engine.definitions.store import current_definition
@@ -487,7 +493,7 @@ def test_demo_seed_reaches_every_state(session):
     from unionflow.demo_seeds import medical_subsidy as demo_seed
 
     seed_demo_org(session)
-    count = demo_seed.seed(session, demo_world(session, NOW))
+    count = demo_seed.seed(session, demo_world(session, store, NOW))
     claims = session.scalars(select(Case).where(Case.kind == "medical_subsidy")).all()
     assert count == len(claims)
     assert {c.state for c in claims} == {state.id for state in current_definition(session, "medical_subsidy").states}

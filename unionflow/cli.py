@@ -209,7 +209,7 @@ def demo_setup(database_url: str | None) -> None:
                    else "demo organisation: already present")
         with factory() as session:
             # A failure here is a bug (the seed uses the real operations): let it stop the demo.
-            cases = seed_demo_cases(session)
+            cases = seed_demo_cases(session, FileStore(settings.attachments_dir))
             session.commit()
         click.echo(f"demo cases: {cases} created" if cases else "demo cases: already present")
         with factory() as session:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from engine.base.config import LOCAL_TZ
 from engine.base.db import utcnow
 from engine.calendar.working_days import last_covered_year
+from engine.cases.attachments import FileStore
 from engine.cases.case import Case
 from engine.definitions.store import WorkflowKind
 from engine.org.units import (
@@ -135,7 +136,7 @@ def _create_units(session: Session) -> dict[str, OrgUnit]:
     return units
 
 
-def seed_demo_cases(session: Session, now: datetime | None = None) -> int:
+def seed_demo_cases(session: Session, store: FileStore, now: datetime | None = None) -> int:
     """Cases of every kind in every state, through real operations; return how many were created.
 
     Skipped when the demo city is missing or demo cases already exist; a kind whose
@@ -143,7 +144,7 @@ def seed_demo_cases(session: Session, now: datetime | None = None) -> int:
     """
     if demo_city(session) is None or session.scalar(select(func.count(Case.id))):
         return 0
-    demo = demo_world(session, now)
+    demo = demo_world(session, store, now)
     created = 0
     for kind in SEED_ORDER:
         if session.get(WorkflowKind, kind) is not None:
@@ -152,7 +153,7 @@ def seed_demo_cases(session: Session, now: datetime | None = None) -> int:
     return created
 
 
-def demo_world(session: Session, now: datetime | None = None) -> DemoWorld:
+def demo_world(session: Session, store: FileStore, now: datetime | None = None) -> DemoWorld:
     """The demo city's units by COUNTIES key and its people by username, for the seed modules."""
     city = demo_city(session)
     names = {"city": CITY_NAME}
@@ -164,7 +165,7 @@ def demo_world(session: Session, now: datetime | None = None) -> DemoWorld:
     by_name = {unit.name: unit for unit in session.scalars(
         select(OrgUnit).where(OrgUnit.path.startswith(city.path), OrgUnit.name.in_(names.values())))}
     units = {key: by_name[name] for key, name in names.items()}
-    return DemoWorld(units=units, actors=_demo_actors(session), now=demo_now(session, now or utcnow()))
+    return DemoWorld(units=units, actors=_demo_actors(session), now=demo_now(session, now or utcnow()), store=store)
 
 
 def demo_now(session: Session, now: datetime) -> datetime:

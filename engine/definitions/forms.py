@@ -422,7 +422,7 @@ def missing_in(specs: tuple[FieldSpec, ...], stored: dict,
             if unanswered:
                 missing[spec.name] = [f"请逐项声明：{'、'.join(unanswered)}"]
         elif stored.get(spec.name) in (None, "", []):
-            missing[spec.name] = [f"请填写「{spec.label}」"]
+            missing[spec.name] = [f"请上传「{spec.label}」" if spec.type == "file" else f"请填写「{spec.label}」"]
     return missing
 
 

@@ -527,10 +527,24 @@ def _check_graph(states: dict[str, StateSpec], definition_return_points, transit
             problems.append(f'states[{i}].id: non-final state "{state_id}" has no way out')
 
 
+def _check_documents(specs: list[FieldSpec], problems: list[str]) -> None:
+    """The required documents (required file fields) are a checklist the applicant reads by label:
+    two with one label could not be told apart, present or missing."""
+    seen: dict[str, str] = {}
+    for i, spec in enumerate(specs):
+        if spec.type != "file" or not spec.required:
+            continue
+        if spec.label in seen:
+            problems.append(f'form[{i}].label: the required documents "{seen[spec.label]}" and "{spec.name}" '
+                            f'share the label "{spec.label}"; the checklist could not tell them apart')
+        seen.setdefault(spec.label, spec.name)
+
+
 def _check_form(raw: dict, problems: list[str]) -> list[FieldSpec]:
     specs = _check_fields(raw["form"], "form", problems, case_form=True)
     _check_groups(specs, problems)
     _check_derived(specs, problems)
+    _check_documents(specs, problems)
     for i, spec in enumerate(specs):
         if spec.items_setting and "rounds" not in raw:
             problems.append(f"form[{i}].items_setting: the kind has no rounds to list the items")

@@ -285,6 +285,12 @@ class Definition:
                 return spec
         raise KeyError(name)
 
+    @property
+    def required_documents(self) -> tuple[FieldSpec, ...]:
+        """The documents a case needs before it leaves its draft: its form's required file fields,
+        listed to the applicant as a checklist."""
+        return tuple(spec for spec in self.fields if spec.type == "file" and spec.required)
+
     def field_groups(self) -> tuple[tuple[str | None, tuple[FieldSpec, ...]], ...]:
         """The form's fields in their titled groups, in order (one untitled group when it has none)."""
         groups: list[tuple[str | None, list[FieldSpec]]] = []

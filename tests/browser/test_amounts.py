@@ -9,11 +9,13 @@ from datetime import date, timedelta
 import pytest
 
 from engine.base.db import utcnow
+from engine.cases.attachments import FileStore, attach_file
 from engine.cases.case import Case
 from engine.operations.transitions import create_draft, perform_action
 from engine.org.units import OrgUnit
 from engine.procedures.parameters import parameters_for, set_parameters
 from tests.browser.conftest import id_number
+from tests.browser.test_inbox_lists import DOCUMENTS
 from tests.browser.test_scenarios import act, assert_flash, follow
 from tests.test_medical_subsidy import SCHEME_VALUES
 
@@ -38,6 +40,10 @@ def claim(live_db, patient: str, id_no: str, self_paid: str) -> int:
                            values={"schemes": {"mutual_aid": MUTUAL_AID}})
         applicant = live_db.actor(session, "applicant_A1a")
         case = create_draft(session, applicant, "medical_subsidy", form=form)
+        store = FileStore(live_db.directory / "attachments")
+        for field in DOCUMENTS:
+            attach_file(session, applicant, case, field, filename=f"{field}.pdf", content_type="application/pdf",
+                        data=f"%PDF {field}".encode(), store=store, expected_version=case.version)
         perform_action(session, applicant, case, "submit", expected_version=case.version)
         return case.id
 

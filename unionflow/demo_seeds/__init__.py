@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from engine.cases.attachments import FileStore
 from engine.org.units import Actor, OrgUnit
 
 SEED_ORDER = ("honours", "hardship_aid", "medical_subsidy", "competition_results")
@@ -21,6 +22,7 @@ class DemoWorld:
     units: dict[str, OrgUnit]     # "city", "dongcheng", "heping", "jixie", ... (web/demo.COUNTIES keys)
     actors: dict[str, Actor]      # DEMO_USERS usernames: "reviewer_city", "applicant_jixie", ...
     now: datetime                 # the demo's "now"; seed steps before it, timers not yet due after it
+    store: FileStore              # the deployment's attachment store, for the documents claims need
 
     def reviewer_at(self, case, level: str) -> str:
         """The username of the demo reviewer of the case's unit at ``level``."""

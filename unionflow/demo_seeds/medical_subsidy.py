@@ -4,8 +4,9 @@ among them a late claim with its explanation and a member whose second claim is 
 is left of the yearly cap.
 
 Everything goes through the engine's operations on a clock that runs up to the demo's "now".
-No documents are attached: seeding must not write files into the deployment's attachment
-store (the seed is given no settings), and the document fields are optional.
+Every claim carries its four required documents: one small PDF per document (written once
+into the deployment's attachment store, files are kept by their hash), so that a reviewer
+can preview them on the case page.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from engine.base.config import LOCAL_TZ
+from engine.cases.attachments import attach_file
 from engine.cases.tasks import due_of
 from engine.operations.transitions import create_draft, perform_action
 from engine.org.units import SYSTEM_ACTOR
@@ -111,6 +113,10 @@ def _seed_claim(session: Session, demo: DemoWorld, number: int, applicant: str, 
     applicant_actor = demo.actors[applicant]
     case = create_draft(session, applicant_actor, "medical_subsidy",
                         form=_form(patient, birth_and_sequence, discharge, figures), now=clock)
+    for field, title in DOCUMENTS:
+        attach_file(session, applicant_actor, case, field, filename=f"{title}.pdf", content_type="application/pdf",
+                    data=demo_pdf(f"Demo document: {field.replace('_', ' ')}"), store=demo.store,
+                    expected_version=case.version, now=clock)
     for trigger, comment in steps:
         if trigger == "filing_overdue":  # the deadline scan's own step, when the window closes
             perform_action(session, SYSTEM_ACTOR, case, trigger, expected_version=case.version,
@@ -122,6 +128,32 @@ def _seed_claim(session: Session, demo: DemoWorld, number: int, applicant: str, 
                   "payment_reference": f"YLHZ-{clock.year}-{number:04d}"} if trigger == "disburse" else None
         perform_action(session, actor, case, trigger, expected_version=case.version, comment=comment,
                        inputs=inputs, now=clock)
+
+
+# The documents a claim needs (workflows/medical_subsidy.yaml), by field, with their file names.
+DOCUMENTS = (("discharge_summary", "出院小结"), ("diagnosis_certificate", "诊断证明书"),
+             ("settlement_sheet", "医保结算单"), ("itemised_bill", "费用明细清单"))
+
+
+def demo_pdf(text: str) -> bytes:
+    """A one-page A5 PDF saying ``text`` (ASCII, in a standard font: nothing to embed)."""
+    stream = f"BT /F1 16 Tf 40 520 Td ({text}) Tj ET".encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 420 595] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 def _discharge_day(now: datetime, patient: str, days_ago: int) -> date:
