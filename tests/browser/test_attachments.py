@@ -82,8 +82,8 @@ def test_a_reviewer_previews_a_pdf_and_an_image_of_a_medical_claim(browse, live_
 
 
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
-def test_an_applicant_sees_a_missing_document_flagged_before_submitting(browse, live_db, schemes, real_files,  # noqa: F811
-                                                                        tmp_path, viewport):
+def test_an_applicant_sees_a_missing_document_flagged_before_submitting(  # noqa: F811 - schemes, a fixture
+        browse, live_db, schemes, real_files, tmp_path, viewport):
     pdf = tmp_path / "出院小结.pdf"
     pdf.write_bytes(real_files["pdf"])
     discharged = utcnow().date() - timedelta(days=7)

@@ -43,7 +43,8 @@ def test_a_new_claim_lists_the_four_documents_missing_each_linking_to_its_upload
         assert f'href="#f-{name}"' in page and f'id="f-{name}"' in field_html(page, name)
 
 
-def test_a_claim_missing_two_documents_is_refused_with_each_named_at_its_field_then_submitted(pages, session, schemes):  # noqa: F811,E501
+def test_a_claim_missing_two_documents_is_refused_naming_each_at_its_field_then_submitted(  # noqa: F811 - schemes
+        pages, session, schemes):
     client = pages("applicant_A1a")
     response = client.submit(NEW, {"intent": "submit", **recent_claim(), "discharge_summary": [pdf("出院小结.pdf")],
                                    "itemised_bill": [pdf("费用明细清单.pdf")]}, content_type="multipart/form-data")
