@@ -396,14 +396,13 @@ def _two_submitted_claims(committed_db, tmp_path, earlier_grant: bool = False) -
         for _ in range(2):
             case = create_draft(session, applicant, "medical_subsidy", form=_form(self_paid_in_catalogue="61000.00"),
                                 now=NOW)
-            for field in ("discharge_summary", "diagnosis_certificate", "settlement_sheet", "itemised_bill"):
-                attach_file(session, applicant, case, field, filename="a.pdf", content_type="application/pdf",
-                            data=b"%PDF", store=store, expected_version=case.version, now=NOW)
+            attach_documents(session, applicant, case, store)
             perform_action(session, applicant, case, "submit", expected_version=case.version, now=NOW)
             case_ids.append(case.id)
         if earlier_grant:
             earlier = create_draft(session, applicant, "medical_subsidy", form=_form(self_paid_in_catalogue="11000.00"),
                                    now=NOW)
+            attach_documents(session, applicant, earlier, store)
             perform_action(session, applicant, earlier, "submit", expected_version=earlier.version, now=NOW)
             perform_action(session, world.actor("reviewer_A"), earlier, "approve", expected_version=earlier.version,
                            now=NOW)

@@ -471,6 +471,9 @@ def claim_db(tmp_path, monkeypatch):
         attach_file(session, applicant, case, "discharge_summary", filename="出院小结.pdf",
                     content_type="application/pdf", data=b"%PDF summary", store=files, expected_version=case.version,
                     now=NOW)
+        for field in ("diagnosis_certificate", "settlement_sheet", "itemised_bill"):  # the other documents it needs
+            attach_file(session, applicant, case, field, filename=f"{field}.pdf", content_type="application/pdf",
+                        data=f"%PDF {field}".encode(), store=files, expected_version=case.version, now=NOW)
         act(session, world, case, "applicant_A1a", "submit")
         act(session, world, case, "reviewer_A", "approve")
         act(session, world, case, "reviewer_A", "disburse", inputs={"paid_on": "2026-03-12", "payment_reference": "X1"})
@@ -514,7 +517,7 @@ def test_command_purges_deletes_the_freed_files_and_the_trail_still_verifies(cla
                     "--db", url)
     assert result.exit_code == 0, result.output
     assert f"purged case {case_id} medical_subsidy" in result.output
-    assert "1 attachment file(s) deleted" in result.output
+    assert "4 attachment file(s) deleted" in result.output
     assert count_cases(url) == 0 and not stored.exists()
     verified = invoke("audit", "verify", "--db", url)
     assert verified.exit_code == 0, verified.output
