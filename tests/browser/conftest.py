@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo
@@ -34,10 +34,12 @@ from engine.definitions.store import sync_definitions
 from engine.migrate import upgrade
 from engine.operations.transitions import create_draft, perform_action
 from engine.org.accounts import hash_password
-from engine.org.units import Actor, load_actor
+from engine.org.units import Actor, OrgUnit, load_actor
 from engine.procedures.juries import cast_vote, form_jury
+from engine.procedures.parameters import parameters_for, set_parameters
 from engine.procedures.rounds import open_round, set_quota
 from tests.conftest import IN_CI, SETTINGS, build_world
+from tests.test_medical_subsidy import SCHEME_VALUES
 from unionflow.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +53,11 @@ JURORS = ("reviewer_city", "reviewer_A", "reviewer_B")
 ROUND_SETTINGS = {"person_awards": ["labour_medal"], "veto_items": [], "repeat_years": 5,
                   "background_checks": {"*": ["discipline"]}}
 QUOTA = 50
+# The medical claim's required documents, and the schemes every walk's claims are granted by (the
+# issue's example: (4,000 − 800) × 50% = 1,600 元, under a 50,000 cap): one set, whichever walk runs first.
+MEDICAL_DOCUMENTS = ("discharge_summary", "diagnosis_certificate", "settlement_sheet", "itemised_bill")
+MEDICAL_SCHEMES = "medical_subsidy.schemes"
+MUTUAL_AID = SCHEME_VALUES["schemes"]["mutual_aid"] | {"deductible": "800.00"}
 
 
 def id_number(serial: int) -> str:
@@ -109,6 +116,14 @@ class LiveDatabase:
             for reviewer in ("reviewer_A1", "reviewer_A"):
                 perform_action(session, self.actor(session, reviewer), case, "approve", expected_version=case.version)
         return case_id
+
+    def medical_schemes(self) -> None:
+        """The city's healthcare subsidy schemes (MUTUAL_AID), set once for the whole browser session."""
+        with self.session() as session:
+            city = session.get(OrgUnit, self.actor(session, "reviewer_city").grants[0].unit_id)
+            if parameters_for(session, MEDICAL_SCHEMES, city.path, utcnow().date()) is None:
+                set_parameters(session, None, MEDICAL_SCHEMES, unit=city, valid_from=date(2024, 1, 1),
+                               values={"schemes": {"mutual_aid": MUTUAL_AID}})
 
     def case(self, case_id: int) -> Case:
         with self.factory() as session:

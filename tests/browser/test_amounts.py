@@ -4,7 +4,8 @@ approves, and reads the amount in the confirmation; the applicant then reads it 
 in 我的申报 — at a phone's and a desktop's width."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -12,36 +13,27 @@ from engine.base.db import utcnow
 from engine.cases.attachments import FileStore, attach_file
 from engine.cases.case import Case
 from engine.operations.transitions import create_draft, perform_action
-from engine.org.units import OrgUnit
-from engine.procedures.parameters import parameters_for, set_parameters
-from tests.browser.conftest import id_number
-from tests.browser.test_inbox_lists import DOCUMENTS
+from tests.browser.conftest import MEDICAL_DOCUMENTS, id_number
 from tests.browser.test_scenarios import act, assert_flash, follow
-from tests.test_medical_subsidy import SCHEME_VALUES
-
-SCHEMES = "medical_subsidy.schemes"
-# The issue's example: (4,000 − 800) × 50% = 1,600 元, under a 50,000 cap.
-MUTUAL_AID = SCHEME_VALUES["schemes"]["mutual_aid"] | {"deductible": "800.00"}
 
 
 def claim(live_db, patient: str, id_no: str, self_paid: str) -> int:
     """A claim entered and submitted by the grassroots union, discharged three days ago."""
     discharged = utcnow().date() - timedelta(days=3)
+    # The insurance paid and the parts paid by the patient stay within the total cost.
+    total_cost = f"{max(Decimal('20000.00'), Decimal('13000.00') + Decimal(self_paid)):.2f}"
     form = {"scheme": "mutual_aid", "patient_name": patient, "id_number": id_no, "diagnosis": "急性阑尾炎",
             "admission_date": (discharged - timedelta(days=5)).isoformat(), "discharge_date": discharged.isoformat(),
-            "hospital_name": "市第一人民医院", "hospital_grade": "tertiary", "total_cost": "20000.00",
+            "hospital_name": "市第一人民医院", "hospital_grade": "tertiary", "total_cost": total_cost,
             "pooled_insurance_paid": "12000.00", "critical_illness_insurance_paid": "0.00",
             "self_paid_in_catalogue": self_paid, "self_paid_out_of_catalogue": "1000.00",
             "bank_account": "6222020200112233445"}
+    live_db.medical_schemes()
     with live_db.session() as session:
-        city = session.get(OrgUnit, live_db.actor(session, "reviewer_city").grants[0].unit_id)
-        if parameters_for(session, SCHEMES, city.path, discharged) is None:  # the first test of the session
-            set_parameters(session, None, SCHEMES, unit=city, valid_from=date(2024, 1, 1),
-                           values={"schemes": {"mutual_aid": MUTUAL_AID}})
         applicant = live_db.actor(session, "applicant_A1a")
         case = create_draft(session, applicant, "medical_subsidy", form=form)
         store = FileStore(live_db.directory / "attachments")
-        for field in DOCUMENTS:
+        for field in MEDICAL_DOCUMENTS:
             attach_file(session, applicant, case, field, filename=f"{field}.pdf", content_type="application/pdf",
                         data=f"%PDF {field}".encode(), store=store, expected_version=case.version)
         perform_action(session, applicant, case, "submit", expected_version=case.version)

@@ -9,8 +9,8 @@ import pytest
 from engine.base.db import utcnow
 from engine.cases.attachments import FileStore, attach_file
 from engine.operations.transitions import create_draft, perform_action
+from tests.browser.conftest import MEDICAL_DOCUMENTS as DOCUMENTS
 from tests.browser.conftest import id_number
-from tests.browser.test_inbox_lists import DOCUMENTS, schemes  # noqa: F401 (a fixture)
 from tests.test_medical_subsidy import _form
 
 
@@ -44,8 +44,8 @@ def claim_with_documents(live_db, real_files, serial: int) -> tuple[int, dict[st
 
 
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
-def test_a_reviewer_previews_a_pdf_and_an_image_of_a_medical_claim(browse, live_db, schemes, real_files,  # noqa: F811
-                                                                   viewport):
+def test_a_reviewer_previews_a_pdf_and_an_image_of_a_medical_claim(browse, live_db, real_files, viewport):
+    live_db.medical_schemes()
     case_id, names = claim_with_documents(live_db, real_files, live_db.next_serial())
     reviewer = browse.signed_in("reviewer_A", viewport)
     reviewer.goto(f"/cases/{case_id}")
@@ -82,8 +82,8 @@ def test_a_reviewer_previews_a_pdf_and_an_image_of_a_medical_claim(browse, live_
 
 
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
-def test_an_applicant_sees_a_missing_document_flagged_before_submitting(  # noqa: F811 - schemes, a fixture
-        browse, live_db, schemes, real_files, tmp_path, viewport):
+def test_an_applicant_sees_a_missing_document_flagged_before_submitting(browse, live_db, real_files, tmp_path, viewport):
+    live_db.medical_schemes()
     pdf = tmp_path / "出院小结.pdf"
     pdf.write_bytes(real_files["pdf"])
     discharged = utcnow().date() - timedelta(days=7)

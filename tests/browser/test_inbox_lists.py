@@ -6,53 +6,24 @@ each of his cases in 「我的申报」, those waiting for him first."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
 
 import pytest
 
-from engine.base.db import utcnow
-from engine.cases.attachments import FileStore, attach_file
-from engine.operations.transitions import create_draft, perform_action
-from engine.org.units import OrgUnit
-from engine.procedures.parameters import set_parameters
+from engine.operations.transitions import create_draft
 from tests.browser.conftest import id_number
+from tests.browser.test_amounts import claim
 from tests.browser.test_scenarios import follow
-from tests.test_medical_subsidy import ID_NUMBER, OTHER_ID_NUMBER, SCHEME_VALUES, SCHEMES, _form
+from tests.test_medical_subsidy import ID_NUMBER, OTHER_ID_NUMBER
 
-DOCUMENTS = ("discharge_summary", "diagnosis_certificate", "settlement_sheet", "itemised_bill")
 PATIENT_ID = {"phone": ID_NUMBER, "desktop": OTHER_ID_NUMBER}
 
 
-@pytest.fixture(scope="module")
-def schemes(live_db) -> None:
-    """The city's healthcare subsidy schemes (50% above 1,000 yuan, 50,000 a year per person)."""
-    with live_db.session() as session:
-        city = session.get(OrgUnit, live_db.actor(session, "reviewer_city").grants[0].unit_id)
-        set_parameters(session, None, SCHEMES, unit=city, valid_from=date(2024, 1, 1), values=SCHEME_VALUES)
-
-
-def claim(live_db, patient: str, id_number: str, self_paid: str) -> int:
-    """A healthcare claim of applicant_A1a, discharged a week ago, submitted: it waits at county A."""
-    discharged = utcnow().date() - timedelta(days=7)
-    with live_db.session() as session:
-        actor = live_db.actor(session, "applicant_A1a")
-        form = _form(patient_name=patient, id_number=id_number, self_paid_in_catalogue=self_paid,
-                     admission_date=(discharged - timedelta(days=5)).isoformat(),
-                     discharge_date=discharged.isoformat())
-        case = create_draft(session, actor, "medical_subsidy", form=form)
-        store = FileStore(live_db.directory / "attachments")
-        for field in DOCUMENTS:
-            attach_file(session, actor, case, field, filename=f"{field}.pdf", content_type="application/pdf",
-                        data=f"%PDF {field}".encode(), store=store, expected_version=case.version)
-        perform_action(session, actor, case, "submit", expected_version=case.version)
-        return case.id
-
-
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
-def test_a_reviewer_finds_checks_confirms_and_reads_the_amounts(browse, live_db, schemes, viewport):
+def test_a_reviewer_finds_checks_confirms_and_reads_the_amounts(browse, live_db, viewport):
     patient = f"陈静{viewport}"
-    big = claim(live_db, patient, PATIENT_ID[viewport], "81000.00")  # (81,000 − 1,000) × 50% = 40,000
-    cut = claim(live_db, patient, PATIENT_ID[viewport], "31000.00")  # 15,000, but 10,000 left of the cap
+    # The walks' schemes (tests/browser/conftest.py MUTUAL_AID): 50% above 800 yuan, 50,000 a year.
+    big = claim(live_db, patient, PATIENT_ID[viewport], "80800.00")  # (80,800 − 800) × 50% = 40,000
+    cut = claim(live_db, patient, PATIENT_ID[viewport], "31000.00")  # 15,100, but 10,000 left of the cap
     nothing_left = claim(live_db, patient, PATIENT_ID[viewport], "3000.00")  # the cap is used up
     other = claim(live_db, f"王芳{viewport}", id_number(900 + len(viewport)), "5000.00")
 
