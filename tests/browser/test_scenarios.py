@@ -481,6 +481,12 @@ def test_the_city_records_the_consulted_bodys_reply_before_passing_the_case_to_t
     city = browse.signed_in("reviewer_city", viewport)
     city.goto(f"/cases/{case_id}")
     assert city.locator("#opinions li").filter(has_text="纪检监察机关").filter(has_text="尚未回复").count() == 1
+    # The route: the step the case is at with its last day, and the steps ahead with their parties.
+    current = city.locator("ol.route li.current").inner_text()
+    assert "当前：市总工会初审及征求意见" in current and "最迟办理日" in current
+    ahead = city.locator("ol.route li.ahead").all_inner_texts()
+    assert [step.split("\n")[0] for step in ahead] == ["评审委员会表决", "公示", "待审批授予", "已批准授予"]
+    assert "5 个工作日内办理" in ahead[0]
     browse.shot(city, "bodies-awaited")
     # The approval is offered as not possible yet, with the reason (the round's rule names the body).
     assert city.get_by_role("button", name=CITY_APPROVE, exact=True).count() == 0

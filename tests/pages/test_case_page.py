@@ -466,3 +466,12 @@ def test_the_applicant_reads_the_objection_without_the_objector_and_answers_from
     session.refresh(case)
     assert case.state == "objection_answered"
     assert "经核实，处分已于前年撤销。" in text_of(pages("reviewer_city").get(f"/cases/{case.id}"))
+
+
+def test_the_route_shows_the_step_held_and_the_steps_ahead(pages, session, world):
+    case = submitted(session, world)
+    page = text_of(pages("applicant_A1a").get(f"/cases/{case.id}"))
+    route = page[page.index('<ol class="timeline route">'):page.index("</ol>", page.index('<ol class="timeline route">'))]
+    current = route[route.index('<li class="current"'):route.index("</li>", route.index('<li class="current"'))]
+    assert "当前：" in current and "待" in current and 'class="deadline"' in current
+    assert route.count('<li class="ahead">') >= 1  # the applicant sees the way ahead too
